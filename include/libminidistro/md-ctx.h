@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The library context: error reporting, logging, version, defaults. */
+#ifndef LIBMINIDISTRO_MD_CTX_H
+#define LIBMINIDISTRO_MD_CTX_H
+
+#include "md-common.h"
+
+MD_BEGIN_DECLS
+
+/* Log priorities, as in syslog(3). */
+#define MD_LOG_ERR 3
+#define MD_LOG_WARNING 4
+#define MD_LOG_INFO 6
+#define MD_LOG_DEBUG 7
+
+/** Log callback: @priority is one of MD_LOG_*, @msg has no trailing newline. */
+typedef void (*md_log_fn)(void *userdata, int priority, const char *msg);
+
+/**
+ * Create a context (reference count 1).  Logging is off unless the
+ * environment variable MD_DEBUG is set to a non-empty value other than "0",
+ * in which case messages up to MD_LOG_DEBUG go to stderr.  The default
+ * timestamp for entries is taken from SOURCE_DATE_EPOCH when set and valid,
+ * else 0.
+ * Errors: -EINVAL (@ret NULL), -ENOMEM.
+ */
+MD_API int md_ctx_new(md_ctx **ret);
+
+/** Take a reference.  Returns @ctx.  NULL-safe. */
+MD_API md_ctx *md_ctx_ref(md_ctx *ctx);
+
+/** Drop a reference; the context is freed with the last one.  NULL-safe. */
+MD_API void md_ctx_unref(md_ctx *ctx);
+
+/** Same as md_ctx_unref(): drop the caller's reference.  NULL-safe. */
+MD_API void md_ctx_free(md_ctx *ctx);
+
+/**
+ * The message describing the last failure of a call made with @ctx (or an
+ * object created from it), "" when none.  Borrowed: valid until the next
+ * call that uses @ctx.
+ */
+MD_API const char *md_ctx_errmsg(const md_ctx *ctx);
+
+/** Forget the last error message. */
+MD_API void md_ctx_clear_error(md_ctx *ctx);
+
+/**
+ * Route log messages of @priority <= @max_priority to @fn (NULL: off).
+ * Replaces the MD_DEBUG default.
+ */
+MD_API void md_ctx_set_log_fn(md_ctx *ctx, md_log_fn fn, void *userdata, int max_priority);
+
+/**
+ * Set the timestamp (seconds since the epoch) given to entries that carry
+ * none, and the upper bound that entry timestamps are clamped to.  Overrides
+ * SOURCE_DATE_EPOCH.  Errors: -EINVAL for a negative value.
+ */
+MD_API int md_ctx_set_epoch(md_ctx *ctx, int64_t epoch);
+
+/** The timestamp set by md_ctx_set_epoch() or taken from SOURCE_DATE_EPOCH. */
+MD_API int64_t md_ctx_get_epoch(const md_ctx *ctx);
+
+/** Name of a (positive or negative) errno value, as strerror(3); never NULL. */
+MD_API const char *md_strerror(int err);
+
+/**
+ * Parse a size: a decimal number with an optional binary unit suffix
+ * K, M, G or T (also KiB, MB, ...: always powers of 1024), e.g. "64M".
+ * Errors: -EINVAL (not a size), -ERANGE (over 2^64-1).
+ */
+MD_API int md_parse_size(const char *s, uint64_t *ret);
+
+/** The library's version string, e.g. "0.1.0". */
+MD_API const char *md_version(void);
+
+/** The library's version as MAJOR*10000 + MINOR*100 + PATCH. */
+MD_API uint32_t md_version_number(void);
+
+MD_END_DECLS
+
+#endif

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A tree of file entries: the one model that every source fills and every
+ * sink (cpio archive, ext filesystem) consumes.
+ *
+ * Paths are normalised when added: leading "/" and "./", repeated and
+ * trailing slashes are dropped ("/bin//sh/" -> "bin/sh").  Empty paths, ".."
+ * components, components longer than 255 bytes and paths longer than 4095
+ * bytes are rejected with -EINVAL.  Adding a path that already exists
+ * replaces the old entry (later sources overlay earlier ones), except that a
+ * directory added over a directory only updates its attributes.  Missing
+ * parent directories are created (0755, root:root, the context epoch).
+ * Sinks emit entries sorted by the byte order of their paths, so the output
+ * does not depend on the order in which entries were added.
+ *
+ * Only metadata is kept in memory for host files: their contents are read
+ * when a sink writes them.
+ */
+#ifndef LIBMINIDISTRO_MD_TREE_H
+#define LIBMINIDISTRO_MD_TREE_H
+
+#include "md-common.h"
+
+MD_BEGIN_DECLS
+
+typedef struct md_tree md_tree;
+
+/** Attributes of an added entry.  Permission bits only in @mode (07777). */
+typedef struct md_attr {
+    uint32_t version;   /* MD_ATTR_VERSION */
+    uint32_t mode;      /* permission bits, e.g. 0755 */
+    uint32_t uid;
+    uint32_t gid;
+    int64_t mtime;      /* seconds; MD_MTIME_DEFAULT: the context epoch */
+} md_attr;
+
+#define MD_ATTR_VERSION 1
+#define MD_MTIME_DEFAULT (-1)
+/* mode 0 in an md_attr means "the default for the type":
+ * 0755 for directories, 0644 for files, 0777 for symlinks, 0600 for nodes. */
+#define MD_ATTR_INIT { MD_ATTR_VERSION, 0, 0, 0, MD_MTIME_DEFAULT }
+MD_API void md_attr_init(md_attr *attr);
+
+/* Node types for md_tree_add_node(). */
+#define MD_NODE_CHR 1
+#define MD_NODE_BLK 2
+#define MD_NODE_FIFO 3
+#define MD_NODE_SOCK 4
+
+/**
+ * Create an empty tree.  The tree keeps a reference on @ctx.
+ * Errors: -EINVAL, -ENOMEM.
+ */
+MD_API int md_tree_new(md_ctx *ctx, md_tree **ret);
+
+/** Free the tree.  NULL-safe. */
+MD_API void md_tree_free(md_tree *tree);
+
+/** Number of entries, including created parent directories. */
+MD_API size_t md_tree_count(const md_tree *tree);
+
+/** The context the tree was made with (borrowed). */
+MD_API md_ctx *md_tree_ctx(const md_tree *tree);
+
+/*
+ * Single entries.  @path is copied.  @attr may be NULL (defaults, 0:0).
+ * Errors: -EINVAL (bad path or arguments), -ENOMEM, and for the ones
+ * below, as documented.
+ */
+MD_API int md_tree_add_dir(md_tree *tree, const char *path, const md_attr *attr);
+
+/**
+ * A regular file whose contents are read from @host_path when the tree is
+ * written (the path is copied; the file is checked now with stat(2)).
+ * Errors: -ENOENT/-EACCES (host file missing or unreadable), -EISDIR.
+ */
+MD_API int md_tree_add_file(md_tree *tree, const char *path, const char *host_path,
+                            const md_attr *attr);
+
+/** A regular file with contents @data of @size bytes (copied). */
+MD_API int md_tree_add_data(md_tree *tree, const char *path, const void *data, size_t size,
+                            const md_attr *attr);
+
+/** A symbolic link to @target (copied; 1..4095 bytes). */
+MD_API int md_tree_add_symlink(md_tree *tree, const char *path, const char *target,
+                               const md_attr *attr);
+
+/**
+ * A hard link @path to the regular file @target_path already in the tree.
+ * Errors: -ENOENT (no such entry), -EPERM (target is not a regular file).
+ */
+MD_API int md_tree_add_hardlink(md_tree *tree, const char *path, const char *target_path);
+
+/** A device node, FIFO or socket; @type is MD_NODE_*; major/minor for devices. */
+MD_API int md_tree_add_node(md_tree *tree, const char *path, uint32_t type, uint32_t major,
+                            uint32_t minor, const md_attr *attr);
+
+/**
+ * Attach an extended attribute ("security.*", "user.*", "trusted.*") to an
+ * existing entry.  @value is copied.  Sinks that cannot store xattrs (cpio)
+ * ignore them.  Errors: -ENOENT, -EINVAL.
+ */
+MD_API int md_tree_set_xattr(md_tree *tree, const char *path, const char *name,
+                             const void *value, size_t size);
+
+/** Remove an entry and, for a directory, everything below it.  -ENOENT if absent. */
+MD_API int md_tree_remove(md_tree *tree, const char *path);
+
+/** 1 if @path is in the tree, 0 if not (after normalisation), <0 on a bad path. */
+MD_API int md_tree_contains(const md_tree *tree, const char *path);
+
+/* ------------------------------------------------------------------ */
+/* Sources                                                            */
+
+/* md_host_opts.flags */
+#define MD_HOST_KEEP_OWNER 0x1u   /* keep host uid/gid (default: squash to 0:0) */
+#define MD_HOST_KEEP_MTIME 0x2u   /* keep host mtimes, clamped to the epoch (default: epoch) */
+#define MD_HOST_NO_HARDLINKS 0x4u /* store hard-linked files as separate copies */
+#define MD_HOST_XATTRS 0x8u       /* read security.* / user.* / trusted.* xattrs */
+
+typedef struct md_host_opts {
+    uint32_t version;       /* MD_HOST_OPTS_VERSION */
+    uint32_t flags;         /* MD_HOST_* */
+    const char *prefix;     /* destination directory in the tree; NULL or "" = root */
+} md_host_opts;
+
+#define MD_HOST_OPTS_VERSION 1
+#define MD_HOST_OPTS_INIT { MD_HOST_OPTS_VERSION, 0, NULL }
+MD_API void md_host_opts_init(md_host_opts *opts);
+
+/**
+ * Add the contents of host directory @dir (not the directory itself; its
+ * mode goes to @prefix when a prefix is given) recursively.  Symlinks are
+ * stored as links, never followed.  Files with several links inside the tree
+ * become hard links unless MD_HOST_NO_HARDLINKS.  Permission bits come from
+ * the host (umask-independent); owners are squashed to 0:0 and mtimes set
+ * to the context epoch unless the flags say otherwise.
+ * Errors: -ENOENT/-ENOTDIR/-EACCES naming the host path, -ENOMEM.
+ */
+MD_API int md_tree_add_host(md_tree *tree, const char *dir, const md_host_opts *opts);
+
+/**
+ * Add the entries described by a gen_init_cpio(1)-style spec file (the
+ * format of the kernel's usr/gen_init_cpio.c: file, dir, nod, slink, pipe,
+ * sock lines, '#' comments, ${VAR} expanded from the environment in a file's
+ * location).  Relative file locations are resolved against @base_dir, or
+ * against the directory holding the spec when @base_dir is NULL.
+ * Errors: -EINVAL with "SPEC:LINE: message", -ENOENT for a missing spec or
+ * file location.
+ */
+MD_API int md_tree_add_spec(md_tree *tree, const char *spec_path, const char *base_dir);
+
+/** As md_tree_add_spec() with the spec text in memory; @name is used in messages. */
+MD_API int md_tree_add_spec_buf(md_tree *tree, const char *text, size_t size, const char *name,
+                                const char *base_dir);
+
+/**
+ * Add every entry of an archive that libarchive can read (cpio in any
+ * variant, tar, optionally compressed).  Contents are copied into memory.
+ * Entry names are normalised like any path; a name that escapes with ".."
+ * is an error.  Errors: -ENOENT, -EINVAL (bad archive or entry name).
+ */
+MD_API int md_tree_add_archive(md_tree *tree, const char *archive_path);
+
+/** md_busybox_opts.flags */
+#define MD_BUSYBOX_NO_INIT 0x1u  /* do not add an /init */
+
+typedef struct md_busybox_opts {
+    uint32_t version;           /* MD_BUSYBOX_OPTS_VERSION */
+    uint32_t flags;             /* MD_BUSYBOX_* */
+    const char *init_path;      /* host file used as /init; NULL: the built-in one */
+} md_busybox_opts;
+
+#define MD_BUSYBOX_OPTS_VERSION 1
+#define MD_BUSYBOX_OPTS_INIT { MD_BUSYBOX_OPTS_VERSION, 0, NULL }
+MD_API void md_busybox_opts_init(md_busybox_opts *opts);
+
+/**
+ * Add a BusyBox system: /bin/busybox from @busybox (a static binary), a
+ * symlink for every applet it lists (`busybox --list-full`), the
+ * directories /dev /proc /sys /tmp /root /etc, the nodes /dev/console
+ * (5,1) and /dev/null (1,3), and /init (see md_busybox_opts).  The built-in
+ * /init mounts proc, sysfs and devtmpfs and runs a shell on the console.
+ * Errors: -ENOENT (no such file), -ENOEXEC (not an executable BusyBox).
+ */
+MD_API int md_tree_add_busybox(md_tree *tree, const char *busybox, const md_busybox_opts *opts);
+
+MD_END_DECLS
+
+#endif

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Internal helpers shared by the library's modules.  Not installed. */
+#ifndef MD_INTERNAL_H
+#define MD_INTERNAL_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+#include "libminidistro/minidistro.h"
+
+#define MD_ERRMSG_MAX 1024
+
+#define md_unused __attribute__((unused))
+#define md_printf(a, b) __attribute__((format(printf, a, b)))
+#define md_cleanup(fn) __attribute__((cleanup(fn)))
+
+/* ---- context ------------------------------------------------------------- */
+
+/* Store a message on @ctx and return @err (a negative errno) unchanged, so that
+ * callers can write `return md_error(ctx, -EINVAL, "bad %s", x);`. */
+int md_error(md_ctx *ctx, int err, const char *fmt, ...) md_printf(3, 4);
+/* Like md_error(), appending ": strerror(-err)". */
+int md_error_errno(md_ctx *ctx, int err, const char *fmt, ...) md_printf(3, 4);
+/* Prefix the current message with "PREFIX: " (for adding context on the way up). */
+void md_error_prefix(md_ctx *ctx, const char *fmt, ...) md_printf(2, 3);
+
+void md_log(md_ctx *ctx, int priority, const char *fmt, ...) md_printf(3, 4);
+#define md_dbg(ctx, ...) md_log((ctx), MD_LOG_DEBUG, __VA_ARGS__)
+#define md_info(ctx, ...) md_log((ctx), MD_LOG_INFO, __VA_ARGS__)
+#define md_warn(ctx, ...) md_log((ctx), MD_LOG_WARNING, __VA_ARGS__)
+
+/* Options structs: accept a known version and fill @out with defaults first. */
+int md_check_version(md_ctx *ctx, const char *what, uint32_t got, uint32_t max);
+
+/* ---- small utilities (md-util.c) ---------------------------------------- */
+
+void *md_calloc(size_t n, size_t size);
+char *md_strdup(const char *s);
+char *md_asprintf(const char *fmt, ...) md_printf(1, 2);
+void md_freep(void *p);          /* for md_cleanup: frees *(void **)p */
+void md_closep(int *fd);         /* for md_cleanup: closes *fd if >= 0 */
+
+/* Full read/write loops; return 0 or -errno. */
+int md_read_full(int fd, void *buf, size_t n);
+int md_write_full(int fd, const void *buf, size_t n);
+int md_pwrite_full(int fd, const void *buf, size_t n, uint64_t off);
+int md_pread_full(int fd, void *buf, size_t n, uint64_t off);
+
+/* Read a whole file into memory (NUL-terminated for convenience). */
+int md_read_file(md_ctx *ctx, const char *path, char **data, size_t *size);
+
+/* Atomic publication: create a temporary file next to @path
+ * (".NAME.XXXXXX", mode 0666 & ~umask like a plain open), later rename it
+ * over @path or unlink it.  md_tmpfile_open() fails with -EEXIST if @path
+ * exists and @overwrite is false. */
+typedef struct md_tmpfile {
+    char *path;      /* final path */
+    char *tmp_path;  /* temporary path, NULL once published/discarded */
+    int fd;
+} md_tmpfile;
+int md_tmpfile_open(md_ctx *ctx, md_tmpfile *t, const char *path, bool overwrite);
+/* fsync is skipped: images are build products, not databases. */
+int md_tmpfile_publish(md_ctx *ctx, md_tmpfile *t);
+void md_tmpfile_discard(md_tmpfile *t);
+
+
+/* ---- the entry model (md-tree.c) ---------------------------------------- */
+
+enum md_src {
+    MD_SRC_NONE = 0,   /* no contents (dir, link, node, or empty file) */
+    MD_SRC_HOST,       /* read from host_path at write time */
+    MD_SRC_BUF,        /* owned buffer */
+};
+
+struct md_xattr {
+    char *name;
+    void *value;
+    size_t size;
+};
+
+struct md_entry {
+    char *path;              /* normalised, relative: "bin/sh" */
+    uint32_t mode;           /* S_IFMT | permission bits */
+    uint32_t uid, gid;
+    int64_t mtime;
+    uint32_t rmajor, rminor; /* device nodes */
+    char *link;              /* symlink target */
+    struct md_entry *master; /* hard link: the entry whose data this shares; NULL otherwise */
+    enum md_src src;
+    char *host_path;
+    void *buf;
+    uint64_t size;           /* file size; symlink: strlen(link) */
+    struct md_xattr *xattrs;
+    size_t n_xattrs;
+    /* Filled by md_tree_finalize(): */
+    uint32_t ino;            /* stable number, 1-based, in sorted order */
+    uint32_t nlink;          /* link count (dirs: 2 + subdirs; files: links in tree) */
+    bool last_link;          /* the last entry of a hard-link group in sorted order */
+    bool removed;            /* tombstone, skipped everywhere */
+};
+
+struct md_tree {
+    md_ctx *ctx;
+    struct md_entry **v;     /* all entries (tombstones included) */
+    size_t n, cap;
+    size_t live;
+    struct md_entry **hash;  /* open addressing on path */
+    size_t hash_cap;
+    bool sorted;             /* v is sorted and finalized */
+};
+
+/* Sort, drop tombstones, assign inode numbers and link counts.  Sinks call
+ * this before iterating tree->v[0 .. tree->n).  Idempotent. */
+int md_tree_finalize(md_tree *tree);
+
+struct md_entry *md_tree_lookup(const md_tree *tree, const char *norm_path);
+
+/* Normalise @in into a newly allocated string; error message on @ctx. */
+int md_path_normalize(md_ctx *ctx, const char *in, char **out);
+
+/* Open the contents of a regular entry for reading: for MD_SRC_HOST opens the
+ * file (checking it still has the recorded size), -1 otherwise.  Hard links
+ * read through their master. */
+const struct md_entry *md_entry_data(const struct md_entry *e);
+int md_entry_open(md_ctx *ctx, const struct md_entry *e, int *fd);
+
+/* Add with full control (used by the sources); takes ownership of nothing. */
+int md_tree_add_entry(md_tree *tree, const char *path, uint32_t mode, const md_attr *attr,
+                      struct md_entry **ret);
+
+#endif

@@ -1,0 +1,753 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The entry model: a set of file entries keyed by normalised path. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "md-internal.h"
+
+#define MD_PATH_MAX 4095
+#define MD_NAME_MAX 255
+
+MD_API void md_attr_init(md_attr *attr)
+{
+    static const md_attr def = MD_ATTR_INIT;
+    if (attr)
+        *attr = def;
+}
+
+MD_API void md_host_opts_init(md_host_opts *opts)
+{
+    static const md_host_opts def = MD_HOST_OPTS_INIT;
+    if (opts)
+        *opts = def;
+}
+
+MD_API void md_busybox_opts_init(md_busybox_opts *opts)
+{
+    static const md_busybox_opts def = MD_BUSYBOX_OPTS_INIT;
+    if (opts)
+        *opts = def;
+}
+
+int md_path_normalize(md_ctx *ctx, const char *in, char **out)
+{
+    size_t len, o = 0;
+    const char *p;
+    char *res;
+
+    if (!in)
+        return md_error(ctx, -EINVAL, "missing path");
+    len = strlen(in);
+    if (len == 0)
+        return md_error(ctx, -EINVAL, "empty path name");
+    if (len > MD_PATH_MAX)
+        return md_error(ctx, -EINVAL, "path name longer than %d bytes: '%.40s...'", MD_PATH_MAX, in);
+    res = malloc(len + 1);
+    if (!res)
+        return md_error(ctx, -ENOMEM, "out of memory");
+    p = in;
+    while (*p) {
+        const char *s;
+        size_t n;
+
+        while (*p == '/')
+            p++;
+        s = p;
+        while (*p && *p != '/')
+            p++;
+        n = (size_t)(p - s);
+        if (n == 0 || (n == 1 && s[0] == '.'))
+            continue;
+        if (n == 2 && s[0] == '.' && s[1] == '.') {
+            free(res);
+            return md_error(ctx, -EINVAL, "'%s': path escapes the root with '..'", in);
+        }
+        if (n > MD_NAME_MAX) {
+            free(res);
+            return md_error(ctx, -EINVAL, "'%.60s...': a path component is longer than %d bytes",
+                            in, MD_NAME_MAX);
+        }
+        if (o)
+            res[o++] = '/';
+        memcpy(res + o, s, n);
+        o += n;
+    }
+    res[o] = '\0';
+    *out = res;
+    return 0;
+}
+
+/* ---- hash table ------------------------------------------------------------ */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    while (*s) {
+        h ^= (unsigned char)*s++;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static int hash_insert_raw(struct md_entry **tab, size_t cap, struct md_entry *e)
+{
+    size_t i = (size_t)hash_str(e->path) & (cap - 1);
+    while (tab[i])
+        i = (i + 1) & (cap - 1);
+    tab[i] = e;
+    return 0;
+}
+
+static int hash_grow(md_tree *t)
+{
+    size_t ncap = t->hash_cap ? t->hash_cap * 2 : 256;
+    struct md_entry **ntab = calloc(ncap, sizeof(*ntab));
+    size_t i;
+
+    if (!ntab)
+        return -ENOMEM;
+    for (i = 0; i < t->n; i++)
+        hash_insert_raw(ntab, ncap, t->v[i]);
+    free(t->hash);
+    t->hash = ntab;
+    t->hash_cap = ncap;
+    return 0;
+}
+
+/* Finds live entries and tombstones alike. */
+static struct md_entry *lookup_any(const md_tree *t, const char *path)
+{
+    size_t i;
+
+    if (!t->hash_cap)
+        return NULL;
+    i = (size_t)hash_str(path) & (t->hash_cap - 1);
+    while (t->hash[i]) {
+        if (strcmp(t->hash[i]->path, path) == 0)
+            return t->hash[i];
+        i = (i + 1) & (t->hash_cap - 1);
+    }
+    return NULL;
+}
+
+struct md_entry *md_tree_lookup(const md_tree *t, const char *path)
+{
+    struct md_entry *e = lookup_any(t, path);
+    return e && !e->removed ? e : NULL;
+}
+
+/* ---- entries ---------------------------------------------------------------- */
+
+static void entry_clear(struct md_entry *e)
+{
+    size_t i;
+
+    free(e->link);
+    free(e->host_path);
+    free(e->buf);
+    for (i = 0; i < e->n_xattrs; i++) {
+        free(e->xattrs[i].name);
+        free(e->xattrs[i].value);
+    }
+    free(e->xattrs);
+    e->link = e->host_path = NULL;
+    e->buf = NULL;
+    e->xattrs = NULL;
+    e->n_xattrs = 0;
+    e->master = NULL;
+    e->src = MD_SRC_NONE;
+    e->size = 0;
+    e->rmajor = e->rminor = 0;
+}
+
+static void entry_free(struct md_entry *e)
+{
+    if (!e)
+        return;
+    entry_clear(e);
+    free(e->path);
+    free(e);
+}
+
+MD_API int md_tree_new(md_ctx *ctx, md_tree **ret)
+{
+    md_tree *t;
+
+    if (!ctx || !ret)
+        return -EINVAL;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return md_error(ctx, -ENOMEM, "out of memory");
+    t->ctx = md_ctx_ref(ctx);
+    *ret = t;
+    return 0;
+}
+
+MD_API void md_tree_free(md_tree *t)
+{
+    size_t i;
+
+    if (!t)
+        return;
+    for (i = 0; i < t->n; i++)
+        entry_free(t->v[i]);
+    free(t->v);
+    free(t->hash);
+    md_ctx_unref(t->ctx);
+    free(t);
+}
+
+MD_API size_t md_tree_count(const md_tree *t)
+{
+    return t ? t->live : 0;
+}
+
+MD_API md_ctx *md_tree_ctx(const md_tree *t)
+{
+    return t ? t->ctx : NULL;
+}
+
+static int64_t clamp_mtime(md_ctx *ctx, int64_t mtime)
+{
+    int64_t epoch = md_ctx_get_epoch(ctx);
+    if (mtime < 0 || mtime > epoch)
+        return epoch;
+    return mtime;
+}
+
+static uint32_t default_perm(uint32_t type)
+{
+    switch (type) {
+    case S_IFDIR: return 0755;
+    case S_IFLNK: return 0777;
+    case S_IFREG: return 0644;
+    default: return 0600;
+    }
+}
+
+/* Make a new live entry at normalised path @path, which must not be live. */
+static int new_entry(md_tree *t, char *path, uint32_t mode, const md_attr *attr,
+                     struct md_entry **ret)
+{
+    struct md_entry *e = lookup_any(t, path);
+    uint32_t type = mode & S_IFMT;
+
+    if (e) {
+        /* revive a tombstone */
+        free(path);
+        entry_clear(e);
+        e->removed = false;
+    } else {
+        if (t->n == t->cap) {
+            size_t ncap = t->cap ? t->cap * 2 : 256;
+            struct md_entry **nv = realloc(t->v, ncap * sizeof(*nv));
+            if (!nv) {
+                free(path);
+                return md_error(t->ctx, -ENOMEM, "out of memory");
+            }
+            t->v = nv;
+            t->cap = ncap;
+        }
+        if ((t->n + 1) * 2 > t->hash_cap && hash_grow(t) < 0) {
+            free(path);
+            return md_error(t->ctx, -ENOMEM, "out of memory");
+        }
+        e = calloc(1, sizeof(*e));
+        if (!e) {
+            free(path);
+            return md_error(t->ctx, -ENOMEM, "out of memory");
+        }
+        e->path = path;
+        t->v[t->n++] = e;
+        hash_insert_raw(t->hash, t->hash_cap, e);
+    }
+    e->mode = type | ((attr && attr->mode) ? (attr->mode & 07777) : default_perm(type));
+    e->uid = attr ? attr->uid : 0;
+    e->gid = attr ? attr->gid : 0;
+    e->mtime = clamp_mtime(t->ctx, attr ? attr->mtime : MD_MTIME_DEFAULT);
+    t->live++;
+    t->sorted = false;
+    *ret = e;
+    return 0;
+}
+
+/* Make sure every ancestor of @path exists as a directory. */
+static int ensure_parents(md_tree *t, const char *path)
+{
+    const char *p = path;
+    char *buf;
+    int r = 0;
+
+    buf = strdup(path);
+    if (!buf)
+        return md_error(t->ctx, -ENOMEM, "out of memory");
+    while ((p = strchr(p, '/'))) {
+        struct md_entry *e;
+        size_t n = (size_t)(p - path);
+
+        memcpy(buf, path, n);
+        buf[n] = '\0';
+        e = md_tree_lookup(t, buf);
+        if (e) {
+            if (!S_ISDIR(e->mode)) {
+                r = md_error(t->ctx, -ENOTDIR, "'%s': parent '%s' is not a directory in the tree",
+                             path, buf);
+                break;
+            }
+        } else {
+            char *copy = strdup(buf);
+            if (!copy) {
+                r = md_error(t->ctx, -ENOMEM, "out of memory");
+                break;
+            }
+            r = new_entry(t, copy, S_IFDIR, NULL, &e);
+            if (r < 0)
+                break;
+        }
+        p++;
+    }
+    free(buf);
+    return r;
+}
+
+int md_tree_add_entry(md_tree *t, const char *in_path, uint32_t mode, const md_attr *attr,
+                      struct md_entry **ret)
+{
+    struct md_entry *e;
+    char *path;
+    int r;
+
+    if (!t)
+        return -EINVAL;
+    if (attr && attr->version != MD_ATTR_VERSION)
+        return md_check_version(t->ctx, "md_attr", attr->version, MD_ATTR_VERSION);
+    r = md_path_normalize(t->ctx, in_path, &path);
+    if (r < 0)
+        return r;
+    if (!*path) {
+        free(path);
+        return md_error(t->ctx, -EINVAL, "'%s': names the root directory", in_path);
+    }
+    e = md_tree_lookup(t, path);
+    if (e) {
+        if (S_ISDIR(e->mode) && (mode & S_IFMT) == S_IFDIR) {
+            /* a directory over a directory: new attributes, same children */
+            e->mode = S_IFDIR | ((attr && attr->mode) ? (attr->mode & 07777) : 0755);
+            e->uid = attr ? attr->uid : 0;
+            e->gid = attr ? attr->gid : 0;
+            e->mtime = clamp_mtime(t->ctx, attr ? attr->mtime : MD_MTIME_DEFAULT);
+            free(path);
+            *ret = e;
+            return 0;
+        }
+        if (S_ISDIR(e->mode)) {
+            r = md_error(t->ctx, -EEXIST, "'%s': is a directory in the tree; cannot replace it", path);
+            free(path);
+            return r;
+        }
+        /* replace: keep the slot, reset it */
+        entry_clear(e);
+        e->removed = true;
+        t->live--;
+    }
+    r = ensure_parents(t, path);
+    if (r < 0) {
+        free(path);
+        return r;
+    }
+    return new_entry(t, path, mode, attr, ret);
+}
+
+MD_API int md_tree_add_dir(md_tree *t, const char *path, const md_attr *attr)
+{
+    struct md_entry *e;
+    char *norm;
+    int r;
+
+    if (!t)
+        return -EINVAL;
+    /* "/" or "." is accepted and ignored: the root always exists. */
+    r = md_path_normalize(t->ctx, path, &norm);
+    if (r < 0)
+        return r;
+    r = *norm ? md_tree_add_entry(t, norm, S_IFDIR, attr, &e) : 0;
+    free(norm);
+    return r;
+}
+
+MD_API int md_tree_add_file(md_tree *t, const char *path, const char *host_path, const md_attr *attr)
+{
+    struct md_entry *e;
+    struct stat st;
+    char *hp;
+    int r;
+
+    if (!t || !host_path)
+        return -EINVAL;
+    if (stat(host_path, &st) < 0)
+        return md_error_errno(t->ctx, -errno, "%s", host_path);
+    if (S_ISDIR(st.st_mode))
+        return md_error(t->ctx, -EISDIR, "%s: is a directory, not a file", host_path);
+    if (!S_ISREG(st.st_mode))
+        return md_error(t->ctx, -EINVAL, "%s: not a regular file", host_path);
+    if (access(host_path, R_OK) < 0)
+        return md_error_errno(t->ctx, -errno, "%s", host_path);
+    hp = strdup(host_path);
+    if (!hp)
+        return md_error(t->ctx, -ENOMEM, "out of memory");
+    r = md_tree_add_entry(t, path, S_IFREG, attr, &e);
+    if (r < 0) {
+        free(hp);
+        return r;
+    }
+    e->src = MD_SRC_HOST;
+    e->host_path = hp;
+    e->size = (uint64_t)st.st_size;
+    return 0;
+}
+
+MD_API int md_tree_add_data(md_tree *t, const char *path, const void *data, size_t size,
+                            const md_attr *attr)
+{
+    struct md_entry *e;
+    void *buf = NULL;
+    int r;
+
+    if (!t || (size && !data))
+        return -EINVAL;
+    if (size) {
+        buf = malloc(size);
+        if (!buf)
+            return md_error(t->ctx, -ENOMEM, "out of memory");
+        memcpy(buf, data, size);
+    }
+    r = md_tree_add_entry(t, path, S_IFREG, attr, &e);
+    if (r < 0) {
+        free(buf);
+        return r;
+    }
+    e->src = size ? MD_SRC_BUF : MD_SRC_NONE;
+    e->buf = buf;
+    e->size = size;
+    return 0;
+}
+
+MD_API int md_tree_add_symlink(md_tree *t, const char *path, const char *target, const md_attr *attr)
+{
+    struct md_entry *e;
+    size_t len;
+    char *copy;
+    int r;
+
+    if (!t || !target)
+        return -EINVAL;
+    len = strlen(target);
+    if (len == 0 || len > MD_PATH_MAX)
+        return md_error(t->ctx, -EINVAL, "'%s': symlink target must be 1..%d bytes", path, MD_PATH_MAX);
+    copy = strdup(target);
+    if (!copy)
+        return md_error(t->ctx, -ENOMEM, "out of memory");
+    r = md_tree_add_entry(t, path, S_IFLNK, attr, &e);
+    if (r < 0) {
+        free(copy);
+        return r;
+    }
+    e->link = copy;
+    e->size = len;
+    return 0;
+}
+
+MD_API int md_tree_add_hardlink(md_tree *t, const char *path, const char *target_path)
+{
+    struct md_entry *e, *target;
+    char *norm;
+    int r;
+
+    if (!t)
+        return -EINVAL;
+    r = md_path_normalize(t->ctx, target_path, &norm);
+    if (r < 0)
+        return r;
+    target = md_tree_lookup(t, norm);
+    if (!target) {
+        r = md_error(t->ctx, -ENOENT, "'%s': hard link target '%s' is not in the tree", path, norm);
+        free(norm);
+        return r;
+    }
+    free(norm);
+    if (!S_ISREG(target->mode))
+        return md_error(t->ctx, -EPERM, "'%s': hard link target '%s' is not a regular file",
+                        path, target->path);
+    if (target->master)
+        target = target->master;
+    r = md_tree_add_entry(t, path, S_IFREG, NULL, &e);
+    if (r < 0)
+        return r;
+    if (e == target)  /* linking a file to itself: nothing to do */
+        return 0;
+    e->master = target;
+    return 0;
+}
+
+MD_API int md_tree_add_node(md_tree *t, const char *path, uint32_t type, uint32_t major,
+                            uint32_t minor, const md_attr *attr)
+{
+    struct md_entry *e;
+    uint32_t fmt;
+    int r;
+
+    if (!t)
+        return -EINVAL;
+    switch (type) {
+    case MD_NODE_CHR: fmt = S_IFCHR; break;
+    case MD_NODE_BLK: fmt = S_IFBLK; break;
+    case MD_NODE_FIFO: fmt = S_IFIFO; break;
+    case MD_NODE_SOCK: fmt = S_IFSOCK; break;
+    default:
+        return md_error(t->ctx, -EINVAL, "'%s': unknown node type %u", path, type);
+    }
+    if (major > 0xfff || minor > 0xfffff)
+        return md_error(t->ctx, -EINVAL, "'%s': device number %u:%u out of range", path, major, minor);
+    r = md_tree_add_entry(t, path, fmt, attr, &e);
+    if (r < 0)
+        return r;
+    if (fmt == S_IFCHR || fmt == S_IFBLK) {
+        e->rmajor = major;
+        e->rminor = minor;
+    }
+    return 0;
+}
+
+MD_API int md_tree_set_xattr(md_tree *t, const char *path, const char *name, const void *value,
+                             size_t size)
+{
+    struct md_entry *e;
+    struct md_xattr *nx;
+    char *norm;
+    size_t i;
+    int r;
+
+    if (!t || !name || (size && !value))
+        return -EINVAL;
+    if (strncmp(name, "user.", 5) && strncmp(name, "security.", 9) && strncmp(name, "trusted.", 8))
+        return md_error(t->ctx, -EINVAL, "'%s': unsupported xattr namespace in '%s'", path, name);
+    r = md_path_normalize(t->ctx, path, &norm);
+    if (r < 0)
+        return r;
+    e = md_tree_lookup(t, norm);
+    free(norm);
+    if (!e)
+        return md_error(t->ctx, -ENOENT, "'%s': not in the tree", path);
+    if (e->master)
+        e = e->master;
+    for (i = 0; i < e->n_xattrs; i++)
+        if (strcmp(e->xattrs[i].name, name) == 0)
+            break;
+    if (i == e->n_xattrs) {
+        nx = realloc(e->xattrs, (e->n_xattrs + 1) * sizeof(*nx));
+        if (!nx)
+            return md_error(t->ctx, -ENOMEM, "out of memory");
+        e->xattrs = nx;
+        nx[i].name = strdup(name);
+        nx[i].value = NULL;
+        if (!nx[i].name)
+            return md_error(t->ctx, -ENOMEM, "out of memory");
+        e->n_xattrs++;
+    }
+    free(e->xattrs[i].value);
+    e->xattrs[i].value = malloc(size ? size : 1);
+    if (!e->xattrs[i].value)
+        return md_error(t->ctx, -ENOMEM, "out of memory");
+    if (size)
+        memcpy(e->xattrs[i].value, value, size);
+    e->xattrs[i].size = size;
+    return 0;
+}
+
+static void kill_entry(md_tree *t, struct md_entry *e)
+{
+    entry_clear(e);
+    e->removed = true;
+    t->live--;
+    t->sorted = false;
+}
+
+MD_API int md_tree_remove(md_tree *t, const char *path)
+{
+    struct md_entry *e;
+    char *norm;
+    size_t i, len;
+    int r;
+
+    if (!t)
+        return -EINVAL;
+    r = md_path_normalize(t->ctx, path, &norm);
+    if (r < 0)
+        return r;
+    e = md_tree_lookup(t, norm);
+    if (!e) {
+        r = md_error(t->ctx, -ENOENT, "'%s': not in the tree", path);
+        free(norm);
+        return r;
+    }
+    len = strlen(norm);
+    for (i = 0; i < t->n; i++) {
+        struct md_entry *x = t->v[i];
+        if (x->removed)
+            continue;
+        if (x == e || (strncmp(x->path, norm, len) == 0 && x->path[len] == '/'))
+            continue;
+        /* hard links to a removed file lose their data source: refuse */
+        if (x->master && (x->master == e ||
+                          (strncmp(x->master->path, norm, len) == 0 && x->master->path[len] == '/'))) {
+            r = md_error(t->ctx, -EBUSY, "'%s': hard link '%s' refers to it", path, x->path);
+            free(norm);
+            return r;
+        }
+    }
+    for (i = 0; i < t->n; i++) {
+        struct md_entry *x = t->v[i];
+        if (!x->removed && (x == e || (strncmp(x->path, norm, len) == 0 && x->path[len] == '/')))
+            kill_entry(t, x);
+    }
+    free(norm);
+    return 0;
+}
+
+MD_API int md_tree_contains(const md_tree *t, const char *path)
+{
+    char *norm;
+    int r;
+
+    if (!t)
+        return -EINVAL;
+    r = md_path_normalize(t->ctx, path, &norm);
+    if (r < 0)
+        return r;
+    r = !*norm || md_tree_lookup(t, norm) != NULL;
+    free(norm);
+    return r;
+}
+
+/* ---- finalisation -------------------------------------------------------------- */
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const struct md_entry *x = *(const struct md_entry *const *)a;
+    const struct md_entry *y = *(const struct md_entry *const *)b;
+    return strcmp(x->path, y->path);
+}
+
+static struct md_entry *parent_of(md_tree *t, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    struct md_entry *p;
+    char *buf;
+
+    if (!slash)
+        return NULL;
+    buf = strndup(path, (size_t)(slash - path));
+    if (!buf)
+        return NULL;
+    p = md_tree_lookup(t, buf);
+    free(buf);
+    return p;
+}
+
+int md_tree_finalize(md_tree *t)
+{
+    size_t i, o = 0;
+    uint32_t ino = 0;
+    unsigned char *seen;
+
+    if (t->sorted)
+        return 0;
+    /* drop tombstones */
+    for (i = 0; i < t->n; i++) {
+        if (t->v[i]->removed)
+            entry_free(t->v[i]);
+        else
+            t->v[o++] = t->v[i];
+    }
+    t->n = o;
+    memset(t->hash, 0, t->hash_cap * sizeof(*t->hash));
+    for (i = 0; i < t->n; i++)
+        hash_insert_raw(t->hash, t->hash_cap, t->v[i]);
+    qsort(t->v, t->n, sizeof(*t->v), cmp_entry);
+
+    for (i = 0; i < t->n; i++) {
+        struct md_entry *e = t->v[i];
+        e->nlink = S_ISDIR(e->mode) ? 2 : 1;
+        e->last_link = true;
+        if (!e->master)
+            e->ino = ++ino;
+    }
+    for (i = 0; i < t->n; i++) {
+        struct md_entry *e = t->v[i];
+        if (S_ISDIR(e->mode)) {
+            struct md_entry *p = parent_of(t, e->path);
+            if (p)
+                p->nlink++;
+        }
+        if (e->master) {
+            struct md_entry *m = e->master;
+            e->ino = m->ino;
+            m->nlink++;
+            /* hard links share the master's attributes */
+            e->mode = m->mode;
+            e->uid = m->uid;
+            e->gid = m->gid;
+            e->mtime = m->mtime;
+            e->size = m->size;
+        }
+    }
+    /* Propagate group link counts and mark the last member of each group in
+     * sorted order: newc stores the data once, with the last link. */
+    seen = calloc((size_t)ino + 1, 1);
+    if (!seen)
+        return md_error(t->ctx, -ENOMEM, "out of memory");
+    for (i = t->n; i-- > 0;) {
+        struct md_entry *e = t->v[i];
+        if (!S_ISREG(e->mode))
+            continue;
+        if (e->master)
+            e->nlink = e->master->nlink;
+        e->last_link = !seen[e->ino];
+        seen[e->ino] = 1;
+    }
+    free(seen);
+    t->sorted = true;
+    return 0;
+}
+
+const struct md_entry *md_entry_data(const struct md_entry *e)
+{
+    return e->master ? e->master : e;
+}
+
+int md_entry_open(md_ctx *ctx, const struct md_entry *e, int *fd)
+{
+    const struct md_entry *d = md_entry_data(e);
+    struct stat st;
+    int f;
+
+    *fd = -1;
+    if (d->src != MD_SRC_HOST)
+        return 0;
+    f = open(d->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (f < 0)
+        return md_error_errno(ctx, -errno, "%s", d->host_path);
+    if (fstat(f, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != d->size) {
+        close(f);
+        return md_error(ctx, -ESTALE, "%s: file changed or vanished while the image was being built",
+                        d->host_path);
+    }
+    *fd = f;
+    return 0;
+}

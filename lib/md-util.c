@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "md-internal.h"
+
+void *md_calloc(size_t n, size_t size)
+{
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+char *md_strdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+char *md_asprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    int r;
+
+    va_start(ap, fmt);
+    r = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return r < 0 ? NULL : s;
+}
+
+void md_freep(void *p)
+{
+    free(*(void **)p);
+}
+
+void md_closep(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+}
+
+int md_read_full(int fd, void *buf, size_t n)
+{
+    char *p = buf;
+
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            return -EIO; /* unexpected end of file */
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+int md_write_full(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+
+    while (n > 0) {
+        ssize_t r = write(fd, p, n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+int md_pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+    const char *p = buf;
+
+    while (n > 0) {
+        ssize_t r = pwrite(fd, p, n, (off_t)off);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+int md_pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    char *p = buf;
+
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            return -EIO;
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+int md_read_file(md_ctx *ctx, const char *path, char **data, size_t *size)
+{
+    struct stat st;
+    char *buf;
+    int fd, r;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return md_error_errno(ctx, -errno, "%s", path);
+    if (fstat(fd, &st) < 0) {
+        r = -errno;
+        close(fd);
+        return md_error_errno(ctx, r, "%s", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return md_error(ctx, -EINVAL, "%s: not a regular file", path);
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return md_error(ctx, -ENOMEM, "%s: out of memory", path);
+    }
+    r = md_read_full(fd, buf, (size_t)st.st_size);
+    close(fd);
+    if (r < 0) {
+        free(buf);
+        return md_error_errno(ctx, r, "%s: read", path);
+    }
+    buf[st.st_size] = '\0';
+    *data = buf;
+    *size = (size_t)st.st_size;
+    return 0;
+}
+
+int md_tmpfile_open(md_ctx *ctx, md_tmpfile *t, const char *path, bool overwrite)
+{
+    const char *slash = strrchr(path, '/');
+    struct stat st;
+    mode_t um;
+
+    memset(t, 0, sizeof(*t));
+    t->fd = -1;
+    if (!path || !*path)
+        return md_error(ctx, -EINVAL, "empty output path");
+    if (!overwrite && lstat(path, &st) == 0)
+        return md_error(ctx, -EEXIST, "%s: already exists (use --force to replace it)", path);
+    t->path = strdup(path);
+    if (slash)
+        t->tmp_path = md_asprintf("%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
+    else
+        t->tmp_path = md_asprintf(".%s.XXXXXX", path);
+    if (!t->path || !t->tmp_path) {
+        md_tmpfile_discard(t);
+        return md_error(ctx, -ENOMEM, "out of memory");
+    }
+    t->fd = mkostemp(t->tmp_path, O_CLOEXEC);
+    if (t->fd < 0) {
+        int r = -errno;
+        free(t->tmp_path);
+        t->tmp_path = NULL;
+        md_tmpfile_discard(t);
+        return md_error_errno(ctx, r, "%s: cannot create output file", path);
+    }
+    /* mkostemp makes 0600; give the file the mode a plain creat() would. */
+    um = umask(0);
+    umask(um);
+    (void)fchmod(t->fd, 0666 & ~um);
+    return 0;
+}
+
+int md_tmpfile_publish(md_ctx *ctx, md_tmpfile *t)
+{
+    int r = 0;
+
+    if (t->fd >= 0 && close(t->fd) < 0)
+        r = md_error_errno(ctx, -errno, "%s: close", t->path);
+    t->fd = -1;
+    if (r == 0 && rename(t->tmp_path, t->path) < 0)
+        r = md_error_errno(ctx, -errno, "%s: rename", t->path);
+    if (r == 0) {
+        free(t->tmp_path);
+        t->tmp_path = NULL;
+    }
+    md_tmpfile_discard(t);
+    return r;
+}
+
+void md_tmpfile_discard(md_tmpfile *t)
+{
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+    if (t->tmp_path) {
+        unlink(t->tmp_path);
+        free(t->tmp_path);
+        t->tmp_path = NULL;
+    }
+    free(t->path);
+    t->path = NULL;
+}
+
+MD_API int md_parse_size(const char *s, uint64_t *ret)
+{
+    unsigned long long v;
+    uint64_t mult = 1;
+    char *end;
+
+    if (!s || !*s || *s == '-' || *s == '+')
+        return -EINVAL;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -EINVAL;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': mult = 1ULL << 10; end++; break;
+    case 'm': case 'M': mult = 1ULL << 20; end++; break;
+    case 'g': case 'G': mult = 1ULL << 30; end++; break;
+    case 't': case 'T': mult = 1ULL << 40; end++; break;
+    default: return -EINVAL;
+    }
+    if (mult > 1 && *end == 'i')
+        end++;
+    if (*end == 'B')
+        end++;
+    if (*end)
+        return -EINVAL;
+    if (v > UINT64_MAX / mult)
+        return -ERANGE;
+    *ret = v * mult;
+    return 0;
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "md-internal.h"
+
+static void test_new_free(void **state)
+{
+    md_ctx *ctx = NULL;
+    (void)state;
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_non_null(ctx);
+    assert_string_equal(md_ctx_errmsg(ctx), "");
+    assert_ptr_equal(md_ctx_ref(ctx), ctx);
+    md_ctx_unref(ctx);
+    md_ctx_free(ctx);
+    md_ctx_free(NULL);
+    assert_int_equal(md_ctx_new(NULL), -EINVAL);
+}
+
+static void test_errors(void **state)
+{
+    md_ctx *ctx;
+    (void)state;
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(md_error(ctx, -EINVAL, "spec line %d: unknown type '%s'", 12, "fiel"), -EINVAL);
+    assert_string_equal(md_ctx_errmsg(ctx), "spec line 12: unknown type 'fiel'");
+    md_error_prefix(ctx, "%s", "a.spec");
+    assert_string_equal(md_ctx_errmsg(ctx), "a.spec: spec line 12: unknown type 'fiel'");
+    assert_int_equal(md_error_errno(ctx, -ENOENT, "%s", "/nope"), -ENOENT);
+    assert_string_equal(md_ctx_errmsg(ctx), "/nope: No such file or directory");
+    md_ctx_clear_error(ctx);
+    assert_string_equal(md_ctx_errmsg(ctx), "");
+    assert_string_equal(md_strerror(-ENOSPC), "No space left on device");
+    assert_string_equal(md_strerror(ENOSPC), "No space left on device");
+    md_ctx_free(ctx);
+}
+
+static int log_count;
+static void count_log(void *ud, int prio, const char *msg)
+{
+    (void)prio;
+    (void)msg;
+    (*(int *)ud)++;
+}
+
+static void test_logging(void **state)
+{
+    md_ctx *ctx;
+    (void)state;
+    unsetenv("MD_DEBUG");
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    log_count = 0;
+    md_log(ctx, MD_LOG_DEBUG, "off by default");
+    md_ctx_set_log_fn(ctx, count_log, &log_count, MD_LOG_INFO);
+    md_log(ctx, MD_LOG_DEBUG, "filtered");
+    md_log(ctx, MD_LOG_INFO, "counted");
+    md_log(ctx, MD_LOG_ERR, "counted");
+    assert_int_equal(log_count, 2);
+    md_ctx_free(ctx);
+}
+
+static void test_epoch(void **state)
+{
+    md_ctx *ctx;
+    (void)state;
+    setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(md_ctx_get_epoch(ctx), 1700000000);
+    assert_int_equal(md_ctx_set_epoch(ctx, -1), -EINVAL);
+    assert_int_equal(md_ctx_set_epoch(ctx, 42), 0);
+    assert_int_equal(md_ctx_get_epoch(ctx), 42);
+    md_ctx_free(ctx);
+    setenv("SOURCE_DATE_EPOCH", "garbage", 1);
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(md_ctx_get_epoch(ctx), 0);
+    md_ctx_free(ctx);
+    unsetenv("SOURCE_DATE_EPOCH");
+}
+
+static void test_version(void **state)
+{
+    (void)state;
+    assert_string_equal(md_version(), MD_VERSION_STRING);
+    assert_int_equal(md_version_number(), MD_VERSION_NUMBER);
+}
+
+static void test_parse_size(void **state)
+{
+    uint64_t v;
+    (void)state;
+    assert_int_equal(md_parse_size("512", &v), 0);
+    assert_int_equal(v, 512);
+    assert_int_equal(md_parse_size("64M", &v), 0);
+    assert_int_equal(v, 64ULL << 20);
+    assert_int_equal(md_parse_size("2GiB", &v), 0);
+    assert_int_equal(v, 2ULL << 30);
+    assert_int_equal(md_parse_size("4k", &v), 0);
+    assert_int_equal(v, 4096);
+    assert_int_equal(md_parse_size("", &v), -EINVAL);
+    assert_int_equal(md_parse_size("-1M", &v), -EINVAL);
+    assert_int_equal(md_parse_size("12Q", &v), -EINVAL);
+    assert_int_equal(md_parse_size("M", &v), -EINVAL);
+    assert_int_equal(md_parse_size("99999999999T", &v), -ERANGE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_free),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_logging),
+        cmocka_unit_test(test_epoch),
+        cmocka_unit_test(test_version),
+        cmocka_unit_test(test_parse_size),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

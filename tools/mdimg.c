@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mdimg.h"
+
+int mdimg_verbose;
+const char *mdimg_cmdname = NULL;
+
+/* Weak so that each subcommand's file can be added independently. */
+#define WEAK __attribute__((weak))
+WEAK int cmd_initramfs(int argc, char **argv);
+WEAK int cmd_disk(int argc, char **argv);
+WEAK int cmd_inspect(int argc, char **argv);
+WEAK int cmd_extlinux(int argc, char **argv);
+WEAK int cmd_boot(int argc, char **argv);
+WEAK int cmd_build(int argc, char **argv);
+
+static const struct mdimg_cmd commands[] = {
+    { "initramfs", cmd_initramfs, "build a newc cpio initramfs from trees, spec files and BusyBox" },
+    { "disk", cmd_disk, "create, format, populate and read disk images (no root, no mount)" },
+    { "inspect", cmd_inspect, "show an image's partition table and filesystems" },
+    { "extlinux", cmd_extlinux, "install the EXTLINUX boot loader into an image" },
+    { "boot", cmd_boot, "boot an image (or kernel + initramfs) in QEMU" },
+    { "build", cmd_build, "build a complete bootable distro image in one step" },
+};
+
+static void print_version(void)
+{
+    printf("mdimg (libminidistro) %s\n", md_version());
+}
+
+static void usage(FILE *f)
+{
+    size_t i;
+
+    fprintf(f,
+            "Usage: mdimg [-q|-v] <command> [options]\n"
+            "       mdimg --help | --version\n"
+            "\n"
+            "Build bootable Linux images as a normal user: no root, no mount.\n"
+            "\n"
+            "Commands:\n");
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (commands[i].run)
+            fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\n"
+            "Options:\n"
+            "  -q, --quiet     print only errors\n"
+            "  -v, --verbose   print library debug messages (also: MD_DEBUG=1)\n"
+            "  -h, --help      show this help\n"
+            "  -V, --version   show the version\n"
+            "\n"
+            "Run 'mdimg <command> --help' for a command's options.\n"
+            "Exit status: 0 ok, 1 failure, 2 usage error.\n");
+}
+
+int mdimg_fail(md_ctx *ctx, int r)
+{
+    const char *msg = ctx ? md_ctx_errmsg(ctx) : "";
+    fprintf(stderr, "mdimg: %s: %s\n", mdimg_cmdname ? mdimg_cmdname : "error",
+            *msg ? msg : md_strerror(r));
+    return 1;
+}
+
+void mdimg_err(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "mdimg: %s: ", mdimg_cmdname ? mdimg_cmdname : "error");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int mdimg_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "mdimg: %s: ", mdimg_cmdname ? mdimg_cmdname : "usage");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'mdimg %s--help' for more information.\n",
+            mdimg_cmdname ? mdimg_cmdname : "");
+    return EXIT_USAGE;
+}
+
+void mdimg_info(const char *fmt, ...)
+{
+    va_list ap;
+    if (mdimg_verbose < 0)
+        return;
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
+static void log_to_stderr(void *userdata, int prio, const char *msg)
+{
+    (void)userdata;
+    (void)prio;
+    fprintf(stderr, "mdimg: debug: %s\n", msg);
+}
+
+int mdimg_ctx_new(md_ctx **ret)
+{
+    int r = md_ctx_new(ret);
+    if (r < 0) {
+        mdimg_err("cannot create context: %s", md_strerror(r));
+        return r;
+    }
+    if (mdimg_verbose > 0)
+        md_ctx_set_log_fn(*ret, log_to_stderr, NULL, MD_LOG_DEBUG);
+    return 0;
+}
+
+int mdimg_parse_size(const char *opt, const char *s, uint64_t *ret)
+{
+    if (md_parse_size(s, ret) < 0) {
+        mdimg_usage_error("%s: '%s' is not a size (examples: 512, 64M, 2G)", opt, s);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int mdimg_parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *ret)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 0);
+    if (errno || end == s || *end || *s == '-' || v > max) {
+        mdimg_usage_error("%s: '%s' is not a number from 0 to %lu", opt, s, max);
+        return -EINVAL;
+    }
+    *ret = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "verbose", no_argument, NULL, 'v' },
+        { NULL, 0, NULL, 0 },
+    };
+    size_t i;
+    int c;
+
+    /* stop at the first non-option: the command and its own options follow */
+    while ((c = getopt_long(argc, argv, "+hVqv", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(stdout); return 0;
+        case 'V': print_version(); return 0;
+        case 'q': mdimg_verbose = -1; break;
+        case 'v': mdimg_verbose = 1; break;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (commands[i].run && strcmp(argv[optind], commands[i].name) == 0) {
+            int first = optind;
+            mdimg_cmdname = commands[i].name;
+            optind = 0; /* glibc: fully re-initialise getopt for the subcommand */
+            return commands[i].run(argc - first, argv + first);
+        }
+    }
+    fprintf(stderr, "mdimg: unknown command '%s'\nTry 'mdimg --help'.\n", argv[optind]);
+    return EXIT_USAGE;
+}
