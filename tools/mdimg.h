@@ -42,5 +42,10 @@ int cmd_inspect(int argc, char **argv);
 int cmd_extlinux(int argc, char **argv);
 int cmd_boot(int argc, char **argv);
 int cmd_build(int argc, char **argv);
+int cmd_disk_create(int argc, char **argv);
+int cmd_disk_format(int argc, char **argv);
+int cmd_disk_populate(int argc, char **argv);
+int cmd_disk_cp(int argc, char **argv);
+int cmd_disk_ls(int argc, char **argv);
 
 #endif
