@@ -12,5 +12,6 @@
 #include "md-ext.h"
 #include "md-extlinux.h"
 #include "md-boot.h"
+#include "md-distro.h"
 
 #endif

@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests of the distro module: bzImage release probing, kernel module
+ * resolution against a synthetic /lib/modules/RELEASE (and the host's real
+ * one when present), the system files. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "md-internal.h"
+
+static char tmpdir[256];
+
+static void write_file(const char *rel, const void *data, size_t size)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, size, f), size);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void write_text(const char *rel, const char *text)
+{
+    write_file(rel, text, strlen(text));
+}
+
+static void mkdirs(const char *rel)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "mkdir -p '%s/%s'", tmpdir, rel);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-distro.XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A fake bzImage: just enough of the setup header. */
+static void make_fake_bzimage(const char *rel, const char *version, int valid)
+{
+    unsigned char img[4096];
+
+    memset(img, 0, sizeof(img));
+    img[0x1fe] = 0x55;
+    img[0x1ff] = 0xaa;
+    if (valid)
+        memcpy(img + 0x202, "HdrS", 4);
+    img[0x206] = 0x0f; /* protocol 2.15 */
+    img[0x207] = 0x02;
+    img[0x211] = 0x01; /* LOADED_HIGH */
+    img[0x20e] = 0x00; /* version string at 0x200 + 0x600 = 0x800 */
+    img[0x20f] = 0x06;
+    memcpy(img + 0x800, version, strlen(version));
+    write_file(rel, img, sizeof(img));
+}
+
+static void test_kernel_release(void **state)
+{
+    md_ctx *ctx;
+    char buf[128], path[512];
+    glob_t g;
+    int r;
+
+    (void)state;
+    assert_int_equal(md_ctx_new(&ctx), 0);
+
+    make_fake_bzimage("bz-good", "6.1.99-test (me@host) #1 SMP", 1);
+    snprintf(path, sizeof(path), "%s/bz-good", tmpdir);
+    r = md_kernel_release(ctx, path, buf, sizeof(buf));
+    assert_int_equal(r, (int)strlen("6.1.99-test"));
+    assert_string_equal(buf, "6.1.99-test");
+
+    /* truncation keeps a NUL */
+    r = md_kernel_release(ctx, path, buf, 4);
+    assert_int_equal(r, 3);
+    assert_string_equal(buf, "6.1");
+
+    make_fake_bzimage("bz-bad", "6.1.99-test", 0);
+    snprintf(path, sizeof(path), "%s/bz-bad", tmpdir);
+    assert_int_equal(md_kernel_release(ctx, path, buf, sizeof(buf)), -ENOEXEC);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "not an x86 bzImage"));
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "bz-bad"));
+
+    write_text("small", "#!/bin/sh\necho hi\n");
+    snprintf(path, sizeof(path), "%s/small", tmpdir);
+    assert_int_equal(md_kernel_release(ctx, path, buf, sizeof(buf)), -ENOEXEC);
+
+    snprintf(path, sizeof(path), "%s/missing", tmpdir);
+    assert_int_equal(md_kernel_release(ctx, path, buf, sizeof(buf)), -ENOENT);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "missing"));
+
+    assert_int_equal(md_kernel_release(ctx, tmpdir, buf, sizeof(buf)), -ENOEXEC);
+
+    /* A real kernel, when readable: the release matches its file name. */
+    if (glob("/boot/vmlinuz-*", 0, NULL, &g) == 0) {
+        if (access(g.gl_pathv[0], R_OK) == 0) {
+            r = md_kernel_release(ctx, g.gl_pathv[0], buf, sizeof(buf));
+            assert_true(r > 0);
+            assert_string_equal(buf, g.gl_pathv[0] + strlen("/boot/vmlinuz-"));
+        }
+        globfree(&g);
+    }
+    md_ctx_free(ctx);
+}
+
+/* modules dir "mods/9.9.9-fake":
+ *   a.ko needs b.ko (which needs c.ko), c.ko.xz compressed, d-dash.ko alone,
+ *   builtin: ext4; alias "alias pci:v00001AF4d00001001* a" and "alias foo-bar d_dash". */
+static void make_fake_modules(void)
+{
+    char cmd[600];
+
+    mkdirs("mods/9.9.9-fake/kernel/drivers/x");
+    write_text("mods/9.9.9-fake/modules.dep",
+               "kernel/drivers/x/a.ko: kernel/drivers/x/b.ko kernel/drivers/x/c.ko.xz\n"
+               "kernel/drivers/x/b.ko: kernel/drivers/x/c.ko.xz\n"
+               "kernel/drivers/x/c.ko.xz:\n"
+               "kernel/drivers/x/d-dash.ko:\n"
+               "kernel/drivers/x/broken.ko: kernel/drivers/x/nowhere.ko\n");
+    write_text("mods/9.9.9-fake/modules.builtin", "kernel/fs/ext4/ext4.ko\n");
+    write_text("mods/9.9.9-fake/modules.alias",
+               "# Aliases extracted from modules themselves.\n"
+               "alias pci:v00001AF4d00001001sv*sd*bc*sc*i* a\n"
+               "alias foo-bar d_dash\n");
+    write_text("mods/9.9.9-fake/kernel/drivers/x/a.ko", "module a\n");
+    write_text("mods/9.9.9-fake/kernel/drivers/x/b.ko", "module b\n");
+    write_text("mods/9.9.9-fake/kernel/drivers/x/c.ko", "module c, once compressed\n");
+    write_text("mods/9.9.9-fake/kernel/drivers/x/d-dash.ko", "module d\n");
+    snprintf(cmd, sizeof(cmd), "xz -f '%s/mods/9.9.9-fake/kernel/drivers/x/c.ko'", tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static const char *list_text(md_tree *tree, size_t *size)
+{
+    struct md_entry *e = md_tree_lookup(tree, MD_KMODS_LOAD_LIST);
+    assert_non_null(e);
+    assert_int_equal(e->src, MD_SRC_BUF);
+    *size = e->size;
+    return e->buf;
+}
+
+static void check_text(const char *got, size_t size, const char *want)
+{
+    if (size != strlen(want) || memcmp(got, want, size) != 0)
+        fail_msg("got:\n%.*s\nwant:\n%s", (int)size, got, want);
+}
+
+static void test_kmods_fake(void **state)
+{
+    md_ctx *ctx;
+    md_tree *tree;
+    char dir[512];
+    const char *text;
+    size_t size;
+    struct md_entry *e;
+    const char *names1[] = { "a", "ext4", NULL };
+    const char *names2[] = { "foo-bar", "c", NULL };
+    const char *names_missing[] = { "virtio_blk", NULL };
+    const char *names_broken[] = { "broken", NULL };
+    const char *names_alias[] = { "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00", NULL };
+    md_kmods_opts o = MD_KMODS_OPTS_INIT;
+    int r;
+
+    (void)state;
+    make_fake_modules();
+    snprintf(dir, sizeof(dir), "%s/mods/9.9.9-fake/", tmpdir);
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(md_tree_new(ctx, &tree), 0);
+
+    r = md_tree_add_kmods(tree, dir, names1, NULL);
+    assert_int_equal(r, 3); /* c, b, a; ext4 is built in */
+    text = list_text(tree, &size);
+    check_text(text, size, "/lib/modules/9.9.9-fake/kernel/drivers/x/c.ko\n"
+                              "/lib/modules/9.9.9-fake/kernel/drivers/x/b.ko\n"
+                              "/lib/modules/9.9.9-fake/kernel/drivers/x/a.ko\n");
+    /* the compressed module was stored decompressed */
+    e = md_tree_lookup(tree, "lib/modules/9.9.9-fake/kernel/drivers/x/c.ko");
+    assert_non_null(e);
+    assert_int_equal(e->src, MD_SRC_BUF);
+    assert_int_equal(e->size, strlen("module c, once compressed\n"));
+    assert_memory_equal(e->buf, "module c, once compressed\n", e->size);
+    assert_int_equal(md_tree_contains(tree, "lib/modules/9.9.9-fake/kernel/drivers/x/c.ko.xz"), 0);
+    assert_int_equal(md_tree_contains(tree, "lib/modules/9.9.9-fake/kernel/drivers/x/a.ko"), 1);
+
+    /* a second call appends without duplicates; '-' == '_' and aliases resolve */
+    r = md_tree_add_kmods(tree, dir, names2, NULL);
+    assert_int_equal(r, 1);
+    text = list_text(tree, &size);
+    check_text(text, size, "/lib/modules/9.9.9-fake/kernel/drivers/x/c.ko\n"
+                              "/lib/modules/9.9.9-fake/kernel/drivers/x/b.ko\n"
+                              "/lib/modules/9.9.9-fake/kernel/drivers/x/a.ko\n"
+                              "/lib/modules/9.9.9-fake/kernel/drivers/x/d-dash.ko\n");
+
+    /* glob alias */
+    assert_int_equal(md_tree_add_kmods(tree, dir, names_alias, NULL), 0); /* a already there */
+
+    /* missing driver: named */
+    r = md_tree_add_kmods(tree, dir, names_missing, NULL);
+    assert_int_equal(r, -ENOENT);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "'virtio_blk'"));
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "9.9.9-fake"));
+    /* ... unless optional */
+    o.flags = MD_KMODS_OPTIONAL;
+    assert_int_equal(md_tree_add_kmods(tree, dir, names_missing, &o), 0);
+
+    /* broken modules.dep reference */
+    r = md_tree_add_kmods(tree, dir, names_broken, NULL);
+    assert_int_equal(r, -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "nowhere.ko"));
+
+    /* no such modules dir */
+    snprintf(dir, sizeof(dir), "%s/mods/nope", tmpdir);
+    assert_int_equal(md_tree_add_kmods(tree, dir, names1, NULL), -ENOENT);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "mods/nope"));
+
+    md_tree_free(tree);
+    md_ctx_free(ctx);
+}
+
+static void test_kmods_config(void **state)
+{
+    md_ctx *ctx;
+    md_tree *tree;
+    char cfg[512];
+    const char *builtin[] = { "virtio_blk", "virtio-pci", "ext4", "sd_mod", NULL };
+    const char *modular[] = { "ata_piix", NULL };
+    const char *absent[] = { "e1000", NULL };
+    md_kmods_opts o = MD_KMODS_OPTS_INIT;
+
+    (void)state;
+    write_text("tiny.config", "CONFIG_VIRTIO_BLK=y\nCONFIG_VIRTIO_PCI=y\nCONFIG_EXT4_FS=y\n"
+                              "CONFIG_BLK_DEV_SD=y\nCONFIG_ATA_PIIX=m\n# CONFIG_E1000 is not set\n");
+    snprintf(cfg, sizeof(cfg), "%s/tiny.config", tmpdir);
+    o.kernel_config = cfg;
+    o.release = "6.1.0-tiny";
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(md_tree_new(ctx, &tree), 0);
+
+    assert_int_equal(md_tree_add_kmods(tree, NULL, builtin, &o), 0);
+    assert_int_equal(md_tree_contains(tree, MD_KMODS_LOAD_LIST), 0);
+
+    assert_int_equal(md_tree_add_kmods(tree, NULL, modular, &o), -ENOENT);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "'ata_piix'"));
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "=m"));
+
+    assert_int_equal(md_tree_add_kmods(tree, NULL, absent, &o), -ENOENT);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "'e1000'"));
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "neither built into kernel 6.1.0-tiny"));
+
+    /* neither a modules dir nor a config: cannot tell */
+    assert_int_equal(md_tree_add_kmods(tree, NULL, builtin, NULL), -ENOENT);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "cannot tell"));
+
+    md_tree_free(tree);
+    md_ctx_free(ctx);
+}
+
+/* The host's distribution kernel modules, when installed. */
+static void test_kmods_host(void **state)
+{
+    md_ctx *ctx;
+    md_tree *tree;
+    glob_t g;
+    const char *names[] = { "virtio_blk", "virtio_pci", "ext4", NULL };
+    const char *text;
+    size_t size;
+    int r;
+
+    (void)state;
+    if (glob("/lib/modules/*/modules.dep", 0, NULL, &g) != 0) {
+        skip();
+        return;
+    }
+    {
+        char dir[512];
+        snprintf(dir, sizeof(dir), "%.*s", (int)(strlen(g.gl_pathv[0]) - strlen("/modules.dep")),
+                 g.gl_pathv[0]);
+        globfree(&g);
+        assert_int_equal(md_ctx_new(&ctx), 0);
+        assert_int_equal(md_tree_new(ctx, &tree), 0);
+        r = md_tree_add_kmods(tree, dir, names, NULL);
+        if (r == -ENOENT && strstr(md_ctx_errmsg(ctx), "neither")) {
+            /* a kernel with these built in or without them: nothing to check */
+            md_tree_free(tree);
+            md_ctx_free(ctx);
+            skip();
+            return;
+        }
+        assert_true(r >= 2);
+        if (md_tree_contains(tree, MD_KMODS_LOAD_LIST) == 1) {
+            const char *vb, *v;
+            char *t;
+            text = list_text(tree, &size);
+            t = strndup(text, size);
+            assert_non_null(t);
+            vb = strstr(t, "/virtio_blk.ko\n");
+            v = strstr(t, "/virtio.ko\n");
+            assert_non_null(vb);
+            /* virtio core (a dependency) is loaded before virtio_blk */
+            if (v)
+                assert_true(v < vb);
+            free(t);
+        }
+        md_tree_free(tree);
+        md_ctx_free(ctx);
+    }
+}
+
+static void test_distro_files(void **state)
+{
+    md_ctx *ctx;
+    md_tree *tree;
+    struct md_entry *e;
+
+    (void)state;
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(md_tree_new(ctx, &tree), 0);
+    assert_int_equal(md_tree_add_distro_files(tree, "bad host"), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "bad host"));
+    assert_int_equal(md_tree_add_distro_files(tree, NULL), 0);
+    e = md_tree_lookup(tree, "init");
+    assert_non_null(e);
+    assert_int_equal(e->mode & 07777, 0755);
+    assert_non_null(memmem(e->buf, e->size, "minidistro: Linux $(uname -r)", 29));
+    assert_non_null(memmem(e->buf, e->size, "switch_root", 11));
+    e = md_tree_lookup(tree, "etc/hostname");
+    assert_non_null(e);
+    assert_memory_equal(e->buf, "minidistro\n", e->size);
+    e = md_tree_lookup(tree, "tmp");
+    assert_non_null(e);
+    assert_int_equal(e->mode & 07777, 01777);
+    assert_int_equal(md_tree_contains(tree, "etc/inittab"), 1);
+    assert_int_equal(md_tree_contains(tree, "sbin/init"), 1);
+    assert_int_equal(md_tree_add_distro_files(tree, "box-1.example"), 0);
+    e = md_tree_lookup(tree, "etc/hostname");
+    assert_memory_equal(e->buf, "box-1.example\n", e->size);
+    md_tree_free(tree);
+    md_ctx_free(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kernel_release),
+        cmocka_unit_test(test_kmods_fake),
+        cmocka_unit_test(test_kmods_config),
+        cmocka_unit_test(test_kmods_host),
+        cmocka_unit_test(test_distro_files),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
