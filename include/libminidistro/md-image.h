@@ -69,6 +69,159 @@ MD_API int md_image_partition_range(md_image *img, uint32_t partno, uint64_t *of
 
 /* The rest (partition tables, probing) is declared below by its module owner. */
 
+/**
+ * Grow the image file to @new_size bytes (a multiple of 512, >= the current
+ * size; the new space is a hole).  A GPT's backup header and the last usable
+ * LBA are moved to the new end so the space can be partitioned.
+ * Errors: -EINVAL (shrinking, not a multiple of 512), -EROFS (read-only), -errno.
+ */
+MD_API int md_image_resize(md_image *img, uint64_t new_size);
+
+/**
+ * Apparent size (file length) and allocated size (st_blocks * 512) in bytes;
+ * either pointer may be NULL.  Errors: -errno from fstat.
+ */
+MD_API int md_image_usage(md_image *img, uint64_t *apparent, uint64_t *allocated);
+
+/* ---- partition tables ---------------------------------------------------- */
+
+/* Partition type names accepted by md_part_opts.type (besides a raw MBR type
+ * code such as "0x83"/"83" or a GPT type GUID, and libfdisk's aliases). */
+#define MD_PART_LINUX "linux"          /* MBR 0x83, GPT Linux filesystem */
+#define MD_PART_EFI "efi"              /* MBR 0xef, GPT EFI System */
+#define MD_PART_BIOS_BOOT "bios-boot"  /* GPT only: BIOS boot partition */
+#define MD_PART_SWAP "swap"            /* MBR 0x82, GPT Linux swap */
+
+/* md_part_opts.flags */
+#define MD_PART_BOOTABLE 0x1u  /* MBR active flag / GPT attribute bit 2 (legacy BIOS bootable) */
+
+/* Description of one partition for md_image_add_partition(). */
+typedef struct md_part_opts {
+    uint32_t version;   /* MD_PART_OPTS_VERSION */
+    uint32_t flags;     /* MD_PART_* */
+    uint64_t size;      /* bytes (rounded up to 512); 0 = see percent */
+    uint32_t percent;   /* when size is 0: 1..100 percent of the usable space
+                           (100 or 0 with size 0 = the rest of the disk) */
+    uint32_t reserved;
+    const char *type;   /* NULL = MD_PART_LINUX; see MD_PART_* names */
+    const char *name;   /* GPT partition name (UTF-8, <= 36 chars); NULL = none */
+    const char *uuid;   /* GPT partition GUID; NULL = derived from the seed or random */
+} md_part_opts;
+
+#define MD_PART_OPTS_VERSION 1
+#define MD_PART_OPTS_INIT { MD_PART_OPTS_VERSION, 0, 0, 0, 0, NULL, NULL, NULL }
+MD_API void md_part_opts_init(md_part_opts *opts);
+
+/* md_table_opts.flags */
+#define MD_TABLE_SEED 0x1u   /* use md_table_opts.seed for ids */
+
+/* Options of md_image_write_table(). */
+typedef struct md_table_opts {
+    uint32_t version;   /* MD_TABLE_OPTS_VERSION */
+    uint32_t flags;     /* MD_TABLE_* */
+    const char *label;  /* "gpt" (default when NULL), "dos" or "mbr" */
+    uint64_t seed;      /* with MD_TABLE_SEED: seed of the disk id and GUIDs */
+    const char *disk_id;/* explicit disk id: "0x1234abcd" (MBR) or a GUID (GPT); NULL = derived */
+} md_table_opts;
+
+#define MD_TABLE_OPTS_VERSION 1
+#define MD_TABLE_OPTS_INIT { MD_TABLE_OPTS_VERSION, 0, NULL, 0, NULL }
+MD_API void md_table_opts_init(md_table_opts *opts);
+
+/**
+ * Queue a partition for the next md_image_write_table(), in order (the
+ * first queued is partition 1).  @opts is copied (strings too).
+ * Nothing is written yet; only the description is checked here.
+ * Errors: -EINVAL (bad version, percent > 100, flags), -ENOMEM.
+ */
+MD_API int md_image_add_partition(md_image *img, const md_part_opts *opts);
+
+/**
+ * Write a new partition table holding the queued partitions (which are then
+ * forgotten), replacing any table on the image, with libfdisk.  Partitions
+ * start on 1 MiB boundaries (the first at LBA 2048) and follow each other;
+ * a partition of size 0 (or 100%) takes the rest of the disk.
+ * Ids are deterministic when MD_TABLE_SEED is set or, else, when the context
+ * has a non-zero epoch (SOURCE_DATE_EPOCH): derived by hashing the seed and
+ * the partition index; otherwise they are random.
+ * Everything is validated before the first write: on error the image is
+ * unchanged.
+ * Errors: -EINVAL (unknown label or type, GPT-only type on MBR, more than 4
+ * MBR partitions, bad GUID), -ENOSPC (a partition does not fit; the message
+ * says how much space is free), -EROFS, -EIO.
+ */
+MD_API int md_image_write_table(md_image *img, const md_table_opts *opts);
+
+/**
+ * Mark partition @partno bootable: on MBR set its active flag (and clear it
+ * on the other partitions), on GPT set attribute bit 2 (legacy BIOS
+ * bootable).  Other bytes of the table (and MBR boot code) are preserved.
+ * Errors: -EINVAL (no table), -ENOENT (no such partition), -EROFS, -EIO.
+ */
+MD_API int md_image_set_bootable(md_image *img, uint32_t partno);
+
+/* ---- probing --------------------------------------------------------------- */
+
+/* What libblkid sees in an image: the table and, per partition, the
+ * filesystem.  Entries are indexed 0..md_probe_count(): index 0 is the whole
+ * disk (its filesystem fields describe an unpartitioned filesystem), 1..count
+ * are the partitions in table order. */
+typedef struct md_probe md_probe;
+
+/**
+ * Probe @img with libblkid.  *@ret is owned by the caller (md_probe_free());
+ * it is a snapshot and does not reference @img.
+ * Errors: -ENOMEM, -EIO (libblkid failed to read the image).
+ */
+MD_API int md_image_probe(md_image *img, md_probe **ret);
+
+/** Free a probe result.  NULL-safe. */
+MD_API void md_probe_free(md_probe *probe);
+
+/** Table type: "dos" or "gpt"; NULL when the image has no partition table.  Borrowed. */
+MD_API const char *md_probe_table(const md_probe *probe);
+/** Disk identifier: "0x1234abcd" or the disk GUID; NULL when no table.  Borrowed. */
+MD_API const char *md_probe_table_id(const md_probe *probe);
+/** Number of partitions (valid entry indexes are 0..count). */
+MD_API uint32_t md_probe_count(const md_probe *probe);
+
+/* Per-entry accessors.  Out-of-range indexes yield 0 / NULL.  Strings are
+ * borrowed from the probe result; NULL when unknown. */
+/** Partition number as the kernel numbers it (0 for the whole disk). */
+MD_API uint32_t md_probe_number(const md_probe *probe, uint32_t idx);
+/** Start offset in bytes. */
+MD_API uint64_t md_probe_start(const md_probe *probe, uint32_t idx);
+/** Size in bytes. */
+MD_API uint64_t md_probe_size(const md_probe *probe, uint32_t idx);
+/** Partition type: "0x83" on MBR, the type GUID (lower case) on GPT. */
+MD_API const char *md_probe_type(const md_probe *probe, uint32_t idx);
+/** Human name of the type ("Linux filesystem"), NULL when not known. */
+MD_API const char *md_probe_type_name(const md_probe *probe, uint32_t idx);
+/** MD_PART_BOOTABLE when the MBR active flag / GPT bit 2 is set. */
+MD_API uint32_t md_probe_flags(const md_probe *probe, uint32_t idx);
+/** Raw flags: MBR boot indicator byte, or the GPT attribute bits. */
+MD_API uint64_t md_probe_attrs(const md_probe *probe, uint32_t idx);
+/** GPT partition name. */
+MD_API const char *md_probe_name(const md_probe *probe, uint32_t idx);
+/** Partition UUID: GPT partition GUID, or the MBR "disk id-NN" form (PARTUUID). */
+MD_API const char *md_probe_uuid(const md_probe *probe, uint32_t idx);
+/** Filesystem type found in the entry ("ext4", "vfat"...). */
+MD_API const char *md_probe_fs_type(const md_probe *probe, uint32_t idx);
+/** Filesystem label. */
+MD_API const char *md_probe_fs_label(const md_probe *probe, uint32_t idx);
+/** Filesystem UUID. */
+MD_API const char *md_probe_fs_uuid(const md_probe *probe, uint32_t idx);
+
+/**
+ * Render the probe as a JSON object (UTF-8, trailing newline):
+ * {"size":N,"table":"gpt"|null,"id":...,"filesystem":{...}|null,
+ *  "partitions":[{"number","start","size","type","type_name","bootable",
+ *  "attrs","name","uuid","filesystem":{"type","label","uuid"}|null}]}.
+ * *@json is allocated with malloc(); the caller frees it with free().
+ * Errors: -ENOMEM.
+ */
+MD_API int md_probe_to_json(const md_probe *probe, char **json);
+
 MD_END_DECLS
 
 #endif

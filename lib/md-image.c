@@ -1,0 +1,1219 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Raw disk images: sparse files published atomically, partition tables
+ * written with libfdisk, probing with libblkid.
+ *
+ * libfdisk and libblkid are used on the image's file descriptor; their
+ * error codes (negative errno values, mostly) are turned into -errno plus a
+ * message naming the image at this boundary.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <blkid/blkid.h>
+#include <libfdisk/libfdisk.h>
+
+#include "md-internal.h"
+
+#define SECTOR 512u
+#define GRAIN_SECTORS 2048u /* 1 MiB alignment */
+#define GPT_ATTR_LEGACY_BOOT (UINT64_C(1) << 2)
+#define DOS_ACTIVE 0x80u
+
+struct pending_part {
+    uint32_t flags;
+    uint64_t size;
+    uint32_t percent;
+    char *type, *name, *uuid;
+};
+
+struct md_image {
+    md_ctx *ctx;
+    char *path;          /* final path */
+    md_tmpfile tmp;      /* created images until commit */
+    bool created, committed, rdonly;
+    int fd;
+    uint64_t size;
+    struct pending_part *parts;
+    size_t n_parts;
+    char fdisk_msg[256]; /* last warning libfdisk gave, for error messages */
+};
+
+/* ---- basics ---------------------------------------------------------------- */
+
+MD_API void md_image_create_opts_init(md_image_create_opts *opts)
+{
+    md_image_create_opts d = MD_IMAGE_CREATE_OPTS_INIT;
+    if (opts)
+        *opts = d;
+}
+
+MD_API void md_part_opts_init(md_part_opts *opts)
+{
+    md_part_opts d = MD_PART_OPTS_INIT;
+    if (opts)
+        *opts = d;
+}
+
+MD_API void md_table_opts_init(md_table_opts *opts)
+{
+    md_table_opts d = MD_TABLE_OPTS_INIT;
+    if (opts)
+        *opts = d;
+}
+
+static void fmt_size(char *buf, size_t n, uint64_t v)
+{
+    if (v >= (1ULL << 30) && v % (1ULL << 20) == 0 && v % (1ULL << 30) != 0)
+        snprintf(buf, n, "%" PRIu64 " MiB", v >> 20);
+    else if (v >= (1ULL << 30))
+        snprintf(buf, n, "%.1f GiB", (double)v / (double)(1ULL << 30));
+    else if (v >= (1ULL << 20))
+        snprintf(buf, n, v % (1ULL << 20) ? "%.1f MiB" : "%.0f MiB", (double)v / (double)(1ULL << 20));
+    else if (v >= 1024)
+        snprintf(buf, n, v % 1024 ? "%.1f KiB" : "%.0f KiB", (double)v / 1024.0);
+    else
+        snprintf(buf, n, "%" PRIu64 " bytes", v);
+}
+
+static md_image *image_alloc(md_ctx *ctx)
+{
+    md_image *img = calloc(1, sizeof(*img));
+    if (!img)
+        return NULL;
+    img->ctx = md_ctx_ref(ctx);
+    img->fd = -1;
+    img->tmp.fd = -1;
+    return img;
+}
+
+static void clear_pending(md_image *img)
+{
+    size_t i;
+    for (i = 0; i < img->n_parts; i++) {
+        free(img->parts[i].type);
+        free(img->parts[i].name);
+        free(img->parts[i].uuid);
+    }
+    free(img->parts);
+    img->parts = NULL;
+    img->n_parts = 0;
+}
+
+MD_API void md_image_free(md_image *img)
+{
+    if (!img)
+        return;
+    if (img->created && !img->committed) {
+        md_tmpfile_discard(&img->tmp); /* closes img->fd too */
+        img->fd = -1;
+    } else if (img->fd >= 0) {
+        close(img->fd);
+    }
+    clear_pending(img);
+    free(img->path);
+    md_ctx_unref(img->ctx);
+    free(img);
+}
+
+MD_API int md_image_create(md_ctx *ctx, const char *path, uint64_t size,
+                           const md_image_create_opts *opts, md_image **ret)
+{
+    md_image_create_opts o = MD_IMAGE_CREATE_OPTS_INIT;
+    md_image *img;
+    int r;
+
+    if (!ctx || !ret)
+        return -EINVAL;
+    *ret = NULL;
+    if (!path || !*path)
+        return md_error(ctx, -EINVAL, "image: empty path");
+    if (opts) {
+        r = md_check_version(ctx, "md_image_create_opts", opts->version, MD_IMAGE_CREATE_OPTS_VERSION);
+        if (r < 0)
+            return r;
+        o = *opts;
+    }
+    if (size == 0 || size % SECTOR)
+        return md_error(ctx, -EINVAL, "%s: image size %" PRIu64 " is not a positive multiple of 512 bytes",
+                        path, size);
+    if (size > (uint64_t)INT64_MAX)
+        return md_error(ctx, -EINVAL, "%s: image size %" PRIu64 " is too large", path, size);
+    img = image_alloc(ctx);
+    if (!img)
+        return md_error(ctx, -ENOMEM, "out of memory");
+    img->path = strdup(path);
+    if (!img->path) {
+        md_image_free(img);
+        return md_error(ctx, -ENOMEM, "out of memory");
+    }
+    r = md_tmpfile_open(ctx, &img->tmp, path, o.flags & MD_IMAGE_FORCE);
+    if (r < 0) {
+        md_image_free(img);
+        return r;
+    }
+    img->created = true;
+    img->fd = img->tmp.fd;
+    /* Sparse: only set the length, never write zeros. */
+    if (ftruncate(img->fd, (off_t)size) < 0) {
+        r = md_error_errno(ctx, -errno, "%s: cannot set the size to %" PRIu64, path, size);
+        md_image_free(img);
+        return r;
+    }
+    img->size = size;
+    md_dbg(ctx, "image %s: created %" PRIu64 " bytes (sparse) as %s", path, size, img->tmp.tmp_path);
+    *ret = img;
+    return 0;
+}
+
+MD_API int md_image_open(md_ctx *ctx, const char *path, uint32_t flags, md_image **ret)
+{
+    struct stat st;
+    md_image *img;
+    int r;
+
+    if (!ctx || !ret)
+        return -EINVAL;
+    *ret = NULL;
+    if (!path || !*path)
+        return md_error(ctx, -EINVAL, "image: empty path");
+    if (flags & ~MD_IMAGE_RDONLY)
+        return md_error(ctx, -EINVAL, "%s: unknown open flags 0x%x", path, flags);
+    img = image_alloc(ctx);
+    if (!img)
+        return md_error(ctx, -ENOMEM, "out of memory");
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        md_image_free(img);
+        return md_error(ctx, -EINVAL, "%s: not a regular file", path);
+    }
+    img->path = strdup(path);
+    img->rdonly = flags & MD_IMAGE_RDONLY;
+    img->fd = open(path, (img->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (!img->path || img->fd < 0) {
+        r = img->path ? md_error_errno(ctx, -errno, "%s", path) : md_error(ctx, -ENOMEM, "out of memory");
+        md_image_free(img);
+        return r;
+    }
+    if (fstat(img->fd, &st) < 0) {
+        r = md_error_errno(ctx, -errno, "%s", path);
+        md_image_free(img);
+        return r;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        md_image_free(img);
+        return md_error(ctx, -EINVAL, "%s: not a regular file", path);
+    }
+    img->size = (uint64_t)st.st_size;
+    *ret = img;
+    return 0;
+}
+
+MD_API int md_image_commit(md_image *img)
+{
+    int fd, r;
+
+    if (!img)
+        return -EINVAL;
+    if (!img->created || img->committed)
+        return 0;
+    /* Keep a descriptor: the image stays usable after publication. */
+    fd = fcntl(img->tmp.fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0)
+        return md_error_errno(img->ctx, -errno, "%s: dup", img->path);
+    r = md_tmpfile_publish(img->ctx, &img->tmp);
+    if (r < 0) {
+        close(fd);
+        img->fd = -1;
+        img->committed = true; /* the tmpfile is gone either way */
+        return r;
+    }
+    img->fd = fd;
+    img->committed = true;
+    return 0;
+}
+
+MD_API const char *md_image_path(const md_image *img)
+{
+    if (!img)
+        return NULL;
+    if (img->created && !img->committed && img->tmp.tmp_path)
+        return img->tmp.tmp_path;
+    return img->path;
+}
+
+MD_API uint64_t md_image_size(const md_image *img)
+{
+    return img ? img->size : 0;
+}
+
+MD_API md_ctx *md_image_ctx(const md_image *img)
+{
+    return img ? img->ctx : NULL;
+}
+
+MD_API int md_image_usage(md_image *img, uint64_t *apparent, uint64_t *allocated)
+{
+    struct stat st;
+
+    if (!img)
+        return -EINVAL;
+    if (fstat(img->fd, &st) < 0)
+        return md_error_errno(img->ctx, -errno, "%s", img->path);
+    if (apparent)
+        *apparent = (uint64_t)st.st_size;
+    if (allocated)
+        *allocated = (uint64_t)st.st_blocks * 512u;
+    return 0;
+}
+
+/* ---- libblkid: reading the table ----------------------------------------- */
+
+static int blkid_parts(md_image *img, blkid_probe *ret_pr, blkid_partlist *ret_ls)
+{
+    blkid_probe pr = blkid_new_probe();
+    blkid_partlist ls;
+
+    if (!pr)
+        return md_error(img->ctx, -ENOMEM, "out of memory");
+    if (blkid_probe_set_device(pr, img->fd, 0, 0) != 0) {
+        blkid_free_probe(pr);
+        return md_error(img->ctx, -EIO, "%s: libblkid cannot read the image", img->path);
+    }
+    blkid_probe_enable_superblocks(pr, 0);
+    blkid_probe_enable_partitions(pr, 1);
+    blkid_probe_set_partitions_flags(pr, BLKID_PARTS_ENTRY_DETAILS);
+    ls = blkid_probe_get_partitions(pr);
+    *ret_pr = pr;
+    *ret_ls = ls && blkid_partlist_get_table(ls) ? ls : NULL;
+    return 0;
+}
+
+MD_API int md_image_partition_range(md_image *img, uint32_t partno, uint64_t *offset,
+                                    uint64_t *size)
+{
+    blkid_probe pr;
+    blkid_partlist ls;
+    blkid_partition par;
+    int r, n;
+
+    if (!img)
+        return -EINVAL;
+    if (partno == 0) {
+        if (offset)
+            *offset = 0;
+        if (size)
+            *size = img->size;
+        return 0;
+    }
+    r = blkid_parts(img, &pr, &ls);
+    if (r < 0)
+        return r;
+    if (!ls) {
+        blkid_free_probe(pr);
+        return md_error(img->ctx, -EINVAL,
+                        "%s: no partition table, so no partition %u (use partition 0 for the whole image)",
+                        img->path, partno);
+    }
+    n = blkid_partlist_numof_partitions(ls);
+    par = partno > INT32_MAX ? NULL : blkid_partlist_get_partition_by_partno(ls, (int)partno);
+    if (!par) {
+        blkid_free_probe(pr);
+        return md_error(img->ctx, -ENOENT, "%s: no partition %u (the table has %d partition%s)",
+                        img->path, partno, n < 0 ? 0 : n, n == 1 ? "" : "s");
+    }
+    if (offset)
+        *offset = (uint64_t)blkid_partition_get_start(par) * SECTOR;
+    if (size)
+        *size = (uint64_t)blkid_partition_get_size(par) * SECTOR;
+    blkid_free_probe(pr);
+    return 0;
+}
+
+/* ---- libfdisk ------------------------------------------------------------ */
+
+static int fdisk_err(int r)
+{
+    return r < 0 && r > -4096 ? r : -EIO;
+}
+
+static int ask_cb(struct fdisk_context *cxt, struct fdisk_ask *ask, void *data)
+{
+    md_image *img = data;
+    const char *m;
+
+    (void)cxt;
+    switch (fdisk_ask_get_type(ask)) {
+    case FDISK_ASKTYPE_INFO:
+    case FDISK_ASKTYPE_WARN:
+    case FDISK_ASKTYPE_WARNX:
+        m = fdisk_ask_print_get_mesg(ask);
+        if (m) {
+            snprintf(img->fdisk_msg, sizeof(img->fdisk_msg), "%s", m);
+            md_dbg(img->ctx, "libfdisk: %s", m);
+        }
+        return 0;
+    case FDISK_ASKTYPE_YESNO:
+        /* Never let libfdisk take a decision on its own. */
+        fdisk_ask_yesno_set_result(ask, 0);
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}
+
+static int fdisk_open(md_image *img, struct fdisk_context **ret)
+{
+    struct fdisk_context *cxt;
+    int r;
+
+    if (img->rdonly)
+        return md_error(img->ctx, -EROFS, "%s: image opened read-only", img->path);
+    cxt = fdisk_new_context();
+    if (!cxt)
+        return md_error(img->ctx, -ENOMEM, "out of memory");
+    fdisk_set_ask(cxt, ask_cb, img);
+    img->fdisk_msg[0] = '\0';
+    r = fdisk_assign_device_by_fd(cxt, img->fd, md_image_path(img), 0);
+    if (r < 0) {
+        fdisk_unref_context(cxt);
+        return md_error_errno(img->ctx, fdisk_err(r), "%s: libfdisk cannot open the image", img->path);
+    }
+    fdisk_disable_dialogs(cxt, 1);
+    *ret = cxt;
+    return 0;
+}
+
+static void fdisk_close(struct fdisk_context *cxt)
+{
+    if (!cxt)
+        return;
+    /* The descriptor is ours (assigned by fd); nosync: build products. */
+    fdisk_deassign_device(cxt, 1);
+    fdisk_unref_context(cxt);
+}
+
+/* ---- deterministic ids ---------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+    /* splitmix64 finaliser: a bijective 64-bit mixer */
+    x += UINT64_C(0x9e3779b97f4a7c15);
+    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
+/* 16 bytes from (seed, purpose, index). */
+static void derive_bytes(uint64_t seed, uint32_t purpose, uint32_t index, uint8_t out[16])
+{
+    uint64_t a = mix64(seed ^ mix64(((uint64_t)purpose << 32) | index));
+    uint64_t b = mix64(a ^ mix64(seed + UINT64_C(0x2545f4914f6cdd1d)));
+    int i;
+
+    for (i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(a >> (56 - 8 * i));
+        out[8 + i] = (uint8_t)(b >> (56 - 8 * i));
+    }
+}
+
+static void derive_guid(uint64_t seed, uint32_t purpose, uint32_t index, char buf[37])
+{
+    uint8_t u[16];
+
+    derive_bytes(seed, purpose, index, u);
+    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
+    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(buf, 37,
+             "%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X",
+             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+             u[13], u[14], u[15]);
+}
+
+static bool is_guid(const char *s)
+{
+    size_t i;
+
+    if (!s || strlen(s) != 36)
+        return false;
+    for (i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+                                   (s[i] >= 'A' && s[i] <= 'F')))
+            return false;
+    }
+    return true;
+}
+
+static bool parse_dos_id(const char *s, uint32_t *id)
+{
+    unsigned long long v;
+    char *end;
+
+    if (!s || !*s)
+        return false;
+    errno = 0;
+    v = strtoull(s, &end, 16);
+    if (errno || *end || v > UINT32_MAX || *s == '-')
+        return false;
+    *id = (uint32_t)v;
+    return true;
+}
+
+/* ---- partition tables --------------------------------------------------------- */
+
+MD_API int md_image_add_partition(md_image *img, const md_part_opts *opts)
+{
+    struct pending_part *p, *v;
+    int r;
+
+    if (!img || !opts)
+        return -EINVAL;
+    r = md_check_version(img->ctx, "md_part_opts", opts->version, MD_PART_OPTS_VERSION);
+    if (r < 0)
+        return r;
+    if (opts->flags & ~MD_PART_BOOTABLE)
+        return md_error(img->ctx, -EINVAL, "partition %zu: unknown flags 0x%x", img->n_parts + 1,
+                        opts->flags);
+    if (opts->percent > 100)
+        return md_error(img->ctx, -EINVAL, "partition %zu: %u%% is more than 100%%", img->n_parts + 1,
+                        opts->percent);
+    if (opts->uuid && !is_guid(opts->uuid))
+        return md_error(img->ctx, -EINVAL, "partition %zu: '%s' is not a GUID", img->n_parts + 1,
+                        opts->uuid);
+    if (opts->name && strlen(opts->name) > 36)
+        return md_error(img->ctx, -EINVAL, "partition %zu: name '%s' is longer than 36 characters",
+                        img->n_parts + 1, opts->name);
+    v = realloc(img->parts, (img->n_parts + 1) * sizeof(*v));
+    if (!v)
+        return md_error(img->ctx, -ENOMEM, "out of memory");
+    img->parts = v;
+    p = &v[img->n_parts];
+    memset(p, 0, sizeof(*p));
+    p->flags = opts->flags;
+    p->size = opts->size;
+    p->percent = opts->percent;
+    p->type = md_strdup(opts->type);
+    p->name = md_strdup(opts->name);
+    p->uuid = md_strdup(opts->uuid);
+    img->n_parts++;
+    if ((opts->type && !p->type) || (opts->name && !p->name) || (opts->uuid && !p->uuid))
+        return md_error(img->ctx, -ENOMEM, "out of memory");
+    return 0;
+}
+
+struct known_type {
+    const char *alias1, *alias2, *alias3;
+    unsigned dos;     /* 0: none */
+    const char *gpt;  /* NULL: none */
+    const char *name;
+};
+
+static const struct known_type known_types[] = {
+    { "linux", "L", NULL, 0x83, "0FC63DAF-8483-4772-8E79-3D69D8477DE4", "Linux filesystem" },
+    { "efi", "esp", "uefi", 0xef, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "EFI System" },
+    { "bios-boot", "bios", NULL, 0, "21686148-6449-6E6F-744E-656564454649", "BIOS boot" },
+    { "swap", "S", NULL, 0x82, "0657FD6D-A4AB-4C9C-83CB-A9BDA2240A5C", "Linux swap" },
+};
+
+static int parse_type(md_image *img, struct fdisk_label *lb, bool gpt, const char *t,
+                      size_t partno, struct fdisk_parttype **ret)
+{
+    struct fdisk_parttype *pt = NULL;
+    size_t i;
+
+    if (!t || !*t)
+        t = MD_PART_LINUX;
+    for (i = 0; i < sizeof(known_types) / sizeof(known_types[0]); i++) {
+        const struct known_type *k = &known_types[i];
+        if (strcasecmp(t, k->alias1) && (!k->alias2 || strcasecmp(t, k->alias2)) &&
+            (!k->alias3 || strcasecmp(t, k->alias3)))
+            continue;
+        if (gpt)
+            pt = fdisk_label_get_parttype_from_string(lb, k->gpt);
+        else if (k->dos)
+            pt = fdisk_label_get_parttype_from_code(lb, k->dos);
+        else
+            return md_error(img->ctx, -EINVAL, "partition %zu: type '%s' exists only in GPT tables",
+                            partno, t);
+        if (!pt)
+            return md_error(img->ctx, -EINVAL, "partition %zu: libfdisk does not know type '%s'",
+                            partno, t);
+        *ret = pt;
+        return 0;
+    }
+    if (gpt && is_guid(t)) {
+        pt = fdisk_label_get_parttype_from_string(lb, t);
+        if (!pt)
+            pt = fdisk_new_unknown_parttype(0, t);
+    } else if (!gpt) {
+        uint32_t code;
+        const char *h = strncasecmp(t, "0x", 2) == 0 ? t + 2 : t;
+        if (strlen(h) <= 2 && parse_dos_id(h, &code) && code > 0) {
+            pt = fdisk_label_get_parttype_from_code(lb, code);
+            if (!pt)
+                pt = fdisk_new_unknown_parttype(code, NULL);
+        }
+    }
+    if (!pt)
+        return md_error(img->ctx, -EINVAL,
+                        "partition %zu: unknown %s partition type '%s' (use linux, efi, %sswap, %s)",
+                        partno, gpt ? "GPT" : "MBR", t, gpt ? "bios-boot, " : "",
+                        gpt ? "or a type GUID" : "or a hex type code such as 0x83");
+    *ret = pt;
+    return 0;
+}
+
+struct layout {
+    uint64_t start, nsec; /* sectors */
+};
+
+static int compute_layout(md_image *img, bool gpt, uint64_t first, uint64_t last, struct layout *lay)
+{
+    uint64_t cur = first, usable;
+    char a[32], b[32];
+    size_t i;
+
+    usable = last >= first ? last - first + 1 : 0;
+    for (i = 0; i < img->n_parts; i++) {
+        const struct pending_part *p = &img->parts[i];
+        uint64_t start = (cur + GRAIN_SECTORS - 1) / GRAIN_SECTORS * GRAIN_SECTORS;
+        uint64_t avail = start <= last ? last - start + 1 : 0;
+        uint64_t nsec;
+        bool rest = false;
+
+        if (p->size) {
+            nsec = (p->size + SECTOR - 1) / SECTOR;
+            fmt_size(a, sizeof(a), p->size);
+        } else if (p->percent && p->percent < 100) {
+            nsec = usable * p->percent / 100 / GRAIN_SECTORS * GRAIN_SECTORS;
+            snprintf(a, sizeof(a), "%u%%", p->percent);
+            if (!nsec)
+                return md_error(img->ctx, -ENOSPC,
+                                "partition %zu: %u%% of the usable space is less than 1 MiB", i + 1,
+                                p->percent);
+        } else {
+            rest = true;
+            nsec = avail;
+            snprintf(a, sizeof(a), "rest of the disk");
+            if (i + 1 < img->n_parts)
+                return md_error(img->ctx, -EINVAL,
+                                "partition %zu takes the rest of the disk but is not the last one", i + 1);
+        }
+        fmt_size(b, sizeof(b), avail * SECTOR);
+        if (nsec == 0 || nsec > avail) {
+            if (i == 0)
+                return md_error(img->ctx, -ENOSPC,
+                                "partition 1 (%s) does not fit: %s free after the partition table "
+                                "(image %" PRIu64 " bytes)",
+                                a, b, img->size);
+            return md_error(img->ctx, -ENOSPC, "partition %zu (%s) does not fit: %s free after partition %zu",
+                            i + 1, a, b, i);
+        }
+        (void)rest;
+        if (!gpt && start + nsec > (UINT64_C(1) << 32))
+            return md_error(img->ctx, -EINVAL,
+                            "partition %zu ends beyond 2 TiB, which an MBR table cannot address (use gpt)",
+                            i + 1);
+        lay[i].start = start;
+        lay[i].nsec = nsec;
+        cur = start + nsec;
+    }
+    return 0;
+}
+
+static int ids_seed(md_image *img, const md_table_opts *o, uint64_t *seed)
+{
+    if (o->flags & MD_TABLE_SEED) {
+        *seed = o->seed;
+        return 1;
+    }
+    if (md_ctx_get_epoch(img->ctx) > 0) {
+        *seed = (uint64_t)md_ctx_get_epoch(img->ctx);
+        return 1;
+    }
+    return 0;
+}
+
+MD_API int md_image_write_table(md_image *img, const md_table_opts *opts)
+{
+    md_table_opts o = MD_TABLE_OPTS_INIT;
+    struct fdisk_context *cxt = NULL;
+    struct fdisk_label *lb;
+    struct layout *lay = NULL;
+    const char *label;
+    uint64_t sectors, first, last, seed = 0;
+    bool gpt, seeded;
+    char idbuf[40];
+    size_t i;
+    int r;
+
+    if (!img)
+        return -EINVAL;
+    if (opts) {
+        r = md_check_version(img->ctx, "md_table_opts", opts->version, MD_TABLE_OPTS_VERSION);
+        if (r < 0)
+            return r;
+        o = *opts;
+    }
+    if (o.flags & ~MD_TABLE_SEED)
+        return md_error(img->ctx, -EINVAL, "partition table: unknown flags 0x%x", o.flags);
+    label = o.label ? o.label : "gpt";
+    if (!strcasecmp(label, "gpt"))
+        gpt = true;
+    else if (!strcasecmp(label, "dos") || !strcasecmp(label, "mbr"))
+        gpt = false;
+    else
+        return md_error(img->ctx, -EINVAL, "unknown partition table type '%s' (use gpt or mbr)", label);
+    if (!gpt && img->n_parts > 4)
+        return md_error(img->ctx, -EINVAL,
+                        "%zu partitions: an MBR table holds at most 4 primary partitions (use gpt)",
+                        img->n_parts);
+    seeded = ids_seed(img, &o, &seed);
+
+    /* Up-front checks that give clear messages; libfdisk's own checks follow. */
+    sectors = img->size / SECTOR;
+    if (sectors < GRAIN_SECTORS + (gpt ? 34 : 1))
+        return md_error(img->ctx, -ENOSPC,
+                        "%s: image of %" PRIu64 " bytes is too small for a%s partition table "
+                        "(partitions start at 1 MiB; minimum %u bytes)",
+                        img->path, img->size, gpt ? " GPT" : "n MBR",
+                        (GRAIN_SECTORS + (gpt ? 34u : 1u) + 1u) * SECTOR);
+
+    r = fdisk_open(img, &cxt);
+    if (r < 0)
+        return r;
+    r = fdisk_create_disklabel(cxt, gpt ? "gpt" : "dos");
+    if (r < 0) {
+        r = md_error(img->ctx, fdisk_err(r), "%s: libfdisk cannot create a %s table%s%s", img->path,
+                     gpt ? "GPT" : "MBR", img->fdisk_msg[0] ? ": " : "", img->fdisk_msg);
+        goto out;
+    }
+    lb = fdisk_get_label(cxt, NULL);
+    first = fdisk_get_first_lba(cxt);
+    last = fdisk_get_last_lba(cxt);
+    if (first < GRAIN_SECTORS)
+        first = GRAIN_SECTORS;
+    md_dbg(img->ctx, "%s: %s table, usable sectors %" PRIu64 "..%" PRIu64, img->path,
+           gpt ? "GPT" : "MBR", first, last);
+
+    lay = md_calloc(img->n_parts, sizeof(*lay));
+    if (!lay) {
+        r = md_error(img->ctx, -ENOMEM, "out of memory");
+        goto out;
+    }
+    r = compute_layout(img, gpt, first, last, lay);
+    if (r < 0)
+        goto out;
+
+    /* Disk identifier */
+    if (o.disk_id) {
+        uint32_t id;
+        if (gpt ? !is_guid(o.disk_id) : !parse_dos_id(o.disk_id, &id)) {
+            r = md_error(img->ctx, -EINVAL, "disk id '%s' is not %s", o.disk_id,
+                         gpt ? "a GUID" : "a 32-bit hex number such as 0x1234abcd");
+            goto out;
+        }
+        if (gpt)
+            snprintf(idbuf, sizeof(idbuf), "%s", o.disk_id);
+        else
+            snprintf(idbuf, sizeof(idbuf), "0x%08x", id);
+    } else if (seeded) {
+        if (gpt) {
+            derive_guid(seed, 1, 0, idbuf);
+        } else {
+            uint8_t u[16];
+            uint32_t id;
+            derive_bytes(seed, 2, 0, u);
+            id = (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+            if (id == 0)
+                id = 1;
+            snprintf(idbuf, sizeof(idbuf), "0x%08x", id);
+        }
+    } else {
+        idbuf[0] = '\0';
+    }
+    if (idbuf[0]) {
+        r = fdisk_set_disklabel_id_from_string(cxt, idbuf);
+        if (r < 0) {
+            r = md_error(img->ctx, fdisk_err(r), "%s: cannot set disk id %s", img->path, idbuf);
+            goto out;
+        }
+    }
+
+    for (i = 0; i < img->n_parts; i++) {
+        const struct pending_part *p = &img->parts[i];
+        struct fdisk_parttype *pt = NULL;
+        struct fdisk_partition *pa;
+        char guid[40];
+
+        r = parse_type(img, lb, gpt, p->type, i + 1, &pt);
+        if (r < 0)
+            goto out;
+        if (!gpt && (p->name || p->uuid)) {
+            fdisk_unref_parttype(pt);
+            r = md_error(img->ctx, -EINVAL, "partition %zu: partition %s need a GPT table", i + 1,
+                         p->name ? "names" : "GUIDs");
+            goto out;
+        }
+        pa = fdisk_new_partition();
+        if (!pa) {
+            fdisk_unref_parttype(pt);
+            r = md_error(img->ctx, -ENOMEM, "out of memory");
+            goto out;
+        }
+        fdisk_partition_set_partno(pa, i);
+        fdisk_partition_set_start(pa, lay[i].start);
+        fdisk_partition_set_size(pa, lay[i].nsec);
+        fdisk_partition_size_explicit(pa, 1);
+        fdisk_partition_set_type(pa, pt);
+        fdisk_unref_parttype(pt);
+        if (gpt) {
+            if (p->name)
+                fdisk_partition_set_name(pa, p->name);
+            if (p->uuid) {
+                fdisk_partition_set_uuid(pa, p->uuid);
+            } else if (seeded) {
+                derive_guid(seed, 3, (uint32_t)i, guid);
+                fdisk_partition_set_uuid(pa, guid);
+            }
+        }
+        r = fdisk_add_partition(cxt, pa, NULL);
+        fdisk_unref_partition(pa);
+        if (r < 0) {
+            r = md_error(img->ctx, fdisk_err(r), "%s: libfdisk refused partition %zu%s%s", img->path, i + 1,
+                         img->fdisk_msg[0] ? ": " : "", img->fdisk_msg);
+            goto out;
+        }
+        if (p->flags & MD_PART_BOOTABLE) {
+            if (gpt)
+                r = fdisk_gpt_set_partition_attrs(cxt, i, GPT_ATTR_LEGACY_BOOT);
+            else
+                r = fdisk_toggle_partition_flag(cxt, i, DOS_FLAG_ACTIVE);
+            if (r < 0) {
+                r = md_error(img->ctx, fdisk_err(r), "%s: cannot mark partition %zu bootable", img->path, i + 1);
+                goto out;
+            }
+        }
+    }
+
+    /* Check libfdisk placed everything where we computed it. */
+    for (i = 0; i < img->n_parts; i++) {
+        struct fdisk_partition *pa = NULL;
+        if (fdisk_get_partition(cxt, i, &pa) < 0 || fdisk_partition_get_start(pa) != lay[i].start ||
+            fdisk_partition_get_size(pa) != lay[i].nsec) {
+            fdisk_unref_partition(pa);
+            r = md_error(img->ctx, -EIO, "%s: libfdisk moved partition %zu", img->path, i + 1);
+            goto out;
+        }
+        fdisk_unref_partition(pa);
+    }
+
+    r = fdisk_write_disklabel(cxt);
+    if (r < 0) {
+        r = md_error_errno(img->ctx, fdisk_err(r), "%s: writing the partition table", img->path);
+        goto out;
+    }
+    md_dbg(img->ctx, "%s: wrote %s table with %zu partitions", img->path, gpt ? "GPT" : "MBR", img->n_parts);
+    clear_pending(img);
+    r = 0;
+out:
+    free(lay);
+    fdisk_close(cxt);
+    if (r < 0)
+        clear_pending(img);
+    return r;
+}
+
+MD_API int md_image_set_bootable(md_image *img, uint32_t partno)
+{
+    struct fdisk_context *cxt = NULL;
+    size_t i, n;
+    int r;
+
+    if (!img)
+        return -EINVAL;
+    r = fdisk_open(img, &cxt);
+    if (r < 0)
+        return r;
+    if (!fdisk_has_label(cxt) || !(fdisk_is_label(cxt, DOS) || fdisk_is_label(cxt, GPT))) {
+        r = md_error(img->ctx, -EINVAL, "%s: no MBR or GPT partition table", img->path);
+        goto out;
+    }
+    if (partno == 0 || !fdisk_is_partition_used(cxt, partno - 1)) {
+        r = md_error(img->ctx, -ENOENT, "%s: no partition %u", img->path, partno);
+        goto out;
+    }
+    if (fdisk_is_label(cxt, GPT)) {
+        uint64_t attrs = 0;
+        r = fdisk_gpt_get_partition_attrs(cxt, partno - 1, &attrs);
+        if (r == 0 && !(attrs & GPT_ATTR_LEGACY_BOOT))
+            r = fdisk_gpt_set_partition_attrs(cxt, partno - 1, attrs | GPT_ATTR_LEGACY_BOOT);
+    } else {
+        n = fdisk_get_npartitions(cxt);
+        for (i = 0; i < n && i < 4 && r >= 0; i++) {
+            struct fdisk_partition *pa = NULL;
+            int boot;
+            if (!fdisk_is_partition_used(cxt, i))
+                continue;
+            r = fdisk_get_partition(cxt, i, &pa);
+            if (r < 0)
+                break;
+            boot = fdisk_partition_is_bootable(pa);
+            fdisk_unref_partition(pa);
+            if ((i == partno - 1) != (boot != 0))
+                r = fdisk_toggle_partition_flag(cxt, i, DOS_FLAG_ACTIVE);
+        }
+    }
+    if (r < 0) {
+        r = md_error(img->ctx, fdisk_err(r), "%s: cannot mark partition %u bootable", img->path, partno);
+        goto out;
+    }
+    r = fdisk_write_disklabel(cxt);
+    if (r < 0)
+        r = md_error_errno(img->ctx, fdisk_err(r), "%s: writing the partition table", img->path);
+out:
+    fdisk_close(cxt);
+    return r < 0 ? r : 0;
+}
+
+MD_API int md_image_resize(md_image *img, uint64_t new_size)
+{
+    struct fdisk_context *cxt = NULL;
+    blkid_probe pr;
+    blkid_partlist ls;
+    bool is_gpt;
+    int r;
+
+    if (!img)
+        return -EINVAL;
+    if (img->rdonly)
+        return md_error(img->ctx, -EROFS, "%s: image opened read-only", img->path);
+    if (new_size % SECTOR || new_size > (uint64_t)INT64_MAX)
+        return md_error(img->ctx, -EINVAL, "%s: new size %" PRIu64 " is not a multiple of 512 bytes",
+                        img->path, new_size);
+    if (new_size < img->size)
+        return md_error(img->ctx, -EINVAL, "%s: cannot shrink the image from %" PRIu64 " to %" PRIu64 " bytes",
+                        img->path, img->size, new_size);
+    if (new_size == img->size)
+        return 0;
+    r = blkid_parts(img, &pr, &ls);
+    if (r < 0)
+        return r;
+    is_gpt = ls && !strcmp(blkid_parttable_get_type(blkid_partlist_get_table(ls)), "gpt");
+    blkid_free_probe(pr);
+    if (ftruncate(img->fd, (off_t)new_size) < 0)
+        return md_error_errno(img->ctx, -errno, "%s: cannot grow to %" PRIu64 " bytes", img->path, new_size);
+    img->size = new_size;
+    if (!is_gpt)
+        return 0;
+    /* libfdisk notices the backup header is not at the end, moves it (and
+     * the last usable LBA) when it writes the table. */
+    r = fdisk_open(img, &cxt);
+    if (r < 0)
+        return r;
+    if (!fdisk_is_label(cxt, GPT)) {
+        fdisk_close(cxt);
+        return md_error(img->ctx, -EIO, "%s: libfdisk does not see the GPT after growing", img->path);
+    }
+    fdisk_label_set_changed(fdisk_get_label(cxt, NULL), 1);
+    r = fdisk_write_disklabel(cxt);
+    fdisk_close(cxt);
+    if (r < 0)
+        return md_error_errno(img->ctx, fdisk_err(r), "%s: rewriting the GPT after growing", img->path);
+    return 0;
+}
+
+/* ---- probing ----------------------------------------------------------------- */
+
+struct probe_entry {
+    uint32_t number;
+    uint64_t start, size;
+    char *type, *name, *uuid;
+    const char *type_name;
+    uint32_t flags;
+    uint64_t attrs;
+    char *fs_type, *fs_label, *fs_uuid;
+};
+
+struct md_probe {
+    uint64_t size;
+    char *table, *id;
+    uint32_t count;
+    struct probe_entry *e; /* count + 1 */
+};
+
+static const char *type_name_of(bool gpt, const char *type)
+{
+    static const struct { const char *t; const char *n; } more[] = {
+        { "0x05", "Extended" }, { "0x0f", "W95 Ext'd (LBA)" }, { "0x0c", "W95 FAT32 (LBA)" },
+        { "0x0b", "W95 FAT32" }, { "0x06", "FAT16" }, { "0x8e", "Linux LVM" }, { "0xfd", "Linux raid autodetect" },
+        { "0xee", "GPT" },
+        { "933ac7e1-2eb4-4f13-b844-0e14e2aef915", "Linux home" },
+        { "e6d6d379-f507-44c2-a23c-238f2a3df928", "Linux LVM" },
+        { "a19d880f-05fc-4d3b-a006-743f0f84911e", "Linux RAID" },
+        { "4f68bce3-e8cd-4db1-96e7-fbcaf984b709", "Linux root (x86-64)" },
+    };
+    char code[16];
+    size_t i;
+
+    if (!type)
+        return NULL;
+    for (i = 0; i < sizeof(known_types) / sizeof(known_types[0]); i++) {
+        if (gpt && !strcasecmp(type, known_types[i].gpt))
+            return known_types[i].name;
+        if (!gpt && known_types[i].dos) {
+            snprintf(code, sizeof(code), "0x%02x", known_types[i].dos);
+            if (!strcasecmp(type, code))
+                return known_types[i].dos == 0x83 ? "Linux" : known_types[i].name;
+        }
+    }
+    for (i = 0; i < sizeof(more) / sizeof(more[0]); i++)
+        if (!strcasecmp(type, more[i].t))
+            return more[i].n;
+    return NULL;
+}
+
+static char *lookup_dup(blkid_probe pr, const char *name)
+{
+    const char *v = NULL;
+    if (blkid_probe_lookup_value(pr, name, &v, NULL) == 0 && v)
+        return strdup(v);
+    return NULL;
+}
+
+static int probe_fs(md_image *img, struct probe_entry *e)
+{
+    blkid_probe pr = blkid_new_probe();
+    int r;
+
+    if (!pr)
+        return -ENOMEM;
+    if (e->size == 0 || blkid_probe_set_device(pr, img->fd, (blkid_loff_t)e->start, (blkid_loff_t)e->size) != 0) {
+        blkid_free_probe(pr);
+        return 0;
+    }
+    blkid_probe_enable_partitions(pr, 0);
+    blkid_probe_enable_superblocks(pr, 1);
+    blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID | BLKID_SUBLKS_TYPE);
+    r = blkid_do_safeprobe(pr);
+    if (r == 0) {
+        e->fs_type = lookup_dup(pr, "TYPE");
+        e->fs_label = lookup_dup(pr, "LABEL");
+        e->fs_uuid = lookup_dup(pr, "UUID");
+    } else if (r == -2) {
+        md_dbg(img->ctx, "%s: ambivalent filesystem signatures at offset %" PRIu64, img->path, e->start);
+    }
+    blkid_free_probe(pr);
+    return 0;
+}
+
+MD_API void md_probe_free(md_probe *p)
+{
+    uint32_t i;
+
+    if (!p)
+        return;
+    for (i = 0; p->e && i <= p->count; i++) {
+        free(p->e[i].type);
+        free(p->e[i].name);
+        free(p->e[i].uuid);
+        free(p->e[i].fs_type);
+        free(p->e[i].fs_label);
+        free(p->e[i].fs_uuid);
+    }
+    free(p->e);
+    free(p->table);
+    free(p->id);
+    free(p);
+}
+
+MD_API int md_image_probe(md_image *img, md_probe **ret)
+{
+    blkid_probe pr = NULL;
+    blkid_partlist ls;
+    md_probe *p;
+    int r, n = 0, i;
+    bool gpt = false;
+
+    if (!img || !ret)
+        return -EINVAL;
+    *ret = NULL;
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return md_error(img->ctx, -ENOMEM, "out of memory");
+    p->size = img->size;
+    r = blkid_parts(img, &pr, &ls);
+    if (r < 0) {
+        free(p);
+        return r;
+    }
+    if (ls) {
+        blkid_parttable tab = blkid_partlist_get_table(ls);
+        const char *t = blkid_parttable_get_type(tab), *id = blkid_parttable_get_id(tab);
+        gpt = t && !strcmp(t, "gpt");
+        p->table = md_strdup(t);
+        if (id)
+            p->id = gpt ? strdup(id) : md_asprintf("0x%s", id);
+        n = blkid_partlist_numof_partitions(ls);
+        if (n < 0)
+            n = 0;
+    }
+    p->count = (uint32_t)n;
+    p->e = calloc((size_t)n + 1, sizeof(*p->e));
+    if (!p->e) {
+        r = md_error(img->ctx, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    p->e[0].size = img->size;
+    for (i = 0; i < n; i++) {
+        blkid_partition par = blkid_partlist_get_partition(ls, i);
+        struct probe_entry *e = &p->e[i + 1];
+        char code[16];
+
+        if (!par)
+            continue;
+        e->number = (uint32_t)blkid_partition_get_partno(par);
+        e->start = (uint64_t)blkid_partition_get_start(par) * SECTOR;
+        e->size = (uint64_t)blkid_partition_get_size(par) * SECTOR;
+        e->attrs = blkid_partition_get_flags(par);
+        if (gpt) {
+            e->type = md_strdup(blkid_partition_get_type_string(par));
+            e->name = md_strdup(blkid_partition_get_name(par));
+            if (e->name && !*e->name) {
+                free(e->name);
+                e->name = NULL;
+            }
+            if (e->attrs & GPT_ATTR_LEGACY_BOOT)
+                e->flags |= MD_PART_BOOTABLE;
+        } else {
+            snprintf(code, sizeof(code), "0x%02x", (unsigned)blkid_partition_get_type(par) & 0xff);
+            e->type = strdup(code);
+            if (e->attrs & DOS_ACTIVE)
+                e->flags |= MD_PART_BOOTABLE;
+        }
+        e->uuid = md_strdup(blkid_partition_get_uuid(par));
+        e->type_name = type_name_of(gpt, e->type);
+        if (!blkid_partition_is_extended(par))
+            probe_fs(img, e);
+    }
+    if (!ls)
+        probe_fs(img, &p->e[0]);
+    blkid_free_probe(pr);
+    *ret = p;
+    return 0;
+fail:
+    blkid_free_probe(pr);
+    md_probe_free(p);
+    return r;
+}
+
+static const struct probe_entry *entry(const md_probe *p, uint32_t idx)
+{
+    return p && p->e && idx <= p->count ? &p->e[idx] : NULL;
+}
+
+MD_API const char *md_probe_table(const md_probe *p) { return p ? p->table : NULL; }
+MD_API const char *md_probe_table_id(const md_probe *p) { return p ? p->id : NULL; }
+MD_API uint32_t md_probe_count(const md_probe *p) { return p ? p->count : 0; }
+
+#define ACCESSOR(rtype, name, field, dflt)                              \
+    MD_API rtype md_probe_##name(const md_probe *p, uint32_t idx)       \
+    {                                                                   \
+        const struct probe_entry *e = entry(p, idx);                    \
+        return e ? e->field : dflt;                                     \
+    }
+ACCESSOR(uint32_t, number, number, 0)
+ACCESSOR(uint64_t, start, start, 0)
+ACCESSOR(uint64_t, size, size, 0)
+ACCESSOR(const char *, type, type, NULL)
+ACCESSOR(const char *, type_name, type_name, NULL)
+ACCESSOR(uint32_t, flags, flags, 0)
+ACCESSOR(uint64_t, attrs, attrs, 0)
+ACCESSOR(const char *, name, name, NULL)
+ACCESSOR(const char *, uuid, uuid, NULL)
+ACCESSOR(const char *, fs_type, fs_type, NULL)
+ACCESSOR(const char *, fs_label, fs_label, NULL)
+ACCESSOR(const char *, fs_uuid, fs_uuid, NULL)
+#undef ACCESSOR
+
+static void json_str(FILE *f, const char *s)
+{
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void json_fs(FILE *f, const struct probe_entry *e)
+{
+    if (!e->fs_type) {
+        fputs("null", f);
+        return;
+    }
+    fputs("{\"type\": ", f);
+    json_str(f, e->fs_type);
+    fputs(", \"label\": ", f);
+    json_str(f, e->fs_label);
+    fputs(", \"uuid\": ", f);
+    json_str(f, e->fs_uuid);
+    fputc('}', f);
+}
+
+MD_API int md_probe_to_json(const md_probe *p, char **json)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    uint32_t i;
+    FILE *f;
+
+    if (!p || !json)
+        return -EINVAL;
+    f = open_memstream(&buf, &len);
+    if (!f)
+        return -ENOMEM;
+    fprintf(f, "{\n  \"size\": %" PRIu64 ",\n  \"table\": ", p->size);
+    json_str(f, p->table);
+    fputs(",\n  \"id\": ", f);
+    json_str(f, p->id);
+    fputs(",\n  \"filesystem\": ", f);
+    json_fs(f, &p->e[0]);
+    fputs(",\n  \"partitions\": [", f);
+    for (i = 1; i <= p->count; i++) {
+        const struct probe_entry *e = &p->e[i];
+        fprintf(f, "%s\n    {\"number\": %u, \"start\": %" PRIu64 ", \"size\": %" PRIu64 ", \"type\": ",
+                i > 1 ? "," : "", e->number, e->start, e->size);
+        json_str(f, e->type);
+        fputs(", \"type_name\": ", f);
+        json_str(f, e->type_name);
+        fprintf(f, ", \"bootable\": %s, \"attrs\": %" PRIu64 ", \"name\": ",
+                e->flags & MD_PART_BOOTABLE ? "true" : "false", e->attrs);
+        json_str(f, e->name);
+        fputs(", \"uuid\": ", f);
+        json_str(f, e->uuid);
+        fputs(", \"filesystem\": ", f);
+        json_fs(f, e);
+        fputc('}', f);
+    }
+    fputs(p->count ? "\n  ]\n}\n" : "]\n}\n", f);
+    if (fclose(f) != 0 || !buf) {
+        free(buf);
+        return -ENOMEM;
+    }
+    *json = buf;
+    return 0;
+}
