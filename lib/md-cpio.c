@@ -1,0 +1,563 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The cpio sink: a tree -> newc archive, via libarchive's newc writer.
+ *
+ * Data path: libarchive formats the newc stream (and runs its gzip or zstd
+ * filter) and hands blocks to sink_write().  For xz and lz4 the kernel needs
+ * variants libarchive does not write (CRC32 check, lz4 legacy frames), so
+ * libarchive writes the raw stream and sink_write() feeds liblzma/liblz4.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <lz4.h>
+#include <lz4hc.h>
+#include <lzma.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "md-internal.h"
+
+#define CHUNK (128u * 1024u)          /* read size and libarchive block size */
+#define LZ4_LEGACY_MAGIC 0x184C2102u
+#define LZ4_LEGACY_BLOCK (8u << 20)   /* uncompressed bytes per legacy block */
+#define NEWC_MAX_SIZE 0xffffffffULL
+
+static const struct codec {
+    const char *name;
+    int32_t min, max, def;
+} codecs[] = {
+    [MD_COMPRESS_NONE] = { "none", 0, 0, 0 },
+    [MD_COMPRESS_GZIP] = { "gzip", 1, 9, 6 },
+    [MD_COMPRESS_XZ] = { "xz", 0, 9, 6 },
+    [MD_COMPRESS_ZSTD] = { "zstd", 1, 22, 3 },
+    [MD_COMPRESS_LZ4] = { "lz4", 1, 12, 9 },
+};
+#define N_CODECS ((int32_t)(sizeof(codecs) / sizeof(codecs[0])))
+
+MD_API void md_cpio_opts_init(md_cpio_opts *opts)
+{
+    static const md_cpio_opts def = MD_CPIO_OPTS_INIT;
+    if (opts)
+        *opts = def;
+}
+
+MD_API const char *md_compress_name(int32_t c)
+{
+    return c >= 0 && c < N_CODECS ? codecs[c].name : NULL;
+}
+
+MD_API int md_compress_levels(int32_t c, int32_t *min, int32_t *max, int32_t *def)
+{
+    if (c < 0 || c >= N_CODECS)
+        return -EINVAL;
+    if (min)
+        *min = codecs[c].min;
+    if (max)
+        *max = codecs[c].max;
+    if (def)
+        *def = codecs[c].def;
+    return 0;
+}
+
+MD_API int md_compress_from_name(md_ctx *ctx, const char *name, int32_t *ret)
+{
+    int32_t i;
+
+    if (!ret)
+        return -EINVAL;
+    if (name) {
+        for (i = 0; i < N_CODECS; i++) {
+            if (strcmp(name, codecs[i].name) == 0) {
+                *ret = i;
+                return 0;
+            }
+        }
+        if (strcmp(name, "gz") == 0) {
+            *ret = MD_COMPRESS_GZIP;
+            return 0;
+        }
+        if (strcmp(name, "zst") == 0) {
+            *ret = MD_COMPRESS_ZSTD;
+            return 0;
+        }
+    }
+    if (!ctx)
+        return -EINVAL;
+    return md_error(ctx, -EINVAL, "unknown compression '%s' (valid: none, gzip, xz, zstd, lz4)",
+                    name ? name : "(null)");
+}
+
+/* ---- output side ------------------------------------------------------------ */
+
+struct sink {
+    md_ctx *ctx;
+    const char *outname;    /* for messages */
+    int fd;
+    int32_t comp, level;
+    int err;                /* first output error (negative errno), message set */
+    uint64_t raw_bytes;     /* bytes handed to us by libarchive */
+    /* xz */
+    lzma_stream xz;
+    bool xz_ready;
+    uint8_t *xz_out;
+    /* lz4 */
+    char *lz_in, *lz_out;
+    size_t lz_fill;
+    void *lz_state;
+    int lz_bound;
+};
+
+static int out_write(struct sink *s, const void *buf, size_t n)
+{
+    int r = md_write_full(s->fd, buf, n);
+    if (r < 0 && !s->err)
+        s->err = md_error_errno(s->ctx, r, "%s: write error", s->outname);
+    return r;
+}
+
+static int xz_run(struct sink *s, const uint8_t *buf, size_t n, lzma_action action)
+{
+    s->xz.next_in = buf;
+    s->xz.avail_in = n;
+    for (;;) {
+        lzma_ret lr;
+
+        if (s->xz.avail_out == 0) {
+            if (out_write(s, s->xz_out, CHUNK) < 0)
+                return s->err;
+            s->xz.next_out = s->xz_out;
+            s->xz.avail_out = CHUNK;
+        }
+        lr = lzma_code(&s->xz, action);
+        if (lr == LZMA_STREAM_END)
+            break;
+        if (lr != LZMA_OK) {
+            s->err = md_error(s->ctx, lr == LZMA_MEM_ERROR ? -ENOMEM : -EIO,
+                              "%s: xz compression failed (liblzma error %d)", s->outname, (int)lr);
+            return s->err;
+        }
+        if (action == LZMA_RUN && s->xz.avail_in == 0)
+            break;
+    }
+    /* at the end, flush what is left in the output buffer */
+    if (action == LZMA_FINISH && s->xz.avail_out < CHUNK) {
+        if (out_write(s, s->xz_out, CHUNK - s->xz.avail_out) < 0)
+            return s->err;
+        s->xz.next_out = s->xz_out;
+        s->xz.avail_out = CHUNK;
+    }
+    return 0;
+}
+
+static void put_le32(char *p, uint32_t v)
+{
+    p[0] = (char)(v & 0xff);
+    p[1] = (char)((v >> 8) & 0xff);
+    p[2] = (char)((v >> 16) & 0xff);
+    p[3] = (char)((v >> 24) & 0xff);
+}
+
+/* Compress the buffered input as one legacy block: LE32 size, then data. */
+static int lz4_flush_block(struct sink *s)
+{
+    int n;
+
+    if (s->lz_fill == 0)
+        return 0;
+    if (s->level < LZ4HC_CLEVEL_MIN)
+        n = LZ4_compress_fast_extState(s->lz_state, s->lz_in, s->lz_out + 4, (int)s->lz_fill,
+                                       s->lz_bound, 1);
+    else
+        n = LZ4_compress_HC_extStateHC(s->lz_state, s->lz_in, s->lz_out + 4, (int)s->lz_fill,
+                                       s->lz_bound, s->level);
+    if (n <= 0) {
+        s->err = md_error(s->ctx, -EIO, "%s: lz4 compression failed", s->outname);
+        return s->err;
+    }
+    put_le32(s->lz_out, (uint32_t)n);
+    s->lz_fill = 0;
+    return out_write(s, s->lz_out, (size_t)n + 4);
+}
+
+static int lz4_feed(struct sink *s, const char *buf, size_t n)
+{
+    while (n > 0) {
+        size_t k = LZ4_LEGACY_BLOCK - s->lz_fill;
+        if (k > n)
+            k = n;
+        memcpy(s->lz_in + s->lz_fill, buf, k);
+        s->lz_fill += k;
+        buf += k;
+        n -= k;
+        if (s->lz_fill == LZ4_LEGACY_BLOCK && lz4_flush_block(s) < 0)
+            return s->err;
+    }
+    return 0;
+}
+
+static la_ssize_t sink_write(struct archive *a, void *userdata, const void *buf, size_t n)
+{
+    struct sink *s = userdata;
+    int r;
+
+    (void)a;
+    if (s->err)
+        return -1;
+    s->raw_bytes += n;
+    switch (s->comp) {
+    case MD_COMPRESS_XZ:
+        r = xz_run(s, buf, n, LZMA_RUN);
+        break;
+    case MD_COMPRESS_LZ4:
+        r = lz4_feed(s, buf, n);
+        break;
+    default:
+        r = out_write(s, buf, n);
+        break;
+    }
+    return r < 0 ? -1 : (la_ssize_t)n;
+}
+
+static int sink_init(struct sink *s)
+{
+    if (s->comp == MD_COMPRESS_XZ) {
+        lzma_ret lr;
+
+        s->xz_out = malloc(CHUNK);
+        if (!s->xz_out)
+            return md_error(s->ctx, -ENOMEM, "out of memory");
+        /* The kernel's XZ decoder checks CRC32 (or none), not CRC64. */
+        lr = lzma_easy_encoder(&s->xz, (uint32_t)s->level, LZMA_CHECK_CRC32);
+        if (lr != LZMA_OK)
+            return md_error(s->ctx, lr == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL,
+                            "xz: cannot set up the encoder for preset %d (liblzma error %d)",
+                            s->level, (int)lr);
+        s->xz_ready = true;
+        s->xz.next_out = s->xz_out;
+        s->xz.avail_out = CHUNK;
+    } else if (s->comp == MD_COMPRESS_LZ4) {
+        char magic[4];
+
+        s->lz_bound = LZ4_compressBound((int)LZ4_LEGACY_BLOCK);
+        s->lz_in = malloc(LZ4_LEGACY_BLOCK);
+        s->lz_out = malloc((size_t)s->lz_bound + 4);
+        s->lz_state = malloc((size_t)(s->level < LZ4HC_CLEVEL_MIN ? LZ4_sizeofState()
+                                                                   : LZ4_sizeofStateHC()));
+        if (!s->lz_in || !s->lz_out || !s->lz_state)
+            return md_error(s->ctx, -ENOMEM, "out of memory");
+        put_le32(magic, LZ4_LEGACY_MAGIC);
+        if (out_write(s, magic, 4) < 0)
+            return s->err;
+    }
+    return 0;
+}
+
+static int sink_finish(struct sink *s)
+{
+    if (s->err)
+        return s->err;
+    if (s->comp == MD_COMPRESS_XZ)
+        return xz_run(s, NULL, 0, LZMA_FINISH);
+    if (s->comp == MD_COMPRESS_LZ4)
+        return lz4_flush_block(s);
+    return 0;
+}
+
+static void sink_done(struct sink *s)
+{
+    if (s->xz_ready)
+        lzma_end(&s->xz);
+    free(s->xz_out);
+    free(s->lz_in);
+    free(s->lz_out);
+    free(s->lz_state);
+}
+
+/* ---- archive side ------------------------------------------------------------- */
+
+/* Translate a libarchive failure; an output error already has its message. */
+static int arch_error(struct sink *s, struct archive *a, const char *what)
+{
+    int e;
+
+    if (s->err)
+        return s->err;
+    e = archive_errno(a);
+    return md_error(s->ctx, e > 0 ? -e : -EIO, "%s: %s", what,
+                    archive_error_string(a) ? archive_error_string(a) : "libarchive error");
+}
+
+static int check_opts(md_ctx *ctx, const md_cpio_opts *o)
+{
+    int r = md_check_version(ctx, "md_cpio_opts", o->version, MD_CPIO_OPTS_VERSION);
+
+    if (r < 0)
+        return r;
+    if (o->flags)
+        return md_error(ctx, -EINVAL, "md_cpio_opts: unknown flags 0x%x", o->flags);
+    if (o->compression < 0 || o->compression >= N_CODECS)
+        return md_error(ctx, -EINVAL, "unknown compression %d (valid: 0 none, 1 gzip, 2 xz, 3 zstd, 4 lz4)",
+                        o->compression);
+    if (o->level != MD_COMPRESS_LEVEL_DEFAULT) {
+        const struct codec *c = &codecs[o->compression];
+        if (o->compression == MD_COMPRESS_NONE)
+            return md_error(ctx, -EINVAL, "a compression level needs a compression method");
+        if (o->level < c->min || o->level > c->max)
+            return md_error(ctx, -EINVAL, "%s level must be %d..%d, not %d", c->name, c->min,
+                            c->max, o->level);
+    }
+    return 0;
+}
+
+/* Copy one regular file's contents into the archive. */
+static int write_data(struct sink *s, struct archive *a, const struct md_entry *e, char *buf,
+                      uint64_t *done, uint64_t total, const md_cpio_opts *o)
+{
+    const struct md_entry *d = md_entry_data(e);
+    uint64_t left = d->size, off = 0;
+    int fd = -1, r;
+
+    if (d->src == MD_SRC_HOST) {
+        r = md_entry_open(s->ctx, e, &fd);
+        if (r < 0) {
+            md_error_prefix(s->ctx, "%s", e->path);
+            return r;
+        }
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    } else if (d->src != MD_SRC_BUF && left) {
+        return md_error(s->ctx, -EINVAL, "%s: no contents for a %llu-byte file", e->path,
+                        (unsigned long long)left);
+    }
+    r = 0;
+    while (left > 0) {
+        size_t n = left < CHUNK ? (size_t)left : CHUNK;
+        const char *p;
+        la_ssize_t w;
+
+        if (fd >= 0) {
+            ssize_t k = read(fd, buf, n);
+            if (k < 0) {
+                if (errno == EINTR)
+                    continue;
+                r = md_error_errno(s->ctx, -errno, "%s: read error (%s)", e->path, d->host_path);
+                break;
+            }
+            if (k == 0) {
+                r = md_error(s->ctx, -ESTALE, "%s: %s shrank while the archive was being written",
+                             e->path, d->host_path);
+                break;
+            }
+            n = (size_t)k;
+            p = buf;
+        } else {
+            p = (const char *)d->buf + off;
+        }
+        w = archive_write_data(a, p, n);
+        if (w < 0 || (size_t)w != n) {
+            r = arch_error(s, a, e->path);
+            break;
+        }
+        left -= n;
+        off += n;
+        *done += n;
+        if (o->progress && o->progress(o->userdata, *done, total)) {
+            r = md_error(s->ctx, -ECANCELED, "cancelled by the progress callback");
+            break;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+static int set_filter(struct sink *s, struct archive *a)
+{
+    char lvl[16];
+    const char *fname = NULL;
+    int r = ARCHIVE_OK;
+
+    snprintf(lvl, sizeof(lvl), "%d", (int)s->level);
+    if (s->comp == MD_COMPRESS_GZIP) {
+        fname = "gzip";
+        r = archive_write_add_filter_gzip(a);
+        /* no timestamp in the header: same input, same bytes */
+        if (r == ARCHIVE_OK)
+            r = archive_write_set_filter_option(a, "gzip", "timestamp", NULL);
+    } else if (s->comp == MD_COMPRESS_ZSTD) {
+        fname = "zstd";
+        r = archive_write_add_filter_zstd(a);
+    }
+    if (fname && r == ARCHIVE_OK)
+        r = archive_write_set_filter_option(a, fname, "compression-level", lvl);
+    if (r != ARCHIVE_OK)
+        return arch_error(s, a, fname ? fname : "cpio");
+    return 0;
+}
+
+static int write_archive(md_tree *tree, int fd, const char *outname, const md_cpio_opts *o)
+{
+    md_ctx *ctx = tree->ctx;
+    struct sink s;
+    struct archive *a = NULL;
+    struct archive_entry *ae = NULL;
+    char *buf = NULL;
+    uint64_t total = 0, done = 0;
+    size_t i;
+    int r;
+
+    memset(&s, 0, sizeof(s));
+    s.ctx = ctx;
+    s.fd = fd;
+    s.outname = outname;
+    s.comp = o->compression;
+    s.level = o->level == MD_COMPRESS_LEVEL_DEFAULT ? codecs[o->compression].def : o->level;
+    s.xz = (lzma_stream)LZMA_STREAM_INIT;
+
+    r = md_tree_finalize(tree);
+    if (r < 0)
+        return r;
+    /* Validate everything we can before the first byte goes out. */
+    for (i = 0; i < tree->n; i++) {
+        const struct md_entry *e = tree->v[i];
+        if (e->mtime < 0 || (uint64_t)e->mtime > NEWC_MAX_SIZE)
+            return md_error(ctx, -ERANGE, "%s: mtime %lld does not fit a newc header", e->path,
+                            (long long)e->mtime);
+        if (!S_ISREG(e->mode) || !e->last_link)
+            continue;
+        if (md_entry_data(e)->size > NEWC_MAX_SIZE)
+            return md_error(ctx, -EFBIG, "%s: %llu bytes: newc cannot store files of 4 GiB or more",
+                            e->path, (unsigned long long)md_entry_data(e)->size);
+        total += md_entry_data(e)->size;
+    }
+
+    buf = malloc(CHUNK);
+    a = archive_write_new();
+    ae = archive_entry_new();
+    if (!buf || !a || !ae) {
+        r = md_error(ctx, -ENOMEM, "out of memory");
+        goto out;
+    }
+    r = sink_init(&s);
+    if (r < 0)
+        goto out;
+    if (archive_write_set_format_cpio_newc(a) != ARCHIVE_OK ||
+        archive_write_set_bytes_per_block(a, (int)CHUNK) != ARCHIVE_OK ||
+        /* pad a plain archive to 512 bytes like cpio(1); never pad a compressed stream */
+        archive_write_set_bytes_in_last_block(a, o->compression == MD_COMPRESS_NONE ? 512 : 1) !=
+            ARCHIVE_OK) {
+        r = arch_error(&s, a, "cpio");
+        goto out;
+    }
+    r = set_filter(&s, a);
+    if (r < 0)
+        goto out;
+    if (archive_write_open(a, &s, NULL, sink_write, NULL) != ARCHIVE_OK) {
+        r = arch_error(&s, a, outname);
+        goto out;
+    }
+    if (o->progress && o->progress(o->userdata, 0, total)) {
+        r = md_error(ctx, -ECANCELED, "cancelled by the progress callback");
+        goto out;
+    }
+
+    for (i = 0; i < tree->n; i++) {
+        const struct md_entry *e = tree->v[i];
+        bool has_data = S_ISREG(e->mode) && e->last_link;
+
+        archive_entry_clear(ae);
+        archive_entry_copy_pathname(ae, e->path);
+        archive_entry_set_mode(ae, e->mode);
+        archive_entry_set_ino(ae, e->ino);
+        archive_entry_set_nlink(ae, e->nlink);
+        archive_entry_set_uid(ae, e->uid);
+        archive_entry_set_gid(ae, e->gid);
+        archive_entry_set_mtime(ae, (time_t)e->mtime, 0);
+        if (S_ISCHR(e->mode) || S_ISBLK(e->mode)) {
+            archive_entry_set_rdevmajor(ae, e->rmajor);
+            archive_entry_set_rdevminor(ae, e->rminor);
+        }
+        if (S_ISLNK(e->mode))
+            archive_entry_copy_symlink(ae, e->link);
+        /* newc hard links: same ino and nlink everywhere, data on the last one */
+        archive_entry_set_size(ae, has_data ? (la_int64_t)md_entry_data(e)->size : 0);
+        if (archive_write_header(a, ae) != ARCHIVE_OK) {
+            r = arch_error(&s, a, e->path);
+            goto out;
+        }
+        if (has_data && md_entry_data(e)->size) {
+            r = write_data(&s, a, e, buf, &done, total, o);
+            if (r < 0)
+                goto out;
+        }
+    }
+    if (archive_write_close(a) != ARCHIVE_OK) {
+        r = arch_error(&s, a, outname);
+        goto out;
+    }
+    r = sink_finish(&s);
+    if (r < 0)
+        goto out;
+    md_dbg(ctx, "cpio: %zu entries, %llu bytes of file data, %llu archive bytes before %s compression",
+           tree->n, (unsigned long long)total, (unsigned long long)s.raw_bytes,
+           codecs[s.comp].name);
+out:
+    /* After a failure, archive_write_free() would try to close the archive
+     * (trailer, flush): make the sink drop everything from now on. */
+    if (r < 0 && !s.err)
+        s.err = r;
+    if (a)
+        archive_write_free(a);
+    archive_entry_free(ae);
+    free(buf);
+    sink_done(&s);
+    return r;
+}
+
+MD_API int md_cpio_write_fd(md_tree *tree, int fd, const md_cpio_opts *opts)
+{
+    static const md_cpio_opts def = MD_CPIO_OPTS_INIT;
+    int r;
+
+    if (!tree)
+        return -EINVAL;
+    if (!opts)
+        opts = &def;
+    r = check_opts(tree->ctx, opts);
+    if (r < 0)
+        return r;
+    if (fd < 0)
+        return md_error(tree->ctx, -EBADF, "invalid output file descriptor %d", fd);
+    return write_archive(tree, fd, "output", opts);
+}
+
+MD_API int md_cpio_write(md_tree *tree, const char *path, const md_cpio_opts *opts)
+{
+    static const md_cpio_opts def = MD_CPIO_OPTS_INIT;
+    md_tmpfile t;
+    struct stat st;
+    int r;
+
+    if (!tree)
+        return -EINVAL;
+    if (!path || !*path)
+        return md_error(tree->ctx, -EINVAL, "missing output path");
+    if (!opts)
+        opts = &def;
+    r = check_opts(tree->ctx, opts);
+    if (r < 0)
+        return r;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return md_error(tree->ctx, -EISDIR, "%s: is a directory", path);
+    r = md_tmpfile_open(tree->ctx, &t, path, true);
+    if (r < 0)
+        return r;
+    r = write_archive(tree, t.fd, path, opts);
+    if (r < 0) {
+        md_tmpfile_discard(&t);
+        return r;
+    }
+    return md_tmpfile_publish(tree->ctx, &t);
+}
