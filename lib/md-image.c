@@ -505,6 +505,77 @@ MD_API int md_image_add_partition(md_image *img, const md_part_opts *opts)
     return 0;
 }
 
+MD_API int md_image_add_partition_spec(md_image *img, const char *spec)
+{
+    md_part_opts p = MD_PART_OPTS_INIT;
+    char *copy, *size_s, *type_s, *flags_s, *f, *save = NULL;
+    size_t n;
+    int r;
+
+    if (!img)
+        return -EINVAL;
+    n = img->n_parts + 1;
+    if (!spec || !*spec)
+        return md_error(img->ctx, -EINVAL, "partition %zu: empty description", n);
+    copy = strdup(spec);
+    if (!copy)
+        return md_error(img->ctx, -ENOMEM, "out of memory");
+    size_s = copy;
+    type_s = strchr(size_s, ':');
+    flags_s = NULL;
+    if (type_s) {
+        *type_s++ = '\0';
+        flags_s = strchr(type_s, ':');
+        if (flags_s)
+            *flags_s++ = '\0';
+    }
+    if (!strcmp(size_s, "rest") || !strcmp(size_s, "+") || !strcmp(size_s, "-")) {
+        p.size = 0;
+    } else if (*size_s && size_s[strlen(size_s) - 1] == '%') {
+        char *end;
+        unsigned long v;
+        errno = 0;
+        v = strtoul(size_s, &end, 10);
+        if (errno || end == size_s || *end != '%' || end[1] || v == 0 || v > 100 || *size_s == '-') {
+            r = md_error(img->ctx, -EINVAL, "partition %zu '%s': '%s' is not a percentage from 1%% to 100%%",
+                         n, spec, size_s);
+            goto out;
+        }
+        p.percent = (uint32_t)v;
+    } else {
+        uint64_t v;
+        if (md_parse_size(size_s, &v) < 0 || v == 0) {
+            r = md_error(img->ctx, -EINVAL,
+                         "partition %zu '%s': '%s' is not a size (examples: 100M, 50%%, rest)", n, spec,
+                         size_s);
+            goto out;
+        }
+        p.size = v;
+    }
+    if (type_s && *type_s)
+        p.type = type_s;
+    for (f = flags_s ? strtok_r(flags_s, ",:", &save) : NULL; f; f = strtok_r(NULL, ",:", &save)) {
+        if (!strcmp(f, "bootable") || !strcmp(f, "boot") || !strcmp(f, "*"))
+            p.flags |= MD_PART_BOOTABLE;
+        else if (!strncmp(f, "name=", 5))
+            p.name = f + 5;
+        else if (!strncmp(f, "uuid=", 5))
+            p.uuid = f + 5;
+        else {
+            r = md_error(img->ctx, -EINVAL,
+                         "partition %zu '%s': unknown flag '%s' (use bootable, name=NAME, uuid=GUID)", n,
+                         spec, f);
+            goto out;
+        }
+    }
+    r = md_image_add_partition(img, &p);
+    if (r < 0)
+        md_error_prefix(img->ctx, "'%s'", spec);
+out:
+    free(copy);
+    return r;
+}
+
 struct known_type {
     const char *alias1, *alias2, *alias3;
     unsigned dos;     /* 0: none */

@@ -112,6 +112,18 @@ typedef struct md_part_opts {
 #define MD_PART_OPTS_INIT { MD_PART_OPTS_VERSION, 0, 0, 0, 0, NULL, NULL, NULL }
 MD_API void md_part_opts_init(md_part_opts *opts);
 
+/**
+ * Parse a partition description and queue it as md_image_add_partition()
+ * does.  Syntax: SIZE[:TYPE[:FLAG[,FLAG]...]] where SIZE is a size as
+ * md_parse_size() reads it ("100M"), "N%" of the usable space, or "rest";
+ * TYPE is as md_part_opts.type (empty: linux); FLAGs are "bootable",
+ * "name=NAME" (GPT name) and "uuid=GUID" (GPT partition GUID).  Examples:
+ * "1M:bios-boot", "64M:efi:name=ESP", "rest:linux:bootable,name=root",
+ * "100%::bootable".  @spec is copied.
+ * Errors: -EINVAL (syntax: the message names the spec and the bad field), -ENOMEM.
+ */
+MD_API int md_image_add_partition_spec(md_image *img, const char *spec);
+
 /* md_table_opts.flags */
 #define MD_TABLE_SEED 0x1u   /* use md_table_opts.seed for ids */
 
