@@ -247,6 +247,9 @@ static int walk_one(struct walk *w, const char *host, const char *dest, const st
     }
     if (r < 0)
         return r;
+    /* md_attr's mode 0 means "default": keep a real 0000 on nodes too */
+    if (!S_ISREG(st->st_mode) && !S_ISLNK(st->st_mode) && (e = md_tree_lookup(w->tree, dest)))
+        e->mode = (e->mode & S_IFMT) | (st->st_mode & 07777);
     if ((w->opts->flags & MD_HOST_XATTRS) && !S_ISLNK(st->st_mode))
         r = read_xattrs(w, host, dest);
     return r;

@@ -46,8 +46,6 @@ int md_path_normalize(md_ctx *ctx, const char *in, char **out)
     len = strlen(in);
     if (len == 0)
         return md_error(ctx, -EINVAL, "empty path name");
-    if (len > MD_PATH_MAX)
-        return md_error(ctx, -EINVAL, "path name longer than %d bytes: '%.40s...'", MD_PATH_MAX, in);
     res = malloc(len + 1);
     if (!res)
         return md_error(ctx, -ENOMEM, "out of memory");
@@ -79,6 +77,11 @@ int md_path_normalize(md_ctx *ctx, const char *in, char **out)
         o += n;
     }
     res[o] = '\0';
+    /* checked after normalisation: "./" and "//" do not count */
+    if (o > MD_PATH_MAX) {
+        free(res);
+        return md_error(ctx, -EINVAL, "'%.40s...': path name longer than %d bytes", in, MD_PATH_MAX);
+    }
     *out = res;
     return 0;
 }
@@ -351,10 +354,12 @@ int md_tree_add_entry(md_tree *t, const char *in_path, uint32_t mode, const md_a
             free(path);
             return r;
         }
-        /* replace: keep the slot, reset it */
+        /* replace: keep the slot (hard links to it follow the new entry, see
+         * md_tree_finalize()), reset it; new_entry() revives it and cannot fail */
         entry_clear(e);
         e->removed = true;
         t->live--;
+        return new_entry(t, path, mode, attr, ret);
     }
     r = ensure_parents(t, path);
     if (r < 0) {
@@ -486,11 +491,18 @@ MD_API int md_tree_add_hardlink(md_tree *t, const char *path, const char *target
                         path, target->path);
     if (target->master)
         target = target->master;
+    /* linking a file to itself (or to a member of its own group that is its
+     * master): nothing to do; md_tree_add_entry() would wipe it */
+    r = md_path_normalize(t->ctx, path, &norm);
+    if (r < 0)
+        return r;
+    e = md_tree_lookup(t, norm);
+    free(norm);
+    if (e == target)
+        return 0;
     r = md_tree_add_entry(t, path, S_IFREG, NULL, &e);
     if (r < 0)
         return r;
-    if (e == target)  /* linking a file to itself: nothing to do */
-        return 0;
     e->master = target;
     return 0;
 }
@@ -676,11 +688,23 @@ int md_tree_finalize(md_tree *t)
             t->v[o++] = t->v[i];
     }
     t->n = o;
-    memset(t->hash, 0, t->hash_cap * sizeof(*t->hash));
+    if (t->hash_cap)
+        memset(t->hash, 0, t->hash_cap * sizeof(*t->hash));
     for (i = 0; i < t->n; i++)
         hash_insert_raw(t->hash, t->hash_cap, t->v[i]);
     qsort(t->v, t->n, sizeof(*t->v), cmp_entry);
 
+    /* A master replaced by another hard link leaves a chain; a master
+     * replaced by a non-file leaves links without data. */
+    for (i = 0; i < t->n; i++) {
+        struct md_entry *e = t->v[i];
+        size_t hops = 0;
+        while (e->master && e->master->master && hops++ < t->n)
+            e->master = e->master->master;
+        if (e->master && (e->master == e || !S_ISREG(e->master->mode)))
+            return md_error(t->ctx, -EINVAL, "'%s': hard link to '%s', which is no longer a regular file",
+                            e->path, e->master->path);
+    }
     for (i = 0; i < t->n; i++) {
         struct md_entry *e = t->v[i];
         e->nlink = S_ISDIR(e->mode) ? 2 : 1;

@@ -1,0 +1,793 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests of the entry model (md-tree.c) and the host source (md-tree-host.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "md-internal.h"
+
+#define EPOCH 1700000000
+
+static md_ctx *new_ctx(void)
+{
+    md_ctx *ctx = NULL;
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(md_ctx_set_epoch(ctx, EPOCH), 0);
+    return ctx;
+}
+
+static md_tree *new_tree(md_ctx *ctx)
+{
+    md_tree *t = NULL;
+    assert_int_equal(md_tree_new(ctx, &t), 0);
+    return t;
+}
+
+static struct md_entry *get(md_tree *t, const char *path)
+{
+    return md_tree_lookup(t, path);
+}
+
+static void assert_errmsg_contains(md_ctx *ctx, const char *needle)
+{
+    const char *msg = md_ctx_errmsg(ctx);
+    if (!strstr(msg, needle))
+        fail_msg("error message '%s' does not contain '%s'", msg, needle);
+}
+
+static md_attr mkattr(uint32_t mode, uint32_t uid, uint32_t gid, int64_t mtime)
+{
+    md_attr a = MD_ATTR_INIT;
+    a.mode = mode;
+    a.uid = uid;
+    a.gid = gid;
+    a.mtime = mtime;
+    return a;
+}
+
+/* ---- temporary directories ----------------------------------------------- */
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    (void)flag;
+    return remove(path);
+}
+
+static char *mktmp(void)
+{
+    char *d = strdup("/tmp/md-test-tree.XXXXXX");
+    assert_non_null(d);
+    assert_non_null(mkdtemp(d));
+    return d;
+}
+
+static void rmtree(char *d)
+{
+    nftw(d, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(d);
+}
+
+static void write_file(const char *dir, const char *name, const char *content, mode_t mode)
+{
+    char *p = md_asprintf("%s/%s", dir, name);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(md_write_full(fd, content, strlen(content)), 0);
+    close(fd);
+    assert_int_equal(chmod(p, mode), 0);
+    free(p);
+}
+
+/* ---- path normalisation ----------------------------------------------------- */
+
+static void norm_ok(md_ctx *ctx, const char *in, const char *want)
+{
+    char *out = NULL;
+    int r = md_path_normalize(ctx, in, &out);
+    if (r < 0)
+        fail_msg("normalising '%s' failed: %s", in, md_ctx_errmsg(ctx));
+    assert_string_equal(out, want);
+    free(out);
+}
+
+static void norm_bad(md_ctx *ctx, const char *in)
+{
+    char *out = NULL;
+    assert_int_equal(md_path_normalize(ctx, in, &out), -EINVAL);
+    assert_null(out);
+}
+
+static void test_normalize(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    char comp[300], path[5000];
+    size_t i;
+    (void)state;
+
+    norm_ok(ctx, "/bin//sh/", "bin/sh");
+    norm_ok(ctx, "./a/./b/.", "a/b");
+    norm_ok(ctx, "////a", "a");
+    norm_ok(ctx, "a/b", "a/b");
+    norm_ok(ctx, "/", "");
+    norm_ok(ctx, ".", "");
+    norm_ok(ctx, "...", "...");
+    norm_ok(ctx, "a/..b/c..", "a/..b/c..");
+    norm_bad(ctx, "");
+    assert_errmsg_contains(ctx, "empty");
+    norm_bad(ctx, "..");
+    assert_errmsg_contains(ctx, "'..'");
+    norm_bad(ctx, "a/../b");
+    assert_errmsg_contains(ctx, "a/../b");
+    norm_bad(ctx, "/a/b/..");
+    assert_int_equal(md_path_normalize(ctx, NULL, (char **)path), -EINVAL);
+
+    /* 255-byte components are fine, 256 are not */
+    memset(comp, 'x', 255);
+    comp[255] = '\0';
+    norm_ok(ctx, comp, comp);
+    memset(comp, 'x', 256);
+    comp[256] = '\0';
+    norm_bad(ctx, comp);
+    assert_errmsg_contains(ctx, "255");
+
+    /* 4095-byte paths are fine, 4096 are not */
+    memset(path, 'p', sizeof(path));
+    for (i = 200; i < 4095; i += 201)
+        path[i] = '/';
+    path[4095] = '\0';
+    norm_ok(ctx, path, path);
+    path[4095] = 'q';
+    path[4096] = '\0';
+    norm_bad(ctx, path);
+    assert_errmsg_contains(ctx, "4095");
+    /* the limit applies to the normalised name: "./" prefixes do not count */
+    {
+        char *longer = md_asprintf("././././%.*s", 4095, path);
+        char *out = NULL;
+        assert_int_equal(md_path_normalize(ctx, longer, &out), 0);
+        assert_int_equal(strlen(out), 4095);
+        free(out);
+        free(longer);
+    }
+    md_ctx_free(ctx);
+}
+
+static void test_add_paths(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    (void)state;
+
+    /* the root is implicit: "/" and "." are accepted and ignored for dirs */
+    assert_int_equal(md_tree_add_dir(t, "/", NULL), 0);
+    assert_int_equal(md_tree_add_dir(t, ".", NULL), 0);
+    assert_int_equal(md_tree_count(t), 0);
+    assert_int_equal(md_tree_contains(t, "/"), 1);
+    /* but not for other types */
+    assert_int_equal(md_tree_add_data(t, "/", "x", 1, NULL), -EINVAL);
+    assert_errmsg_contains(ctx, "root");
+    assert_int_equal(md_tree_add_data(t, "", "x", 1, NULL), -EINVAL);
+    assert_int_equal(md_tree_add_symlink(t, "../evil", "x", NULL), -EINVAL);
+    assert_errmsg_contains(ctx, "../evil");
+    assert_int_equal(md_tree_count(t), 0);
+
+    assert_int_equal(md_tree_add_data(t, "//etc///hostname/", "h\n", 2, NULL), 0);
+    assert_int_equal(md_tree_contains(t, "etc/hostname"), 1);
+    assert_int_equal(md_tree_contains(t, "/etc/./hostname"), 1);
+    assert_int_equal(md_tree_contains(t, "etc/nope"), 0);
+    assert_int_equal(md_tree_contains(t, "../etc"), -EINVAL);
+    assert_int_equal(md_tree_count(t), 2);
+    md_tree_free(t);
+    md_tree_free(NULL);
+    md_ctx_free(ctx);
+}
+
+/* ---- replace / overlay semantics ------------------------------------------------ */
+
+static void test_replace(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    md_attr a = mkattr(0700, 5, 6, 100);
+    struct md_entry *e;
+    (void)state;
+
+    assert_int_equal(md_tree_add_data(t, "a", "one", 3, NULL), 0);
+    assert_int_equal(md_tree_add_data(t, "a", "second", 6, &a), 0);
+    assert_int_equal(md_tree_count(t), 1);
+    e = get(t, "a");
+    assert_non_null(e);
+    assert_int_equal(e->size, 6);
+    assert_memory_equal(e->buf, "second", 6);
+    assert_int_equal(e->mode, S_IFREG | 0700);
+    assert_int_equal(e->uid, 5);
+    assert_int_equal(e->gid, 6);
+    /* a file replaced by a symlink changes type */
+    assert_int_equal(md_tree_add_symlink(t, "a", "target", NULL), 0);
+    e = get(t, "a");
+    assert_int_equal(e->mode, S_IFLNK | 0777);
+    assert_string_equal(e->link, "target");
+    assert_int_equal(e->size, 6);
+    assert_null(e->buf);
+    assert_int_equal(md_tree_count(t), 1);
+
+    /* a directory over a directory keeps the children, takes the attributes */
+    assert_int_equal(md_tree_add_dir(t, "d", NULL), 0);
+    assert_int_equal(md_tree_add_data(t, "d/f", "x", 1, NULL), 0);
+    assert_int_equal(md_tree_add_dir(t, "d", &a), 0);
+    e = get(t, "d");
+    assert_int_equal(e->mode, S_IFDIR | 0700);
+    assert_int_equal(e->uid, 5);
+    assert_int_equal(md_tree_contains(t, "d/f"), 1);
+    assert_int_equal(md_tree_count(t), 3);
+
+    /* a file over a directory is refused, and the directory stays */
+    assert_int_equal(md_tree_add_data(t, "d", "x", 1, NULL), -EEXIST);
+    assert_errmsg_contains(ctx, "'d'");
+    assert_int_equal(md_tree_add_symlink(t, "/d/", "x", NULL), -EEXIST);
+    assert_true(S_ISDIR(get(t, "d")->mode));
+    assert_int_equal(md_tree_contains(t, "d/f"), 1);
+
+    /* a directory over a file replaces it */
+    assert_int_equal(md_tree_add_dir(t, "a", NULL), 0);
+    assert_true(S_ISDIR(get(t, "a")->mode));
+    assert_int_equal(md_tree_count(t), 3);
+    md_tree_free(t);
+    md_ctx_free(ctx);
+}
+
+static void test_implicit_parents(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    md_attr a = mkattr(0600, 7, 8, 12345);
+    struct md_entry *e;
+    (void)state;
+
+    assert_int_equal(md_tree_add_data(t, "a/b/c/f", "x", 1, &a), 0);
+    assert_int_equal(md_tree_count(t), 4);
+    e = get(t, "a/b");
+    assert_non_null(e);
+    assert_int_equal(e->mode, S_IFDIR | 0755);
+    assert_int_equal(e->uid, 0);
+    assert_int_equal(e->gid, 0);
+    assert_int_equal(e->mtime, EPOCH);
+    e = get(t, "a/b/c/f");
+    assert_int_equal(e->mtime, 12345);
+    assert_int_equal(e->uid, 7);
+
+    /* a parent that is not a directory */
+    assert_int_equal(md_tree_add_data(t, "x", "x", 1, NULL), 0);
+    assert_int_equal(md_tree_add_data(t, "x/y", "y", 1, NULL), -ENOTDIR);
+    assert_errmsg_contains(ctx, "'x'");
+    assert_int_equal(md_tree_contains(t, "x/y"), 0);
+    assert_true(S_ISREG(get(t, "x")->mode));
+    md_tree_free(t);
+    md_ctx_free(ctx);
+}
+
+static void test_defaults(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    md_attr a;
+    (void)state;
+
+    md_attr_init(&a);
+    assert_int_equal(a.version, MD_ATTR_VERSION);
+    assert_int_equal(a.mtime, MD_MTIME_DEFAULT);
+    assert_int_equal(md_tree_add_dir(t, "d", NULL), 0);
+    assert_int_equal(md_tree_add_data(t, "f", NULL, 0, NULL), 0);
+    assert_int_equal(md_tree_add_symlink(t, "l", "f", NULL), 0);
+    assert_int_equal(md_tree_add_node(t, "n", MD_NODE_CHR, 1, 3, NULL), 0);
+    assert_int_equal(md_tree_add_node(t, "b", MD_NODE_BLK, 8, 1, NULL), 0);
+    assert_int_equal(md_tree_add_node(t, "p", MD_NODE_FIFO, 0, 0, NULL), 0);
+    assert_int_equal(md_tree_add_node(t, "s", MD_NODE_SOCK, 0, 0, NULL), 0);
+    assert_int_equal(get(t, "d")->mode, S_IFDIR | 0755);
+    assert_int_equal(get(t, "f")->mode, S_IFREG | 0644);
+    assert_int_equal(get(t, "f")->size, 0);
+    assert_int_equal(get(t, "f")->src, MD_SRC_NONE);
+    assert_int_equal(get(t, "l")->mode, S_IFLNK | 0777);
+    assert_int_equal(get(t, "n")->mode, S_IFCHR | 0600);
+    assert_int_equal(get(t, "n")->rmajor, 1);
+    assert_int_equal(get(t, "n")->rminor, 3);
+    assert_int_equal(get(t, "b")->mode, S_IFBLK | 0600);
+    assert_int_equal(get(t, "p")->mode, S_IFIFO | 0600);
+    assert_int_equal(get(t, "s")->mode, S_IFSOCK | 0600);
+    /* bad arguments */
+    assert_int_equal(md_tree_add_node(t, "z", 99, 0, 0, NULL), -EINVAL);
+    assert_int_equal(md_tree_add_node(t, "z", MD_NODE_CHR, 0x1000, 0, NULL), -EINVAL);
+    assert_int_equal(md_tree_add_symlink(t, "z", "", NULL), -EINVAL);
+    a.version = 99;
+    assert_int_equal(md_tree_add_dir(t, "z", &a), -EINVAL);
+    assert_errmsg_contains(ctx, "version");
+    assert_int_equal(md_tree_contains(t, "z"), 0);
+    md_tree_free(t);
+    md_ctx_free(ctx);
+}
+
+/* ---- remove --------------------------------------------------------------------------- */
+
+static void test_remove(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    (void)state;
+
+    assert_int_equal(md_tree_add_data(t, "a/b/c/f", "x", 1, NULL), 0);
+    assert_int_equal(md_tree_add_data(t, "a/b2", "x", 1, NULL), 0);
+    assert_int_equal(md_tree_add_data(t, "a/bb", "x", 1, NULL), 0);
+    assert_int_equal(md_tree_count(t), 6);
+    assert_int_equal(md_tree_remove(t, "/a/b/"), 0);
+    assert_int_equal(md_tree_count(t), 3);
+    assert_int_equal(md_tree_contains(t, "a/b"), 0);
+    assert_int_equal(md_tree_contains(t, "a/b/c/f"), 0);
+    /* siblings sharing the prefix stay */
+    assert_int_equal(md_tree_contains(t, "a/b2"), 1);
+    assert_int_equal(md_tree_contains(t, "a/bb"), 1);
+    assert_int_equal(md_tree_remove(t, "a/b"), -ENOENT);
+    assert_errmsg_contains(ctx, "a/b");
+    /* re-adding a removed path works, with fresh attributes */
+    assert_int_equal(md_tree_add_symlink(t, "a/b", "b2", NULL), 0);
+    assert_true(S_ISLNK(get(t, "a/b")->mode));
+    assert_int_equal(md_tree_count(t), 4);
+
+    /* a file with hard links elsewhere cannot be removed */
+    assert_int_equal(md_tree_add_hardlink(t, "hl", "a/bb"), 0);
+    assert_int_equal(md_tree_remove(t, "a"), -EBUSY);
+    assert_errmsg_contains(ctx, "hl");
+    assert_int_equal(md_tree_count(t), 5);
+    assert_int_equal(md_tree_remove(t, "hl"), 0);
+    assert_int_equal(md_tree_remove(t, "a"), 0);
+    assert_int_equal(md_tree_count(t), 0);
+    assert_int_equal(md_tree_finalize(t), 0);
+    assert_int_equal(t->n, 0);
+    md_tree_free(t);
+    md_ctx_free(ctx);
+}
+
+/* ---- hard links ------------------------------------------------------------------------- */
+
+static void test_hardlinks(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    md_attr a = mkattr(0640, 3, 4, 1000);
+    struct md_entry *f, *g, *h;
+    (void)state;
+
+    assert_int_equal(md_tree_add_data(t, "f", "data", 4, &a), 0);
+    assert_int_equal(md_tree_add_hardlink(t, "g", "f"), 0);
+    assert_int_equal(md_tree_add_hardlink(t, "a/h", "/g"), 0);  /* link to a link */
+    assert_int_equal(md_tree_add_data(t, "other", "o", 1, NULL), 0);
+    /* linking a file to itself or within its group changes nothing */
+    assert_int_equal(md_tree_add_hardlink(t, "f", "f"), 0);
+    assert_int_equal(md_tree_add_hardlink(t, "f", "g"), 0);
+    assert_int_equal(get(t, "f")->size, 4);
+    assert_memory_equal(get(t, "f")->buf, "data", 4);
+    /* errors */
+    assert_int_equal(md_tree_add_hardlink(t, "x", "missing"), -ENOENT);
+    assert_errmsg_contains(ctx, "missing");
+    assert_int_equal(md_tree_add_hardlink(t, "x", "a"), -EPERM);
+    assert_int_equal(md_tree_contains(t, "x"), 0);
+
+    assert_int_equal(md_tree_finalize(t), 0);
+    f = get(t, "f");
+    g = get(t, "g");
+    h = get(t, "a/h");
+    assert_ptr_equal(g->master, f);
+    assert_ptr_equal(h->master, f);
+    assert_ptr_equal(md_entry_data(h), f);
+    assert_int_equal(f->nlink, 3);
+    assert_int_equal(g->nlink, 3);
+    assert_int_equal(h->nlink, 3);
+    assert_int_equal(f->ino, g->ino);
+    assert_int_equal(f->ino, h->ino);
+    assert_int_not_equal(get(t, "other")->ino, f->ino);
+    assert_int_equal(get(t, "other")->nlink, 1);
+    /* attributes come from the master */
+    assert_int_equal(g->mode, S_IFREG | 0640);
+    assert_int_equal(h->uid, 3);
+    assert_int_equal(h->gid, 4);
+    assert_int_equal(h->mtime, 1000);
+    assert_int_equal(h->size, 4);
+    /* sorted order a/h < f < g: the data goes with the last one, g */
+    assert_false(h->last_link);
+    assert_false(f->last_link);
+    assert_true(g->last_link);
+    assert_true(get(t, "other")->last_link);
+
+    /* replacing a link with a plain file takes it out of the group */
+    assert_int_equal(md_tree_add_data(t, "g", "new", 3, NULL), 0);
+    assert_int_equal(md_tree_finalize(t), 0);
+    assert_null(get(t, "g")->master);
+    assert_int_equal(f->nlink, 2);
+    assert_true(f->last_link);
+    assert_false(h->last_link);
+
+    /* replacing the master with a new file: links follow the new data */
+    assert_int_equal(md_tree_add_data(t, "f", "fresh", 5, NULL), 0);
+    assert_int_equal(md_tree_finalize(t), 0);
+    assert_int_equal(get(t, "a/h")->size, 5);
+    assert_int_equal(get(t, "a/h")->nlink, 2);
+    /* replacing the master with a non-file leaves the links without data */
+    assert_int_equal(md_tree_add_symlink(t, "f", "x", NULL), 0);
+    assert_int_equal(md_tree_finalize(t), -EINVAL);
+    assert_errmsg_contains(ctx, "a/h");
+    md_tree_free(t);
+    md_ctx_free(ctx);
+}
+
+/* ---- finalize: order, inodes, link counts --------------------------------------------- */
+
+static const char *const order_paths[] = {
+    "b/z", "a-b", "a/b", "a0", "B", "a", "b/a/x", "\xc3\xa9", "a/b/c",
+};
+
+static md_tree *build_order(md_ctx *ctx, bool reverse)
+{
+    md_tree *t = new_tree(ctx);
+    size_t n = sizeof(order_paths) / sizeof(order_paths[0]), i;
+
+    for (i = 0; i < n; i++) {
+        const char *p = order_paths[reverse ? n - 1 - i : i];
+        if (!strcmp(p, "a") || !strcmp(p, "a/b") || !strcmp(p, "b/a"))
+            assert_int_equal(md_tree_add_dir(t, p, NULL), 0);
+        else if (!strcmp(p, "a/b/c"))
+            assert_int_equal(md_tree_add_dir(t, p, NULL), 0);
+        else
+            assert_int_equal(md_tree_add_data(t, p, p, strlen(p), NULL), 0);
+    }
+    assert_int_equal(md_tree_finalize(t), 0);
+    assert_int_equal(md_tree_finalize(t), 0); /* idempotent */
+    return t;
+}
+
+static void test_finalize_order(void **state)
+{
+    static const char *const want[] = {
+        "B", "a", "a-b", "a/b", "a/b/c", "a0", "b", "b/a", "b/a/x", "b/z", "\xc3\xa9",
+    };
+    md_ctx *ctx = new_ctx();
+    md_tree *t1 = build_order(ctx, false), *t2 = build_order(ctx, true);
+    size_t i;
+    (void)state;
+
+    assert_int_equal(t1->n, sizeof(want) / sizeof(want[0]));
+    assert_int_equal(t2->n, t1->n);
+    for (i = 0; i < t1->n; i++) {
+        assert_string_equal(t1->v[i]->path, want[i]);
+        assert_string_equal(t2->v[i]->path, want[i]);
+        /* inode numbers follow the sorted order, whatever the insertion order */
+        assert_int_equal(t1->v[i]->ino, i + 1);
+        assert_int_equal(t2->v[i]->ino, i + 1);
+    }
+    /* directory link counts: 2 + subdirectories */
+    assert_int_equal(get(t1, "a")->nlink, 3);
+    assert_int_equal(get(t1, "a/b")->nlink, 3);
+    assert_int_equal(get(t1, "a/b/c")->nlink, 2);
+    assert_int_equal(get(t1, "b")->nlink, 3);
+    /* a later change re-sorts */
+    assert_int_equal(md_tree_add_data(t1, "A", "", 0, NULL), 0);
+    assert_int_equal(md_tree_finalize(t1), 0);
+    assert_string_equal(t1->v[0]->path, "A");
+    assert_int_equal(get(t1, "B")->ino, 2);
+    md_tree_free(t1);
+    md_tree_free(t2);
+    md_ctx_free(ctx);
+}
+
+static void test_mtime_clamp(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t;
+    md_attr a = MD_ATTR_INIT;
+    (void)state;
+
+    assert_int_equal(md_ctx_set_epoch(ctx, 1000), 0);
+    t = new_tree(ctx);
+    a.mtime = 500;
+    assert_int_equal(md_tree_add_data(t, "old", "", 0, &a), 0);
+    a.mtime = 2000;
+    assert_int_equal(md_tree_add_data(t, "future", "", 0, &a), 0);
+    a.mtime = 0;
+    assert_int_equal(md_tree_add_data(t, "zero", "", 0, &a), 0);
+    assert_int_equal(md_tree_add_data(t, "d/default", "", 0, NULL), 0);
+    assert_int_equal(get(t, "old")->mtime, 500);
+    assert_int_equal(get(t, "future")->mtime, 1000);
+    assert_int_equal(get(t, "zero")->mtime, 0);
+    assert_int_equal(get(t, "d/default")->mtime, 1000);
+    assert_int_equal(get(t, "d")->mtime, 1000);
+    md_tree_free(t);
+    md_ctx_free(ctx);
+}
+
+static void test_xattr(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    struct md_entry *e;
+    (void)state;
+
+    assert_int_equal(md_tree_add_data(t, "f", "x", 1, NULL), 0);
+    assert_int_equal(md_tree_add_hardlink(t, "g", "f"), 0);
+    assert_int_equal(md_tree_set_xattr(t, "f", "user.a", "1", 1), 0);
+    assert_int_equal(md_tree_set_xattr(t, "g", "security.b", "22", 2), 0); /* goes to f */
+    assert_int_equal(md_tree_set_xattr(t, "f", "user.a", "333", 3), 0);   /* replaces */
+    assert_int_equal(md_tree_set_xattr(t, "f", "system.x", "1", 1), -EINVAL);
+    assert_int_equal(md_tree_set_xattr(t, "nope", "user.a", "1", 1), -ENOENT);
+    e = get(t, "f");
+    assert_int_equal(e->n_xattrs, 2);
+    assert_string_equal(e->xattrs[0].name, "user.a");
+    assert_int_equal(e->xattrs[0].size, 3);
+    assert_memory_equal(e->xattrs[0].value, "333", 3);
+    assert_string_equal(e->xattrs[1].name, "security.b");
+    assert_int_equal(get(t, "g")->n_xattrs, 0);
+    md_tree_free(t);
+    md_ctx_free(ctx);
+}
+
+/* ---- host source ------------------------------------------------------------------------- */
+
+static char *make_host_tree(void)
+{
+    char *d = mktmp(), *p;
+    struct timespec ts[2] = { { 100000, 0 }, { 100000, 0 } };
+
+    write_file(d, "f", "hello\n", 0640);
+    write_file(d, "x", "#!/bin/sh\n", 04755);
+    p = md_asprintf("%s/sub", d);
+    assert_int_equal(mkdir(p, 0700), 0);
+    free(p);
+    write_file(d, "sub/inner", "inner\n", 0604);
+    p = md_asprintf("%s/f", d);
+    {
+        char *l = md_asprintf("%s/sub/f-link", d);
+        assert_int_equal(link(p, l), 0);
+        free(l);
+    }
+    assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+    free(p);
+    p = md_asprintf("%s/l", d);
+    assert_int_equal(symlink("f", p), 0);
+    free(p);
+    p = md_asprintf("%s/dangling", d);
+    assert_int_equal(symlink("/nonexistent/target", p), 0);
+    free(p);
+    p = md_asprintf("%s/dirlink", d);
+    assert_int_equal(symlink("sub", p), 0);
+    free(p);
+    p = md_asprintf("%s/fifo", d);
+    assert_int_equal(mkfifo(p, 0620), 0);
+    assert_int_equal(chmod(p, 0620), 0);
+    free(p);
+    p = md_asprintf("%s/zero", d);
+    assert_int_equal(mkfifo(p, 0), 0);
+    free(p);
+    return d;
+}
+
+static void test_host_basic(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    char *d = make_host_tree();
+    struct md_entry *e;
+    (void)state;
+
+    if (md_tree_add_host(t, d, NULL) < 0)
+        fail_msg("md_tree_add_host: %s", md_ctx_errmsg(ctx));
+    assert_int_equal(md_tree_count(t), 10);
+    assert_int_equal(md_tree_finalize(t), 0);
+    /* permission bits from the host, owners squashed, mtime = epoch */
+    e = get(t, "f");
+    assert_int_equal(e->mode, S_IFREG | 0640);
+    assert_int_equal(e->uid, 0);
+    assert_int_equal(e->gid, 0);
+    assert_int_equal(e->mtime, EPOCH);
+    assert_int_equal(e->size, 6);
+    assert_int_equal(e->src, MD_SRC_HOST);
+    assert_int_equal(get(t, "x")->mode, S_IFREG | 04755);
+    assert_int_equal(get(t, "zero")->mode, S_IFIFO | 0000);
+    assert_int_equal(get(t, "sub")->mode, S_IFDIR | 0700);
+    assert_int_equal(get(t, "sub/inner")->mode, S_IFREG | 0604);
+    assert_int_equal(get(t, "fifo")->mode, S_IFIFO | 0620);
+    /* symlinks are stored, not followed */
+    e = get(t, "l");
+    assert_int_equal(e->mode, S_IFLNK | 0777);
+    assert_string_equal(e->link, "f");
+    assert_string_equal(get(t, "dangling")->link, "/nonexistent/target");
+    assert_true(S_ISLNK(get(t, "dirlink")->mode));
+    assert_int_equal(md_tree_contains(t, "dirlink/inner"), 0);
+    /* hard links inside the tree become a group; sorted walk: f is first */
+    e = get(t, "sub/f-link");
+    assert_ptr_equal(e->master, get(t, "f"));
+    assert_int_equal(e->nlink, 2);
+    assert_int_equal(e->ino, get(t, "f")->ino);
+    /* the root directory itself is not an entry */
+    assert_int_equal(md_tree_contains(t, "sub"), 1);
+    md_tree_free(t);
+    rmtree(d);
+    md_ctx_free(ctx);
+}
+
+static void test_host_options(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    char *d = make_host_tree();
+    md_host_opts o;
+    struct md_entry *e;
+    (void)state;
+
+    md_host_opts_init(&o);
+    assert_int_equal(o.version, MD_HOST_OPTS_VERSION);
+    o.flags = MD_HOST_KEEP_OWNER | MD_HOST_KEEP_MTIME | MD_HOST_NO_HARDLINKS;
+    o.prefix = "/opt//app/";
+    assert_int_equal(chmod(d, 0750), 0);
+    if (md_tree_add_host(t, d, &o) < 0)
+        fail_msg("md_tree_add_host: %s", md_ctx_errmsg(ctx));
+    /* the directory's own mode goes to the prefix; parents are created */
+    assert_int_equal(get(t, "opt/app")->mode, S_IFDIR | 0750);
+    assert_int_equal(get(t, "opt")->mode, S_IFDIR | 0755);
+    e = get(t, "opt/app/f");
+    assert_non_null(e);
+    assert_int_equal(e->uid, getuid());
+    assert_int_equal(e->gid, getgid());
+    assert_int_equal(e->mtime, 100000);  /* kept: older than the epoch */
+    /* a new file's mtime (now) is later than the epoch: clamped */
+    assert_int_equal(get(t, "opt/app/x")->mtime, EPOCH);
+    assert_null(get(t, "opt/app/sub/f-link")->master);
+    assert_int_equal(get(t, "opt/app/sub/f-link")->src, MD_SRC_HOST);
+    md_tree_free(t);
+
+    /* the same tree twice: the second replaces the first, no duplicates */
+    t = new_tree(ctx);
+    assert_int_equal(md_tree_add_host(t, d, NULL), 0);
+    assert_int_equal(md_tree_add_host(t, d, NULL), 0);
+    assert_int_equal(md_tree_count(t), 10);
+    assert_int_equal(md_tree_finalize(t), 0);
+    assert_int_equal(get(t, "f")->nlink, 2);
+    /* bad options version */
+    o.version = 0;
+    assert_int_equal(md_tree_add_host(t, d, &o), -EINVAL);
+    md_tree_free(t);
+    rmtree(d);
+    md_ctx_free(ctx);
+}
+
+static void test_host_xattrs(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    char *d = mktmp(), *p;
+    md_host_opts o = MD_HOST_OPTS_INIT;
+    struct md_entry *e;
+    (void)state;
+
+    write_file(d, "f", "x", 0644);
+    p = md_asprintf("%s/f", d);
+    if (setxattr(p, "user.md-test", "value", 5, 0) < 0) {
+        free(p);
+        md_tree_free(t);
+        rmtree(d);
+        md_ctx_free(ctx);
+        skip(); /* no user xattrs on this /tmp (tmpfs without user_xattr, ...) */
+    }
+    free(p);
+    assert_int_equal(md_tree_add_host(t, d, &o), 0);
+    assert_int_equal(get(t, "f")->n_xattrs, 0); /* off by default */
+    o.flags = MD_HOST_XATTRS;
+    assert_int_equal(md_tree_add_host(t, d, &o), 0);
+    e = get(t, "f");
+    assert_int_equal(e->n_xattrs, 1);
+    assert_string_equal(e->xattrs[0].name, "user.md-test");
+    assert_int_equal(e->xattrs[0].size, 5);
+    assert_memory_equal(e->xattrs[0].value, "value", 5);
+    md_tree_free(t);
+    rmtree(d);
+    md_ctx_free(ctx);
+}
+
+static void test_host_socket(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    char *d = mktmp();
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    (void)state;
+
+    assert_true(fd >= 0);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", d);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(md_tree_add_host(t, d, NULL), 0);
+    assert_true(S_ISSOCK(get(t, "sock")->mode));
+    close(fd);
+    md_tree_free(t);
+    rmtree(d);
+    md_ctx_free(ctx);
+}
+
+static void test_host_errors(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    char *d = mktmp(), *p;
+    (void)state;
+
+    p = md_asprintf("%s/missing", d);
+    assert_int_equal(md_tree_add_host(t, p, NULL), -ENOENT);
+    assert_errmsg_contains(ctx, p);
+    free(p);
+    write_file(d, "file", "x", 0644);
+    p = md_asprintf("%s/file", d);
+    assert_int_equal(md_tree_add_host(t, p, NULL), -ENOTDIR);
+    assert_errmsg_contains(ctx, p);
+    assert_int_equal(md_tree_add_file(t, "x", d, NULL), -EISDIR);
+    assert_errmsg_contains(ctx, d);
+    free(p);
+    p = md_asprintf("%s/nope", d);
+    assert_int_equal(md_tree_add_file(t, "x", p, NULL), -ENOENT);
+    assert_errmsg_contains(ctx, p);
+    free(p);
+    assert_int_equal(md_tree_count(t), 0);
+
+    if (geteuid() != 0) {
+        /* unreadable directory and file (root reads everything) */
+        p = md_asprintf("%s/closed", d);
+        assert_int_equal(mkdir(p, 0700), 0);
+        assert_int_equal(chmod(p, 0), 0);
+        assert_int_equal(md_tree_add_host(t, d, NULL), -EACCES);
+        assert_errmsg_contains(ctx, p);
+        assert_int_equal(chmod(p, 0700), 0);
+        free(p);
+        write_file(d, "secret", "x", 0000);
+        p = md_asprintf("%s/secret", d);
+        assert_int_equal(md_tree_add_file(t, "s", p, NULL), -EACCES);
+        assert_errmsg_contains(ctx, p);
+        free(p);
+    }
+    md_tree_free(t);
+    rmtree(d);
+    md_ctx_free(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_normalize),
+        cmocka_unit_test(test_add_paths),
+        cmocka_unit_test(test_replace),
+        cmocka_unit_test(test_implicit_parents),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_remove),
+        cmocka_unit_test(test_hardlinks),
+        cmocka_unit_test(test_finalize_order),
+        cmocka_unit_test(test_mtime_clamp),
+        cmocka_unit_test(test_xattr),
+        cmocka_unit_test(test_host_basic),
+        cmocka_unit_test(test_host_options),
+        cmocka_unit_test(test_host_xattrs),
+        cmocka_unit_test(test_host_socket),
+        cmocka_unit_test(test_host_errors),
+    };
+    unsetenv("MD_DEBUG");
+    umask(022);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
