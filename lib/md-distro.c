@@ -780,8 +780,8 @@ static const char inittab[] =
     "::respawn:/bin/cttyhack /bin/sh -l\n"
     "::ctrlaltdel:/sbin/reboot\n"
     "::shutdown:/bin/sync\n"
-    "::shutdown:/bin/umount -a -r\n"
-    "::shutdown:/bin/mount -o remount,ro /\n";
+    "::shutdown:/bin/mount -o remount,ro /\n"
+    "::shutdown:/bin/umount -a -r\n";
 
 static const char fstab[] =
     "# <fs> <mountpoint> <type> <options> <dump> <pass>\n"
@@ -838,7 +838,10 @@ int md_tree_add_distro_files(md_tree *tree, const char *hostname)
     if (!valid_hostname(hostname))
         return md_error(tree->ctx, -EINVAL,
                         "hostname '%s': use 1-63 letters, digits, '-' and '.'", hostname);
+    /* Directories another source (BusyBox) made keep their modes. */
     for (i = 0; dirs[i]; i++) {
+        if (md_tree_contains(tree, dirs[i]) == 1)
+            continue;
         a.mode = strcmp(dirs[i], "root") == 0 ? 0700 : 0755;
         r = md_tree_add_dir(tree, dirs[i], &a);
         if (r < 0)
@@ -872,4 +875,418 @@ int md_tree_add_distro_files(md_tree *tree, const char *hostname)
             return r;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The one-call builder                                                     */
+
+void md_distro_opts_init(md_distro_opts *opts)
+{
+    static const md_distro_opts def = MD_DISTRO_OPTS_INIT;
+    if (opts)
+        *opts = def;
+}
+
+#define MIB (1024ull * 1024ull)
+
+/* Drivers /init needs to mount an ext4 root on QEMU's virtio disk. */
+static const char *const disk_drivers[] = { "virtio_pci", "virtio_blk", "ext4", NULL };
+
+#define N_PHASES 6
+
+/* TEMPORARY while the ext and extlinux modules are being written in
+ * parallel: weak references keep the library linkable without them. */
+#pragma weak md_ext_format
+#pragma weak md_ext_populate
+#pragma weak md_ext_close
+#pragma weak md_ext_free
+#pragma weak md_extlinux_install
+#pragma weak md_extlinux_config_new
+#pragma weak md_extlinux_config_free
+#pragma weak md_extlinux_config_set_serial
+#pragma weak md_extlinux_config_set_timeout
+#pragma weak md_extlinux_config_add_entry
+#pragma weak md_extlinux_config_render
+
+struct build {
+    md_ctx *ctx;
+    const md_distro_opts *o;
+    char release[128];
+    char *kernel_config;   /* owned */
+    char *modules_dir;     /* owned */
+    md_tree *tree;
+    md_tmpfile initrd;     /* private initramfs when none is requested */
+    const char *initrd_path;
+    md_image *img;
+    md_ext *fs;
+    md_extlinux_config *cfg;
+    uint32_t phase;
+};
+
+static int phase_done(struct build *b, const char *what)
+{
+    b->phase++;
+    md_info(b->ctx, "distro: %s done (%u/%u)", what, b->phase, N_PHASES);
+    if (b->o->progress && b->o->progress(b->o->userdata, b->phase, N_PHASES) != 0)
+        return md_error(b->ctx, -ECANCELED, "cancelled after: %s", what);
+    return 0;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return md_strdup(".");
+    if (slash == path)
+        return md_strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+static bool is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The kernel's .config and modules directory, from the options or next to
+ * the kernel: scripts/build-kernel leaves "config" beside its bzImage,
+ * Debian has /boot/config-RELEASE and /lib/modules/RELEASE. */
+static int find_kernel_extras(struct build *b)
+{
+    const md_distro_opts *o = b->o;
+    char *dir;
+
+    if (o->kernel_config) {
+        if (!is_file(o->kernel_config))
+            return md_error(b->ctx, -ENOENT, "kernel config '%s': no such file", o->kernel_config);
+        b->kernel_config = md_strdup(o->kernel_config);
+    } else {
+        dir = dir_of(o->kernel);
+        if (!dir)
+            return -ENOMEM;
+        b->kernel_config = md_asprintf("%s/config", dir);
+        free(dir);
+        if (b->kernel_config && !is_file(b->kernel_config)) {
+            free(b->kernel_config);
+            b->kernel_config = md_asprintf("/boot/config-%s", b->release);
+            if (b->kernel_config && !is_file(b->kernel_config)) {
+                free(b->kernel_config);
+                b->kernel_config = NULL;
+            }
+        }
+    }
+    if (o->modules_dir) {
+        if (!is_dir(o->modules_dir))
+            return md_error(b->ctx, -ENOENT, "modules directory '%s': no such directory",
+                            o->modules_dir);
+        b->modules_dir = md_strdup(o->modules_dir);
+        if (!b->modules_dir)
+            return -ENOMEM;
+    } else {
+        b->modules_dir = md_asprintf("/lib/modules/%s", b->release);
+        if (!b->modules_dir)
+            return -ENOMEM;
+        if (!is_file(b->modules_dir) && !is_dir(b->modules_dir)) {
+            free(b->modules_dir);
+            b->modules_dir = NULL;
+        }
+    }
+    md_dbg(b->ctx, "distro: kernel %s, release %s, config %s, modules %s", o->kernel, b->release,
+           b->kernel_config ? b->kernel_config : "(none)",
+           b->modules_dir ? b->modules_dir : "(none)");
+    return 0;
+}
+
+static int build_tree(struct build *b)
+{
+    const md_distro_opts *o = b->o;
+    md_busybox_opts bo = MD_BUSYBOX_OPTS_INIT;
+    md_kmods_opts ko = MD_KMODS_OPTS_INIT;
+    size_t i;
+    int r;
+
+    r = md_tree_new(b->ctx, &b->tree);
+    if (r < 0)
+        return r;
+    bo.flags = MD_BUSYBOX_NO_INIT;
+    r = md_tree_add_busybox(b->tree, o->busybox ? o->busybox : "/bin/busybox", &bo);
+    if (r < 0)
+        return r;
+    r = md_tree_add_distro_files(b->tree, o->hostname);
+    if (r < 0)
+        return r;
+    ko.kernel_config = b->kernel_config;
+    ko.release = b->release;
+    if (o->root == MD_DISTRO_ROOT_DISK && !(o->flags & MD_DISTRO_NO_MODULES)) {
+        r = md_tree_add_kmods(b->tree, b->modules_dir, disk_drivers, &ko);
+        if (r < 0) {
+            md_error_prefix(b->ctx, "--root disk needs the virtio disk and ext4 drivers");
+            return r;
+        }
+    }
+    if (o->modules && o->modules[0]) {
+        r = md_tree_add_kmods(b->tree, b->modules_dir, o->modules, &ko);
+        if (r < 0)
+            return r;
+    }
+    for (i = 0; o->overlays && o->overlays[i]; i++) {
+        r = md_tree_add_host(b->tree, o->overlays[i], NULL);
+        if (r < 0) {
+            md_error_prefix(b->ctx, "overlay '%s'", o->overlays[i]);
+            return r;
+        }
+    }
+    return 0;
+}
+
+static int write_initramfs(struct build *b)
+{
+    md_cpio_opts co = MD_CPIO_OPTS_INIT;
+    int r;
+
+    co.compression = MD_COMPRESS_GZIP;
+    if (b->o->initramfs_output) {
+        r = md_cpio_write(b->tree, b->o->initramfs_output, &co);
+        if (r < 0)
+            return r;
+        b->initrd_path = b->o->initramfs_output;
+        return 0;
+    }
+    /* A private file next to the output, removed at the end. */
+    {
+        char *p = md_asprintf("%s.initramfs", b->o->output);
+        if (!p)
+            return -ENOMEM;
+        r = md_tmpfile_open(b->ctx, &b->initrd, p, true);
+        free(p);
+    }
+    if (r < 0)
+        return r;
+    r = md_cpio_write_fd(b->tree, b->initrd.fd, &co);
+    if (r < 0)
+        return r;
+    b->initrd_path = b->initrd.tmp_path;
+    return 0;
+}
+
+static uint64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+static double mib(uint64_t n)
+{
+    return (double)n / (double)MIB;
+}
+
+/* A clear message before libext2fs says something vaguer: payload plus the
+ * filesystem's own overhead (journal, inode tables, ~12 %) and the 1 MiB
+ * before the first partition must fit. */
+static int check_size(struct build *b, uint64_t size)
+{
+    uint64_t kernel = file_size(b->o->kernel), initrd = file_size(b->initrd_path);
+    uint64_t files = 0, need;
+    size_t i;
+    int r;
+
+    r = md_tree_finalize(b->tree);
+    if (r < 0)
+        return r;
+    for (i = 0; i < b->tree->n; i++) {
+        const struct md_entry *e = b->tree->v[i];
+        if (e->removed)
+            continue;
+        files += 1024; /* an inode's share and a directory entry, roughly */
+        if (S_ISREG(e->mode) && !e->master)
+            files += (e->size + 1023) & ~1023ull;
+    }
+    need = MIB + kernel + initrd + files + 256 * 1024 /* extlinux */;
+    need += need / 8 + 2 * MIB;
+    if (size < need)
+        return md_error(b->ctx, -ENOSPC,
+                        "image size %.1f MiB is too small: kernel %.1f MiB + initramfs %.1f MiB + "
+                        "root files %.1f MiB + boot loader and filesystem overhead need about "
+                        "%.0f MiB (use --size %lluM or more)",
+                        mib(size), mib(kernel), mib(initrd), mib(files), mib(need) + 0.5,
+                        (unsigned long long)((need + MIB - 1) / MIB));
+    return 0;
+}
+
+static int make_image(struct build *b, uint64_t size)
+{
+    const md_distro_opts *o = b->o;
+    md_image_create_opts io = MD_IMAGE_CREATE_OPTS_INIT;
+    md_part_opts po = MD_PART_OPTS_INIT;
+    md_table_opts to = MD_TABLE_OPTS_INIT;
+    int r;
+
+    if (o->flags & MD_DISTRO_FORCE)
+        io.flags |= MD_IMAGE_FORCE;
+    r = md_image_create(b->ctx, o->output, size, &io, &b->img);
+    if (r < 0)
+        return r;
+    po.flags = MD_PART_BOOTABLE;
+    po.name = "minidistro";
+    r = md_image_add_partition(b->img, &po);
+    if (r < 0)
+        return r;
+    to.label = o->table == MD_DISTRO_TABLE_GPT ? "gpt" : "dos";
+    return md_image_write_table(b->img, &to);
+}
+
+static int make_fs(struct build *b)
+{
+    md_ext_format_opts fo = MD_EXT_FORMAT_OPTS_INIT;
+    md_attr a = MD_ATTR_INIT;
+    int r;
+
+    /* The kernel and initramfs go in /boot of the root filesystem, where
+     * EXTLINUX loads them from and where the booted system can see them. */
+    a.mode = 0644;
+    r = md_tree_add_file(b->tree, "boot/vmlinuz", b->o->kernel, &a);
+    if (r < 0)
+        return r;
+    r = md_tree_add_file(b->tree, "boot/initramfs.img", b->initrd_path, &a);
+    if (r < 0)
+        return r;
+    fo.fs_type = MD_EXT4;
+    fo.label = MD_DISTRO_ROOT_LABEL;
+    r = md_ext_format(b->img, 1, &fo, &b->fs);
+    if (r < 0)
+        return r;
+    r = md_ext_populate(b->fs, b->tree, NULL);
+    if (r < 0) {
+        if (r == -ENOSPC)
+            md_error_prefix(b->ctx, "image size %.1f MiB is too small (use a larger --size)",
+                            mib(md_image_size(b->img)));
+        return r;
+    }
+    r = md_ext_close(b->fs);
+    b->fs = NULL;
+    return r;
+}
+
+static int install_bootloader(struct build *b)
+{
+    const md_distro_opts *o = b->o;
+    md_extlinux_opts xo = MD_EXTLINUX_OPTS_INIT;
+    const char *text;
+    char *append;
+    int r;
+
+    r = md_extlinux_config_new(b->ctx, &b->cfg);
+    if (r < 0)
+        return r;
+    append = md_asprintf("console=ttyS0 panic=-1 quiet%s%s%s",
+                         o->root == MD_DISTRO_ROOT_DISK ? " root=LABEL=" MD_DISTRO_ROOT_LABEL : "",
+                         o->append && *o->append ? " " : "", o->append ? o->append : "");
+    if (!append)
+        return -ENOMEM;
+    if ((r = md_extlinux_config_set_serial(b->cfg, 0, 115200)) < 0 ||
+        (r = md_extlinux_config_set_timeout(b->cfg, 0)) < 0 ||
+        (r = md_extlinux_config_add_entry(b->cfg, "minidistro", "/boot/vmlinuz",
+                                          "/boot/initramfs.img", append)) < 0 ||
+        (r = md_extlinux_config_render(b->cfg, &text)) < 0) {
+        free(append);
+        return r;
+    }
+    free(append);
+    xo.config_text = text;
+    return md_extlinux_install(b->img, 1, &xo);
+}
+
+int md_distro_build(md_ctx *ctx, const md_distro_opts *opts)
+{
+    struct build b;
+    uint64_t size;
+    int r;
+
+    if (!ctx)
+        return -EINVAL;
+    if (!opts)
+        return md_error(ctx, -EINVAL, "md_distro_build: options are required (output, kernel)");
+    r = md_check_version(ctx, "md_distro_opts", opts->version, MD_DISTRO_OPTS_VERSION);
+    if (r < 0)
+        return r;
+    if (!opts->output || !*opts->output)
+        return md_error(ctx, -EINVAL, "no output image given");
+    if (!opts->kernel || !*opts->kernel)
+        return md_error(ctx, -EINVAL, "no kernel given (a bzImage, e.g. /boot/vmlinuz-RELEASE)");
+    if (opts->root > MD_DISTRO_ROOT_DISK)
+        return md_error(ctx, -EINVAL, "unknown root mode %u", opts->root);
+    if (opts->table > MD_DISTRO_TABLE_GPT)
+        return md_error(ctx, -EINVAL, "unknown partition table type %u", opts->table);
+    if (opts->flags & ~(MD_DISTRO_FORCE | MD_DISTRO_NO_MODULES))
+        return md_error(ctx, -EINVAL, "unknown flags 0x%x", opts->flags);
+    size = opts->size ? opts->size : 64 * MIB;
+    if (size % 512)
+        return md_error(ctx, -EINVAL, "image size %llu is not a multiple of 512 bytes",
+                        (unsigned long long)size);
+    if (!(opts->flags & MD_DISTRO_FORCE) && access(opts->output, F_OK) == 0)
+        return md_error(ctx, -EEXIST, "'%s' exists (use --force to replace it)", opts->output);
+
+    if (!md_ext_format || !md_extlinux_install || !md_extlinux_config_new)
+        return md_error(ctx, -ENOTSUP, "this libminidistro was built without the ext/extlinux modules");
+
+    memset(&b, 0, sizeof(b));
+    b.ctx = ctx;
+    b.o = opts;
+    b.initrd.fd = -1;
+
+    r = md_kernel_release(ctx, opts->kernel, b.release, sizeof(b.release));
+    if (r < 0)
+        goto out;
+    r = find_kernel_extras(&b);
+    if (r < 0)
+        goto out;
+    if ((r = phase_done(&b, "kernel check")) < 0)
+        goto out;
+    r = build_tree(&b);
+    if (r < 0)
+        goto out;
+    if ((r = phase_done(&b, "system tree")) < 0)
+        goto out;
+    r = write_initramfs(&b);
+    if (r < 0)
+        goto out;
+    r = check_size(&b, size);
+    if (r < 0)
+        goto out;
+    if ((r = phase_done(&b, "initramfs")) < 0)
+        goto out;
+    r = make_image(&b, size);
+    if (r < 0)
+        goto out;
+    if ((r = phase_done(&b, "partition table")) < 0)
+        goto out;
+    r = make_fs(&b);
+    if (r < 0)
+        goto out;
+    if ((r = phase_done(&b, "root filesystem")) < 0)
+        goto out;
+    r = install_bootloader(&b);
+    if (r < 0)
+        goto out;
+    r = md_image_commit(b.img);
+    if (r < 0)
+        goto out;
+    r = phase_done(&b, "boot loader");
+out:
+    if (b.fs)
+        md_ext_free(b.fs);
+    md_image_free(b.img); /* removes the temporary image unless committed */
+    if (b.cfg)
+        md_extlinux_config_free(b.cfg);
+    md_tmpfile_discard(&b.initrd);
+    md_tree_free(b.tree);
+    free(b.kernel_config);
+    free(b.modules_dir);
+    return r < 0 ? r : 0;
 }

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* mdimg build: a complete bootable distro image in one step (md_distro_build). */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mdimg.h"
+
+enum {
+    OPT_KERNEL = 0x100,
+    OPT_BUILD_KERNEL,
+    OPT_KERNEL_CONFIG,
+    OPT_BUSYBOX,
+    OPT_ROOT,
+    OPT_TABLE,
+    OPT_OVERLAY,
+    OPT_MODULES_DIR,
+    OPT_ADD_MODULE,
+    OPT_HOSTNAME,
+    OPT_APPEND,
+    OPT_INITRAMFS,
+    OPT_FORCE,
+    OPT_NO_MODULES,
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: mdimg build -o IMAGE (--kernel PATH | --build-kernel) [options]\n"
+            "\n"
+            "Build a bootable disk image holding a BusyBox system: partition table,\n"
+            "ext4 root filesystem, kernel + initramfs in /boot, EXTLINUX. No root needed.\n"
+            "\n"
+            "Options:\n"
+            "  -o, --output IMAGE     the image to create\n"
+            "      --kernel PATH      x86 bzImage to boot (e.g. /boot/vmlinuz-RELEASE)\n"
+            "      --build-kernel     build the small minidistro kernel with\n"
+            "                         scripts/build-kernel (cached) and use it\n"
+            "      --kernel-config F  the kernel's .config (default: 'config' next to the\n"
+            "                         kernel, or /boot/config-RELEASE)\n"
+            "      --busybox PATH     static BusyBox binary (default: /bin/busybox)\n"
+            "      --root MODE        initramfs: the system runs from RAM (default)\n"
+            "                         disk: /init mounts the ext4 partition and\n"
+            "                         switch_roots to it; changes persist\n"
+            "  -s, --size SIZE        image size (default: 64M)\n"
+            "      --table TYPE       partition table: mbr (default) or gpt\n"
+            "      --overlay DIR      copy DIR's contents over the system (repeatable)\n"
+            "      --modules-dir DIR  kernel modules (default: /lib/modules/RELEASE)\n"
+            "      --add-module NAME  also load this module at boot (repeatable)\n"
+            "      --no-modules       do not add disk driver modules for --root disk\n"
+            "      --hostname NAME    default: minidistro\n"
+            "      --append ARGS      extra kernel command line\n"
+            "      --initramfs PATH   also write the initramfs to PATH (for -kernel boots)\n"
+            "  -f, --force            replace an existing IMAGE\n"
+            "  -q, --quiet            print nothing on success\n"
+            "  -v, --verbose          print library debug messages\n"
+            "  -h, --help             show this help\n"
+            "\n"
+            "Boot the result with: mdimg boot IMAGE\n"
+            "Exit status: 0 ok, 1 failure (no image left behind), 2 usage error.\n");
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Where scripts/build-kernel is: $MDIMG_BUILD_KERNEL, the source tree this
+ * mdimg was built in (build dirs live inside it), or $PATH. */
+static char *find_build_kernel(void)
+{
+    char exe[PATH_MAX], *p;
+    const char *env = getenv("MDIMG_BUILD_KERNEL");
+    static const char *const rel[] = { "/../../scripts/build-kernel", "/../scripts/build-kernel",
+                                       "/../share/libminidistro/build-kernel", NULL };
+    ssize_t n;
+    size_t i;
+
+    if (env && *env)
+        return strdup(env);
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        p = strrchr(exe, '/');
+        if (p) {
+            *p = '\0';
+            for (i = 0; rel[i]; i++) {
+                char cand[PATH_MAX + 64];
+                snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]);
+                if (access(cand, X_OK) == 0)
+                    return realpath(cand, NULL);
+            }
+        }
+    }
+    return strdup("build-kernel"); /* from $PATH */
+}
+
+/* Run build-kernel (progress on our stderr) and return the last stdout line. */
+static char *build_kernel(void)
+{
+    char *script = find_build_kernel(), *cmd, line[PATH_MAX], *last = NULL;
+    FILE *p;
+    int st;
+
+    if (!script)
+        return NULL;
+    if (asprintf(&cmd, "'%s'", script) < 0 || strchr(script, '\'')) {
+        free(script);
+        return NULL;
+    }
+    mdimg_info("building the kernel with %s (cached after the first time)...\n", script);
+    p = popen(cmd, "r");
+    free(cmd);
+    if (!p) {
+        mdimg_err("cannot run %s: %s", script, strerror(errno));
+        free(script);
+        return NULL;
+    }
+    while (fgets(line, sizeof(line), p)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (*line) {
+            free(last);
+            last = strdup(line);
+        }
+    }
+    st = pclose(p);
+    if (st != 0 || !last) {
+        if (st == -1 || (WIFEXITED(st) && WEXITSTATUS(st) == 127))
+            mdimg_err("cannot run %s (set MDIMG_BUILD_KERNEL to scripts/build-kernel of the "
+                      "libminidistro sources, or use --kernel PATH)", script);
+        else
+            mdimg_err("%s failed (exit status %d)", script, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        free(last);
+        free(script);
+        return NULL;
+    }
+    free(script);
+    return last;
+}
+
+int cmd_build(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "output", required_argument, NULL, 'o' },
+        { "kernel", required_argument, NULL, OPT_KERNEL },
+        { "build-kernel", no_argument, NULL, OPT_BUILD_KERNEL },
+        { "kernel-config", required_argument, NULL, OPT_KERNEL_CONFIG },
+        { "busybox", required_argument, NULL, OPT_BUSYBOX },
+        { "root", required_argument, NULL, OPT_ROOT },
+        { "size", required_argument, NULL, 's' },
+        { "table", required_argument, NULL, OPT_TABLE },
+        { "overlay", required_argument, NULL, OPT_OVERLAY },
+        { "modules-dir", required_argument, NULL, OPT_MODULES_DIR },
+        { "add-module", required_argument, NULL, OPT_ADD_MODULE },
+        { "no-modules", no_argument, NULL, OPT_NO_MODULES },
+        { "hostname", required_argument, NULL, OPT_HOSTNAME },
+        { "append", required_argument, NULL, OPT_APPEND },
+        { "initramfs", required_argument, NULL, OPT_INITRAMFS },
+        { "force", no_argument, NULL, 'f' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    md_distro_opts o = MD_DISTRO_OPTS_INIT;
+    const char **overlays, **modules;
+    size_t n_overlays = 0, n_modules = 0;
+    char *built_kernel = NULL;
+    int want_build_kernel = 0;
+    md_ctx *ctx = NULL;
+    double t0;
+    int c, r, ret = 1;
+
+    overlays = calloc((size_t)argc + 1, sizeof(*overlays));
+    modules = calloc((size_t)argc + 1, sizeof(*modules));
+    if (!overlays || !modules) {
+        mdimg_err("out of memory");
+        free(overlays);
+        free(modules);
+        return 1;
+    }
+    while ((c = getopt_long(argc, argv, "o:s:fqvh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': o.output = optarg; break;
+        case OPT_KERNEL: o.kernel = optarg; break;
+        case OPT_BUILD_KERNEL: want_build_kernel = 1; break;
+        case OPT_KERNEL_CONFIG: o.kernel_config = optarg; break;
+        case OPT_BUSYBOX: o.busybox = optarg; break;
+        case OPT_ROOT:
+            if (strcmp(optarg, "initramfs") == 0 || strcmp(optarg, "ram") == 0)
+                o.root = MD_DISTRO_ROOT_INITRAMFS;
+            else if (strcmp(optarg, "disk") == 0)
+                o.root = MD_DISTRO_ROOT_DISK;
+            else {
+                ret = mdimg_usage_error("--root: '%s' is not 'initramfs' or 'disk'", optarg);
+                goto out;
+            }
+            break;
+        case 's':
+            if (mdimg_parse_size("--size", optarg, &o.size) < 0) {
+                ret = EXIT_USAGE;
+                goto out;
+            }
+            break;
+        case OPT_TABLE:
+            if (strcmp(optarg, "mbr") == 0 || strcmp(optarg, "dos") == 0)
+                o.table = MD_DISTRO_TABLE_MBR;
+            else if (strcmp(optarg, "gpt") == 0)
+                o.table = MD_DISTRO_TABLE_GPT;
+            else {
+                ret = mdimg_usage_error("--table: '%s' is not 'mbr' or 'gpt'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_OVERLAY: overlays[n_overlays++] = optarg; break;
+        case OPT_MODULES_DIR: o.modules_dir = optarg; break;
+        case OPT_ADD_MODULE: modules[n_modules++] = optarg; break;
+        case OPT_NO_MODULES: o.flags |= MD_DISTRO_NO_MODULES; break;
+        case OPT_HOSTNAME: o.hostname = optarg; break;
+        case OPT_APPEND: o.append = optarg; break;
+        case OPT_INITRAMFS: o.initramfs_output = optarg; break;
+        case 'f': o.flags |= MD_DISTRO_FORCE; break;
+        case 'q': mdimg_verbose = -1; break;
+        case 'v': mdimg_verbose = 1; break;
+        case 'h': usage(stdout); ret = 0; goto out;
+        default: ret = mdimg_usage_error("bad option"); goto out;
+        }
+    }
+    if (optind < argc) {
+        ret = mdimg_usage_error("unexpected argument '%s'", argv[optind]);
+        goto out;
+    }
+    if (!o.output) {
+        ret = mdimg_usage_error("no output image: use -o IMAGE");
+        goto out;
+    }
+    if (!o.kernel && !want_build_kernel) {
+        ret = mdimg_usage_error("no kernel: use --kernel PATH (e.g. /boot/vmlinuz-*) or --build-kernel");
+        goto out;
+    }
+    if (o.kernel && want_build_kernel) {
+        ret = mdimg_usage_error("--kernel and --build-kernel exclude each other");
+        goto out;
+    }
+    o.overlays = n_overlays ? overlays : NULL;
+    o.modules = n_modules ? modules : NULL;
+
+    if (want_build_kernel) {
+        t0 = now_s();
+        built_kernel = build_kernel();
+        if (!built_kernel)
+            goto out;
+        o.kernel = built_kernel;
+        mdimg_info("kernel: %s (%.1f s)\n", built_kernel, now_s() - t0);
+    }
+
+    if (mdimg_ctx_new(&ctx) < 0)
+        goto out;
+    t0 = now_s();
+    r = md_distro_build(ctx, &o);
+    if (r < 0) {
+        mdimg_fail(ctx, r);
+        goto out;
+    }
+    mdimg_info("built %s: %s root, %s table, %llu MiB, in %.2f s\n", o.output,
+               o.root == MD_DISTRO_ROOT_DISK ? "disk" : "initramfs",
+               o.table == MD_DISTRO_TABLE_GPT ? "gpt" : "mbr",
+               (unsigned long long)((o.size ? o.size : 64ull << 20) >> 20), now_s() - t0);
+    mdimg_info("boot it with: mdimg boot %s\n", o.output);
+    ret = 0;
+out:
+    md_ctx_free(ctx);
+    free(built_kernel);
+    free(overlays);
+    free(modules);
+    return ret;
+}
