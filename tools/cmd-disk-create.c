@@ -9,11 +9,9 @@
 
 #include "mdimg.h"
 
-/* Until the ext module is in every build, --fs works only where it is. */
-#pragma weak md_ext_format
+/* md_ext_populate() lands after the rest of the ext module: until it is in
+ * the library, --fs works without DIRs only. */
 #pragma weak md_ext_populate
-#pragma weak md_ext_close
-#pragma weak md_ext_free
 
 enum {
     OPT_SIZE = 0x100,
@@ -185,8 +183,8 @@ int cmd_disk_create(int argc, char **argv)
             mdimg_usage_error("--fs: unknown filesystem type '%s' (use ext2, ext3 or ext4)", fs);
             goto usage_fail;
         }
-        if (!md_ext_format) {
-            mdimg_err("--fs: this libminidistro has no ext2/3/4 support");
+        if (n_dirs && !md_ext_populate) {
+            mdimg_err("--fs DIR: this libminidistro cannot populate ext2/3/4 yet (md_ext_populate)");
             goto out;
         }
         if (table && !n_parts) {
@@ -219,7 +217,7 @@ int cmd_disk_create(int argc, char **argv)
         for (i = 0; i < n_parts; i++) {
             r = md_image_add_partition_spec(img, parts[i]);
             if (r == -EINVAL) {
-                mdimg_usage_error("--part %s", md_ctx_errmsg(ctx));
+                mdimg_usage_error("--part: %s", md_ctx_errmsg(ctx));
                 ret = EXIT_USAGE;
                 goto out;
             }
@@ -285,8 +283,7 @@ usage_fail:
 fail:
     ret = mdimg_fail(ctx, r);
 out:
-    if (ext)
-        md_ext_free(ext);
+    md_ext_free(ext);
     md_tree_free(tree);
     md_image_free(img); /* unlinks the temporary file unless committed */
     md_ctx_free(ctx);
