@@ -992,6 +992,8 @@ MD_API void md_ext_free(md_ext *x)
 
 /* ---- file data ----------------------------------------------------------------- */
 
+static uint64_t file_blocks(ext2_filsys fs, uint64_t data_blocks, uint64_t runs);
+
 /* A source of file contents: a buffer or a host fd. */
 struct src {
     const void *buf;
@@ -1252,6 +1254,22 @@ static int write_file_common(md_ext *x, const char *path, const struct src *s, c
     r = md_ext_lookup_parent(x, path, &dir, &nb, &name);
     if (r < 0)
         return r;
+    {
+        /* validate before the first write: space for the data (holes counted) */
+        uint64_t nb_need = file_blocks(x->fs, (s->size + x->fs->blocksize - 1) / x->fs->blocksize,
+                                       s->size / (1u << 20) + 1) + 2;
+        uint64_t nb_free = ext2fs_free_blocks_count(x->fs->super);
+        if (nb_need > nb_free || x->fs->super->s_free_inodes_count == 0) {
+            r = md_error(x->ctx, -ENOSPC,
+                         "%s: needs about %llu KiB (%llu blocks) and an inode; %llu KiB (%llu blocks) "
+                         "and %u inodes free", path,
+                         (unsigned long long)(nb_need * (x->fs->blocksize / 1024)),
+                         (unsigned long long)nb_need,
+                         (unsigned long long)(nb_free * (x->fs->blocksize / 1024)),
+                         (unsigned long long)nb_free, x->fs->super->s_free_inodes_count);
+            goto out;
+        }
+    }
     if (ext2fs_lookup(x->fs, dir, name, (int)strlen(name), NULL, &old) == 0) {
         r = md_ext_unlink(x, dir, name);
         if (r < 0) {
@@ -1752,5 +1770,430 @@ MD_API int md_ext_list(md_ext *x, const char *path, md_ext_list_fn fn, void *use
     for (i = 0; i < ls.n; i++)
         free(ls.v[i].name);
     free(ls.v);
+    return r;
+}
+
+/* ---- population -------------------------------------------------------------------- */
+
+static int create_symlink(md_ext *x, ext2_ino_t dir, const char *path, const char *target,
+                          ext2_ino_t *ret)
+{
+    ext2_ino_t ino;
+    errcode_t err;
+    size_t len = strlen(target);
+
+    if (len >= x->fs->blocksize)
+        return md_error(x->ctx, -ENAMETOOLONG,
+                        "%s: symlink target of %zu bytes does not fit a %u-byte block", path, len,
+                        x->fs->blocksize);
+    err = ext2fs_new_inode(x->fs, dir, LINUX_S_IFLNK | 0777, NULL, &ino);
+    if (!err)
+        err = ext2fs_symlink(x->fs, dir, ino, NULL, target);
+    if (err)
+        return md_ext_error(x->ctx, err, "%s: creating the symlink", path);
+    *ret = ino;
+    return 0;
+}
+
+static int create_node(md_ext *x, ext2_ino_t dir, const struct md_entry *e, ext2_ino_t *ret)
+{
+    struct ext2_inode_large in;
+    uint32_t type = e->mode & S_IFMT, lmode;
+    ext2_ino_t ino;
+    int r;
+
+    switch (type) {
+    case S_IFCHR: lmode = LINUX_S_IFCHR; break;
+    case S_IFBLK: lmode = LINUX_S_IFBLK; break;
+    case S_IFIFO: lmode = LINUX_S_IFIFO; break;
+    default: lmode = LINUX_S_IFSOCK; break;
+    }
+    r = new_inode(x, dir, lmode, &ino);
+    if (r < 0)
+        return r;
+    memset(&in, 0, sizeof(in));
+    in.i_mode = (uint16_t)(lmode | (e->mode & 07777));
+    in.i_links_count = 1;
+    if (type == S_IFCHR || type == S_IFBLK) {
+        if (e->rmajor < 256 && e->rminor < 256) {
+            in.i_block[0] = e->rmajor * 256 + e->rminor;
+        } else {
+            in.i_block[1] = (e->rminor & 0xff) | (e->rmajor << 8) | ((e->rminor & ~0xffu) << 12);
+        }
+    }
+    *ret = ino;
+    return md_ext_write_inode(x, ino, &in, e->mtime, 1);
+}
+
+/* Store owner, mode bits and mtime of @e on inode @ino. */
+static int apply_attrs(md_ext *x, ext2_ino_t ino, const struct md_entry *e)
+{
+    struct ext2_inode_large in;
+    int r = read_inode(x, ino, &in);
+    if (r < 0)
+        return r;
+    in.i_mode = (uint16_t)((in.i_mode & LINUX_S_IFMT) | (e->mode & 07777));
+    set_owner(&in, e->uid, e->gid);
+    return md_ext_write_inode(x, ino, &in, e->mtime, 0);
+}
+
+static int set_xattrs(md_ext *x, ext2_ino_t ino, const struct md_entry *e)
+{
+    struct ext2_xattr_handle *h;
+    errcode_t err;
+    size_t i;
+
+    if (!e->n_xattrs)
+        return 0;
+    if (!ext2fs_has_feature_xattr(x->fs->super))
+        return md_error(x->ctx, -ENOTSUP, "%s: has xattrs but the filesystem lacks the ext_attr feature",
+                        e->path);
+    err = ext2fs_xattrs_open(x->fs, ino, &h);
+    if (err)
+        return md_ext_error(x->ctx, err, "%s: xattrs", e->path);
+    err = ext2fs_xattrs_read(h);
+    for (i = 0; !err && i < e->n_xattrs; i++)
+        err = ext2fs_xattr_set(h, e->xattrs[i].name, e->xattrs[i].value, e->xattrs[i].size);
+    if (err) {
+        ext2fs_xattrs_close(&h);
+        return md_ext_error(x->ctx, err, "%s: setting xattr '%s'", e->path,
+                            i > 0 ? e->xattrs[i - 1].name : "");
+    }
+    err = ext2fs_xattrs_close(&h);
+    if (err)
+        return md_ext_error(x->ctx, err, "%s: writing xattrs", e->path);
+    return 0;
+}
+
+/* Blocks of data and mapping metadata for a file with @data_blocks allocated
+ * blocks in about @runs pieces. */
+static uint64_t file_blocks(ext2_filsys fs, uint64_t data_blocks, uint64_t runs)
+{
+    uint64_t per = fs->blocksize / 4, meta = 0;
+
+    if (!data_blocks)
+        return 0;
+    if (ext2fs_has_feature_extents(fs->super)) {
+        /* extents of up to 32768 blocks, (blocksize-12)/12 per tree block */
+        uint64_t ext = runs + data_blocks / 32768 + 1;
+        if (ext > 4)
+            meta = (ext + (fs->blocksize - 12) / 12 - 1) / ((fs->blocksize - 12) / 12) + 1;
+    } else {
+        uint64_t rest = data_blocks > 12 ? data_blocks - 12 : 0;
+        if (rest) {
+            meta++;
+            rest = rest > per ? rest - per : 0;
+        }
+        if (rest) {
+            uint64_t n = rest < per * per ? rest : per * per;
+            meta += 1 + (n + per - 1) / per;
+            rest -= n;
+        }
+        if (rest)
+            meta += 1 + (rest + per * per - 1) / (per * per) + (rest + per - 1) / per;
+    }
+    return data_blocks + meta;
+}
+
+/* Data blocks really needed by a regular entry (holes and zero blocks excluded
+ * for buffers; holes excluded for host files). */
+static int data_estimate(md_ext *x, const struct md_entry *e, uint64_t *blocks, uint64_t *runs)
+{
+    const struct md_entry *d = md_entry_data(e);
+    unsigned bs = x->fs->blocksize;
+
+    *blocks = 0;
+    *runs = 0;
+    if (d->src == MD_SRC_BUF) {
+        uint64_t b, n = (d->size + bs - 1) / bs;
+        int prev = 0;
+        for (b = 0; b < n; b++) {
+            size_t len = (b + 1) * bs <= d->size ? bs : (size_t)(d->size - b * bs);
+            int nz = !is_zero((const char *)d->buf + b * bs, len);
+            if (nz) {
+                (*blocks)++;
+                if (!prev)
+                    (*runs)++;
+            }
+            prev = nz;
+        }
+    } else if (d->src == MD_SRC_HOST) {
+        int fd = open(d->host_path, O_RDONLY | O_CLOEXEC);
+        off_t pos = 0;
+        if (fd < 0)
+            return md_error_errno(x->ctx, -errno, "%s", d->host_path);
+        for (;;) {
+            off_t ds = lseek(fd, pos, SEEK_DATA), he;
+            if (ds < 0)
+                break;
+            he = lseek(fd, ds, SEEK_HOLE);
+            if (he < 0)
+                he = (off_t)d->size;
+            *blocks += ((uint64_t)he + bs - 1) / bs - (uint64_t)ds / bs;
+            (*runs)++;
+            pos = he;
+            if ((uint64_t)pos >= d->size)
+                break;
+        }
+        if (pos == 0 && *blocks == 0 && d->size) {
+            /* no SEEK_DATA support: assume fully allocated */
+            *blocks = (d->size + bs - 1) / bs;
+            *runs = 1;
+        }
+        close(fd);
+    }
+    return 0;
+}
+
+static int estimate(md_ext *x, md_tree *tree, uint64_t *need_blocks, uint64_t *need_inodes,
+                    uint64_t *total_bytes)
+{
+    ext2_filsys fs = x->fs;
+    unsigned bs = fs->blocksize;
+    uint64_t blocks = 0, inodes = 0, bytes = 0;
+    uint64_t *dirbytes;
+    size_t i;
+    int r;
+
+    dirbytes = calloc(tree->n + 1, sizeof(*dirbytes));
+    if (!dirbytes)
+        return md_error(x->ctx, -ENOMEM, "out of memory");
+    for (i = 0; i < tree->n; i++) {
+        const struct md_entry *e = tree->v[i];
+        const char *slash = strrchr(e->path, '/');
+        const char *name = slash ? slash + 1 : e->path;
+        size_t idx = 0;   /* 0: the target directory */
+
+        if (slash) {
+            char *pp = strndup(e->path, (size_t)(slash - e->path));
+            struct md_entry *p = pp ? md_tree_lookup(tree, pp) : NULL;
+            free(pp);
+            if (p)
+                idx = p->ino;
+        }
+        dirbytes[idx] += 8 + ((strlen(name) + 3) & ~3u);
+        if (S_ISREG(e->mode)) {
+            uint64_t b, runs;
+            if (e->master)
+                continue;   /* data and inode counted once, with the group's master */
+            r = data_estimate(x, e, &b, &runs);
+            if (r < 0) {
+                free(dirbytes);
+                return r;
+            }
+            blocks += file_blocks(fs, b, runs);
+            bytes += e->size;
+            inodes++;
+        } else if (S_ISLNK(e->mode)) {
+            inodes++;
+            if (e->size >= sizeof(((struct ext2_inode *)0)->i_block))
+                blocks += 1;
+        } else {
+            inodes++;
+        }
+        if (e->n_xattrs)
+            blocks++;
+    }
+    for (i = 0; i <= tree->n; i++) {
+        uint64_t per = bs - 12 - 24, n;   /* tail and "." / ".." */
+        if (i > 0 && !S_ISDIR(tree->v[i - 1]->mode))
+            continue;
+        n = (dirbytes[i > 0 ? tree->v[i - 1]->ino : 0] + per - 1) / per;
+        if (i == 0)
+            n += n ? 1 : 0;   /* the target may be full already */
+        else if (n == 0)
+            n = 1;
+        blocks += file_blocks(fs, n, n / 8 + 1);
+    }
+    free(dirbytes);
+    *need_blocks = blocks;
+    *need_inodes = inodes;
+    *total_bytes = bytes;
+    return 0;
+}
+
+MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts *opts)
+{
+    md_ext_populate_opts o = MD_EXT_POPULATE_OPTS_INIT;
+    uint64_t need_b = 0, need_i = 0, total = 0, free_b, free_i, done = 0;
+    ext2_ino_t tino = EXT2_ROOT_INO, *fsino = NULL;
+    unsigned char *isnew = NULL;
+    int target_new = 0, r;
+    size_t i;
+
+    if (!x || !tree)
+        return -EINVAL;
+    if (opts) {
+        if (opts->version < 1 || opts->version > MD_EXT_POPULATE_OPTS_VERSION)
+            return md_check_version(x->ctx, "md_ext_populate_opts", opts->version,
+                                    MD_EXT_POPULATE_OPTS_VERSION);
+        o = *opts;
+    }
+    r = check_rw(x);
+    if (r < 0)
+        return r;
+    r = md_tree_finalize(tree);
+    if (r < 0)
+        return r;
+    if (o.target && *o.target) {
+        r = md_ext_lookup(x, o.target, &tino);
+        if (r == -ENOENT) {
+            md_ctx_clear_error(x->ctx);
+            target_new = 1;
+        } else if (r < 0) {
+            return r;
+        } else {
+            struct ext2_inode inode;
+            errcode_t err = ext2fs_read_inode(x->fs, tino, &inode);
+            if (err)
+                return md_ext_error(x->ctx, err, "%s", o.target);
+            if (!LINUX_S_ISDIR(inode.i_mode))
+                return md_error(x->ctx, -ENOTDIR, "%s: target is not a directory", o.target);
+        }
+    }
+
+    /* validate before the first write */
+    r = estimate(x, tree, &need_b, &need_i, &total);
+    if (r < 0)
+        return r;
+    free_b = ext2fs_free_blocks_count(x->fs->super);
+    free_i = x->fs->super->s_free_inodes_count;
+    if (need_b > free_b || need_i > free_i) {
+        unsigned kb = x->fs->blocksize / 1024;
+        return md_error(x->ctx, -ENOSPC,
+                        "the tree does not fit: it needs about %llu KiB (%llu blocks) and %llu inodes, "
+                        "the filesystem has %llu KiB (%llu blocks) and %llu inodes free",
+                        (unsigned long long)(need_b * kb), (unsigned long long)need_b,
+                        (unsigned long long)need_i, (unsigned long long)(free_b * kb),
+                        (unsigned long long)free_b, (unsigned long long)free_i);
+    }
+
+    if (target_new) {
+        r = md_ext_mkdir_p(x, o.target, NULL, &tino);
+        if (r < 0)
+            return r;
+    }
+    fsino = calloc(tree->n + 1, sizeof(*fsino));
+    isnew = calloc(tree->n + 1, 1);
+    if (!fsino || !isnew) {
+        r = md_error(x->ctx, -ENOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < tree->n; i++) {
+        const struct md_entry *e = tree->v[i];
+        const char *slash = strrchr(e->path, '/');
+        const char *name = slash ? slash + 1 : e->path;
+        ext2_ino_t dir = tino, old = 0, ino = 0;
+        int pnew = target_new;
+        uint32_t type = e->mode & S_IFMT;
+
+        if (slash) {
+            char *pp = strndup(e->path, (size_t)(slash - e->path));
+            struct md_entry *p = pp ? md_tree_lookup(tree, pp) : NULL;
+            free(pp);
+            if (!p || !fsino[p->ino]) {
+                r = md_error(x->ctx, -EIO, "%s: parent directory missing from the tree", e->path);
+                goto out;
+            }
+            dir = fsino[p->ino];
+            pnew = isnew[p->ino];
+        }
+        if (!pnew) {
+            errcode_t err = ext2fs_lookup(x->fs, dir, name, (int)strlen(name), NULL, &old);
+            if (err == EXT2_ET_FILE_NOT_FOUND) {
+                old = 0;
+            } else if (err) {
+                r = md_ext_error(x->ctx, err, "%s", e->path);
+                goto out;
+            }
+        }
+        if (type == S_IFDIR) {
+            if (old) {
+                struct ext2_inode inode;
+                errcode_t err = ext2fs_read_inode(x->fs, old, &inode);
+                if (err) {
+                    r = md_ext_error(x->ctx, err, "%s", e->path);
+                    goto out;
+                }
+                if (LINUX_S_ISDIR(inode.i_mode)) {
+                    r = apply_attrs(x, old, e);
+                    if (r < 0)
+                        goto out;
+                    fsino[e->ino] = old;
+                    continue;
+                }
+                r = md_ext_unlink(x, dir, name);
+                if (r < 0)
+                    goto out;
+            }
+            r = make_dir(x, dir, name, e->mode, e->uid, e->gid, e->mtime, &ino);
+            if (r < 0)
+                goto out;
+            fsino[e->ino] = ino;
+            isnew[e->ino] = 1;
+            r = set_xattrs(x, ino, e);
+            if (r < 0)
+                goto out;
+            continue;
+        }
+        if (old) {
+            r = md_ext_unlink(x, dir, name);
+            if (r < 0) {
+                if (r == -EISDIR)
+                    r = md_error(x->ctx, -EISDIR,
+                                 "%s: is a directory in the filesystem; cannot replace it", e->path);
+                goto out;
+            }
+        }
+        if (type == S_IFREG && fsino[e->ino]) {
+            /* another link of a file already written */
+            r = md_ext_link(x, dir, name, fsino[e->ino], S_IFREG);
+            if (r < 0)
+                goto out;
+            continue;
+        }
+        if (type == S_IFREG) {
+            const struct md_entry *d = md_entry_data(e);
+            struct src s;
+            int fd = -1;
+
+            r = md_entry_open(x->ctx, e, &fd);
+            if (r < 0)
+                goto out;
+            s.fd = fd;
+            s.buf = d->src == MD_SRC_BUF ? d->buf : NULL;
+            s.size = d->src == MD_SRC_NONE ? 0 : d->size;
+            s.name = d->src == MD_SRC_HOST ? d->host_path : e->path;
+            r = create_file(x, dir, &s, e->mode, e->uid, e->gid, e->mtime, e->nlink, &ino, &done, &o);
+            if (fd >= 0)
+                close(fd);
+            if (r < 0)
+                goto out;
+        } else if (type == S_IFLNK) {
+            r = create_symlink(x, dir, e->path, e->link, &ino);
+            if (r == 0)
+                r = apply_attrs(x, ino, e);
+            if (r < 0)
+                goto out;
+        } else {
+            r = create_node(x, dir, e, &ino);
+            if (r == 0)
+                r = apply_attrs(x, ino, e);
+            if (r < 0)
+                goto out;
+        }
+        fsino[e->ino] = ino;
+        r = set_xattrs(x, ino, md_entry_data(e));
+        if (r < 0)
+            goto out;
+        r = md_ext_link(x, dir, name, ino, e->mode);
+        if (r < 0)
+            goto out;
+    }
+    if (o.progress && o.progress(o.userdata, total, total))
+        r = md_error(x->ctx, -ECANCELED, "cancelled");
+out:
+    free(fsino);
+    free(isnew);
     return r;
 }

@@ -1,0 +1,716 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* mdimg disk format | populate | cp | ls: ext2/3/4 filesystems inside images. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "mdimg.h"
+
+enum {
+    OPT_PART = 0x100,
+    OPT_FS,
+    OPT_LABEL,
+    OPT_UUID,
+    OPT_FEATURES,
+    OPT_BLOCK_SIZE,
+    OPT_INODES,
+    OPT_INODE_SIZE,
+    OPT_RESERVED,
+    OPT_JOURNAL,
+    OPT_SPEC,
+    OPT_CPIO,
+    OPT_KEEP_OWNER,
+    OPT_KEEP_MTIME,
+    OPT_XATTRS,
+    OPT_TARGET,
+    OPT_MODE,
+    OPT_OWNER,
+};
+
+static int parse_part(const char *s, uint32_t *partno)
+{
+    unsigned long v;
+    if (mdimg_parse_uint("--part", s, 4096, &v) < 0)
+        return -EINVAL;
+    *partno = (uint32_t)v;
+    return 0;
+}
+
+/* ---- format ------------------------------------------------------------------ */
+
+static void format_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: mdimg disk format IMG [--part N] --fs ext2|ext3|ext4 [options]\n"
+            "\n"
+            "Make an ext2/3/4 filesystem on partition N of IMG (0 or none: the whole\n"
+            "image), with mke2fs's defaults for the type and size.  No root, no mount.\n"
+            "\n"
+            "Options:\n"
+            "  -p, --part N          partition number (1-based; 0 = whole image, default)\n"
+            "  -t, --fs TYPE         ext2, ext3 or ext4 (required)\n"
+            "  -L, --label L         volume label (up to 16 bytes)\n"
+            "  -U, --uuid U          filesystem UUID (default: derived from\n"
+            "                        $SOURCE_DATE_EPOCH when set, else random)\n"
+            "  -O, --features LIST   mke2fs -O style changes, e.g. ^64bit,^metadata_csum\n"
+            "  -b, --block-size N    1024, 2048 or 4096 (default: by size, as mke2fs)\n"
+            "  -N, --inodes N        number of inodes (default: from the size)\n"
+            "  -I, --inode-size N    inode size in bytes (default 256)\n"
+            "  -m, --reserved PCT    reserved blocks percentage (default 5)\n"
+            "  -J, --journal-blocks N  journal size in blocks (ext3/ext4)\n"
+            "  -h, --help            show this help\n");
+}
+
+static int parse_fs_type(const char *s, int32_t *type)
+{
+    if (!strcmp(s, "ext2"))
+        *type = MD_EXT2;
+    else if (!strcmp(s, "ext3"))
+        *type = MD_EXT3;
+    else if (!strcmp(s, "ext4"))
+        *type = MD_EXT4;
+    else
+        return mdimg_usage_error("--fs: unknown filesystem type '%s' (expected ext2, ext3 or ext4)", s);
+    return 0;
+}
+
+int cmd_disk_format(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "part", required_argument, NULL, 'p' },
+        { "fs", required_argument, NULL, 't' },
+        { "label", required_argument, NULL, 'L' },
+        { "uuid", required_argument, NULL, 'U' },
+        { "features", required_argument, NULL, 'O' },
+        { "block-size", required_argument, NULL, 'b' },
+        { "inodes", required_argument, NULL, 'N' },
+        { "inode-size", required_argument, NULL, 'I' },
+        { "reserved", required_argument, NULL, 'm' },
+        { "journal-blocks", required_argument, NULL, 'J' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    md_ext_format_opts fo = MD_EXT_FORMAT_OPTS_INIT;
+    uint32_t partno = 0;
+    int have_fs = 0, c, r;
+    unsigned long v;
+    md_ctx *ctx = NULL;
+    md_image *img = NULL;
+
+    while ((c = getopt_long(argc, argv, "p:t:L:U:O:b:N:I:m:J:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (parse_part(optarg, &partno) < 0)
+                return EXIT_USAGE;
+            break;
+        case 't':
+            if (parse_fs_type(optarg, &fo.fs_type))
+                return EXIT_USAGE;
+            have_fs = 1;
+            break;
+        case 'L': fo.label = optarg; break;
+        case 'U': fo.uuid = optarg; break;
+        case 'O': fo.features = optarg; break;
+        case 'b':
+            if (mdimg_parse_uint("--block-size", optarg, 65536, &v) < 0)
+                return EXIT_USAGE;
+            fo.block_size = (uint32_t)v;
+            break;
+        case 'N':
+            if (mdimg_parse_uint("--inodes", optarg, 0xffffffffUL, &v) < 0)
+                return EXIT_USAGE;
+            fo.inode_count = v;
+            break;
+        case 'I':
+            if (mdimg_parse_uint("--inode-size", optarg, 65536, &v) < 0)
+                return EXIT_USAGE;
+            fo.inode_size = (uint32_t)v;
+            break;
+        case 'm':
+            if (mdimg_parse_uint("--reserved", optarg, 50, &v) < 0)
+                return EXIT_USAGE;
+            fo.reserved_percent = (int32_t)v;
+            break;
+        case 'J':
+            if (mdimg_parse_uint("--journal-blocks", optarg, 0xffffffffUL, &v) < 0)
+                return EXIT_USAGE;
+            fo.journal_blocks = (uint32_t)v;
+            break;
+        case 'h':
+            format_usage(stdout);
+            return 0;
+        default:
+            return mdimg_usage_error("bad option");
+        }
+    }
+    if (optind + 1 != argc)
+        return mdimg_usage_error("expected exactly one IMG argument");
+    if (!have_fs)
+        return mdimg_usage_error("--fs ext2|ext3|ext4 is required");
+    if (mdimg_ctx_new(&ctx) < 0)
+        return 1;
+    r = md_image_open(ctx, argv[optind], 0, &img);
+    if (r >= 0)
+        r = md_ext_format(img, partno, &fo, NULL);
+    if (r < 0) {
+        mdimg_fail(ctx, r);
+        md_image_free(img);
+        md_ctx_free(ctx);
+        return 1;
+    }
+    md_image_free(img);
+    md_ctx_free(ctx);
+    if (partno)
+        mdimg_info("%s: made %s on partition %u\n", argv[optind],
+                   fo.fs_type == MD_EXT2 ? "ext2" : fo.fs_type == MD_EXT3 ? "ext3" : "ext4", partno);
+    else
+        mdimg_info("%s: made %s on the whole image\n", argv[optind],
+                   fo.fs_type == MD_EXT2 ? "ext2" : fo.fs_type == MD_EXT3 ? "ext3" : "ext4");
+    return 0;
+}
+
+/* ---- populate ------------------------------------------------------------------- */
+
+static void populate_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: mdimg disk populate IMG [--part N] [--target DIR] [--keep-owner]\n"
+            "                           [--spec FILE]... [--cpio FILE]... [DIR]...\n"
+            "\n"
+            "Copy trees into the ext2/3/4 filesystem on partition N of IMG, merging with\n"
+            "what is there.  Sources are applied in command-line order; a later one\n"
+            "overrides entries of an earlier one.  Space is checked before anything is\n"
+            "written.\n"
+            "\n"
+            "Options:\n"
+            "  -p, --part N        partition number (0 = whole image, default)\n"
+            "  -C, --target DIR    directory in the filesystem to fill (default /)\n"
+            "  -s, --spec FILE     a gen_init_cpio-style spec file\n"
+            "  -c, --cpio FILE     an archive (cpio, tar, optionally compressed)\n"
+            "      --keep-owner    keep host owners of DIR trees (default: 0:0)\n"
+            "      --keep-mtime    keep host mtimes (clamped to $SOURCE_DATE_EPOCH)\n"
+            "      --xattrs        copy security.*, user.*, trusted.* xattrs of DIR trees\n"
+            "  -h, --help          show this help\n");
+}
+
+int cmd_disk_populate(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "part", required_argument, NULL, 'p' },
+        { "target", required_argument, NULL, 'C' },
+        { "spec", required_argument, NULL, 's' },
+        { "cpio", required_argument, NULL, 'c' },
+        { "keep-owner", no_argument, NULL, OPT_KEEP_OWNER },
+        { "keep-mtime", no_argument, NULL, OPT_KEEP_MTIME },
+        { "xattrs", no_argument, NULL, OPT_XATTRS },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    md_ext_populate_opts po = MD_EXT_POPULATE_OPTS_INIT;
+    md_host_opts ho = MD_HOST_OPTS_INIT;
+    uint32_t partno = 0;
+    const char *imgpath = NULL;
+    /* sources in order: kind 'd', 's', 'c' */
+    char *kinds = calloc((size_t)argc + 1, 1);
+    char **srcs = calloc((size_t)argc + 1, sizeof(char *));
+    size_t n = 0, i;
+    md_ctx *ctx = NULL;
+    md_image *img = NULL;
+    md_tree *tree = NULL;
+    md_ext *fs = NULL;
+    int c, r, ret = 1;
+
+    if (!kinds || !srcs) {
+        mdimg_err("out of memory");
+        goto out;
+    }
+    while ((c = getopt_long(argc, argv, "-p:C:s:c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 1:
+            if (!imgpath)
+                imgpath = optarg;
+            else {
+                kinds[n] = 'd';
+                srcs[n++] = optarg;
+            }
+            break;
+        case 'p':
+            if (parse_part(optarg, &partno) < 0) {
+                ret = EXIT_USAGE;
+                goto out;
+            }
+            break;
+        case 'C': po.target = optarg; break;
+        case 's': kinds[n] = 's'; srcs[n++] = optarg; break;
+        case 'c': kinds[n] = 'c'; srcs[n++] = optarg; break;
+        case OPT_KEEP_OWNER: ho.flags |= MD_HOST_KEEP_OWNER; break;
+        case OPT_KEEP_MTIME: ho.flags |= MD_HOST_KEEP_MTIME; break;
+        case OPT_XATTRS: ho.flags |= MD_HOST_XATTRS; break;
+        case 'h':
+            populate_usage(stdout);
+            ret = 0;
+            goto out;
+        default:
+            ret = mdimg_usage_error("bad option");
+            goto out;
+        }
+    }
+    if (!imgpath) {
+        ret = mdimg_usage_error("missing IMG");
+        goto out;
+    }
+    if (n == 0) {
+        ret = mdimg_usage_error("nothing to copy: give DIRs, --spec or --cpio");
+        goto out;
+    }
+    if (mdimg_ctx_new(&ctx) < 0)
+        goto out;
+    /* build the whole tree first: bad input fails before the image is touched */
+    r = md_tree_new(ctx, &tree);
+    for (i = 0; r >= 0 && i < n; i++) {
+        if (kinds[i] == 'd')
+            r = md_tree_add_host(tree, srcs[i], &ho);
+        else if (kinds[i] == 's')
+            r = md_tree_add_spec(tree, srcs[i], NULL);
+        else
+            r = md_tree_add_archive(tree, srcs[i]);
+    }
+    if (r >= 0)
+        r = md_image_open(ctx, imgpath, 0, &img);
+    if (r >= 0)
+        r = md_ext_open(img, partno, 0, &fs);
+    if (r >= 0) {
+        r = md_ext_populate(fs, tree, &po);
+        if (r < 0 && r == -ENOSPC) {
+            md_ext_free(fs);    /* nothing was written */
+            fs = NULL;
+        }
+    }
+    if (fs) {
+        int r2 = md_ext_close(fs);
+        if (r >= 0)
+            r = r2;
+    }
+    if (r < 0) {
+        mdimg_fail(ctx, r);
+        goto out;
+    }
+    mdimg_info("%s: copied %zu entries\n", imgpath, md_tree_count(tree));
+    ret = 0;
+out:
+    md_tree_free(tree);
+    md_image_free(img);
+    md_ctx_free(ctx);
+    free(kinds);
+    free(srcs);
+    return ret;
+}
+
+/* ---- IMG[:PART]:/path ------------------------------------------------------------- */
+
+/*
+ * An image location is IMG:/PATH or IMG:N:/PATH.  IMG may itself contain ':'
+ * characters: the split is made at the first ':' whose left part names an
+ * existing file and whose right part is "/..." or "N:/...".  A bare existing
+ * IMG means IMG:/ (for ls).
+ */
+struct loc {
+    char *img;
+    uint32_t part;
+    const char *path;
+};
+
+static int parse_loc(const char *s, struct loc *l, int allow_bare)
+{
+    const char *p;
+    struct stat st;
+
+    memset(l, 0, sizeof(*l));
+    for (p = strchr(s, ':'); p; p = strchr(p + 1, ':')) {
+        char *img = strndup(s, (size_t)(p - s));
+        const char *rest = p + 1;
+        uint32_t part = 0;
+
+        if (!img)
+            return -ENOMEM;
+        if (stat(img, &st) < 0 || S_ISDIR(st.st_mode)) {
+            free(img);
+            continue;
+        }
+        if (*rest >= '0' && *rest <= '9') {
+            char *end;
+            unsigned long v = strtoul(rest, &end, 10);
+            if (*end != ':' || v > 4096) {
+                free(img);
+                continue;
+            }
+            part = (uint32_t)v;
+            rest = end + 1;
+        }
+        if (*rest != '/') {
+            free(img);
+            continue;
+        }
+        l->img = img;
+        l->part = part;
+        l->path = rest;
+        return 1;
+    }
+    if (allow_bare && stat(s, &st) == 0 && S_ISREG(st.st_mode)) {
+        l->img = strdup(s);
+        l->path = "/";
+        return l->img ? 1 : -ENOMEM;
+    }
+    return 0;
+}
+
+static int open_loc(md_ctx *ctx, const struct loc *l, int rdonly, md_image **img, md_ext **fs)
+{
+    int r = md_image_open(ctx, l->img, rdonly ? MD_IMAGE_RDONLY : 0, img);
+    if (r < 0)
+        return r;
+    return md_ext_open(*img, l->part, rdonly ? MD_EXT_RDONLY : 0, fs);
+}
+
+/* ---- cp ------------------------------------------------------------------------------ */
+
+static void cp_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: mdimg disk cp IMG[:PART]:/PATH HOSTFILE\n"
+            "       mdimg disk cp [--mode MODE] [--owner UID:GID] HOSTFILE IMG[:PART]:/PATH\n"
+            "\n"
+            "Copy a regular file out of or into the ext2/3/4 filesystem of an image.\n"
+            "IMG[:PART]:/PATH: PART is the partition number (default 0: the whole image);\n"
+            "IMG may contain ':' — the first ':' after which \"/...\" or \"N:/...\" follows\n"
+            "and before which an existing file is named separates it.  Copying into an\n"
+            "existing directory (or a PATH ending in '/') keeps the host file's name; an\n"
+            "existing file is replaced.  Host output is written atomically.\n"
+            "\n"
+            "Options:\n"
+            "  -m, --mode MODE     permission bits in the image (octal; default: the host file's)\n"
+            "  -o, --owner U:G     owner in the image (default 0:0)\n"
+            "  -h, --help          show this help\n");
+}
+
+int cmd_disk_cp(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "mode", required_argument, NULL, 'm' },
+        { "owner", required_argument, NULL, 'o' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    md_attr attr = MD_ATTR_INIT;
+    struct loc src, dst;
+    int have_mode = 0, c, r, s_is, d_is, ret = 1;
+    md_ctx *ctx = NULL;
+    md_image *img = NULL;
+    md_ext *fs = NULL;
+    char *dpath = NULL;
+
+    memset(&src, 0, sizeof(src));
+    memset(&dst, 0, sizeof(dst));
+    while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 8);
+            if (*end || !*optarg || v > 07777)
+                return mdimg_usage_error("--mode: '%s' is not an octal mode", optarg);
+            attr.mode = (uint32_t)v;
+            have_mode = 1;
+            break;
+        }
+        case 'o': {
+            unsigned long u, g;
+            char *end;
+            u = strtoul(optarg, &end, 10);
+            if (*end != ':' || end == optarg)
+                return mdimg_usage_error("--owner: '%s' is not UID:GID", optarg);
+            g = strtoul(end + 1, &end, 10);
+            if (*end || u > 0xffffffffUL || g > 0xffffffffUL)
+                return mdimg_usage_error("--owner: '%s' is not UID:GID", optarg);
+            attr.uid = (uint32_t)u;
+            attr.gid = (uint32_t)g;
+            break;
+        }
+        case 'h':
+            cp_usage(stdout);
+            return 0;
+        default:
+            return mdimg_usage_error("bad option");
+        }
+    }
+    if (optind + 2 != argc)
+        return mdimg_usage_error("expected SOURCE and DESTINATION");
+    s_is = parse_loc(argv[optind], &src, 0);
+    d_is = parse_loc(argv[optind + 1], &dst, 0);
+    if (s_is < 0 || d_is < 0) {
+        mdimg_err("out of memory");
+        goto out;
+    }
+    if (s_is && d_is) {
+        ret = mdimg_usage_error("copying between two images is not supported");
+        goto out;
+    }
+    if (!s_is && !d_is) {
+        ret = mdimg_usage_error("neither '%s' nor '%s' is IMG[:PART]:/PATH of an existing image",
+                                argv[optind], argv[optind + 1]);
+        goto out;
+    }
+    if (mdimg_ctx_new(&ctx) < 0)
+        goto out;
+    if (s_is) {
+        r = open_loc(ctx, &src, 1, &img, &fs);
+        if (r >= 0)
+            r = md_ext_extract_file(fs, src.path, argv[optind + 1]);
+    } else {
+        const char *host = argv[optind];
+        struct stat st;
+        size_t len = strlen(dst.path);
+        md_ext_stat est = MD_EXT_STAT_INIT;
+
+        if (stat(host, &st) < 0) {
+            mdimg_err("%s: %s", host, strerror(errno));
+            goto out;
+        }
+        if (!have_mode)
+            attr.mode = st.st_mode & 07777;
+        r = open_loc(ctx, &dst, 0, &img, &fs);
+        if (r >= 0) {
+            const char *base = strrchr(host, '/');
+            base = base ? base + 1 : host;
+            if (dst.path[len - 1] == '/' ||
+                (md_ext_stat_path(fs, dst.path, &est) == 0 && (est.mode & S_IFMT) == S_IFDIR)) {
+                dpath = malloc(len + strlen(base) + 2);
+                if (!dpath) {
+                    mdimg_err("out of memory");
+                    goto out;
+                }
+                sprintf(dpath, "%s%s%s", dst.path, dst.path[len - 1] == '/' ? "" : "/", base);
+            }
+            md_ctx_clear_error(ctx);
+            r = md_ext_write_host_file(fs, dpath ? dpath : dst.path, host, &attr);
+            if (r >= 0) {
+                r = md_ext_close(fs);
+                fs = NULL;
+            }
+        }
+    }
+    if (r < 0) {
+        mdimg_fail(ctx, r);
+        goto out;
+    }
+    ret = 0;
+out:
+    if (fs) {
+        /* after a failed write: flush what is consistent rather than leave bitmaps stale */
+        md_ext_close(fs);
+    }
+    md_image_free(img);
+    md_ctx_free(ctx);
+    free(src.img);
+    free(dst.img);
+    free(dpath);
+    return ret;
+}
+
+/* ---- ls ---------------------------------------------------------------------------------- */
+
+static void ls_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: mdimg disk ls [-l] [--json] IMG[:PART][:/PATH]\n"
+            "\n"
+            "List a directory (or show one entry) of the ext2/3/4 filesystem in an image,\n"
+            "sorted by name.  See 'mdimg disk cp --help' for the IMG[:PART]:/PATH syntax.\n"
+            "\n"
+            "Options:\n"
+            "  -l, --long    mode, links, owner, size, mtime (UTC), name [-> target]\n"
+            "      --json    a JSON array of {name,type,mode,nlink,uid,gid,size,mtime,...}\n"
+            "  -h, --help    show this help\n");
+}
+
+struct ls_state {
+    md_ext *fs;
+    const char *dir;
+    int lng, json, n;
+};
+
+static char type_char(uint32_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFDIR: return 'd';
+    case S_IFLNK: return 'l';
+    case S_IFCHR: return 'c';
+    case S_IFBLK: return 'b';
+    case S_IFIFO: return 'p';
+    case S_IFSOCK: return 's';
+    default: return '-';
+    }
+}
+
+static const char *type_name(uint32_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFDIR: return "dir";
+    case S_IFLNK: return "symlink";
+    case S_IFCHR: return "chardev";
+    case S_IFBLK: return "blockdev";
+    case S_IFIFO: return "fifo";
+    case S_IFSOCK: return "socket";
+    default: return "file";
+    }
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            printf("\\%c", ch);
+        else if (ch < 0x20)
+            printf("\\u%04x", ch);
+        else
+            putchar(ch);
+    }
+    putchar('"');
+}
+
+static int ls_one(void *ud, const char *name, const md_ext_stat *st)
+{
+    struct ls_state *ls = ud;
+    char *target = NULL;
+
+    if ((st->mode & S_IFMT) == S_IFLNK && (ls->lng || ls->json)) {
+        char *p = malloc(strlen(ls->dir) + strlen(name) + 2);
+        if (p) {
+            sprintf(p, "%s/%s", ls->dir, name);
+            md_ext_readlink(ls->fs, p, &target);
+            free(p);
+        }
+    }
+    if (ls->json) {
+        printf("%s\n  {\"name\": ", ls->n ? "," : "");
+        json_str(name);
+        printf(", \"type\": \"%s\", \"mode\": \"%04o\", \"nlink\": %u, \"uid\": %u, \"gid\": %u, "
+               "\"size\": %" PRIu64 ", \"mtime\": %" PRId64,
+               type_name(st->mode), st->mode & 07777, st->nlink, st->uid, st->gid, st->size,
+               st->mtime);
+        if (target) {
+            printf(", \"target\": ");
+            json_str(target);
+        }
+        if ((st->mode & S_IFMT) == S_IFCHR || (st->mode & S_IFMT) == S_IFBLK)
+            printf(", \"major\": %u, \"minor\": %u", st->rmajor, st->rminor);
+        printf("}");
+    } else if (ls->lng) {
+        static const char rwx[] = "rwxrwxrwx";
+        char perm[11], when[32];
+        time_t t = (time_t)st->mtime;
+        struct tm tm;
+        int i;
+
+        perm[0] = type_char(st->mode);
+        for (i = 0; i < 9; i++)
+            perm[1 + i] = (st->mode & (0400u >> i)) ? rwx[i] : '-';
+        if (st->mode & 04000) perm[3] = (st->mode & 0100) ? 's' : 'S';
+        if (st->mode & 02000) perm[6] = (st->mode & 0010) ? 's' : 'S';
+        if (st->mode & 01000) perm[9] = (st->mode & 0001) ? 't' : 'T';
+        perm[10] = '\0';
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+        if ((st->mode & S_IFMT) == S_IFCHR || (st->mode & S_IFMT) == S_IFBLK)
+            printf("%s %3u %5u %5u %4u, %4u %s %s", perm, st->nlink, st->uid, st->gid, st->rmajor,
+                   st->rminor, when, name);
+        else
+            printf("%s %3u %5u %5u %10" PRIu64 " %s %s", perm, st->nlink, st->uid, st->gid, st->size,
+                   when, name);
+        if (target)
+            printf(" -> %s", target);
+        putchar('\n');
+    } else {
+        printf("%s\n", name);
+    }
+    ls->n++;
+    free(target);
+    return 0;
+}
+
+int cmd_disk_ls(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "long", no_argument, NULL, 'l' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct ls_state ls = { NULL, NULL, 0, 0, 0 };
+    md_ext_stat st = MD_EXT_STAT_INIT;
+    struct loc l;
+    md_ctx *ctx = NULL;
+    md_image *img = NULL;
+    int c, r, ret = 1;
+
+    memset(&l, 0, sizeof(l));
+    while ((c = getopt_long(argc, argv, "ljh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': ls.lng = 1; break;
+        case 'j': ls.json = 1; break;
+        case 'h':
+            ls_usage(stdout);
+            return 0;
+        default:
+            return mdimg_usage_error("bad option");
+        }
+    }
+    if (optind + 1 != argc)
+        return mdimg_usage_error("expected one IMG[:PART]:/PATH argument");
+    r = parse_loc(argv[optind], &l, 1);
+    if (r < 0) {
+        mdimg_err("out of memory");
+        return 1;
+    }
+    if (r == 0) {
+        mdimg_err("'%s': not IMG[:PART]:/PATH of an existing image file", argv[optind]);
+        return 1;
+    }
+    if (mdimg_ctx_new(&ctx) < 0)
+        goto out;
+    r = open_loc(ctx, &l, 1, &img, &ls.fs);
+    if (r >= 0)
+        r = md_ext_stat_path(ls.fs, l.path, &st);
+    if (r >= 0) {
+        ls.dir = l.path;
+        if (ls.json)
+            printf("[");
+        if ((st.mode & S_IFMT) == S_IFDIR) {
+            r = md_ext_list(ls.fs, l.path, ls_one, &ls);
+        } else {
+            const char *slash = strrchr(l.path, '/');
+            char *dir = strndup(l.path, slash ? (size_t)(slash - l.path) : 0);
+            ls.dir = dir ? dir : "";
+            ls_one(&ls, slash ? slash + 1 : l.path, &st);
+            free(dir);
+        }
+        if (ls.json)
+            printf("%s]\n", ls.n ? "\n" : "");
+    }
+    if (r < 0) {
+        mdimg_fail(ctx, r);
+        goto out;
+    }
+    ret = 0;
+out:
+    md_ext_free(ls.fs);
+    md_image_free(img);
+    md_ctx_free(ctx);
+    free(l.img);
+    return ret;
+}
