@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -706,6 +707,10 @@ static int ids_seed(md_image *img, const md_table_opts *o, uint64_t *seed)
         *seed = (uint64_t)md_ctx_get_epoch(img->ctx);
         return 1;
     }
+    /* Random ids, but made the same way: libfdisk's own random GPT GUIDs
+     * are not RFC 4122 v4-shaped once stored mixed-endian. */
+    if (getrandom(seed, sizeof(*seed), 0) == (ssize_t)sizeof(*seed))
+        return 1;
     return 0;
 }
 

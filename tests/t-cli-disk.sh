@@ -29,6 +29,8 @@ expect gpt.sfdisk 'gpt.img2 : start= +4096, size= +32768, type=C12A7328-F81F-11D
 # rest of the disk: up to the last usable LBA (131071 - 33)
 expect gpt.sfdisk 'gpt.img3 : start= +36864, size= +94175, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, .*name="root", attrs="LegacyBIOSBootable"' "gpt: p3 rest, bootable, named"
 grep -q 'gpt.img1.*attrs' gpt.sfdisk && fail "gpt: p1 must not have attributes"
+sfdisk --verify gpt.img > verify.txt 2>&1 && grep -q "No errors detected" verify.txt \
+    && ok "gpt: sfdisk --verify" || { fail "gpt: sfdisk --verify"; cat verify.txt; }
 label_id=$(sed -n 's/^label-id: //p' gpt.sfdisk)
 blkid -p -o export gpt.img > gpt.blkid 2>&1
 expect gpt.blkid '^PTTYPE=gpt$' "gpt: blkid sees a GPT"
@@ -61,6 +63,8 @@ expect mbr.sfdisk '^label-id: 0x1234abcd$' "mbr: disk id"
 expect mbr.sfdisk 'mbr.img1 : start= +2048, size= +49152, type=ef$' "mbr: p1 25% of 99 MiB, EFI"
 expect mbr.sfdisk 'mbr.img2 : start= +51200, size= +20480, type=82$' "mbr: p2 10 MiB swap"
 expect mbr.sfdisk 'mbr.img3 : start= +71680, size= +133120, type=83, bootable$' "mbr: p3 rest, bootable"
+sfdisk --verify mbr.img > verify.txt 2>&1 && grep -q "No errors detected" verify.txt \
+    && ok "mbr: sfdisk --verify" || { fail "mbr: sfdisk --verify"; cat verify.txt; }
 blkid -p -o export mbr.img > mbr.blkid 2>&1
 expect mbr.blkid '^PTTYPE=dos$' "mbr: blkid sees an MBR"
 expect mbr.blkid '^PTUUID=1234abcd$' "mbr: blkid PTUUID"

@@ -191,6 +191,15 @@ static void test_gpt(void **state)
     free(json);
     md_probe_free(pr);
     md_probe_free(NULL);
+
+    /* GPT: set_bootable sets attribute bit 2 and leaves the other entries */
+    assert_int_equal(md_image_set_bootable(img, 1), 0);
+    assert_int_equal(md_image_set_bootable(img, 4), -ENOENT);
+    assert_int_equal(md_image_probe(img, &pr), 0);
+    assert_int_equal(md_probe_attrs(pr, 1), 4);
+    assert_int_equal(md_probe_attrs(pr, 3), 4);
+    assert_string_equal(md_probe_name(pr, 3), "root");
+    md_probe_free(pr);
     md_image_free(img);
 }
 
@@ -407,6 +416,13 @@ static void test_determinism(void **state)
     sha_file(f->path, a);
     sha_file(p2, b);
     assert_string_not_equal(a, b);
+    /* random ids are v4-shaped too */
+    assert_int_equal(md_image_open(f->ctx, f->path, MD_IMAGE_RDONLY, &img), 0);
+    assert_int_equal(md_image_probe(img, &pr), 0);
+    assert_int_equal(md_probe_table_id(pr)[14], '4');
+    assert_int_equal(md_probe_uuid(pr, 1)[14], '4');
+    md_probe_free(pr);
+    md_image_free(img);
 }
 
 static void test_resize(void **state)
@@ -433,7 +449,24 @@ static void test_resize(void **state)
     assert_int_equal(md_image_probe(img, &pr), 0);
     assert_int_equal(md_probe_count(pr), 1);
     md_probe_free(pr);
+    assert_int_equal(md_image_commit(img), 0);
     md_image_free(img);
+    /* util-linux agrees: a valid GPT whose last usable LBA is at the new end */
+    {
+        char cmd[256], line[128];
+        FILE *p;
+        int found = 0;
+        snprintf(cmd, sizeof(cmd), "sfdisk --verify '%s' >/dev/null 2>&1", f->path);
+        assert_int_equal(system(cmd), 0);
+        snprintf(cmd, sizeof(cmd), "sfdisk -d '%s' 2>/dev/null", f->path);
+        p = popen(cmd, "r");
+        assert_non_null(p);
+        while (fgets(line, sizeof(line), p))
+            if (!strcmp(line, "last-lba: 2097118\n"))
+                found = 1;
+        pclose(p);
+        assert_true(found);
+    }
 }
 
 int main(void)
