@@ -192,8 +192,26 @@ static void test_gpt(void **state)
     md_probe_free(pr);
     md_probe_free(NULL);
 
-    /* GPT: set_bootable sets attribute bit 2 and leaves the other entries */
+    /* GPT: set_bootable sets attribute bit 2 and leaves the other entries
+     * and the boot code (e.g. syslinux's gptmbr.bin) alone */
+    {
+        uint8_t code[440];
+        int fd = open(md_image_path(img), O_RDWR);
+        assert_true(fd >= 0);
+        memset(code, 0xcd, sizeof(code));
+        assert_int_equal(pwrite(fd, code, sizeof(code), 0), (ssize_t)sizeof(code));
+        close(fd);
+    }
     assert_int_equal(md_image_set_bootable(img, 1), 0);
+    {
+        uint8_t sec[512];
+        int fd = open(md_image_path(img), O_RDONLY);
+        assert_int_equal(pread(fd, sec, sizeof(sec), 0), (ssize_t)sizeof(sec));
+        close(fd);
+        assert_int_equal(sec[0], 0xcd);
+        assert_int_equal(sec[439], 0xcd);
+        assert_int_equal(sec[450], 0xee); /* protective MBR entry kept */
+    }
     assert_int_equal(md_image_set_bootable(img, 4), -ENOENT);
     assert_int_equal(md_image_probe(img, &pr), 0);
     assert_int_equal(md_probe_attrs(pr, 1), 4);
