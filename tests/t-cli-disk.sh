@@ -121,6 +121,9 @@ bad 2 "unknown partition table type 'sun'" disk create bad.img --size 64M --tabl
 bad 2 "needs a partition table" disk create bad.img --size 64M --table none --part rest
 bad 2 "unknown filesystem type 'xfs'" disk create bad.img --size 64M --part rest --fs xfs
 bad 1 "disk id 'xyz' is not a GUID" disk create bad.img --size 64M --part rest --disk-id xyz
+bad 1 "nodir: No such file" disk create bad.img --size 64M --part rest --fs ext4 nodir
+bad 2 "--label needs --fs" disk create bad.img --size 64M --part rest --label X
+bad 2 "needs a --part" disk create bad.img --size 64M --table gpt --fs ext4
 bad 1 "bad.img: No such file" inspect bad.img
 bad 2 "missing IMG" inspect
 # existing image: refused without --force and left untouched
