@@ -1133,7 +1133,8 @@ static int make_image(struct build *b, uint64_t size)
     if (r < 0)
         return r;
     po.flags = MD_PART_BOOTABLE;
-    po.name = "minidistro";
+    if (o->table == MD_DISTRO_TABLE_GPT)
+        po.name = "minidistro";
     r = md_image_add_partition(b->img, &po);
     if (r < 0)
         return r;
