@@ -1985,14 +1985,26 @@ static int estimate(md_ext *x, md_tree *tree, uint64_t *need_blocks, uint64_t *n
             bytes += e->size;
             inodes++;
         } else if (S_ISLNK(e->mode)) {
+            if (e->size >= bs) {
+                free(dirbytes);
+                return md_error(x->ctx, -ENAMETOOLONG,
+                                "%s: symlink target of %llu bytes does not fit a %u-byte block",
+                                e->path, (unsigned long long)e->size, bs);
+            }
             inodes++;
             if (e->size >= sizeof(((struct ext2_inode *)0)->i_block))
                 blocks += 1;
         } else {
             inodes++;
         }
-        if (e->n_xattrs)
+        if (e->n_xattrs) {
+            if (!ext2fs_has_feature_xattr(fs->super)) {
+                free(dirbytes);
+                return md_error(x->ctx, -ENOTSUP,
+                                "%s: has xattrs but the filesystem lacks the ext_attr feature", e->path);
+            }
             blocks++;
+        }
     }
     for (i = 0; i <= tree->n; i++) {
         uint64_t per = bs - 12 - 24, n;   /* tail and "." / ".." */
