@@ -573,7 +573,7 @@ static void test_interactive(void **state)
 {
     md_ctx *ctx;
     md_boot *b;
-    int in[2], out[2], status = -1;
+    int in[2], out[2], status = -1, devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
     char buf[4096];
     ssize_t n;
     int64_t t0;
@@ -610,7 +610,7 @@ static void test_interactive(void **state)
     assert_int_equal(md_write_full(in[1], "\001x", 2), 0);
     b = start_fake(ctx, "sleep", NULL);
     t0 = ms_now();
-    assert_int_equal(md_boot_interactive(b, in[0], STDERR_FILENO, 10000, &status), 0);
+    assert_int_equal(md_boot_interactive(b, in[0], devnull, 10000, &status), 0);
     assert_true(ms_now() - t0 < 3000);
     assert_int_equal(status, 128 + SIGTERM);
     md_boot_free(b);
@@ -619,9 +619,10 @@ static void test_interactive(void **state)
 
     /* timeout */
     b = start_fake(ctx, "sleep", NULL);
-    assert_int_equal(md_boot_interactive(b, -1, STDERR_FILENO, 300, &status), -ETIMEDOUT);
+    assert_int_equal(md_boot_interactive(b, -1, devnull, 300, &status), -ETIMEDOUT);
     assert_int_equal(md_boot_pid(b), -1);
     md_boot_free(b);
+    close(devnull);
     md_ctx_free(ctx);
 }
 
