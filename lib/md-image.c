@@ -588,7 +588,7 @@ static const struct known_type known_types[] = {
     { "linux", "L", NULL, 0x83, "0FC63DAF-8483-4772-8E79-3D69D8477DE4", "Linux filesystem" },
     { "efi", "esp", "uefi", 0xef, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "EFI System" },
     { "bios-boot", "bios", NULL, 0, "21686148-6449-6E6F-744E-656564454649", "BIOS boot" },
-    { "swap", "S", NULL, 0x82, "0657FD6D-A4AB-4C9C-83CB-A9BDA2240A5C", "Linux swap" },
+    { "swap", "S", NULL, 0x82, "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F", "Linux swap" },
 };
 
 static int parse_type(md_image *img, struct fdisk_label *lb, bool gpt, const char *t,
@@ -643,37 +643,64 @@ struct layout {
     uint64_t start, nsec; /* sectors */
 };
 
+static uint64_t part_sectors(const struct pending_part *p, uint64_t usable)
+{
+    if (p->size)
+        return (p->size + SECTOR - 1) / SECTOR;
+    if (p->percent && p->percent < 100)
+        return usable * p->percent / 100 / GRAIN_SECTORS * GRAIN_SECTORS;
+    return 0; /* the rest */
+}
+
 static int compute_layout(md_image *img, bool gpt, uint64_t first, uint64_t last, struct layout *lay)
 {
     uint64_t cur = first, usable;
+    size_t i, j, n_rest = 0;
     char a[32], b[32];
-    size_t i;
 
     usable = last >= first ? last - first + 1 : 0;
+    for (i = 0; i < img->n_parts; i++)
+        if (!img->parts[i].size && !(img->parts[i].percent && img->parts[i].percent < 100))
+            n_rest++;
+    if (n_rest > 1)
+        return md_error(img->ctx, -EINVAL, "%zu partitions ask for the rest of the disk; only one can", n_rest);
     for (i = 0; i < img->n_parts; i++) {
         const struct pending_part *p = &img->parts[i];
         uint64_t start = (cur + GRAIN_SECTORS - 1) / GRAIN_SECTORS * GRAIN_SECTORS;
         uint64_t avail = start <= last ? last - start + 1 : 0;
-        uint64_t nsec;
-        bool rest = false;
+        uint64_t nsec = part_sectors(p, usable);
 
         if (p->size) {
-            nsec = (p->size + SECTOR - 1) / SECTOR;
             fmt_size(a, sizeof(a), p->size);
         } else if (p->percent && p->percent < 100) {
-            nsec = usable * p->percent / 100 / GRAIN_SECTORS * GRAIN_SECTORS;
             snprintf(a, sizeof(a), "%u%%", p->percent);
             if (!nsec)
                 return md_error(img->ctx, -ENOSPC,
                                 "partition %zu: %u%% of the usable space is less than 1 MiB", i + 1,
                                 p->percent);
         } else {
-            rest = true;
-            nsec = avail;
+            /* The rest: leave room for the partitions that follow, each
+             * starting on a 1 MiB boundary. */
+            uint64_t later = 0;
             snprintf(a, sizeof(a), "rest of the disk");
-            if (i + 1 < img->n_parts)
-                return md_error(img->ctx, -EINVAL,
-                                "partition %zu takes the rest of the disk but is not the last one", i + 1);
+            for (j = i + 1; j < img->n_parts; j++) {
+                uint64_t s = part_sectors(&img->parts[j], usable);
+                later += j + 1 < img->n_parts ? (s + GRAIN_SECTORS - 1) / GRAIN_SECTORS * GRAIN_SECTORS : s;
+            }
+            if (later == 0)
+                nsec = avail;
+            else if (avail > later)
+                nsec = (avail - later) / GRAIN_SECTORS * GRAIN_SECTORS;
+            else
+                nsec = 0;
+            if (later && nsec == 0) {
+                fmt_size(b, sizeof(b), avail * SECTOR);
+                fmt_size(a, sizeof(a), later * SECTOR);
+                return md_error(img->ctx, -ENOSPC,
+                                "partition %zu (rest of the disk) would be empty: the partitions after it "
+                                "need %s of the %s left",
+                                i + 1, a, b);
+            }
         }
         fmt_size(b, sizeof(b), avail * SECTOR);
         if (nsec == 0 || nsec > avail) {
@@ -685,7 +712,6 @@ static int compute_layout(md_image *img, bool gpt, uint64_t first, uint64_t last
             return md_error(img->ctx, -ENOSPC, "partition %zu (%s) does not fit: %s free after partition %zu",
                             i + 1, a, b, i);
         }
-        (void)rest;
         if (!gpt && start + nsec > (UINT64_C(1) << 32))
             return md_error(img->ctx, -EINVAL,
                             "partition %zu ends beyond 2 TiB, which an MBR table cannot address (use gpt)",

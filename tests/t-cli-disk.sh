@@ -54,6 +54,13 @@ EOF
 "$MDIMG" inspect gpt.img > gpt.txt || fail "inspect exit $?"
 expect gpt.txt '^3 +\* +36864 +94175 .*Linux filesystem +root' "inspect text output"
 
+# rest of the disk in the middle: leaves room for the partitions after it
+"$MDIMG" -q disk create mid.img --size 100M --part 1M:bios-boot --part rest --part 10M:swap \
+    || fail "mid create exit $?"
+sfdisk -d mid.img > mid.sfdisk 2>&1
+expect mid.sfdisk 'mid.img2 : start= +4096, size= +178176, type=0FC63DAF' "rest in the middle: p2 up to the next aligned partition"
+expect mid.sfdisk 'mid.img3 : start= +182272, size= +20480, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F' "rest in the middle: p3 Linux swap after it"
+
 # ---- MBR ---------------------------------------------------------------------
 "$MDIMG" -q disk create mbr.img --size 100M --table mbr --part 25%:efi --part 10M:swap \
     --part 100%::bootable --disk-id 0x1234abcd || fail "mbr create exit $?"

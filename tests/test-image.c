@@ -313,8 +313,14 @@ static void test_errors(void **state)
 
     add_part(img, 0, 0, NULL, 0, NULL);
     add_part(img, MiB, 0, NULL, 0, NULL);
+    add_part(img, 0, 100, NULL, 0, NULL);
     assert_int_equal(md_image_write_table(img, &t), -EINVAL);
-    assert_non_null(strstr(md_ctx_errmsg(f->ctx), "rest of the disk"));
+    assert_non_null(strstr(md_ctx_errmsg(f->ctx), "only one"));
+
+    add_part(img, 0, 0, NULL, 0, NULL);
+    add_part(img, 70 * MiB, 0, NULL, 0, NULL);
+    assert_int_equal(md_image_write_table(img, &t), -ENOSPC);
+    assert_non_null(strstr(md_ctx_errmsg(f->ctx), "would be empty"));
 
     add_part(img, MiB, 0, "no-such-type", 0, NULL);
     assert_int_equal(md_image_write_table(img, &t), -EINVAL);
@@ -387,6 +393,32 @@ static void make_seeded(struct fixture *f, const char *path, const char *label, 
     }
     assert_int_equal(md_image_write_table(img, &t), 0);
     assert_int_equal(md_image_commit(img), 0);
+    md_image_free(img);
+}
+
+static void test_rest_in_middle(void **state)
+{
+    struct fixture *f = *state;
+    md_image *img;
+    uint64_t off, size;
+
+    assert_int_equal(md_image_create(f->ctx, f->path, 100 * MiB, NULL, &img), 0);
+    add_part(img, MiB, 0, MD_PART_BIOS_BOOT, 0, NULL);
+    add_part(img, 0, 0, NULL, 0, NULL);
+    add_part(img, 10 * MiB + 512, 0, MD_PART_SWAP, 0, NULL);
+    add_part(img, 0, 10, NULL, 0, NULL);
+    assert_int_equal(md_image_write_table(img, NULL), 0);
+    /* usable: LBA 2048..204766; 10 % of it rounded down to whole MiB is 9 MiB.
+     * The rest (partition 2) leaves aligned room for 3 (11 MiB) and 4 (9 MiB). */
+    assert_int_equal(md_image_partition_range(img, 2, &off, &size), 0);
+    assert_int_equal(off, 2 * MiB);
+    assert_int_equal(size, 77 * MiB);
+    assert_int_equal(md_image_partition_range(img, 3, &off, &size), 0);
+    assert_int_equal(off, 79 * MiB);
+    assert_int_equal(size, 10 * MiB + 512);
+    assert_int_equal(md_image_partition_range(img, 4, &off, &size), 0);
+    assert_int_equal(off, 90 * MiB);
+    assert_int_equal(size, 9 * MiB);
     md_image_free(img);
 }
 
@@ -495,6 +527,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gpt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mbr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rest_in_middle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_determinism, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
     };
