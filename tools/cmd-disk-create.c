@@ -9,10 +9,6 @@
 
 #include "mdimg.h"
 
-/* md_ext_populate() lands after the rest of the ext module: until it is in
- * the library, --fs works without DIRs only. */
-#pragma weak md_ext_populate
-
 enum {
     OPT_SIZE = 0x100,
     OPT_TABLE,
@@ -182,10 +178,6 @@ int cmd_disk_create(int argc, char **argv)
         else {
             mdimg_usage_error("--fs: unknown filesystem type '%s' (use ext2, ext3 or ext4)", fs);
             goto usage_fail;
-        }
-        if (n_dirs && !md_ext_populate) {
-            mdimg_err("--fs DIR: this libminidistro cannot populate ext2/3/4 yet (md_ext_populate)");
-            goto out;
         }
         if (table && !n_parts) {
             mdimg_usage_error("--fs with a partition table needs a --part to put it on");
