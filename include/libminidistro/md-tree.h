@@ -144,21 +144,40 @@ MD_API int md_tree_add_host(md_tree *tree, const char *dir, const md_host_opts *
  * format of the kernel's usr/gen_init_cpio.c: file, dir, nod, slink, pipe,
  * sock lines, '#' comments, ${VAR} expanded from the environment in a file's
  * location).  Relative file locations are resolved against @base_dir, or
- * against the directory holding the spec when @base_dir is NULL.
- * Errors: -EINVAL with "SPEC:LINE: message", -ENOENT for a missing spec or
- * file location.
+ * against the directory holding the spec when @base_dir is NULL (never the
+ * cwd).  As in the kernel, an unset ${VAR} expands to ""; unlike it, the
+ * expansion is not rescanned.  Every entry gets the context epoch as mtime.
+ * Extra fields and unknown types are errors.  Lines before a bad one have
+ * already been added when the error is returned.  @spec_path and @base_dir
+ * are borrowed.
+ * Errors (message "SPEC:LINE: ..."): -EINVAL (syntax, bad mode or number,
+ * ".." in a name), -ENOENT/-EACCES/-EISDIR (a file location, named, with
+ * any unset variable it used), -EEXIST/-ENOTDIR (conflicts with the tree),
+ * -ENOENT for a missing spec, -ENOMEM.
  */
 MD_API int md_tree_add_spec(md_tree *tree, const char *spec_path, const char *base_dir);
 
-/** As md_tree_add_spec() with the spec text in memory; @name is used in messages. */
+/**
+ * As md_tree_add_spec() with the spec text (@size bytes, borrowed) in
+ * memory; @name is used in messages.  With @base_dir NULL a relative file
+ * location is an error (-EINVAL).
+ */
 MD_API int md_tree_add_spec_buf(md_tree *tree, const char *text, size_t size, const char *name,
                                 const char *base_dir);
 
 /**
  * Add every entry of an archive that libarchive can read (cpio in any
- * variant, tar, optionally compressed).  Contents are copied into memory.
- * Entry names are normalised like any path; a name that escapes with ".."
- * is an error.  Errors: -ENOENT, -EINVAL (bad archive or entry name).
+ * variant, tar, optionally compressed with gzip, xz, zstd, lz4 including
+ * the kernel's legacy lz4 frames, bzip2, ...).  Contents are copied into
+ * memory.  Modes, owners, mtimes (clamped), device numbers, hard links
+ * (newc groups with data on the last link included) and user/security/
+ * trusted xattrs are kept.  Entry names are normalised like any path
+ * (absolute names become relative; the root entry "." is skipped); a name
+ * that escapes with ".." is an error naming the entry.  Only the first
+ * archive of a concatenation (as in an initramfs with early microcode) is
+ * read.  @archive_path is borrowed.
+ * Errors: -ENOENT/-EACCES/-EISDIR, -EINVAL (not an archive, truncated,
+ * bad entry name), -ENOMEM.
  */
 MD_API int md_tree_add_archive(md_tree *tree, const char *archive_path);
 
@@ -176,12 +195,23 @@ typedef struct md_busybox_opts {
 MD_API void md_busybox_opts_init(md_busybox_opts *opts);
 
 /**
- * Add a BusyBox system: /bin/busybox from @busybox (a static binary), a
- * symlink for every applet it lists (`busybox --list-full`), the
- * directories /dev /proc /sys /tmp /root /etc, the nodes /dev/console
- * (5,1) and /dev/null (1,3), and /init (see md_busybox_opts).  The built-in
- * /init mounts proc, sysfs and devtmpfs and runs a shell on the console.
- * Errors: -ENOENT (no such file), -ENOEXEC (not an executable BusyBox).
+ * Add a BusyBox system: /bin/busybox from @busybox (a static binary; 0755,
+ * 0:0), a symlink to "/bin/busybox" for every applet it lists (`busybox
+ * --list-full`, run without a shell, 10 s timeout), and, unless the tree
+ * already has them, the directories /bin /sbin /usr/bin /usr/sbin /dev /etc
+ * /proc /sys /run /tmp (1777) /root (0700), the nodes /dev/console (5,1,
+ * 0600) and /dev/null (1,3, 0666), and a root-only /etc/passwd and
+ * /etc/group.  /init (0755): the host file @opts->init_path, or the
+ * built-in script, which mounts proc, sysfs and devtmpfs (failures
+ * ignored), prints "libminidistro: booted <kernel release>", runs
+ * `setsid cttyhack sh` (a job-control shell on the real console, e.g.
+ * ttyS0) and powers off when the shell exits; none with MD_BUSYBOX_NO_INIT.
+ * Everything is checked before the tree is changed.  A dynamically linked
+ * busybox only gets a warning in the log.  @busybox and @opts are borrowed.
+ * Errors: -ENOENT/-EACCES (no such file, or no such init_path),
+ * -ENOEXEC ("PATH: not a BusyBox binary (...)": not a regular executable
+ * file, `--list-full` failed, timed out or printed something else),
+ * -EINVAL (bad options; no "sh" applet for the built-in /init), -ENOMEM.
  */
 MD_API int md_tree_add_busybox(md_tree *tree, const char *busybox, const md_busybox_opts *opts);
 
