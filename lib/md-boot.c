@@ -51,6 +51,7 @@ struct md_boot {
     bool exited;         /* reaped; status is valid */
     int status;          /* exit code or 128 + signal */
     bool panic_seen;
+    int killed_by;       /* signal we sent, 0 if none */
     uint32_t flags;
     uint32_t accel;
     int echo_fd;
@@ -232,6 +233,9 @@ static bool try_reap(md_boot *b)
     while (waitpid(b->pid, &st, 0) < 0 && errno == EINTR)
         ;
     b->status = decode_status(st);
+    /* QEMU exits 0 on SIGTERM: do not let a kill pass for a clean power-off */
+    if (b->killed_by && b->status == 0)
+        b->status = 128 + b->killed_by;
     b->exited = true;
     b->pid = -1;
     if (b->pidfd >= 0) {
@@ -350,6 +354,7 @@ static void kill_group(md_boot *b)
 
     if (b->exited || b->pid <= 0)
         return;
+    b->killed_by = SIGTERM;
     kill(-b->pid, SIGTERM);
     deadline = now_ms() + KILL_GRACE_MS;
     while (!try_reap(b) && now_ms() < deadline) {
@@ -359,6 +364,7 @@ static void kill_group(md_boot *b)
     }
     if (!b->exited) {
         int st;
+        b->killed_by = SIGKILL;
         kill(-b->pid, SIGKILL);
         while (waitpid(b->pid, &st, 0) < 0 && errno == EINTR)
             ;
@@ -1088,7 +1094,7 @@ MD_API int md_boot_interactive(md_boot *b, int in_fd, int out_fd, uint32_t timeo
         return r;
     if (exit_status)
         *exit_status = b->status;
-    return 0;
+    return st.quit ? 1 : 0;
 }
 
 /* ---- reports and accessors ------------------------------------------------ */

@@ -61,6 +61,10 @@ static const char fake_script[] =
     "  i=1; while [ $i -le 50 ]; do echo \"line $i\"; i=$((i+1)); done\n"
     "  printf 'partial-last'\n"
     "  exit 0 ;;\n"
+    "term0)\n"
+    "  trap 'echo got-term; exit 0' TERM\n"
+    "  printf 'ready\\n'\n"
+    "  while :; do sleep 0.1; done ;;\n"
     "split)\n"
     "  printf 'MAR'; sleep 0.3; printf 'KER\\n'\n"
     "  exit 0 ;;\n"
@@ -501,6 +505,15 @@ static void test_kill_group(void **state)
         usleep(10000);
     assert_true(proc_gone(bg));
     md_boot_free(b);
+
+    /* QEMU exits 0 on SIGTERM: our kill must not look like a power-off */
+    b = start_fake(ctx, "term0", NULL);
+    assert_int_equal(md_boot_expect(b, "ready\n", 10000), 0);
+    assert_int_equal(md_boot_kill(b), 0);
+    assert_int_equal(md_boot_wait(b, 1000, &status), 0);
+    assert_int_equal(status, 128 + SIGTERM);
+    assert_non_null(strstr(md_boot_tail(b, 1), "got-term"));
+    md_boot_free(b);
     md_ctx_free(ctx);
 }
 
@@ -610,7 +623,7 @@ static void test_interactive(void **state)
     assert_int_equal(md_write_full(in[1], "\001x", 2), 0);
     b = start_fake(ctx, "sleep", NULL);
     t0 = ms_now();
-    assert_int_equal(md_boot_interactive(b, in[0], devnull, 10000, &status), 0);
+    assert_int_equal(md_boot_interactive(b, in[0], devnull, 10000, &status), 1);
     assert_true(ms_now() - t0 < 3000);
     assert_int_equal(status, 128 + SIGTERM);
     md_boot_free(b);

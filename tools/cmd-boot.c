@@ -14,7 +14,7 @@
 
 enum { OPT_KERNEL = 0x100, OPT_INITRD, OPT_APPEND, OPT_MEMORY, OPT_TIMEOUT, OPT_EXPECT,
        OPT_SEND, OPT_IF, OPT_ACCEL, OPT_SNAPSHOT, OPT_QUIET_SERIAL, OPT_PROMPT, OPT_WAIT,
-       OPT_QEMU, OPT_QEMU_ARG, OPT_BATCH };
+       OPT_QEMU, OPT_QEMU_ARG, OPT_BATCH, OPT_NO_PANIC_CHECK };
 
 struct step {
     int send;            /* 1: --send, 0: --expect */
@@ -56,6 +56,7 @@ static void usage(FILE *f)
             "                       a --send.  Otherwise QEMU is stopped after the last\n"
             "                       --expect.\n"
             "      --timeout S      give up after S seconds in total (default %d; 0: none)\n"
+            "      --no-panic-check do not fail on \"Kernel panic\" in the output\n"
             "      --quiet-serial   do not copy the serial output to stdout\n"
             "      --batch          never interactive, even on a terminal\n"
             "\n"
@@ -126,6 +127,7 @@ int cmd_boot(int argc, char **argv)
         { "qemu", required_argument, NULL, OPT_QEMU },
         { "qemu-arg", required_argument, NULL, OPT_QEMU_ARG },
         { "batch", no_argument, NULL, OPT_BATCH },
+        { "no-panic-check", no_argument, NULL, OPT_NO_PANIC_CHECK },
         { NULL, 0, NULL, 0 },
     };
     md_boot_opts bo = MD_BOOT_OPTS_INIT;
@@ -204,6 +206,7 @@ int cmd_boot(int argc, char **argv)
         case OPT_QEMU: bo.qemu = optarg; break;
         case OPT_QEMU_ARG: qargs[n_qargs++] = optarg; break;
         case OPT_BATCH: batch = true; break;
+        case OPT_NO_PANIC_CHECK: bo.flags |= MD_BOOT_NO_PANIC_CHECK; break;
         default:
             goto usage;
         }
@@ -256,7 +259,7 @@ int cmd_boot(int argc, char **argv)
             ret = fail_with_tail(ctx, b, r);
             goto out;
         }
-        ret = status == 0 ? 0 : 1;
+        ret = (r == 1 || status == 0) ? 0 : 1; /* r == 1: the user quit */
         if (ret) {
             fflush(stdout);
             mdimg_err("QEMU exited with status %d", status);

@@ -111,7 +111,9 @@ MD_API int md_boot_send(md_boot *b, const char *str);
 /**
  * Wait for QEMU to exit, collecting (and echoing) output meanwhile.
  * *@exit_status (optional) receives QEMU's exit code, or 128 + signal number
- * if it was killed.  A guest power-off with -no-reboot gives 0.
+ * if it was killed (by anyone, or by this library: timeout, md_boot_kill(),
+ * Ctrl-A x; QEMU's own exit code 0 after our SIGTERM is reported as 143).
+ * A guest power-off with -no-reboot gives 0.
  * @timeout_ms 0 waits forever; on timeout QEMU is killed and -ETIMEDOUT
  * returned.  Calling it again after QEMU ended returns the same status.
  */
@@ -130,7 +132,8 @@ MD_API int md_boot_kill(md_boot *b);
  * Ctrl-A.  EOF on @in_fd (or @in_fd < 0) stops relaying input but keeps
  * waiting for QEMU.  Serial output also goes to md_boot_tail()'s history.
  * @timeout_ms 0 waits forever; on timeout QEMU is killed and -ETIMEDOUT
- * returned.  *@exit_status as for md_boot_wait() (after Ctrl-A x: 128 + 15).
+ * returned.  *@exit_status as for md_boot_wait() (after Ctrl-A x: 143).
+ * Returns 0 when QEMU exited by itself, 1 when the user quit with Ctrl-A x.
  * Errors: -ETIMEDOUT, -errno.
  */
 MD_API int md_boot_interactive(md_boot *b, int in_fd, int out_fd, uint32_t timeout_ms,
