@@ -187,6 +187,14 @@ fi
 bad 1 "too small" disk create bad.img --size 1060K --table mbr --part rest --fs ext4
 mkdir -p bigtree && head -c 20000000 /dev/urandom > bigtree/blob
 bad 1 "does not fit: it needs" disk create bad.img --size 8M --part rest --fs ext4 bigtree
+# sparse with a filesystem: a 4 GiB image holding 10 MiB
+mkdir -p ten && head -c 10485760 /dev/urandom > ten/data
+"$MDIMG" -q disk create ten.img --size 4G --part rest:linux:bootable --fs ext4 ten || fail "ten.img"
+alloc=$(du --block-size=1 ten.img | cut -f1)
+# 1.1 x the data + 4 MiB of metadata (bitmaps, descriptors, journal header, directories)
+[ "$alloc" -le $((11534336 + 4194304)) ] && ok "4 GiB ext4 image with 10 MiB allocates $alloc bytes" \
+    || fail "4 GiB ext4 image with 10 MiB allocates $alloc bytes"
+rm -f ten.img
 # the whole image, filesystem included, is reproducible with SOURCE_DATE_EPOCH
 for i in 1 2; do
     SOURCE_DATE_EPOCH=1700000000 "$MDIMG" -q disk create "full$i.img" --size 32M --table mbr \
