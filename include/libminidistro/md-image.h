@@ -150,9 +150,10 @@ MD_API int md_image_add_partition(md_image *img, const md_part_opts *opts);
 
 /**
  * Write a new partition table holding the queued partitions (which are then
- * forgotten), replacing any table on the image, with libfdisk.  Partitions
- * start on 1 MiB boundaries (the first at LBA 2048) and follow each other;
- * a partition of size 0 (or 100%) takes the rest of the disk.
+ * forgotten, whether the call succeeds or fails), replacing any table on the
+ * image, with libfdisk.  Partitions start on 1 MiB boundaries (the first at
+ * LBA 2048) and follow each other; one partition of size 0 (or 100%) takes
+ * the rest of the disk, leaving aligned room for the partitions after it.
  * Ids are deterministic when MD_TABLE_SEED is set or, else, when the context
  * has a non-zero epoch (SOURCE_DATE_EPOCH): derived by hashing the seed and
  * the partition index; otherwise they are random.
