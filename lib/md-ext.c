@@ -920,8 +920,10 @@ MD_API int md_ext_open(md_image *img, uint32_t partno, uint32_t flags, md_ext **
     if (err) {
         x->fs = NULL;
         if (err == EXT2_ET_BAD_MAGIC)
-            r = md_error(ctx, -EINVAL, "%s: no ext2/ext3/ext4 filesystem on %s%u", md_image_path(img),
-                         partno ? "partition " : "the whole image (partition ", partno);
+            r = partno ? md_error(ctx, -EINVAL, "%s: no ext2/ext3/ext4 filesystem on partition %u",
+                                  md_image_path(img), partno)
+                       : md_error(ctx, -EINVAL, "%s: no ext2/ext3/ext4 filesystem on the whole image "
+                                  "(partition 0)", md_image_path(img));
         else
             r = md_ext_error(ctx, err, "%s: opening the filesystem on partition %u",
                              md_image_path(img), partno);
