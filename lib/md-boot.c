@@ -40,6 +40,7 @@
 #define ERR_MAX (8u * 1024u)        /* QEMU stderr kept */
 #define KILL_GRACE_MS 2000
 #define KVM_PROBE_MS 2000
+#define SEND_TIMEOUT_MS 60000       /* QEMU not reading its stdin for this long: give up */
 
 struct md_boot {
     md_ctx *ctx;
@@ -335,9 +336,11 @@ static int io_step(md_boot *b, int64_t deadline, const char **wbuf, size_t *wlen
     if (idx_in >= 0 && p[idx_in].revents) {
         char buf[1024];
         ssize_t got = read(in_fd, buf, sizeof(buf));
-        r = on_input(b, buf, got > 0 ? (size_t)got : 0, ud);
-        if (r < 0)
-            return r;
+        if (got >= 0 || (errno != EINTR && errno != EAGAIN)) {
+            r = on_input(b, buf, got > 0 ? (size_t)got : 0, ud); /* 0: EOF or error */
+            if (r < 0)
+                return r;
+        }
     }
     (void)idx_pid;
     if (try_reap(b)) {
@@ -766,6 +769,11 @@ static void exec_child(pid_t parent, int in_r, int out_w, int err_w, int report_
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (dup2(in_r, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
         goto fail;
+#ifdef SYS_close_range
+    /* the caller's other descriptors are none of QEMU's business (a leaked
+     * pipe end could keep someone waiting for EOF); Linux >= 5.11 */
+    syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
+#endif
     execv(path, argv);
 fail:
     e = errno;
@@ -946,6 +954,7 @@ MD_API int md_boot_expect(md_boot *b, const char *str, uint32_t timeout_ms)
 
 MD_API int md_boot_send(md_boot *b, const char *str)
 {
+    int64_t deadline;
     const char *p;
     size_t left;
     int r;
@@ -954,10 +963,14 @@ MD_API int md_boot_send(md_boot *b, const char *str)
         return -EINVAL;
     p = str;
     left = strlen(str);
+    deadline = now_ms() + SEND_TIMEOUT_MS;
     while (left > 0) {
         if (b->exited || b->in_fd < 0)
             return md_error(b->ctx, -EPIPE, "send: QEMU has exited (status %d)", b->status);
-        r = io_step(b, INT64_MAX, &p, &left, -1, NULL, NULL);
+        if (now_ms() >= deadline)
+            return md_error(b->ctx, -ETIMEDOUT, "send: QEMU read no input for %d s",
+                            SEND_TIMEOUT_MS / 1000);
+        r = io_step(b, deadline, &p, &left, -1, NULL, NULL);
         if (r < 0)
             return r;
     }

@@ -65,6 +65,9 @@ static const char fake_script[] =
     "  trap 'echo got-term; exit 0' TERM\n"
     "  printf 'ready\\n'\n"
     "  while :; do sleep 0.1; done ;;\n"
+    "fds)\n"
+    "  for f in /proc/$$/fd/*; do echo \"fd ${f##*/}\"; done\n"
+    "  exit 0 ;;\n"
     "split)\n"
     "  printf 'MAR'; sleep 0.3; printf 'KER\\n'\n"
     "  exit 0 ;;\n"
@@ -560,6 +563,31 @@ static void test_tail_echo_split(void **state)
     md_ctx_free(ctx);
 }
 
+static void test_fd_leak(void **state)
+{
+    md_ctx *ctx;
+    md_boot *b;
+    int p[2];
+    char want[32];
+    const char *t;
+    (void)state;
+
+    /* descriptors the caller forgot to mark close-on-exec do not reach QEMU */
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(pipe(p), 0);
+    b = start_fake(ctx, "fds", NULL);
+    assert_int_equal(md_boot_wait(b, 10000, NULL), 0);
+    t = md_boot_tail(b, 100);
+    assert_non_null(strstr(t, "fd 0\n"));
+    assert_non_null(strstr(t, "fd 2\n"));
+    snprintf(want, sizeof(want), "fd %d\n", p[1]);
+    assert_null(strstr(t, want));
+    md_boot_free(b);
+    close(p[0]);
+    close(p[1]);
+    md_ctx_free(ctx);
+}
+
 static void test_echo_closed_pipe(void **state)
 {
     md_boot_opts o = MD_BOOT_OPTS_INIT;
@@ -653,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_kill_group),
         cmocka_unit_test(test_tail_echo_split),
         cmocka_unit_test(test_echo_closed_pipe),
+        cmocka_unit_test(test_fd_leak),
         cmocka_unit_test(test_interactive),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

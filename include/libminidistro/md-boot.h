@@ -104,7 +104,8 @@ MD_API int md_boot_expect(md_boot *b, const char *str, uint32_t timeout_ms);
  * command).  Output arriving meanwhile is collected.  Send after the shell
  * prompt was seen (md_boot_expect(b, "# ", ...)): what is typed earlier may
  * be eaten while the console is set up.
- * Errors: -EPIPE (QEMU has exited), -errno.
+ * Errors: -EPIPE (QEMU has exited), -ETIMEDOUT (QEMU read nothing for
+ * 60 s), -errno.
  */
 MD_API int md_boot_send(md_boot *b, const char *str);
 
