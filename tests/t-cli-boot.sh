@@ -80,5 +80,55 @@ run 1 "QEMU exited with status 1" -- \
 "$MDIMG" boot --qemu "$T/qemu-fail" --accel tcg --quiet-serial --batch "$T/disk.img" >"$T/out" 2>/dev/null
 [ ! -s "$T/out" ] || { echo "FAIL: --quiet-serial still wrote to stdout"; fail=1; }
 
+# The same runner from another language: Python ctypes against the shared
+# library (checks the options struct layout and the int/handle conventions).
+if command -v python3 >/dev/null && [ -n "${MD_LIBDIR:-}" ]; then
+    cat > "$T/qemu-chat" <<'SH'
+#!/bin/sh
+printf 'fake guest\n# '
+read cmd
+printf '%s\nran: %s\n' "$cmd" "$cmd"
+exit 0
+SH
+    chmod +x "$T/qemu-chat"
+    if ! python3 - "$MD_LIBDIR/libminidistro.so.0" "$T/qemu-chat" "$T/bzImage" <<'PY'
+import ctypes as C, sys
+lib = C.CDLL(sys.argv[1])
+class Opts(C.Structure):
+    _fields_ = [("version", C.c_uint32), ("flags", C.c_uint32), ("qemu", C.c_char_p),
+                ("disk", C.c_char_p), ("disk_if", C.c_uint32), ("memory_mib", C.c_uint32),
+                ("kernel", C.c_char_p), ("initrd", C.c_char_p), ("append", C.c_char_p),
+                ("accel", C.c_uint32), ("echo_fd", C.c_int32),
+                ("extra_args", C.POINTER(C.c_char_p))]
+lib.md_ctx_errmsg.restype = C.c_char_p
+lib.md_boot_tail.restype = C.c_char_p
+ctx, b = C.c_void_p(), C.c_void_p()
+assert lib.md_ctx_new(C.byref(ctx)) == 0
+o = Opts()
+lib.md_boot_opts_init(C.byref(o))
+assert (o.version, o.memory_mib, o.echo_fd, o.accel) == (1, 256, -1, 0), "struct layout"
+o.qemu, o.kernel, o.accel = sys.argv[2].encode(), sys.argv[3].encode(), 1
+r = lib.md_boot_start(ctx, C.byref(o), C.byref(b))
+assert r == 0, lib.md_ctx_errmsg(ctx)
+assert lib.md_boot_expect(b, b"# ", 10000) == 0
+assert lib.md_boot_send(b, b"uname\n") == 0
+assert lib.md_boot_expect(b, b"ran: uname", 10000) == 0
+st = C.c_int(-1)
+assert lib.md_boot_wait(b, 10000, C.byref(st)) == 0 and st.value == 0
+assert lib.md_boot_tail(b, 1) == b"ran: uname\n", lib.md_boot_tail(b, 1)
+# errors are negative errno values with a message on the context
+assert lib.md_boot_expect(b, b"more", 100) == -32  # EPIPE: QEMU has exited
+assert b"before \"more\" was seen" in lib.md_ctx_errmsg(ctx)
+lib.md_boot_free(b)
+lib.md_ctx_free(ctx)
+print("python ctypes: ok")
+PY
+    then
+        echo "FAIL: the boot runner through Python ctypes"; fail=1
+    fi
+else
+    echo "note: python3 or MD_LIBDIR missing: FFI check skipped"
+fi
+
 [ $fail = 0 ] && echo "PASS"
 exit $fail
