@@ -76,6 +76,43 @@ run 1 "QEMU exited with status 1" -- \
     "$MDIMG" boot --qemu "$T/qemu-fail" --accel tcg --batch "$T/disk.img"
 run 1 "QEMU exited with status 1" -- \
     "$MDIMG" boot --qemu "$T/qemu-fail" --accel tcg "$T/disk.img"
+# scripted runs against fake QEMUs (fast, no guest)
+cat > "$T/qemu-chat" <<'SH'
+#!/bin/sh
+printf 'fake guest\n# '
+read cmd
+printf '%s\nran: %s\n' "$cmd" "$cmd"
+[ "$cmd" = fail ] && exit 4
+exit 0
+SH
+cat > "$T/qemu-hang" <<'SH'
+#!/bin/sh
+printf 'hanging guest\n'
+exec sleep 60
+SH
+chmod +x "$T/qemu-chat" "$T/qemu-hang"
+# --send waits for the prompt, then --expect sees the command's output; ending
+# with --expect stops QEMU: exit 0
+"$MDIMG" boot --qemu "$T/qemu-chat" --accel tcg --kernel "$T/bzImage" --timeout 20 \
+    --send 'uname' --expect 'ran: uname' >"$T/out" 2>"$T/err" </dev/null ||
+    { echo "FAIL: scripted fake session"; cat "$T/err"; fail=1; }
+grep -q "^ran: uname" "$T/out" || { echo "FAIL: no command output echoed"; fail=1; }
+# ending with --send waits for the exit, whose status decides
+run 1 "QEMU exited with status 4" -- \
+    "$MDIMG" boot --qemu "$T/qemu-chat" --accel tcg --kernel "$T/bzImage" --timeout 20 --send fail
+# the overall --timeout: exit 1 soon after it, named in the message, tail printed
+start=$(date +%s)
+run 1 '"NEVER" not seen within the 2 s timeout' -- \
+    "$MDIMG" boot --qemu "$T/qemu-hang" --accel tcg --kernel "$T/bzImage" --timeout 2 --expect NEVER
+took=$(( $(date +%s) - start ))
+[ $took -le 5 ] || { echo "FAIL: --timeout 2 took $took s"; fail=1; }
+grep -q "^hanging guest" "$T/err" || { echo "FAIL: no tail after the timeout"; fail=1; }
+run 1 "QEMU still running after the 1 s timeout: killed" -- \
+    "$MDIMG" boot --qemu "$T/qemu-hang" --accel tcg --kernel "$T/bzImage" --timeout 1 --batch
+run 1 'the prompt "$ " (to send "ls") not seen within the 1 s timeout' -- \
+    "$MDIMG" boot --qemu "$T/qemu-chat" --accel tcg --kernel "$T/bzImage" --timeout 1 \
+    --prompt '$ ' --send ls
+
 # --quiet-serial keeps stdout clean
 "$MDIMG" boot --qemu "$T/qemu-fail" --accel tcg --quiet-serial --batch "$T/disk.img" >"$T/out" 2>/dev/null
 [ ! -s "$T/out" ] || { echo "FAIL: --quiet-serial still wrote to stdout"; fail=1; }
@@ -83,14 +120,6 @@ run 1 "QEMU exited with status 1" -- \
 # The same runner from another language: Python ctypes against the shared
 # library (checks the options struct layout and the int/handle conventions).
 if command -v python3 >/dev/null && [ -n "${MD_LIBDIR:-}" ]; then
-    cat > "$T/qemu-chat" <<'SH'
-#!/bin/sh
-printf 'fake guest\n# '
-read cmd
-printf '%s\nran: %s\n' "$cmd" "$cmd"
-exit 0
-SH
-    chmod +x "$T/qemu-chat"
     if ! python3 - "$MD_LIBDIR/libminidistro.so.0" "$T/qemu-chat" "$T/bzImage" <<'PY'
 import ctypes as C, sys
 lib = C.CDLL(sys.argv[1])

@@ -101,6 +101,21 @@ static int fail_with_tail(md_ctx *ctx, md_boot *b, int r)
     return 1;
 }
 
+/* Report a failed step; a timeout is the user's --timeout, not the remaining
+ * milliseconds the library was given. */
+static int step_fail(md_ctx *ctx, md_boot *b, int r, unsigned long timeout_s, const char *what)
+{
+    fflush(stdout);
+    if (r == -ETIMEDOUT && what)
+        mdimg_err("%s not seen within the %lu s timeout", what, timeout_s);
+    else if (r == -ETIMEDOUT)
+        mdimg_err("QEMU still running after the %lu s timeout: killed", timeout_s);
+    else
+        mdimg_fail(ctx, r);
+    print_tail(b);
+    return 1;
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -256,7 +271,7 @@ int cmd_boot(int argc, char **argv)
         r = md_boot_interactive(b, STDIN_FILENO, out_fd, remaining_ms(deadline, mono_ms()),
                                 &status);
         if (r < 0) {
-            ret = fail_with_tail(ctx, b, r);
+            ret = step_fail(ctx, b, r, timeout_s, NULL);
             goto out;
         }
         ret = (r == 1 || status == 0) ? 0 : 1; /* r == 1: the user quit */
@@ -270,13 +285,15 @@ int cmd_boot(int argc, char **argv)
 
     {
         bool at_prompt = false;
+        char what[512];
         size_t i;
 
         for (i = 0; i < n_steps; i++) {
             if (!steps[i].send) {
                 r = md_boot_expect(b, steps[i].str, remaining_ms(deadline, mono_ms()));
                 if (r < 0) {
-                    ret = fail_with_tail(ctx, b, r);
+                    snprintf(what, sizeof(what), "\"%s\"", steps[i].str);
+                    ret = step_fail(ctx, b, r, timeout_s, what);
                     goto out;
                 }
                 at_prompt = *prompt && ends_with(steps[i].str, prompt);
@@ -285,10 +302,9 @@ int cmd_boot(int argc, char **argv)
             if (*prompt && !at_prompt) {
                 r = md_boot_expect(b, prompt, remaining_ms(deadline, mono_ms()));
                 if (r < 0) {
-                    fflush(stdout);
-                    mdimg_err("waiting for the prompt before sending \"%s\": %s", steps[i].str,
-                              md_ctx_errmsg(ctx));
-                    print_tail(b);
+                    snprintf(what, sizeof(what), "the prompt \"%s\" (to send \"%s\")", prompt,
+                             steps[i].str);
+                    ret = step_fail(ctx, b, r, timeout_s, what);
                     goto out;
                 }
             }
@@ -305,7 +321,7 @@ int cmd_boot(int argc, char **argv)
     if (n_steps == 0 || wait_exit || steps[n_steps - 1].send) {
         r = md_boot_wait(b, remaining_ms(deadline, mono_ms()), &status);
         if (r < 0) {
-            ret = fail_with_tail(ctx, b, r);
+            ret = step_fail(ctx, b, r, timeout_s, NULL);
             goto out;
         }
         if (status != 0) {
