@@ -36,6 +36,7 @@
 #include <ext2fs/ext2fs.h>
 #include <et/com_err.h>
 
+#include "md-ext-internal.h"
 #include "md-internal.h"
 
 #define SECTOR 512u
@@ -882,7 +883,8 @@ struct inst {
     md_ctx *ctx;
     const char *img;      /* image path for messages */
     char where[64];       /* "partition 2" / "whole image" */
-    ext2_filsys fs;
+    md_ext *ext;          /* the ext module's handle: one open path */
+    ext2_filsys fs;       /* its libext2fs handle */
     int64_t epoch;
 };
 
@@ -930,61 +932,14 @@ static void set_times(struct ext2_inode *inode, int64_t epoch)
     inode->i_atime = inode->i_ctime = inode->i_mtime = t;
 }
 
-static int touch_inode(struct inst *in, ext2_ino_t ino)
-{
-    struct ext2_inode inode;
-    errcode_t err = ext2fs_read_inode(in->fs, ino, &inode);
-    if (!err) {
-        set_times(&inode, in->epoch);
-        err = ext2fs_write_inode(in->fs, ino, &inode);
-    }
-    return err ? ext_err(in->ctx, err, "%s: inode %u", in->img, ino) : 0;
-}
-
-/* Create the missing directories of @dir; returns the inode of @dir. */
+/* Create the missing directories of @dir (0755 root, the context epoch);
+ * returns the inode of @dir. */
 static int make_dirs(struct inst *in, const char *dir, ext2_ino_t *ret)
 {
-    ext2_ino_t cur = EXT2_ROOT_INO;
-    const char *p = dir;
-
-    while (*p) {
-        ext2_ino_t next;
-        errcode_t err;
-        size_t len;
-        char name[EXT2_NAME_LEN + 1];
-
-        while (*p == '/')
-            p++;
-        if (!*p)
-            break;
-        len = strcspn(p, "/");
-        if (len > EXT2_NAME_LEN)
-            return md_error(in->ctx, -ENAMETOOLONG, "%.*s: name too long", (int)len, p);
-        memcpy(name, p, len);
-        name[len] = '\0';
-        p += len;
-        err = ext2fs_lookup(in->fs, cur, name, (int)len, NULL, &next);
-        if (err == EXT2_ET_FILE_NOT_FOUND) {
-            err = ext2fs_mkdir(in->fs, cur, 0, name);
-            if (err == EXT2_ET_DIR_NO_SPACE) {
-                err = ext2fs_expand_dir(in->fs, cur);
-                if (!err)
-                    err = ext2fs_mkdir(in->fs, cur, 0, name);
-            }
-            if (!err)
-                err = ext2fs_lookup(in->fs, cur, name, (int)len, NULL, &next);
-            if (err)
-                return ext_err(in->ctx, err, "%s: %s: cannot create directory '%s'", in->img,
-                               in->where, name);
-            if (touch_inode(in, next) < 0)
-                return -EIO;
-        } else if (err) {
-            return ext_err(in->ctx, err, "%s: %s: lookup '%s'", in->img, in->where, name);
-        }
-        cur = next;
-    }
-    *ret = cur;
-    return 0;
+    int r = md_ext_mkdir_p(in->ext, dir, NULL, ret);
+    if (r < 0)
+        md_error_prefix(in->ctx, "%s: %s", in->img, in->where);
+    return r;
 }
 
 /* Look up @dir without creating anything: inode or 0 when (partly) missing.
@@ -1055,85 +1010,62 @@ static int find_file(struct inst *in, ext2_ino_t dir_ino, const char *dir, const
     return 0;
 }
 
-/* Create (or truncate) a regular file and write @data into it. */
+static int count_holes(struct inst *in, ext2_ino_t ino, const struct ext2_inode *inode,
+                       uint64_t *holes);
+
+/* Allocate zeroed, initialised blocks for the holes of @ino. */
+static int fill_holes(struct inst *in, ext2_ino_t ino, const char *path, uint64_t holes)
+{
+    struct ext2_inode inode;
+    uint64_t nb;
+    errcode_t err = ext2fs_read_inode(in->fs, ino, &inode);
+
+    nb = (EXT2_I_SIZE(&inode) + in->fs->blocksize - 1) / in->fs->blocksize;
+    if (!err)
+        err = ext2fs_fallocate(in->fs, EXT2_FALLOCATE_ZERO_BLOCKS | EXT2_FALLOCATE_FORCE_INIT,
+                               ino, NULL, ~0ULL, 0, nb);
+    if (err)
+        return ext_err(in->ctx, err, "%s: %s: fill the holes of %s", in->img, in->where, path);
+    md_info(in->ctx, "%s: filled %llu hole block(s) with zeros: EXTLINUX cannot read "
+            "sparse files", path, (unsigned long long)holes);
+    return 0;
+}
+
+/* Write a file EXTLINUX reads with the ext module, then make sure it has
+ * no holes (the ext module leaves all-zero blocks unallocated). */
 static int write_file(struct inst *in, ext2_ino_t dir_ino, const char *dir, const char *name,
                       const void *data, size_t len, uint32_t mode)
 {
+    md_attr attr = MD_ATTR_INIT;
     struct ext2_inode inode;
-    ext2_file_t file = NULL;
     ext2_ino_t ino;
+    uint64_t holes = 0;
     errcode_t err;
-    unsigned int written;
+    char *p;
     int r;
 
-    r = find_file(in, dir_ino, dir, name, &ino, &inode);
-    if (r < 0)
-        return r;
-    if (ino) {
-        err = ext2fs_punch(in->fs, ino, &inode, NULL, 0, ~0ULL);
-        if (!err)
-            err = ext2fs_inode_size_set(in->fs, &inode, 0);
-    } else {
-        err = ext2fs_new_inode(in->fs, dir_ino, LINUX_S_IFREG | 0644, NULL, &ino);
-        if (!err) {
-            err = ext2fs_link(in->fs, dir_ino, name, ino, EXT2_FT_REG_FILE);
-            if (err == EXT2_ET_DIR_NO_SPACE) {
-                err = ext2fs_expand_dir(in->fs, dir_ino);
-                if (!err)
-                    err = ext2fs_link(in->fs, dir_ino, name, ino, EXT2_FT_REG_FILE);
-            }
-        }
-        if (!err) {
-            ext2fs_inode_alloc_stats2(in->fs, ino, +1, 0);
-            memset(&inode, 0, sizeof(inode));
-            inode.i_links_count = 1;
-            if (ext2fs_has_feature_extents(in->fs->super))
-                inode.i_flags |= EXT4_EXTENTS_FL;
-            set_times(&inode, in->epoch);
-            inode.i_mode = (uint16_t)(LINUX_S_IFREG | mode);
-            err = ext2fs_write_new_inode(in->fs, ino, &inode);
-        }
-        if (!err && (inode.i_flags & EXT4_EXTENTS_FL)) {
-            ext2_extent_handle_t h;
-            err = ext2fs_extent_open2(in->fs, ino, &inode, &h);
-            if (!err) {
-                ext2fs_extent_free(h);
-                err = ext2fs_write_inode(in->fs, ino, &inode);
-            }
-        }
+    p = md_asprintf("%s/%s", strcmp(dir, "/") ? dir : "", name);
+    if (!p)
+        return md_error(in->ctx, -ENOMEM, "out of memory");
+    attr.mode = mode;
+    r = md_ext_write_file(in->ext, p, data, len, &attr);
+    if (r < 0) {
+        md_error_prefix(in->ctx, "%s: %s", in->img, in->where);
+        goto out;
     }
-    if (!err) {
-        inode.i_mode = (uint16_t)(LINUX_S_IFREG | mode);
-        inode.i_uid = inode.i_gid = 0;
-        ext2fs_set_i_uid_high(inode, 0);
-        ext2fs_set_i_gid_high(inode, 0);
-        set_times(&inode, in->epoch);
-        err = ext2fs_write_inode(in->fs, ino, &inode);
-    }
-    if (!err)
-        err = ext2fs_file_open(in->fs, ino, EXT2_FILE_WRITE, &file);
-    while (!err && len > 0) {
-        unsigned int chunk = len > (1u << 20) ? (1u << 20) : (unsigned int)len;
-        err = ext2fs_file_write(file, data, chunk, &written);
-        if (!err && written != chunk)
-            err = EXT2_ET_SHORT_WRITE;
-        data = (const uint8_t *)data + chunk;
-        len -= chunk;
-    }
-    if (file) {
-        errcode_t e2 = ext2fs_file_close(file);
-        if (!err)
-            err = e2;
-    }
+    err = ext2fs_lookup(in->fs, dir_ino, name, (int)strlen(name), NULL, &ino);
     if (!err)
         err = ext2fs_read_inode(in->fs, ino, &inode);
-    if (!err) {
-        set_times(&inode, in->epoch); /* the file write stamps the current time */
-        err = ext2fs_write_inode(in->fs, ino, &inode);
+    if (err) {
+        r = ext_err(in->ctx, err, "%s: %s: %s", in->img, in->where, p);
+        goto out;
     }
-    if (err)
-        return ext_err(in->ctx, err, "%s: %s: write %s/%s", in->img, in->where, dir, name);
-    return 0;
+    r = count_holes(in, ino, &inode, &holes);
+    if (r >= 0 && holes)
+        r = fill_holes(in, ino, p, holes);
+out:
+    free(p);
+    return r;
 }
 
 /* Read the ADV copies at the end of an existing ldlinux.sys. */
@@ -1423,7 +1355,6 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
     errcode_t err;
     int fd = -1, r;
     bool reserved = false, writing = false;
-    char io_opts[64];
 
     memset(&blobs, 0, sizeof(blobs));
     memset(&in, 0, sizeof(in));
@@ -1525,22 +1456,13 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
                      partno ? "" : " (for a partitioned image name the partition)");
         goto out;
     }
-    snprintf(io_opts, sizeof(io_opts), "offset=%llu", (unsigned long long)part_off);
-    err = ext2fs_open2(path, io_opts, EXT2_FLAG_RW | EXT2_FLAG_64BITS, 0, 0, unix_io_manager,
-                       &in.fs);
-    if (err) {
-        r = ext_err(in.ctx, err, "%s: %s: cannot open the ext filesystem", path, in.where);
+    r = md_ext_open(img, partno, 0, &in.ext);
+    if (r < 0)
         goto out;
-    }
-    in.fs->now = in.epoch > 0 ? (time_t)in.epoch : 1;
+    in.fs = md_ext_fs(in.ext);
     r = check_features(&in, part_size);
     if (r < 0)
         goto out;
-    err = ext2fs_read_bitmaps(in.fs);
-    if (err) {
-        r = ext_err(in.ctx, err, "%s: %s: read bitmaps", path, in.where);
-        goto out;
-    }
 
     /* 3. the install dir, an existing ldlinux.sys, the config references */
     r = find_dir(&in, dir, &dir_ino);
@@ -1721,20 +1643,9 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
         }
     }
     for (i = 0; i < nsparse; i++) {
-        struct ext2_inode inode;
-        uint64_t nb;
-        err = ext2fs_read_inode(in.fs, sparse[i].ino, &inode);
-        nb = (EXT2_I_SIZE(&inode) + in.fs->blocksize - 1) / in.fs->blocksize;
-        if (!err)
-            err = ext2fs_fallocate(in.fs, EXT2_FALLOCATE_ZERO_BLOCKS | EXT2_FALLOCATE_FORCE_INIT,
-                                   sparse[i].ino, NULL, ~0ULL, 0, nb);
-        if (err) {
-            r = ext_err(in.ctx, err, "%s: %s: fill the holes of %s", path, in.where,
-                        sparse[i].path);
+        r = fill_holes(&in, sparse[i].ino, sparse[i].path, sparse[i].holes);
+        if (r < 0)
             goto out;
-        }
-        md_info(in.ctx, "%s: filled %llu hole block(s) with zeros: EXTLINUX cannot read "
-                "sparse files", sparse[i].path, (unsigned long long)sparse[i].holes);
     }
     for (i = 0; i < nfiles; i++) {
         r = write_file(&in, dir_ino, dir, files[i].name, files[i].data, files[i].size, 0444);
@@ -1747,11 +1658,11 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
         if (r < 0)
             goto out;
     }
-    err = ext2fs_close_free(&in.fs);
-    if (err) {
-        r = ext_err(in.ctx, err, "%s: %s: write the filesystem", path, in.where);
+    r = md_ext_close(in.ext);
+    in.ext = NULL;
+    in.fs = NULL;
+    if (r < 0)
         goto out;
-    }
     r = md_pwrite_full(fd, vbr, SECTOR, part_off);
     if (r < 0) {
         r = md_error_errno(in.ctx, r, "%s: write the boot sector", path);
@@ -1766,10 +1677,10 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
 out:
     if (in.fs && reserved)
         ext2fs_unmark_block_bitmap_range2(in.fs->block_map, run, (unsigned int)nblocks);
-    if (in.fs && writing)
-        ext2fs_close_free(&in.fs); /* keep what was written consistent */
-    else if (in.fs)
-        ext2fs_free(in.fs); /* not flushed: nothing reaches the image on error */
+    if (in.ext && writing)
+        md_ext_close(in.ext); /* keep what was written consistent */
+    else
+        md_ext_free(in.ext); /* not flushed: nothing reaches the image on error */
     if (fd >= 0)
         close(fd);
     for (i = 0; files && i < nfiles; i++) {

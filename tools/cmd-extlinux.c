@@ -33,6 +33,8 @@ static void usage_install(FILE *f)
             "  --extlinux-bin FILE   binary holding the boot sector and ldlinux.sys (default\n"
             "                        /usr/bin/extlinux), or a dir with ldlinux.bss/ldlinux.sys\n"
             "  --no-mbr              do not touch the MBR boot code nor the boot flag\n"
+            "  --raid                on boot failure try the next disk (INT 18h)\n"
+            "  --stupid              read one sector at a time (buggy BIOSes)\n"
             "  -h, --help            show this help\n"
             "\n"
             "Without --config or --kernel an existing extlinux.conf is kept.\n"
@@ -60,7 +62,7 @@ static int split_modules(char *s, char ***ret)
 static int cmd_install(int argc, char **argv)
 {
     enum { O_PART = 256, O_DIR, O_CONFIG, O_KERNEL, O_INITRD, O_APPEND, O_LABEL, O_SERIAL,
-           O_TIMEOUT, O_PROMPT, O_MODULES, O_SDIR, O_BIN, O_NOMBR };
+           O_TIMEOUT, O_PROMPT, O_MODULES, O_SDIR, O_BIN, O_NOMBR, O_RAID, O_STUPID };
     static const struct option lopts[] = {
         { "part", required_argument, NULL, O_PART },
         { "dir", required_argument, NULL, O_DIR },
@@ -76,6 +78,8 @@ static int cmd_install(int argc, char **argv)
         { "syslinux-dir", required_argument, NULL, O_SDIR },
         { "extlinux-bin", required_argument, NULL, O_BIN },
         { "no-mbr", no_argument, NULL, O_NOMBR },
+        { "raid", no_argument, NULL, O_RAID },
+        { "stupid", no_argument, NULL, O_STUPID },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -111,6 +115,8 @@ static int cmd_install(int argc, char **argv)
         case O_SDIR: opts.syslinux_dir = optarg; break;
         case O_BIN: opts.extlinux_bin = optarg; break;
         case O_NOMBR: opts.flags |= MD_EXTLINUX_NO_MBR; break;
+        case O_RAID: opts.flags |= MD_EXTLINUX_RAID; break;
+        case O_STUPID: opts.flags |= MD_EXTLINUX_STUPID; break;
         case 'h': usage_install(stdout); return 0;
         default: return mdimg_usage_error("bad option");
         }
