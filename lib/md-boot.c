@@ -190,7 +190,9 @@ static void got_serial(md_boot *b, const char *data, size_t n)
             cap *= 2;
         p = realloc(b->pend, cap);
         if (!p) {
-            /* keep going with what fits: losing old output beats failing a boot */
+            /* keep going with what fits: losing output beats failing a boot */
+            if (b->pend_cap == 0)
+                return;
             n = b->pend_cap - b->pend_len - 1;
         } else {
             b->pend = p;
@@ -250,8 +252,9 @@ static bool try_reap(md_boot *b)
 static void drain_fd(md_boot *b, int *fd, bool serial)
 {
     char buf[4096];
+    int rounds = 16; /* a flooding guest must not keep callers from their deadlines */
 
-    while (*fd >= 0) {
+    while (*fd >= 0 && rounds-- > 0) {
         ssize_t r = read(*fd, buf, sizeof(buf));
         if (r < 0 && errno == EINTR)
             continue;

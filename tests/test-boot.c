@@ -65,6 +65,9 @@ static const char fake_script[] =
     "  trap 'echo got-term; exit 0' TERM\n"
     "  printf 'ready\\n'\n"
     "  while :; do sleep 0.1; done ;;\n"
+    "endless)\n"
+    "  exec yes 'spam spam spam spam spam spam spam spam spam spam spam spam'\n"
+    "  ;;\n"
     "fds)\n"
     "  for f in /proc/$$/fd/*; do echo \"fd ${f##*/}\"; done\n"
     "  exit 0 ;;\n"
@@ -352,6 +355,14 @@ static void test_expect_timeout(void **state)
     assert_int_equal(md_boot_pid(b), -1);
     assert_int_equal(md_boot_wait(b, 0, &status), 0);
     assert_int_equal(status, 128 + SIGTERM);
+    md_boot_free(b);
+
+    /* a guest that never stops talking does not make us miss the deadline */
+    b = start_fake(ctx, "endless", NULL);
+    t0 = ms_now();
+    assert_int_equal(md_boot_expect(b, "NEVER", 500), -ETIMEDOUT);
+    assert_true(ms_now() - t0 < 2000);
+    assert_non_null(strstr(md_boot_tail(b, 2), "spam spam\n"));
     md_boot_free(b);
 
     /* free kills a running QEMU without waiting */
