@@ -1349,7 +1349,7 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
     char *dir = NULL;
     uint64_t part_off = 0, part_size = 0, *sect = NULL, ldl_size, nblocks = 0, spb;
     uint8_t *ldl = NULL, vbr[SECTOR], adv[2 * ADV_SIZE], magic[2];
-    ext2_ino_t dir_ino = 0, old_ino = 0;
+    ext2_ino_t dir_ino = 0, old_ino = 0, legacy_ino = 0;
     struct ext2_inode old_inode;
     blk64_t run = 0;
     errcode_t err;
@@ -1474,6 +1474,15 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
     md_extlinux_adv_init(adv);
     if (old_ino)
         read_old_adv(&in, old_ino, &old_inode, adv);
+    /* the pre-4.0 name: extlinux removes it, so does an update here */
+    {
+        struct ext2_inode inode;
+        r = find_file(&in, dir_ino, dir, "extlinux.sys", &legacy_ino, &inode);
+        if (r < 0)
+            goto out;
+        if (legacy_ino && !old_ino)
+            read_old_adv(&in, legacy_ino, &inode, adv);
+    }
     for (i = 0; i < nfiles; i++) {
         ext2_ino_t ino;
         struct ext2_inode inode;
@@ -1641,6 +1650,11 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
             r = ext_err(in.ctx, err, "%s: %s: write %s/ldlinux.sys", path, in.where, dir);
             goto out;
         }
+    }
+    if (legacy_ino) {
+        r = md_ext_unlink(in.ext, dir_ino, "extlinux.sys");
+        if (r < 0)
+            goto out;
     }
     for (i = 0; i < nsparse; i++) {
         r = fill_holes(&in, sparse[i].ino, sparse[i].path, sparse[i].holes);
