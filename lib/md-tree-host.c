@@ -114,41 +114,70 @@ static void attr_from_stat(const struct walk *w, const struct stat *st, md_attr 
         a->mtime = st->st_mtime;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* One directory entry, examined while its directory is open. */
+struct child {
+    char *name;
+    struct stat st;
+    char *link;    /* symlink target */
+    int err;       /* > 0: errno of the stat/readlink/access check */
+};
+
+static int cmp_child(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(((const struct child *)a)->name, ((const struct child *)b)->name);
 }
 
-static int walk_one(struct walk *w, const char *host, const char *dest, const struct stat *st);
+/* Can we read (and for directories, search) it?  The common cases — our own
+ * file, or root — are decided from the mode bits without a system call. */
+static int check_access(int dfd, const char *name, const struct stat *st, uid_t euid)
+{
+    bool dir = S_ISDIR(st->st_mode);
+
+    if (euid == 0 || (st->st_uid == euid && (st->st_mode & S_IRUSR) &&
+                      (!dir || (st->st_mode & S_IXUSR))))
+        return 0;
+    if (faccessat(dfd, name, dir ? R_OK | X_OK : R_OK, AT_EACCESS) < 0)
+        return errno;
+    return 0;
+}
+
+static int walk_one(struct walk *w, const char *host, const char *dest, const struct stat *st,
+                    const char *link);
 
 static int walk_dir(struct walk *w, const char *host, const char *dest)
 {
     md_ctx *ctx = w->tree->ctx;
-    char **names = NULL;
+    struct child *kids = NULL;
     size_t n = 0, cap = 0, i;
     struct dirent *de;
-    DIR *d;
-    int r = 0;
+    DIR *d = NULL;
+    uid_t euid = geteuid();
+    int r = 0, fd;
 
-    d = opendir(host);
-    if (!d)
+    fd = open(host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
         return md_error_errno(ctx, -errno, "%s", host);
-    /* Read all names and close the directory before recursing, so that deep
-     * trees do not use one descriptor per level. */
+    d = fdopendir(fd);
+    if (!d) {
+        r = md_error_errno(ctx, -errno, "%s", host);
+        close(fd);
+        return r;
+    }
     errno = 0;
     while ((de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
         if (n == cap) {
-            char **nn = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(*nn));
-            if (!nn) {
+            struct child *nk = realloc(kids, (cap = cap ? cap * 2 : 32) * sizeof(*nk));
+            if (!nk) {
                 r = md_error(ctx, -ENOMEM, "out of memory");
                 goto out;
             }
-            names = nn;
+            kids = nk;
         }
-        names[n] = strdup(de->d_name);
-        if (!names[n]) {
+        memset(&kids[n], 0, sizeof(kids[n]));
+        kids[n].name = strdup(de->d_name);
+        if (!kids[n].name) {
             r = md_error(ctx, -ENOMEM, "out of memory");
             goto out;
         }
@@ -159,35 +188,64 @@ static int walk_dir(struct walk *w, const char *host, const char *dest)
         r = md_error_errno(ctx, -errno, "%s: readdir", host);
         goto out;
     }
+    /* Examine the children relative to the open directory (no path walk
+     * per file), then close it before recursing, so that deep trees do not
+     * use one descriptor per level. */
+    for (i = 0; i < n; i++) {
+        struct child *k = &kids[i];
+        if (fstatat(fd, k->name, &k->st, AT_SYMLINK_NOFOLLOW) < 0) {
+            k->err = errno;
+            continue;
+        }
+        if (S_ISLNK(k->st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t len = readlinkat(fd, k->name, target, sizeof(target));
+            if (len < 0 || (size_t)len >= sizeof(target)) {
+                k->err = len < 0 ? errno : ENAMETOOLONG;
+                continue;
+            }
+            k->link = strndup(target, (size_t)len);
+            if (!k->link) {
+                r = md_error(ctx, -ENOMEM, "out of memory");
+                goto out;
+            }
+        } else if (S_ISREG(k->st.st_mode) || S_ISDIR(k->st.st_mode)) {
+            k->err = check_access(fd, k->name, &k->st, euid);
+        }
+    }
     closedir(d);
     d = NULL;
     /* a fixed order makes hard-link masters and error reports deterministic */
     if (n)
-        qsort(names, n, sizeof(*names), cmp_str);
+        qsort(kids, n, sizeof(*kids), cmp_child);
     for (i = 0; i < n && r >= 0; i++) {
-        char *hp = md_asprintf("%s/%s", host, names[i]);
-        char *dp = *dest ? md_asprintf("%s/%s", dest, names[i]) : strdup(names[i]);
-        struct stat cst;
+        char *hp = md_asprintf("%s/%s", host, kids[i].name);
+        char *dp = *dest ? md_asprintf("%s/%s", dest, kids[i].name) : strdup(kids[i].name);
 
         if (!hp || !dp)
             r = md_error(ctx, -ENOMEM, "out of memory");
-        else if (lstat(hp, &cst) < 0)
-            r = md_error_errno(ctx, -errno, "%s", hp);
+        else if (kids[i].err)
+            r = md_error_errno(ctx, -kids[i].err, "%s", hp);
         else
-            r = walk_one(w, hp, dp, &cst);
+            r = walk_one(w, hp, dp, &kids[i].st, kids[i].link);
         free(hp);
         free(dp);
     }
 out:
     if (d)
         closedir(d);
-    for (i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    for (i = 0; i < n; i++) {
+        free(kids[i].name);
+        free(kids[i].link);
+    }
+    free(kids);
     return r;
 }
 
-static int walk_one(struct walk *w, const char *host, const char *dest, const struct stat *st)
+/* @st is the lstat() of @host, already checked for access (files and
+ * directories); @link its target for a symlink. */
+static int walk_one(struct walk *w, const char *host, const char *dest, const struct stat *st,
+                    const char *link)
 {
     md_ctx *ctx = w->tree->ctx;
     struct md_entry *e;
@@ -203,13 +261,13 @@ static int walk_one(struct walk *w, const char *host, const char *dest, const st
             /* mode 0 means "default" in md_attr; keep a real 0000 */
             e->mode = S_IFDIR | (st->st_mode & 07777);
         }
-        if (access(host, R_OK | X_OK) < 0)
-            return md_error_errno(ctx, -errno, "%s", host);
         if (*dest && (w->opts->flags & MD_HOST_XATTRS) && (r = read_xattrs(w, host, dest)) < 0)
             return r;
         return walk_dir(w, host, dest);
     }
     if (S_ISREG(st->st_mode)) {
+        char *hp;
+
         if (st->st_nlink > 1 && !(w->opts->flags & MD_HOST_NO_HARDLINKS)) {
             struct inode_slot *s = imap_find(&w->imap, st->st_dev, st->st_ino, false);
             if (s)
@@ -221,20 +279,22 @@ static int walk_one(struct walk *w, const char *host, const char *dest, const st
             s->ino = st->st_ino;
             w->imap.n++;
         }
-        r = md_tree_add_file(w->tree, dest, host, &a);
-        if (r < 0)
+        /* as md_tree_add_file(), without stat()ing the file a second time */
+        hp = strdup(host);
+        if (!hp)
+            return md_error(ctx, -ENOMEM, "out of memory");
+        r = md_tree_add_entry(w->tree, dest, S_IFREG, &a, &e);
+        if (r < 0) {
+            free(hp);
             return r;
-        e = md_tree_lookup(w->tree, dest);
-        if (e)
-            e->mode = S_IFREG | (st->st_mode & 07777);
+        }
+        e->mode = S_IFREG | (st->st_mode & 07777);
+        e->src = MD_SRC_HOST;
+        e->host_path = hp;
+        e->size = (uint64_t)st->st_size;
     } else if (S_ISLNK(st->st_mode)) {
-        char target[PATH_MAX];
-        ssize_t len = readlink(host, target, sizeof(target) - 1);
-        if (len < 0)
-            return md_error_errno(ctx, -errno, "%s: readlink", host);
-        target[len] = '\0';
         a.mode = 0777;
-        r = md_tree_add_symlink(w->tree, dest, target, &a);
+        r = md_tree_add_symlink(w->tree, dest, link, &a);
     } else if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
         r = md_tree_add_node(w->tree, dest, S_ISCHR(st->st_mode) ? MD_NODE_CHR : MD_NODE_BLK,
                              major(st->st_rdev), minor(st->st_rdev), &a);
@@ -279,10 +339,14 @@ MD_API int md_tree_add_host(md_tree *tree, const char *dir, const md_host_opts *
         if (r < 0)
             return r;
     }
+    if ((r = check_access(AT_FDCWD, dir, &st, geteuid())) > 0) {
+        free(prefix);
+        return md_error_errno(tree->ctx, -r, "%s", dir);
+    }
     memset(&w, 0, sizeof(w));
     w.tree = tree;
     w.opts = opts;
-    r = walk_one(&w, dir, prefix ? prefix : "", &st);
+    r = walk_one(&w, dir, prefix ? prefix : "", &st, NULL);
     imap_free(&w.imap);
     free(prefix);
     return r;

@@ -763,6 +763,9 @@ static void test_host_errors(void **state)
         p = md_asprintf("%s/secret", d);
         assert_int_equal(md_tree_add_file(t, "s", p, NULL), -EACCES);
         assert_errmsg_contains(ctx, p);
+        /* found while walking a tree, too */
+        assert_int_equal(md_tree_add_host(t, d, NULL), -EACCES);
+        assert_errmsg_contains(ctx, p);
         free(p);
     }
     md_tree_free(t);
