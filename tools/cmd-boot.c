@@ -154,7 +154,7 @@ int cmd_boot(int argc, char **argv)
     bool quiet_serial = false, wait_exit = false, batch = false, timeout_given = false;
     md_ctx *ctx = NULL;
     md_boot *b = NULL;
-    int64_t deadline = 0;
+    int64_t deadline = 0, t_start = 0;
     int c, r, ret = 1, status = -1, devnull = -1;
     bool tty;
 
@@ -250,6 +250,7 @@ int cmd_boot(int argc, char **argv)
     if (mdimg_ctx_new(&ctx) < 0)
         goto out;
     fflush(stdout);
+    t_start = mono_ms();
     r = md_boot_start(ctx, &bo, &b);
     if (r < 0) {
         ret = mdimg_fail(ctx, r);
@@ -297,6 +298,9 @@ int cmd_boot(int argc, char **argv)
                     goto out;
                 }
                 at_prompt = *prompt && ends_with(steps[i].str, prompt);
+                if (mdimg_verbose > 0)
+                    fprintf(stderr, "mdimg: boot: \"%s\" seen after %.2f s\n", steps[i].str,
+                            (double)(mono_ms() - t_start) / 1000.0);
                 continue;
             }
             if (*prompt && !at_prompt) {
@@ -333,6 +337,8 @@ int cmd_boot(int argc, char **argv)
     } else {
         md_boot_kill(b);
     }
+    if (mdimg_verbose > 0)
+        fprintf(stderr, "mdimg: boot: done after %.2f s\n", (double)(mono_ms() - t_start) / 1000.0);
     ret = 0;
     goto out;
 usage:
