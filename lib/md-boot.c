@@ -735,8 +735,11 @@ static int validate(md_ctx *ctx, const md_boot_opts *o)
     if (!o->kernel && (o->initrd || o->append))
         return md_error(ctx, -EINVAL, "an initrd or kernel command line needs a kernel");
     if (o->disk) {
-        r = check_file(ctx, "disk image", o->disk,
-                       o->flags & (MD_BOOT_SNAPSHOT | MD_BOOT_READONLY) ? R_OK : R_OK | W_OK);
+        bool ro = o->flags & (MD_BOOT_SNAPSHOT | MD_BOOT_READONLY);
+        r = check_file(ctx, "disk image", o->disk, ro ? R_OK : R_OK | W_OK);
+        if (r == -EACCES && !ro && access(o->disk, R_OK) == 0)
+            return md_error(ctx, r, "disk image %s: not writable (--snapshot / MD_BOOT_SNAPSHOT "
+                            "boots it and discards the guest's writes)", o->disk);
         if (r < 0)
             return r;
     }

@@ -39,6 +39,12 @@ run 1 "disk image $T/nope.img: No such file or directory" -- \
     "$MDIMG" boot "$T/nope.img"
 run 1 "disk image $T: not a regular file" -- \
     "$MDIMG" boot "$T"
+# a read-only image needs --snapshot (root ignores permissions: only checked as a user)
+if [ "$(id -u)" != 0 ]; then
+    cp "$T/disk.img" "$T/ro.img" && chmod 444 "$T/ro.img"
+    run 1 "disk image $T/ro.img: not writable (--snapshot / MD_BOOT_SNAPSHOT boots it" -- \
+        "$MDIMG" boot "$T/ro.img"
+fi
 # QEMU missing: a PATH without it (mdimg itself is called by absolute path)
 run 1 "qemu-system-x86_64 not found in PATH (install qemu-system-x86)" -- \
     env PATH="$T" "$MDIMG" boot --kernel "$T/bzImage"
