@@ -13,7 +13,8 @@
 # Independent checks: sfdisk -d (table, bootable), blkid (label, type),
 # e2fsck -fn, debugfs (file contents written by the guest).
 # Env: MD_E2E_DISTRO_MATRIX="initramfs:mbr initramfs:gpt disk:mbr disk:gpt"
-#      MD_E2E_DEBIAN=0 to skip the Debian kernel part.
+#      MD_E2E_DEBIAN=0 to skip the Debian kernel part;
+#      MD_E2E_TINY_KERNEL=PATH instead of scripts/build-kernel's kernel.
 # Exit 0 pass, 77 skip, other fail.
 set -u
 
@@ -70,7 +71,7 @@ expect_fail "bad --size" 2 "--size" "$T/bad/c.img" -- --kernel "$BUSYBOX" --size
 # --- kernels -------------------------------------------------------------------------
 
 QEMU=$(command -v qemu-system-x86_64 || true)
-TINY=$("$SRC/scripts/build-kernel" --query 2>/dev/null)
+TINY=${MD_E2E_TINY_KERNEL:-$("$SRC/scripts/build-kernel" --query 2>/dev/null)}
 if [ -z "$TINY" ]; then
     echo "note: building the minidistro kernel (cached afterwards; ~10 min on 2 cores)"
     TINY=$("$SRC/scripts/build-kernel" | tail -n 1) || TINY=
