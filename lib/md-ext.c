@@ -1331,8 +1331,8 @@ MD_API int md_ext_write_host_file(md_ext *x, const char *path, const char *host_
 /* ---- directories ------------------------------------------------------------------ */
 
 /* Create directory @name in @dir with the given attributes; returns its inode. */
-static int make_dir(md_ext *x, ext2_ino_t dir, const char *name, uint32_t mode, uint32_t uid,
-                    uint32_t gid, int64_t mtime, ext2_ino_t *ret)
+static int make_dir2(md_ext *x, ext2_ino_t dir, const char *name, uint32_t mode, uint32_t uid,
+                     uint32_t gid, int64_t mtime, int link, ext2_ino_t *ret)
 {
     struct ext2_inode_large in;
     ext2_ino_t ino;
@@ -1353,11 +1353,19 @@ static int make_dir(md_ext *x, ext2_ino_t dir, const char *name, uint32_t mode, 
     r = md_ext_write_inode(x, ino, &in, mtime, 0);
     if (r < 0)
         return r;
-    r = md_ext_link(x, dir, name, ino, S_IFDIR);
-    if (r < 0)
-        return r;
+    if (link) {
+        r = md_ext_link(x, dir, name, ino, S_IFDIR);
+        if (r < 0)
+            return r;
+    }
     *ret = ino;
     return 0;
+}
+
+static int make_dir(md_ext *x, ext2_ino_t dir, const char *name, uint32_t mode, uint32_t uid,
+                    uint32_t gid, int64_t mtime, ext2_ino_t *ret)
+{
+    return make_dir2(x, dir, name, mode, uid, gid, mtime, 1, ret);
 }
 
 int md_ext_mkdir_p(md_ext *x, const char *path, const md_attr *attr, ext2_ino_t *ret)
@@ -1775,6 +1783,185 @@ MD_API int md_ext_list(md_ext *x, const char *path, md_ext_list_fn fn, void *use
     return r;
 }
 
+
+/* ---- directories written in one go ------------------------------------------------
+ *
+ * Linking N entries one by one with ext2fs_link() scans the whole directory
+ * each time (O(N^2)).  Directories created by md_ext_populate() are instead
+ * collected in memory and written once, when the sorted walk leaves them.
+ */
+
+struct dent {
+    const char *name;    /* borrowed from the tree entry's path */
+    uint8_t len;
+    uint8_t ftype;
+    ext2_ino_t ino;
+};
+
+struct pdir {
+    ext2_ino_t ino;
+    const char *path;    /* tree path ("" for a new target) */
+    size_t plen;
+    int64_t mtime;
+    struct dent *v;
+    size_t n, cap;
+};
+
+static int pdir_add(md_ext *x, struct pdir *d, const char *name, ext2_ino_t ino, uint32_t mode)
+{
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 16;
+        struct dent *nv = realloc(d->v, nc * sizeof(*nv));
+        if (!nv)
+            return md_error(x->ctx, -ENOMEM, "out of memory");
+        d->v = nv;
+        d->cap = nc;
+    }
+    d->v[d->n].name = name;
+    d->v[d->n].len = (uint8_t)strlen(name);
+    d->v[d->n].ftype = ext2fs_has_feature_filetype(x->fs->super) ? (uint8_t)ftype_of(mode) : 0;
+    d->v[d->n].ino = ino;
+    d->n++;
+    return 0;
+}
+
+static unsigned dent_size(unsigned len)
+{
+    return (8 + len + 3) & ~3u;
+}
+
+/* Finish the entry at @last (offset in @buf) so that it reaches @end. */
+static void close_block(ext2_filsys fs, char *buf, unsigned last, unsigned end)
+{
+    struct ext2_dir_entry *de = (struct ext2_dir_entry *)(buf + last);
+    ext2fs_set_rec_len(fs, end - last, de);
+}
+
+static int pdir_flush(md_ext *x, struct pdir *d)
+{
+    ext2_filsys fs = x->fs;
+    unsigned bs = fs->blocksize;
+    int csum = ext2fs_has_feature_metadata_csum(fs->super);
+    unsigned usable = csum ? bs - (unsigned)sizeof(struct ext2_dir_entry_tail) : bs;
+    struct ext2_inode_large in;
+    unsigned pos, last = 0, off;
+    blk64_t nblk = 1, k, pblk;
+    size_t i;
+    char *buf = NULL;
+    errcode_t err;
+    int r;
+
+    if (!d->n)
+        goto done;
+    r = read_inode(x, d->ino, &in);
+    if (r < 0)
+        return r;
+    if (EXT2_I_SIZE(&in) != bs)
+        return md_error(x->ctx, -EIO, "directory inode %u: unexpected size %llu", d->ino,
+                        (unsigned long long)EXT2_I_SIZE(&in));
+    buf = malloc(bs);
+    if (!buf)
+        return md_error(x->ctx, -ENOMEM, "out of memory");
+    err = ext2fs_bmap2(fs, d->ino, (struct ext2_inode *)&in, NULL, 0, 0, NULL, &pblk);
+    if (!err)
+        err = ext2fs_read_dir_block4(fs, pblk, buf, 0, d->ino);
+    if (err) {
+        free(buf);
+        return md_ext_error(x->ctx, err, "reading directory inode %u", d->ino);
+    }
+    /* end of the entries ext2fs_mkdir() wrote ("." and "..") */
+    for (off = 0; off < usable;) {
+        struct ext2_dir_entry *de = (struct ext2_dir_entry *)(buf + off);
+        unsigned rl;
+        if (ext2fs_get_rec_len(fs, de, &rl) || rl < 8 || off + rl > bs) {
+            free(buf);
+            return md_error(x->ctx, -EIO, "directory inode %u: bad first block", d->ino);
+        }
+        last = off;
+        if (off + rl >= usable)
+            break;
+        off += rl;
+    }
+    pos = last + dent_size((unsigned)ext2fs_dirent_name_len((struct ext2_dir_entry *)(buf + last)));
+    /* the last entry ("..") spans the rest of the block: shrink it to its size */
+    ext2fs_set_rec_len(fs, pos - last, (struct ext2_dir_entry *)(buf + last));
+    /* dry run: how many blocks */
+    {
+        unsigned p = pos;
+        for (i = 0; i < d->n; i++) {
+            unsigned need = dent_size(d->v[i].len);
+            if (p + need > usable) {
+                nblk++;
+                p = 0;
+            }
+            p += need;
+        }
+    }
+    if (nblk > 1) {
+        if (in.i_flags & EXT4_EXTENTS_FL) {
+            err = ext2fs_fallocate(fs, EXT2_FALLOCATE_FORCE_INIT, d->ino, (struct ext2_inode *)&in,
+                                   x->goal ? x->goal : ~0ULL, 1, nblk - 1);
+        } else {
+            for (k = 1, err = 0; k < nblk && !err; k++)
+                err = ext2fs_bmap2(fs, d->ino, (struct ext2_inode *)&in, NULL, BMAP_ALLOC, k, NULL,
+                                   &pblk);
+        }
+        if (err) {
+            free(buf);
+            return md_ext_error(x->ctx, err, "allocating %llu directory blocks",
+                                (unsigned long long)(nblk - 1));
+        }
+    }
+    k = 0;
+    for (i = 0; i <= d->n; i++) {
+        unsigned need = i < d->n ? dent_size(d->v[i].len) : 0;
+        if (i == d->n || pos + need > usable) {
+            /* write block k */
+            close_block(fs, buf, last, usable);
+            if (csum)
+                ext2fs_initialize_dirent_tail(fs, EXT2_DIRENT_TAIL(buf, bs));
+            err = ext2fs_bmap2(fs, d->ino, (struct ext2_inode *)&in, NULL, 0, k, NULL, &pblk);
+            if (!err && !pblk)
+                err = EXT2_ET_BLOCK_ALLOC_FAIL;
+            if (!err)
+                err = ext2fs_write_dir_block4(fs, pblk, buf, 0, d->ino);
+            if (err) {
+                free(buf);
+                return md_ext_error(x->ctx, err, "writing directory inode %u", d->ino);
+            }
+            if (pblk >= x->goal)
+                x->goal = pblk + 1;
+            if (i == d->n)
+                break;
+            k++;
+            memset(buf, 0, bs);
+            pos = 0;
+        }
+        {
+            struct ext2_dir_entry *de = (struct ext2_dir_entry *)(buf + pos);
+            de->inode = d->v[i].ino;
+            ext2fs_dirent_set_name_len(de, d->v[i].len);
+            ext2fs_dirent_set_file_type(de, d->v[i].ftype);
+            ext2fs_set_rec_len(fs, need, de);
+            memcpy(de->name, d->v[i].name, d->v[i].len);
+            last = pos;
+            pos += need;
+        }
+    }
+    free(buf);
+    err = ext2fs_inode_size_set(fs, (struct ext2_inode *)&in, (uint64_t)nblk * bs);
+    if (err)
+        return md_ext_error(x->ctx, err, "directory inode %u", d->ino);
+    r = md_ext_write_inode(x, d->ino, &in, d->mtime, 0);
+    if (r < 0)
+        return r;
+done:
+    free(d->v);
+    d->v = NULL;
+    d->n = d->cap = 0;
+    return 0;
+}
+
 /* ---- population -------------------------------------------------------------------- */
 
 static int create_symlink(md_ext *x, ext2_ino_t dir, const char *path, const char *target,
@@ -2032,6 +2219,8 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
     uint64_t need_b = 0, need_i = 0, total = 0, free_b, free_i, done = 0;
     ext2_ino_t tino = EXT2_ROOT_INO, *fsino = NULL;
     unsigned char *isnew = NULL;
+    struct pdir *stack = NULL;
+    size_t sp = 0;
     int target_new = 0, r;
     size_t i;
 
@@ -2089,9 +2278,16 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
     }
     fsino = calloc(tree->n + 1, sizeof(*fsino));
     isnew = calloc(tree->n + 1, 1);
-    if (!fsino || !isnew) {
+    stack = calloc(2050, sizeof(*stack));   /* paths have at most 2048 components */
+    if (!fsino || !isnew || !stack) {
         r = md_error(x->ctx, -ENOMEM, "out of memory");
         goto out;
+    }
+    if (target_new) {
+        stack[0].ino = tino;
+        stack[0].path = "";
+        stack[0].mtime = x->epoch;
+        sp = 1;
     }
     for (i = 0; i < tree->n; i++) {
         const struct md_entry *e = tree->v[i];
@@ -2100,6 +2296,15 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
         ext2_ino_t dir = tino, old = 0, ino = 0;
         int pnew = target_new;
         uint32_t type = e->mode & S_IFMT;
+
+        /* directories the sorted walk has left are complete: write them */
+        while (sp > 0 && stack[sp - 1].plen &&
+               !(strncmp(e->path, stack[sp - 1].path, stack[sp - 1].plen) == 0 &&
+                 e->path[stack[sp - 1].plen] == '/')) {
+            r = pdir_flush(x, &stack[--sp]);
+            if (r < 0)
+                goto out;
+        }
 
         if (slash) {
             char *pp = strndup(e->path, (size_t)(slash - e->path));
@@ -2111,6 +2316,10 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
             }
             dir = fsino[p->ino];
             pnew = isnew[p->ino];
+        }
+        if (pnew && (sp == 0 || stack[sp - 1].ino != dir)) {
+            r = md_error(x->ctx, -EIO, "%s: internal error: parent directory not open", e->path);
+            goto out;
         }
         if (!pnew) {
             errcode_t err = ext2fs_lookup(x->fs, dir, name, (int)strlen(name), NULL, &old);
@@ -2140,11 +2349,18 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
                 if (r < 0)
                     goto out;
             }
-            r = make_dir(x, dir, name, e->mode, e->uid, e->gid, e->mtime, &ino);
+            r = make_dir2(x, dir, name, e->mode, e->uid, e->gid, e->mtime, !pnew, &ino);
+            if (r == 0 && pnew)
+                r = pdir_add(x, &stack[sp - 1], name, ino, S_IFDIR);
             if (r < 0)
                 goto out;
             fsino[e->ino] = ino;
             isnew[e->ino] = 1;
+            stack[sp].ino = ino;
+            stack[sp].path = e->path;
+            stack[sp].plen = strlen(e->path);
+            stack[sp].mtime = e->mtime;
+            sp++;
             r = set_xattrs(x, ino, e);
             if (r < 0)
                 goto out;
@@ -2161,7 +2377,8 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
         }
         if (type == S_IFREG && fsino[e->ino]) {
             /* another link of a file already written */
-            r = md_ext_link(x, dir, name, fsino[e->ino], S_IFREG);
+            r = pnew ? pdir_add(x, &stack[sp - 1], name, fsino[e->ino], S_IFREG)
+                     : md_ext_link(x, dir, name, fsino[e->ino], S_IFREG);
             if (r < 0)
                 goto out;
             continue;
@@ -2200,13 +2417,21 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
         r = set_xattrs(x, ino, md_entry_data(e));
         if (r < 0)
             goto out;
-        r = md_ext_link(x, dir, name, ino, e->mode);
+        r = pnew ? pdir_add(x, &stack[sp - 1], name, ino, e->mode) : md_ext_link(x, dir, name, ino, e->mode);
+        if (r < 0)
+            goto out;
+    }
+    while (sp > 0) {
+        r = pdir_flush(x, &stack[--sp]);
         if (r < 0)
             goto out;
     }
     if (o.progress && o.progress(o.userdata, total, total))
         r = md_error(x->ctx, -ECANCELED, "cancelled");
 out:
+    while (sp > 0)
+        free(stack[--sp].v);
+    free(stack);
     free(fsino);
     free(isnew);
     return r;
