@@ -2165,6 +2165,11 @@ static int estimate(md_ext *x, md_tree *tree, uint64_t *need_blocks, uint64_t *n
             uint64_t b, runs;
             if (e->master)
                 continue;   /* data and inode counted once, with the group's master */
+            if (e->nlink > EXT2_LINK_MAX) {
+                free(dirbytes);
+                return md_error(x->ctx, -EMLINK, "%s: %u hard links, more than ext2/3/4 allow (%d)",
+                                e->path, e->nlink, EXT2_LINK_MAX);
+            }
             r = data_estimate(x, e, &b, &runs);
             if (r < 0) {
                 free(dirbytes);
