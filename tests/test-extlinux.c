@@ -701,6 +701,113 @@ static void test_install_ok(void **state)
     md_ctx_free(ctx);
 }
 
+/* Everything through the library: table, ext4, files, install; then the
+ * boot flag, the MBR boot code and the VBR's hidden sectors are checked. */
+static void install_partitioned(const char *label, const char *mbrbin)
+{
+    char dir[] = "/tmp/md-test-extlinux-p.XXXXXX", path[128], code[440], disk[512];
+    md_table_opts t = MD_TABLE_OPTS_INIT;
+    md_part_opts po = MD_PART_OPTS_INIT;
+    md_extlinux_opts o = MD_EXTLINUX_OPTS_INIT;
+    md_image *img;
+    md_ext *fs;
+    md_probe *probe;
+    md_ctx *ctx;
+    uint8_t vbr[512];
+    uint64_t off, size;
+    char *bin;
+    size_t binlen;
+    int fd;
+
+    if (access(EXTLINUX_BIN, R_OK) < 0 || access(mbrbin, R_OK) < 0)
+        skip();
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/p.img", dir);
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(md_ctx_set_epoch(ctx, 1700000000), 0);
+    assert_int_equal(md_image_create(ctx, path, 40 << 20, NULL, &img), 0);
+    po.size = 4 << 20;
+    assert_int_equal(md_image_add_partition(img, &po), 0);
+    po.size = 0;
+    assert_int_equal(md_image_add_partition(img, &po), 0);
+    t.label = label;
+    assert_int_equal(md_image_write_table(img, &t), 0);
+    assert_int_equal(md_ext_format(img, 2, NULL, &fs), 0);
+    assert_int_equal(md_ext_mkdir(fs, "/boot", NULL), 0);
+    memset(disk, 0, sizeof(disk));
+    memcpy(disk, "kernel", 6);
+    assert_int_equal(md_ext_write_file(fs, "/boot/vmlinuz", disk, sizeof(disk), NULL), 0);
+    assert_int_equal(md_ext_close(fs), 0);
+    assert_int_equal(md_image_commit(img), 0);
+    o.config_text = "DEFAULT l\nLABEL l\n  LINUX /boot/vmlinuz\n";
+    /* partition 3 does not exist: error, image unchanged */
+    expect_fail(ctx, path, 3, &o, -ENOENT, "3");
+    /* partition 1 has no filesystem */
+    expect_fail(ctx, path, 1, &o, -EINVAL, "no ext2/3/4 filesystem");
+    assert_int_equal(install(ctx, path, 2, &o), 0);
+    assert_int_equal(run("e2fsck -fn '%s?offset=%d' >/dev/null 2>&1", path, 5 << 20), 0);
+
+    assert_int_equal(md_image_partition_range(img, 2, &off, &size), 0);
+    assert_int_equal(md_image_probe(img, &probe), 0);
+    assert_string_equal(md_probe_table(probe), !strcmp(label, "dos") ? "dos" : "gpt");
+    assert_int_equal(md_probe_flags(probe, 2) & MD_PART_BOOTABLE, MD_PART_BOOTABLE);
+    assert_int_equal(md_probe_flags(probe, 1) & MD_PART_BOOTABLE, 0);
+    md_probe_free(probe);
+    fd = open(path, O_RDONLY);
+    assert_int_equal(md_pread_full(fd, code, sizeof(code), 0), 0);
+    assert_int_equal(md_pread_full(fd, vbr, sizeof(vbr), off), 0);
+    close(fd);
+    assert_int_equal(md_read_file(ctx, mbrbin, &bin, &binlen), 0);
+    assert_memory_equal(code, bin, binlen);
+    free(bin);
+    assert_int_equal(rd32(vbr + 0x1c), off / 512);
+    assert_int_equal(rd32(vbr + 0x20), size / 512);
+    assert_int_equal(rd16(vbr + 0x1fe), 0xaa55);
+    md_image_free(img);
+    md_ctx_free(ctx);
+    run("rm -rf %s", dir);
+}
+
+static void test_install_mbr(void **state)
+{
+    (void)state;
+    install_partitioned("dos", "/usr/lib/syslinux/mbr/mbr.bin");
+}
+
+static void test_install_gpt(void **state)
+{
+    (void)state;
+    install_partitioned("gpt", "/usr/lib/syslinux/mbr/gptmbr.bin");
+}
+
+/* Same inputs, same epoch: the same bytes, whatever the cwd or umask. */
+static void test_deterministic(void **state)
+{
+    struct fixture *f = *state;
+    md_extlinux_opts o = MD_EXTLINUX_OPTS_INIT;
+    char copy[160], *d1, *d2;
+    md_ctx *ctx;
+
+    if (!have_tool("mkfs.ext4") || access(EXTLINUX_BIN, R_OK) < 0)
+        skip();
+    snprintf(copy, sizeof(copy), "%s/b.img", f->dir);
+    assert_int_equal(run("cp %s %s", f->img, copy), 0);
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(md_ctx_set_epoch(ctx, 1234567890), 0);
+    o.config_text = good_conf;
+    assert_int_equal(install(ctx, f->img, 0, &o), 0);
+    umask(077);
+    assert_int_equal(chdir("/"), 0);
+    assert_int_equal(install(ctx, copy, 0, &o), 0);
+    umask(022);
+    d1 = file_digest(f->img);
+    d2 = file_digest(copy);
+    assert_string_equal(d1, d2);
+    free(d1);
+    free(d2);
+    md_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +819,9 @@ int main(void)
         cmocka_unit_test(test_config_refs),
         cmocka_unit_test_setup_teardown(test_install_errors, setup_img, teardown_img),
         cmocka_unit_test_setup_teardown(test_install_ok, setup_img, teardown_img),
+        cmocka_unit_test_setup_teardown(test_deterministic, setup_img, teardown_img),
+        cmocka_unit_test(test_install_mbr),
+        cmocka_unit_test(test_install_gpt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
