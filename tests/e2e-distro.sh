@@ -111,9 +111,9 @@ part_offset() {
 }
 
 check_image() { # IMG TABLE
-    img=$1 table=$2
+    img=$1 c_table=$2
     dump=$(sfdisk -d "$img" 2>&1)
-    case $table in
+    case $c_table in
     mbr) echo "$dump" | grep -q '^label: dos' || { fail "$img: sfdisk sees no dos table: $dump"; return 1; }
          echo "$dump" | grep -q 'bootable' || { fail "$img: partition 1 not bootable: $dump"; return 1; } ;;
     gpt) echo "$dump" | grep -q '^label: gpt' || { fail "$img: sfdisk sees no gpt table: $dump"; return 1; }
@@ -133,8 +133,8 @@ check_image() { # IMG TABLE
 }
 
 fsck_clean() { # IMG WHEN
-    off=$(part_offset "$1")
-    if ! e2fsck -fn "$1?offset=$off" >"$T/fsck" 2>&1; then
+    f_off=$(part_offset "$1")
+    if ! e2fsck -fn "$1?offset=$f_off" >"$T/fsck" 2>&1; then
         fail "$1: e2fsck -fn not clean $2:"; cat "$T/fsck"; return 1
     fi
     ok "$1: e2fsck -fn clean $2"
@@ -142,26 +142,26 @@ fsck_clean() { # IMG WHEN
 
 # boot IMG NAME SEND [EXTRA...]: boots, types SEND; checks banner, prompt, clean exit
 boot() {
-    img=$1 name=$2 send=$3
+    b_img=$1 b_name=$2 b_send=$3
     shift 3
-    start=$(date +%s)
-    "$MDIMG" boot "$img" --batch --timeout 300 --expect "minidistro: Linux" \
-        --send "$send" "$@" >"$T/$name.log" 2>&1
-    rc=$?
-    secs=$(( $(date +%s) - start ))
-    if [ $rc != 0 ]; then
-        fail "$name: mdimg boot exit $rc after ${secs}s:"; tail -n 30 "$T/$name.log"; return 1
+    b_start=$(date +%s)
+    "$MDIMG" boot "$b_img" --batch --timeout 300 --expect "minidistro: Linux" \
+        --send "$b_send" "$@" >"$T/$b_name.log" 2>&1
+    b_rc=$?
+    b_secs=$(( $(date +%s) - b_start ))
+    if [ $b_rc != 0 ]; then
+        fail "$b_name: mdimg boot exit $b_rc after ${b_secs}s:"; tail -n 30 "$T/$b_name.log"; return 1
     fi
-    if grep -q "Kernel panic" "$T/$name.log"; then
-        fail "$name: kernel panic"; tail -n 30 "$T/$name.log"; return 1
+    if grep -q "Kernel panic" "$T/$b_name.log"; then
+        fail "$b_name: kernel panic"; tail -n 30 "$T/$b_name.log"; return 1
     fi
-    grep -q "root@[a-z]*:.*# " "$T/$name.log" || { fail "$name: no shell prompt"; tail -n 30 "$T/$name.log"; return 1; }
-    grep -q "reboot: Power down" "$T/$name.log" || { fail "$name: no clean power-off"; tail -n 30 "$T/$name.log"; return 1; }
-    ok "$name: booted, ran the command, powered off (QEMU exit 0) in ${secs}s"
+    grep -q "root@[a-z]*:.*# " "$T/$b_name.log" || { fail "$b_name: no shell prompt"; tail -n 30 "$T/$b_name.log"; return 1; }
+    grep -q "reboot: Power down" "$T/$b_name.log" || { fail "$b_name: no clean power-off"; tail -n 30 "$T/$b_name.log"; return 1; }
+    ok "$b_name: booted, banner, prompt, ran the command, powered off (QEMU exit 0) in ${b_secs}s"
 }
 
-want_line() { # NAME PATTERN: a line of the boot log matches exactly
-    grep -qx "$2" "$T/$1.log" || grep -q "^$2\r\?$" "$T/$1.log" || {
+want_line() { # NAME PATTERN: a line of the boot log matches exactly (CRs dropped)
+    tr -d '\r' <"$T/$1.log" | grep -qx "$2" || {
         fail "$1: no line '$2' in the serial output:"; tail -n 20 "$T/$1.log"; return 1; }
 }
 

@@ -237,7 +237,7 @@ int cmd_build(int argc, char **argv)
         ret = mdimg_usage_error("unexpected argument '%s'", argv[optind]);
         goto out;
     }
-    if (!o.output) {
+    if (!o.output || !*o.output) {
         ret = mdimg_usage_error("no output image: use -o IMAGE");
         goto out;
     }
