@@ -1013,38 +1013,130 @@ static int is_zero(const char *p, size_t n)
     return 1;
 }
 
-/* Physical mapping of logical block @lblk: 0 when unmapped. */
-static int map_block(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, blk64_t lblk,
-                     blk64_t *pblk)
+/* Physical ranges given to an extent-mapped file, merged while writing and
+ * turned into as few extents as possible at the end (allocating per chunk
+ * with ext2fs_fallocate() would leave one extent per chunk). */
+struct fmap {
+    blk64_t l, p, n;
+};
+
+struct fmaps {
+    struct fmap *v;
+    size_t n, cap;
+    blk64_t blocks;
+};
+
+static int fmaps_add(md_ext *x, struct fmaps *m, blk64_t l, blk64_t p, blk64_t n)
 {
-    errcode_t err = ext2fs_bmap2(x->fs, ino, (struct ext2_inode *)in, NULL, 0, lblk, NULL, pblk);
+    struct fmap *last = m->n ? &m->v[m->n - 1] : NULL;
+
+    m->blocks += n;
+    if (last && last->l + last->n == l && last->p + last->n == p) {
+        last->n += n;
+        return 0;
+    }
+    if (m->n == m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 8;
+        struct fmap *nv = realloc(m->v, nc * sizeof(*nv));
+        if (!nv)
+            return md_error(x->ctx, -ENOMEM, "out of memory");
+        m->v = nv;
+        m->cap = nc;
+    }
+    m->v[m->n].l = l;
+    m->v[m->n].p = p;
+    m->v[m->n].n = n;
+    m->n++;
+    return 0;
+}
+
+/* Store the ranges of @m as the extents of inode @ino (tree empty so far). */
+static int fmaps_commit(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, struct fmaps *m)
+{
+    ext2_extent_handle_t h;
+    errcode_t err;
+    size_t i;
+    int first = 1;
+
+    if (!m->n)
+        return 0;
+    err = ext2fs_extent_open2(x->fs, ino, (struct ext2_inode *)in, &h);
     if (err)
-        return md_ext_error(x->ctx, err, "mapping block %llu of inode %u", (unsigned long long)lblk, ino);
+        return md_ext_error(x->ctx, err, "inode %u: opening the extent tree", ino);
+    for (i = 0; i < m->n && !err; i++) {
+        blk64_t done = 0;
+        while (done < m->v[i].n && !err) {
+            struct ext2fs_extent ex;
+            blk64_t len = m->v[i].n - done;
+            if (len > EXT_INIT_MAX_LEN)
+                len = EXT_INIT_MAX_LEN;
+            memset(&ex, 0, sizeof(ex));
+            ex.e_lblk = m->v[i].l + done;
+            ex.e_pblk = m->v[i].p + done;
+            ex.e_len = (__u32)len;
+            err = ext2fs_extent_insert(h, first ? 0 : EXT2_EXTENT_INSERT_AFTER, &ex);
+            if (!err)
+                err = ext2fs_extent_fix_parents(h);
+            first = 0;
+            done += len;
+        }
+    }
+    ext2fs_extent_free(h);
+    if (err)
+        return md_ext_error(x->ctx, err, "inode %u: writing the extent tree", ino);
+    err = ext2fs_iblk_add_blocks(x->fs, (struct ext2_inode *)in, m->blocks);
+    if (err)
+        return md_ext_error(x->ctx, err, "inode %u: block count", ino);
+    return 0;
+}
+
+/* Extent files: take free ranges from @goal on, write @data, record them. */
+static int write_run_ext(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, struct fmaps *m,
+                         blk64_t l, blk64_t n, const char *data)
+{
+    ext2_filsys fs = x->fs;
+    errcode_t err;
+    int r;
+
+    while (n > 0) {
+        blk64_t goal = x->goal ? x->goal : ext2fs_find_inode_goal(fs, ino, (struct ext2_inode *)in, l);
+        blk64_t p = 0, got = 0;
+
+        err = ext2fs_new_range(fs, 0, goal, n, NULL, &p, &got);
+        if (err == EXT2_ET_BLOCK_ALLOC_FAIL && goal > fs->super->s_first_data_block)
+            err = ext2fs_new_range(fs, 0, fs->super->s_first_data_block, n, NULL, &p, &got);
+        if (err)
+            return md_ext_error(x->ctx, err, "allocating %llu blocks", (unsigned long long)n);
+        if (got > n)
+            got = n;
+        ext2fs_block_alloc_stats_range(fs, p, (blk_t)got, +1);
+        err = io_channel_write_blk64(fs->io, p, (int)got, data);
+        if (err)
+            return md_ext_error(x->ctx, err, "writing file data");
+        r = fmaps_add(x, m, l, p, got);
+        if (r < 0)
+            return r;
+        x->goal = p + got;
+        l += got;
+        n -= got;
+        data += (size_t)got * fs->blocksize;
+    }
     return 0;
 }
 
 /* Allocate logical blocks [l, l+n) of inode @ino and write @data there. */
-static int write_run(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, blk64_t l, blk64_t n,
-                     const char *data)
+static int write_run(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, struct fmaps *m,
+                     blk64_t l, blk64_t n, const char *data)
 {
     ext2_filsys fs = x->fs;
     blk64_t k, start = 0, prev = 0, first = 0;
     errcode_t err;
-    int r;
 
-    if (in->i_flags & EXT4_EXTENTS_FL) {
-        err = ext2fs_fallocate(fs, EXT2_FALLOCATE_FORCE_INIT, ino, (struct ext2_inode *)in,
-                               x->goal ? x->goal : ~0ULL, l, n);
-        if (err)
-            return md_ext_error(x->ctx, err, "allocating %llu blocks", (unsigned long long)n);
-    }
+    if (in->i_flags & EXT4_EXTENTS_FL)
+        return write_run_ext(x, ino, in, m, l, n, data);
     for (k = 0; k < n; k++) {
         blk64_t p = 0;
-        if (in->i_flags & EXT4_EXTENTS_FL) {
-            r = map_block(x, ino, in, l + k, &p);
-            if (r < 0)
-                return r;
-        } else {
+        {
             err = ext2fs_bmap2(fs, ino, (struct ext2_inode *)in, NULL, BMAP_ALLOC, l + k, NULL, &p);
             if (err)
                 return md_ext_error(x->ctx, err, "allocating a block");
@@ -1082,6 +1174,7 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, co
     ext2_filsys fs = x->fs;
     unsigned bs = fs->blocksize;
     uint64_t pos = 0;
+    struct fmaps maps = { NULL, 0, 0, 0 };
     char *buf;
     int r = 0;
 
@@ -1137,7 +1230,7 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, co
             }
             for (e = b + 1; e < nblk && !is_zero(buf + e * bs, bs); e++)
                 ;
-            r = write_run(x, ino, in, pos / bs + b, e - b, buf + b * bs);
+            r = write_run(x, ino, in, &maps, pos / bs + b, e - b, buf + b * bs);
             if (r < 0)
                 goto out;
             b = e;
@@ -1151,7 +1244,10 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, co
             }
         }
     }
+    if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL))
+        r = fmaps_commit(x, ino, in, &maps);
 out:
+    free(maps.v);
     free(buf);
     return r;
 }
@@ -1201,6 +1297,11 @@ static int create_file(md_ext *x, ext2_ino_t dir, const struct src *s, uint32_t 
     if (r < 0)
         return r;
     init_file_inode(x, ino, &in, mode, uid, gid, nlink);
+    /* the final size first: fallocate then extends the previous extent
+     * instead of starting a new one for every chunk */
+    err = ext2fs_inode_size_set(x->fs, (struct ext2_inode *)&in, s->size);
+    if (err)
+        return md_ext_error(x->ctx, err, "%s: setting the size", s->name);
     r = md_ext_write_inode(x, ino, &in, mtime, 1);
     if (r < 0)
         return r;
