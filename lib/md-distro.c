@@ -894,20 +894,6 @@ static const char *const disk_drivers[] = { "virtio_pci", "virtio_blk", "ext4", 
 
 #define N_PHASES 6
 
-/* TEMPORARY while the ext and extlinux modules are being written in
- * parallel: weak references keep the library linkable without them. */
-#pragma weak md_ext_format
-#pragma weak md_ext_populate
-#pragma weak md_ext_close
-#pragma weak md_ext_free
-#pragma weak md_extlinux_install
-#pragma weak md_extlinux_config_new
-#pragma weak md_extlinux_config_free
-#pragma weak md_extlinux_config_set_serial
-#pragma weak md_extlinux_config_set_timeout
-#pragma weak md_extlinux_config_add_entry
-#pragma weak md_extlinux_config_render
-
 struct build {
     md_ctx *ctx;
     const md_distro_opts *o;
@@ -1233,9 +1219,6 @@ int md_distro_build(md_ctx *ctx, const md_distro_opts *opts)
     if (!(opts->flags & MD_DISTRO_FORCE) && access(opts->output, F_OK) == 0)
         return md_error(ctx, -EEXIST, "'%s' exists (use --force to replace it)", opts->output);
 
-    if (!md_ext_format || !md_extlinux_install || !md_extlinux_config_new)
-        return md_error(ctx, -ENOTSUP, "this libminidistro was built without the ext/extlinux modules");
-
     memset(&b, 0, sizeof(b));
     b.ctx = ctx;
     b.o = opts;
@@ -1280,11 +1263,9 @@ int md_distro_build(md_ctx *ctx, const md_distro_opts *opts)
         goto out;
     r = phase_done(&b, "boot loader");
 out:
-    if (b.fs)
-        md_ext_free(b.fs);
+    md_ext_free(b.fs);
     md_image_free(b.img); /* removes the temporary image unless committed */
-    if (b.cfg)
-        md_extlinux_config_free(b.cfg);
+    md_extlinux_config_free(b.cfg);
     md_tmpfile_discard(&b.initrd);
     md_tree_free(b.tree);
     free(b.kernel_config);

@@ -363,6 +363,145 @@ static void test_distro_files(void **state)
     md_ctx_free(ctx);
 }
 
+
+static int count_progress(void *userdata, uint64_t done, uint64_t total)
+{
+    int *n = userdata;
+    assert_true(done >= 1 && done <= total);
+    (*n)++;
+    return 0;
+}
+
+static int cancel_progress(void *userdata, uint64_t done, uint64_t total)
+{
+    (void)userdata;
+    (void)total;
+    return done >= 2; /* cancel after the second phase */
+}
+
+/* md_distro_build with a fake bzImage (enough to build, not to boot): option
+ * checks, -EEXIST, a complete image read back through the public API, and no
+ * file left behind on failure or cancel. */
+static void test_distro_build(void **state)
+{
+    md_ctx *ctx;
+    md_distro_opts o = MD_DISTRO_OPTS_INIT;
+    char kernel[512], out[512], cfg[512], initrd[512];
+    const char *mods[] = { "no_such_driver", NULL };
+    md_image *img;
+    md_ext *fs;
+    md_probe *probe;
+    void *data;
+    size_t size;
+    int n = 0, r;
+
+    (void)state;
+    if (access("/bin/busybox", X_OK) != 0) {
+        skip();
+        return;
+    }
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    make_fake_bzimage("fake-bz", "6.1.0-fake #1", 1);
+    write_text("fake-config", "CONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_BLK=y\nCONFIG_EXT4_FS=y\n");
+    snprintf(kernel, sizeof(kernel), "%s/fake-bz", tmpdir);
+    snprintf(cfg, sizeof(cfg), "%s/fake-config", tmpdir);
+    snprintf(out, sizeof(out), "%s/distro.img", tmpdir);
+    snprintf(initrd, sizeof(initrd), "%s/initrd.img", tmpdir);
+
+    assert_int_equal(md_distro_build(ctx, NULL), -EINVAL);
+    assert_int_equal(md_distro_build(ctx, &o), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "output"));
+    o.output = out;
+    assert_int_equal(md_distro_build(ctx, &o), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "kernel"));
+    o.kernel = kernel;
+    o.root = 7;
+    assert_int_equal(md_distro_build(ctx, &o), -EINVAL);
+    o.root = MD_DISTRO_ROOT_DISK;
+    o.version = 99;
+    assert_int_equal(md_distro_build(ctx, &o), -EINVAL);
+    o.version = MD_DISTRO_OPTS_VERSION;
+
+    /* no config, no modules for "6.1.0-fake": cannot tell about the drivers */
+    o.modules_dir = NULL;
+    r = md_distro_build(ctx, &o);
+    assert_int_equal(r, -ENOENT);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "virtio_pci"));
+    assert_int_equal(access(out, F_OK), -1);
+
+    /* a module nobody has */
+    o.kernel_config = cfg;
+    o.modules = mods;
+    assert_int_equal(md_distro_build(ctx, &o), -ENOENT);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "'no_such_driver'"));
+    assert_int_equal(access(out, F_OK), -1);
+    o.modules = NULL;
+
+    /* too small */
+    o.size = 4ull << 20;
+    assert_int_equal(md_distro_build(ctx, &o), -ENOSPC);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "too small"));
+    assert_int_equal(access(out, F_OK), -1);
+    o.size = 0;
+
+    /* cancelled by the progress callback */
+    o.progress = cancel_progress;
+    assert_int_equal(md_distro_build(ctx, &o), -ECANCELED);
+    assert_int_equal(access(out, F_OK), -1);
+
+    /* the real thing */
+    o.progress = count_progress;
+    o.userdata = &n;
+    o.table = MD_DISTRO_TABLE_GPT;
+    o.hostname = "unit";
+    o.initramfs_output = initrd;
+    r = md_distro_build(ctx, &o);
+    if (r < 0)
+        fail_msg("md_distro_build: %s", md_ctx_errmsg(ctx));
+    assert_int_equal(n, 6);
+    assert_int_equal(access(initrd, R_OK), 0);
+
+    /* exists now */
+    assert_int_equal(md_distro_build(ctx, &o), -EEXIST);
+
+    /* read it back */
+    assert_int_equal(md_image_open(ctx, out, MD_IMAGE_RDONLY, &img), 0);
+    assert_int_equal(md_image_size(img), 64ull << 20);
+    assert_int_equal(md_image_probe(img, &probe), 0);
+    assert_string_equal(md_probe_table(probe), "gpt");
+    assert_int_equal(md_probe_count(probe), 1);
+    assert_true(md_probe_flags(probe, 1) & MD_PART_BOOTABLE);
+    assert_string_equal(md_probe_fs_type(probe, 1), "ext4");
+    assert_string_equal(md_probe_fs_label(probe, 1), MD_DISTRO_ROOT_LABEL);
+    md_probe_free(probe);
+    assert_int_equal(md_ext_open(img, 1, MD_EXT_RDONLY, &fs), 0);
+    assert_int_equal(md_ext_read_file(fs, "/boot/syslinux/extlinux.conf", &data, &size), 0);
+    assert_non_null(strstr(data, "root=LABEL=minidistro"));
+    assert_non_null(strstr(data, "console=ttyS0"));
+    free(data);
+    assert_int_equal(md_ext_read_file(fs, "/etc/hostname", &data, &size), 0);
+    assert_string_equal(data, "unit\n");
+    free(data);
+    assert_int_equal(md_ext_read_file(fs, "/boot/vmlinuz", &data, &size), 0);
+    assert_int_equal(size, 4096);
+    free(data);
+    assert_int_equal(md_ext_exists(fs, "/bin/busybox"), 1);
+    assert_int_equal(md_ext_exists(fs, "/init"), 1);
+    md_ext_free(fs);
+    md_image_free(img);
+
+    /* the private initramfs next to the output is gone */
+    {
+        DIR *d = opendir(tmpdir);
+        struct dirent *de;
+        assert_non_null(d);
+        while ((de = readdir(d)))
+            assert_null(strstr(de->d_name, "distro.img."));
+        closedir(d);
+    }
+    md_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_kmods_config),
         cmocka_unit_test(test_kmods_host),
         cmocka_unit_test(test_distro_files),
+        cmocka_unit_test(test_distro_build),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
