@@ -77,6 +77,8 @@ busybox mkdir -p /mnt
 if busybox mount -t \$(busybox cat /fstype) -o rw /dev/vda1 /mnt; then
     echo "MOUNTED \$(busybox grep ' /mnt ' /proc/mounts)"
     echo "READ \$(busybox cat /mnt/etc/greeting)"
+    echo "SUM \$(busybox sha256sum /mnt/blob)"
+    echo "COUNT \$(busybox ls /mnt/many | busybox wc -l)"
     echo "written by the kernel" > /mnt/newfile
     busybox mkdir /mnt/newdir && echo x > /mnt/newdir/x
     busybox sync
@@ -94,6 +96,14 @@ for fs in $FSTYPES; do
     img="$T/disk-$fs.img"
     mkdir -p "$T/tree/etc"
     echo "hello from mdimg" >"$T/tree/etc/greeting"
+    if [ ! -e "$T/tree/blob" ]; then
+        # data through the kernel's extent / block-map reader: a file with a hole
+        head -c 3000000 /dev/urandom >"$T/tree/blob"
+        dd if=/dev/urandom bs=4096 count=100 seek=2000 of="$T/tree/blob" conv=notrunc 2>/dev/null
+        mkdir -p "$T/tree/many"
+        i=0; while [ $i -lt 3000 ]; do : >"$T/tree/many/f$i"; i=$((i + 1)); done
+    fi
+    blobsum=$(sha256sum <"$T/tree/blob" | cut -d' ' -f1)
     "$MDIMG" -q disk create "$img" --size 96M --table mbr --part rest:linux:bootable
     "$MDIMG" -q disk format "$img" --part 1 --fs "$fs" --label E2E
     "$MDIMG" -q disk populate "$img" --part 1 "$T/tree"
@@ -115,6 +125,8 @@ for fs in $FSTYPES; do
         { echo "FAIL: $fs: vda1 not in /proc/partitions"; ok=0; }
     grep -q "^MOUNTED /dev/vda1 /mnt $fs rw" "$T/log2" || { echo "FAIL: $fs: not mounted rw"; ok=0; }
     grep -q "^READ hello from mdimg$" "$T/log2" || { echo "FAIL: $fs: our file not read back"; ok=0; }
+    grep -q "^SUM $blobsum " "$T/log2" || { echo "FAIL: $fs: the kernel read different data"; ok=0; }
+    grep -q "^COUNT 3000$" "$T/log2" || { echo "FAIL: $fs: 3000-entry directory"; ok=0; }
     grep -q "^UMOUNTED$" "$T/log2" || { echo "FAIL: $fs: umount"; ok=0; }
     if [ $ok = 1 ]; then
         if ! e2fsck -fn "$dev" >"$T/fsck1" 2>&1; then
