@@ -1162,7 +1162,7 @@ static int count_holes(struct inst *in, ext2_ino_t ino, const struct ext2_inode 
 
 static int check_refs(struct inst *in, const char *text, const char *dir, ext2_ino_t dir_ino,
                       const struct sl_file *files, size_t nfiles, struct sparse_file **sparse,
-                      size_t *nsparse)
+                      size_t *nsparse, bool strict)
 {
     struct md_sl_ref *refs;
     size_t n, i, k;
@@ -1188,7 +1188,10 @@ static int check_refs(struct inst *in, const char *text, const char *dir, ext2_i
         else
             err = ext2fs_namei_follow(in->fs, EXT2_ROOT_INO, p[0] == '/' ? EXT2_ROOT_INO : dir_ino,
                                       p, &ino);
-        if (err == EXT2_ET_FILE_NOT_FOUND || err == EXT2_ET_NO_DIRECTORY) {
+        if ((err == EXT2_ET_FILE_NOT_FOUND || err == EXT2_ET_NO_DIRECTORY) && !strict) {
+            md_warn(in->ctx, "existing extlinux.conf line %u: %s '%s' not found", refs[i].line,
+                    refs[i].what, p);
+        } else if (err == EXT2_ET_FILE_NOT_FOUND || err == EXT2_ET_NO_DIRECTORY) {
             r = md_error(in->ctx, -ENOENT, "extlinux.conf line %u: %s '%s' not found in %s (%s)%s%s",
                          refs[i].line, refs[i].what, p, in->img, in->where,
                          p[0] == '/' ? "" : "; relative to ", p[0] == '/' ? "" : dir);
@@ -1496,7 +1499,29 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
         r = find_file(&in, dir_ino, dir, "extlinux.conf", &ino, &inode);
         if (r < 0)
             goto out;
-        r = check_refs(&in, o.config_text, dir, dir_ino, files, nfiles, &sparse, &nsparse);
+        r = check_refs(&in, o.config_text, dir, dir_ino, files, nfiles, &sparse, &nsparse, true);
+        if (r < 0)
+            goto out;
+    } else if (dir_ino) {
+        /* keeping an existing config: its kernel and initrds must not be
+         * sparse either; missing ones are only logged (it may use syntax
+         * we do not follow, e.g. INCLUDE or a different working dir) */
+        ext2_ino_t ino;
+        struct ext2_inode inode;
+        void *text = NULL;
+        size_t len;
+        char *cp = md_asprintf("%s/extlinux.conf", strcmp(dir, "/") ? dir : "");
+        if (!cp) {
+            r = md_error(in.ctx, -ENOMEM, "out of memory");
+            goto out;
+        }
+        r = find_file(&in, dir_ino, dir, "extlinux.conf", &ino, &inode);
+        if (r >= 0 && ino)
+            r = md_ext_read_file(in.ext, cp, &text, &len);
+        free(cp);
+        if (r >= 0 && text)
+            r = check_refs(&in, text, dir, dir_ino, files, nfiles, &sparse, &nsparse, false);
+        free(text);
         if (r < 0)
             goto out;
     }

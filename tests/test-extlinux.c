@@ -808,6 +808,34 @@ static void test_deterministic(void **state)
     md_ctx_free(ctx);
 }
 
+/* No config given: an existing extlinux.conf is kept, and the kernel it
+ * names gets its holes filled too. */
+static void test_keep_config(void **state)
+{
+    struct fixture *f = *state;
+    char img[160];
+    md_ctx *ctx;
+    uint8_t *data;
+    size_t size;
+    struct ext2_inode inode;
+
+    if (!have_tool("mkfs.ext4") || access(EXTLINUX_BIN, R_OK) < 0)
+        skip();
+    snprintf(img, sizeof(img), "%s/k.img", f->dir);
+    assert_int_equal(run("mkdir -p %s/root/boot/syslinux && printf '%%s' '%s' > %s/root/boot/syslinux/extlinux.conf"
+                         " && mkfs.ext4 -q -F -d %s/root %s 16M >/dev/null 2>&1",
+                         f->dir, "LABEL x\n LINUX /boot/vmlinuz\n", f->dir, f->dir, img), 0);
+    assert_int_equal(run("test $(debugfs -R 'blocks /boot/vmlinuz' %s 2>/dev/null | wc -w) -lt 207", img), 0);
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(install(ctx, img, 0, NULL), 0);
+    assert_int_equal(run("e2fsck -fn %s >/dev/null 2>&1", img), 0);
+    assert_int_equal(run("test $(debugfs -R 'blocks /boot/vmlinuz' %s 2>/dev/null | wc -w) = 207", img), 0);
+    read_back(img, "/boot/syslinux/extlinux.conf", &data, &size, &inode);
+    assert_int_equal(size, strlen("LABEL x\n LINUX /boot/vmlinuz\n"));
+    free(data);
+    md_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -821,6 +849,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_install_ok, setup_img, teardown_img),
         cmocka_unit_test_setup_teardown(test_deterministic, setup_img, teardown_img),
         cmocka_unit_test(test_install_mbr),
+        cmocka_unit_test_setup_teardown(test_keep_config, setup_img, teardown_img),
         cmocka_unit_test(test_install_gpt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
