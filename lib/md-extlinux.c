@@ -25,7 +25,6 @@
  * there by their signatures; see md_extlinux_blobs_parse().
  */
 #include <ctype.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -845,39 +844,8 @@ MD_API int md_extlinux_config_render(md_extlinux_config *cfg, const char **text)
 
 /* ---- installation -------------------------------------------------------- */
 
-static pthread_once_t et_once = PTHREAD_ONCE_INIT;
-static void et_init(void)
-{
-    initialize_ext2_error_table();
-}
-
-static int ext_err(md_ctx *ctx, errcode_t err, const char *fmt, ...) md_printf(3, 4);
-static int ext_err(md_ctx *ctx, errcode_t err, const char *fmt, ...)
-{
-    char msg[MD_ERRMSG_MAX];
-    va_list ap;
-    int r;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (err > 0 && err < 4096)
-        r = -(int)err;
-    else if (err == EXT2_ET_BLOCK_ALLOC_FAIL || err == EXT2_ET_INODE_ALLOC_FAIL ||
-             err == EXT2_ET_DIR_NO_SPACE)
-        r = -ENOSPC;
-    else if (err == EXT2_ET_FILE_NOT_FOUND)
-        r = -ENOENT;
-    else if (err == EXT2_ET_NO_MEMORY)
-        r = -ENOMEM;
-    else if (err == EXT2_ET_BAD_MAGIC || err == EXT2_ET_CORRUPT_SUPERBLOCK ||
-             err == EXT2_ET_UNSUPP_FEATURE || err == EXT2_ET_RO_UNSUPP_FEATURE)
-        r = -EINVAL;
-    else
-        r = -EIO;
-    pthread_once(&et_once, et_init);
-    return md_error(ctx, r, "%s: %s", msg, error_message(err));
-}
+/* libext2fs errors become -errno + message through the ext module */
+#define ext_err md_ext_error
 
 struct inst {
     md_ctx *ctx;
