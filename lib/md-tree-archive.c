@@ -9,11 +9,16 @@
  * hard link to the first name it saw; the entry that carries the data (the
  * last one in newc) is a hard link with a non-zero size.  So a hard link
  * entry with data replaces the data of its group.
+ *
+ * Concatenated archives (as the kernel reads them) are followed after an
+ * uncompressed cpio archive; a compressed one is taken to be the last.
  */
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "md-internal.h"
 
@@ -231,30 +236,54 @@ out:
     return r;
 }
 
-MD_API int md_tree_add_archive(md_tree *tree, const char *archive_path)
+static int bad_archive(md_ctx *ctx, struct archive *a, const char *apath, off_t off)
 {
+    const char *why = archive_error_string(a) ? archive_error_string(a) : "read error";
+
+    if (off)
+        return md_error(ctx, -EINVAL, "%s: not a readable archive at offset %lld: %s", apath,
+                        (long long)off, why);
+    return md_error(ctx, -EINVAL, "%s: not a readable archive: %s", apath, why);
+}
+
+/*
+ * Read the archive that starts at @off in @fd.  Sets *@next to the offset of
+ * a following archive when this one is an uncompressed cpio archive with
+ * more (non-NUL) bytes after it, else to -1: the kernel accepts such
+ * concatenations (e.g. an early-microcode archive in front of the
+ * compressed main one), libarchive stops at the first trailer.
+ */
+static int read_segment(md_tree *tree, int fd, const char *apath, off_t off, off_t *next)
+{
+    md_ctx *ctx = tree->ctx;
     struct archive_entry *ae;
     struct archive *a;
-    struct stat st;
-    md_ctx *ctx;
-    int r = 0;
+    int r = 0, fmt;
 
-    if (!tree || !archive_path)
-        return -EINVAL;
-    ctx = tree->ctx;
-    if (stat(archive_path, &st) < 0)
-        return md_error_errno(ctx, -errno, "%s", archive_path);
-    if (S_ISDIR(st.st_mode))
-        return md_error(ctx, -EISDIR, "%s: is a directory, not an archive", archive_path);
+    *next = -1;
+    if (lseek(fd, off, SEEK_SET) < 0)
+        return md_error_errno(ctx, -errno, "%s: seek", apath);
     a = archive_read_new();
     if (!a)
         return md_error(ctx, -ENOMEM, "out of memory");
-    archive_read_support_format_all(a);
+    /* Every format except mtree (a text manifest whose entries name host
+     * files to read: a plain text file parses as one) and raw. */
+    archive_read_support_format_7zip(a);
+    archive_read_support_format_ar(a);
+    archive_read_support_format_cab(a);
+    archive_read_support_format_cpio(a);
+    archive_read_support_format_empty(a);
+    archive_read_support_format_iso9660(a);
+    archive_read_support_format_lha(a);
+    archive_read_support_format_rar(a);
+    archive_read_support_format_rar5(a);
+    archive_read_support_format_tar(a);
+    archive_read_support_format_warc(a);
+    archive_read_support_format_xar(a);
+    archive_read_support_format_zip(a);
     archive_read_support_filter_all(a);
-    if (archive_read_open_filename(a, archive_path, READ_BLOCK) != ARCHIVE_OK) {
-        int err = archive_errno(a);
-        r = md_error(ctx, err == ENOENT || err == EACCES ? -err : -EINVAL, "%s: %s", archive_path,
-                     archive_error_string(a) ? archive_error_string(a) : "cannot open");
+    if (archive_read_open_fd(a, fd, READ_BLOCK) != ARCHIVE_OK) {
+        r = bad_archive(ctx, a, apath, off);
         goto out;
     }
     for (;;) {
@@ -263,17 +292,67 @@ MD_API int md_tree_add_archive(md_tree *tree, const char *archive_path)
         if (ar == ARCHIVE_EOF)
             break;
         if (ar == ARCHIVE_WARN) {
-            md_warn(ctx, "%s: %s", archive_path, archive_error_string(a));
+            md_warn(ctx, "%s: %s", apath, archive_error_string(a));
         } else if (ar != ARCHIVE_OK) {
-            r = md_error(ctx, -EINVAL, "%s: not a readable archive: %s", archive_path,
-                         archive_error_string(a) ? archive_error_string(a) : "read error");
-            break;
+            r = bad_archive(ctx, a, apath, off);
+            goto out;
         }
-        r = add_one(tree, a, ae, archive_path);
+        r = add_one(tree, a, ae, apath);
         if (r < 0)
-            break;
+            goto out;
+    }
+    fmt = archive_format(a) & ARCHIVE_FORMAT_BASE_MASK;
+    if (fmt == ARCHIVE_FORMAT_CPIO && archive_filter_count(a) == 1 &&
+        archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE) {
+        /* uncompressed: what libarchive consumed ends at the trailer */
+        off_t end = off + (off_t)archive_filter_bytes(a, 0);
+        char buf[4096];
+        ssize_t n;
+
+        if (lseek(fd, end, SEEK_SET) < 0) {
+            r = md_error_errno(ctx, -errno, "%s: seek", apath);
+            goto out;
+        }
+        /* skip the NUL padding between archives, as the kernel does */
+        while ((n = read(fd, buf, sizeof(buf))) > 0) {
+            ssize_t i;
+            for (i = 0; i < n && !buf[i]; i++)
+                ;
+            end += i;
+            if (i < n) {
+                *next = end;
+                break;
+            }
+        }
+        if (n < 0)
+            r = md_error_errno(ctx, -errno, "%s: read", apath);
     }
 out:
     archive_read_free(a);
+    return r;
+}
+
+MD_API int md_tree_add_archive(md_tree *tree, const char *archive_path)
+{
+    struct stat st;
+    md_ctx *ctx;
+    off_t off = 0;
+    int r = 0, fd;
+
+    if (!tree || !archive_path)
+        return -EINVAL;
+    ctx = tree->ctx;
+    fd = open(archive_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return md_error_errno(ctx, -errno, "%s", archive_path);
+    if (fstat(fd, &st) < 0) {
+        r = md_error_errno(ctx, -errno, "%s", archive_path);
+    } else if (S_ISDIR(st.st_mode)) {
+        r = md_error(ctx, -EISDIR, "%s: is a directory, not an archive", archive_path);
+    } else {
+        while (r >= 0 && off >= 0)
+            r = read_segment(tree, fd, archive_path, off, &off);
+    }
+    close(fd);
     return r;
 }

@@ -1033,7 +1033,70 @@ static void test_archive_tar_and_filters(void **state)
         assert_errmsg_contains(ctx, a);
         free(a);
     }
+    /* an mtree manifest (a text file parses as one) would make libarchive
+     * read host files: not accepted */
+    write_file(d, "manifest", "#mtree\netc/passwd type=file\n", 0644);
+    a = md_asprintf("%s/manifest", d);
+    assert_int_equal(md_tree_add_archive(t, a), -EINVAL);
+    free(a);
+    /* an empty file is an empty archive */
+    write_file(d, "empty", "", 0644);
+    a = md_asprintf("%s/empty", d);
+    assert_int_equal(md_tree_add_archive(t, a), 0);
+    free(a);
     assert_int_equal(md_tree_count(t), 0);
+    md_tree_free(t);
+    rmtree(d);
+    md_ctx_free(ctx);
+}
+
+/* Concatenated archives, as the kernel reads them: an uncompressed cpio
+ * (early microcode style), NUL padding, then more archives. */
+static void test_archive_concatenated(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    char *d = mktmp(), *a1, *a2, *a3, *cmd, *all;
+    struct newc n = { 0 };
+    (void)state;
+
+    newc_add(&n, "kernel/x86/microcode/GenuineIntel.bin", S_IFREG | 0644, 0, 0, 1, 0, 1, "ucode", 5,
+             0, 0);
+    a1 = newc_finish(&n, d, "1.cpio");
+    newc_add(&n, "second", S_IFREG | 0644, 0, 0, 1, 0, 1, "two", 3, 0, 0);
+    a2 = newc_finish(&n, d, "2.cpio");
+    newc_add(&n, "init", S_IFREG | 0755, 0, 0, 1, 0, 1, "#!/bin/sh\n", 10, 0, 0);
+    newc_add(&n, "second", S_IFREG | 0600, 0, 0, 1, 0, 2, "2", 1, 0, 0);
+    a3 = newc_finish(&n, d, "3.cpio");
+    all = md_asprintf("%s/all", d);
+    cmd = md_asprintf("cat '%s' '%s' > '%s' && head -c 1000 /dev/zero >> '%s' && gzip -nc '%s' >> '%s'",
+                      a1, a2, all, all, a3, all);
+    assert_int_equal(system(cmd), 0);
+    if (md_tree_add_archive(t, all) < 0)
+        fail_msg("%s", md_ctx_errmsg(ctx));
+    assert_int_equal(md_tree_contains(t, "kernel/x86/microcode/GenuineIntel.bin"), 1);
+    assert_int_equal(md_tree_contains(t, "init"), 1);
+    /* later archives overlay earlier ones, as in the kernel */
+    assert_int_equal(get(t, "second")->mode, S_IFREG | 0600);
+    assert_int_equal(get(t, "second")->size, 1);
+    free(cmd);
+    /* garbage after the first archive is an error naming the offset */
+    cmd = md_asprintf("cat '%s' > '%s' && echo garbage >> '%s'", a1, all, all);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(md_tree_add_archive(t, all), -EINVAL);
+    {
+        struct stat st;
+        char *want;
+        assert_int_equal(stat(a1, &st), 0);
+        want = md_asprintf("at offset %lld: ", (long long)st.st_size);
+        assert_errmsg_contains(ctx, want);
+        free(want);
+    }
+    free(cmd);
+    free(all);
+    free(a1);
+    free(a2);
+    free(a3);
     md_tree_free(t);
     rmtree(d);
     md_ctx_free(ctx);
@@ -1120,6 +1183,7 @@ int main(void)
         cmocka_unit_test(test_host_errors),
         cmocka_unit_test(test_archive_newc),
         cmocka_unit_test(test_archive_tar_and_filters),
+        cmocka_unit_test(test_archive_concatenated),
         cmocka_unit_test(test_archive_roundtrip),
     };
     unsetenv("MD_DEBUG");

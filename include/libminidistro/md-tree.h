@@ -173,9 +173,12 @@ MD_API int md_tree_add_spec_buf(md_tree *tree, const char *text, size_t size, co
  * (newc groups with data on the last link included) and user/security/
  * trusted xattrs are kept.  Entry names are normalised like any path
  * (absolute names become relative; the root entry "." is skipped); a name
- * that escapes with ".." is an error naming the entry.  Only the first
- * archive of a concatenation (as in an initramfs with early microcode) is
- * read.  @archive_path is borrowed.
+ * that escapes with ".." is an error naming the entry.  Concatenated
+ * archives are read as the kernel reads them (later ones overlay earlier
+ * ones) after an uncompressed cpio archive, e.g. an early-microcode archive
+ * in front of the compressed main one; a compressed archive ends the
+ * input.  mtree manifests are not accepted (libarchive would read the host
+ * files they name).  @archive_path is borrowed.
  * Errors: -ENOENT/-EACCES/-EISDIR, -EINVAL (not an archive, truncated,
  * bad entry name), -ENOMEM.
  */
