@@ -1889,7 +1889,9 @@ MD_API int md_ext_list(md_ext *x, const char *path, md_ext_list_fn fn, void *use
  *
  * Linking N entries one by one with ext2fs_link() scans the whole directory
  * each time (O(N^2)).  Directories created by md_ext_populate() are instead
- * collected in memory and written once, when the sorted walk leaves them.
+ * collected in memory (a pointer per entry) and written once at the end.
+ * (Not when the walk leaves them: in byte order "d-x" sorts between "d" and
+ * "d/y", so a directory's entries need not follow it directly.)
  */
 
 struct dent {
@@ -1901,8 +1903,7 @@ struct dent {
 
 struct pdir {
     ext2_ino_t ino;
-    const char *path;    /* tree path ("" for a new target) */
-    size_t plen;
+    const char *path;    /* tree path (NULL for a new target) */
     int64_t mtime;
     struct dent *v;
     size_t n, cap;
@@ -2325,8 +2326,7 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
     uint64_t need_b = 0, need_i = 0, total = 0, free_b, free_i, done = 0;
     ext2_ino_t tino = EXT2_ROOT_INO, *fsino = NULL;
     unsigned char *isnew = NULL;
-    struct pdir *stack = NULL;
-    size_t sp = 0;
+    struct pdir *pd = NULL;   /* directories created here, by tree inode (0: a new target) */
     int target_new = 0, r;
     size_t i;
 
@@ -2384,16 +2384,14 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
     }
     fsino = calloc(tree->n + 1, sizeof(*fsino));
     isnew = calloc(tree->n + 1, 1);
-    stack = calloc(2050, sizeof(*stack));   /* paths have at most 2048 components */
-    if (!fsino || !isnew || !stack) {
+    pd = calloc(tree->n + 1, sizeof(*pd));
+    if (!fsino || !isnew || !pd) {
         r = md_error(x->ctx, -ENOMEM, "out of memory");
         goto out;
     }
     if (target_new) {
-        stack[0].ino = tino;
-        stack[0].path = "";
-        stack[0].mtime = x->epoch;
-        sp = 1;
+        pd[0].ino = tino;
+        pd[0].mtime = x->epoch;
     }
     for (i = 0; i < tree->n; i++) {
         const struct md_entry *e = tree->v[i];
@@ -2402,29 +2400,22 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
         ext2_ino_t dir = tino, old = 0, ino = 0;
         int pnew = target_new;
         uint32_t type = e->mode & S_IFMT;
-
-        /* directories the sorted walk has left are complete: write them */
-        while (sp > 0 && stack[sp - 1].plen &&
-               !(strncmp(e->path, stack[sp - 1].path, stack[sp - 1].plen) == 0 &&
-                 e->path[stack[sp - 1].plen] == '/')) {
-            r = pdir_flush(x, &stack[--sp]);
-            if (r < 0)
-                goto out;
-        }
+        struct pdir *pp = &pd[0];
 
         if (slash) {
-            char *pp = strndup(e->path, (size_t)(slash - e->path));
-            struct md_entry *p = pp ? md_tree_lookup(tree, pp) : NULL;
-            free(pp);
+            char *ppath = strndup(e->path, (size_t)(slash - e->path));
+            struct md_entry *p = ppath ? md_tree_lookup(tree, ppath) : NULL;
+            free(ppath);
             if (!p || !fsino[p->ino]) {
                 r = md_error(x->ctx, -EIO, "%s: parent directory missing from the tree", e->path);
                 goto out;
             }
             dir = fsino[p->ino];
             pnew = isnew[p->ino];
+            pp = &pd[p->ino];
         }
-        if (pnew && (sp == 0 || stack[sp - 1].ino != dir)) {
-            r = md_error(x->ctx, -EIO, "%s: internal error: parent directory not open", e->path);
+        if (pnew && pp->ino != dir) {
+            r = md_error(x->ctx, -EIO, "%s: internal error: parent directory not pending", e->path);
             goto out;
         }
         if (!pnew) {
@@ -2457,16 +2448,14 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
             }
             r = make_dir2(x, dir, name, e->mode, e->uid, e->gid, e->mtime, !pnew, &ino);
             if (r == 0 && pnew)
-                r = pdir_add(x, &stack[sp - 1], name, ino, S_IFDIR);
+                r = pdir_add(x, pp, name, ino, S_IFDIR);
             if (r < 0)
                 goto out;
             fsino[e->ino] = ino;
             isnew[e->ino] = 1;
-            stack[sp].ino = ino;
-            stack[sp].path = e->path;
-            stack[sp].plen = strlen(e->path);
-            stack[sp].mtime = e->mtime;
-            sp++;
+            pd[e->ino].ino = ino;
+            pd[e->ino].path = e->path;
+            pd[e->ino].mtime = e->mtime;
             r = set_xattrs(x, ino, e);
             if (r < 0)
                 goto out;
@@ -2483,7 +2472,7 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
         }
         if (type == S_IFREG && fsino[e->ino]) {
             /* another link of a file already written */
-            r = pnew ? pdir_add(x, &stack[sp - 1], name, fsino[e->ino], S_IFREG)
+            r = pnew ? pdir_add(x, pp, name, fsino[e->ino], S_IFREG)
                      : md_ext_link(x, dir, name, fsino[e->ino], S_IFREG);
             if (r < 0)
                 goto out;
@@ -2523,21 +2512,25 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
         r = set_xattrs(x, ino, md_entry_data(e));
         if (r < 0)
             goto out;
-        r = pnew ? pdir_add(x, &stack[sp - 1], name, ino, e->mode) : md_ext_link(x, dir, name, ino, e->mode);
+        r = pnew ? pdir_add(x, pp, name, ino, e->mode) : md_ext_link(x, dir, name, ino, e->mode);
         if (r < 0)
             goto out;
     }
-    while (sp > 0) {
-        r = pdir_flush(x, &stack[--sp]);
-        if (r < 0)
-            goto out;
+    /* write the new directories, in tree order */
+    for (i = 0; i <= tree->n; i++) {
+        if (pd[i].ino) {
+            r = pdir_flush(x, &pd[i]);
+            if (r < 0)
+                goto out;
+        }
     }
     if (o.progress && o.progress(o.userdata, total, total))
         r = md_error(x->ctx, -ECANCELED, "cancelled");
 out:
-    while (sp > 0)
-        free(stack[--sp].v);
-    free(stack);
+    if (pd)
+        for (i = 0; i <= tree->n; i++)
+            free(pd[i].v);
+    free(pd);
     free(fsino);
     free(isnew);
     return r;

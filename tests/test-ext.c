@@ -503,6 +503,44 @@ static void test_populate_merge_and_target(void **state)
     md_ctx_free(ctx);
 }
 
+
+/* Byte order puts "d-ng" and "d.a" between "d" and "d/k": directories must
+ * still get all their entries. */
+static void test_populate_sort_order(void **state)
+{
+    static const char *const files[] = { "d/k", "d-ng.txt", "d-ng/y/z", "d.a", "d/x/deep", "d+/q",
+                                         "e/d/k", "e/d-/k", "e/d./k" };
+    md_ctx *ctx = new_ctx();
+    md_image *img = new_image(ctx, "o.img", 8ULL << 20, 0);
+    md_ext *fs;
+    md_tree *t;
+    size_t i;
+    (void)state;
+
+    assert_int_equal(md_ext_format(img, 0, NULL, &fs), 0);
+    assert_int_equal(md_tree_new(ctx, &t), 0);
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        assert_int_equal(md_tree_add_data(t, files[i], files[i], strlen(files[i]), NULL), 0);
+    if (md_ext_populate(fs, t, NULL) != 0)
+        fail_msg("populate: %s", md_ctx_errmsg(ctx));
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        void *data;
+        size_t n;
+        char p[64];
+        snprintf(p, sizeof(p), "/%s", files[i]);
+        if (md_ext_read_file(fs, p, &data, &n) != 0)
+            fail_msg("%s: %s", p, md_ctx_errmsg(ctx));
+        assert_int_equal(n, strlen(files[i]));
+        free(data);
+    }
+    assert_int_equal(md_ext_close(fs), 0);
+    assert_int_equal(md_image_commit(img), 0);
+    assert_int_equal(fsck_ok(tpath("o.img"), 0), 0);
+    md_tree_free(t);
+    md_image_free(img);
+    md_ctx_free(ctx);
+}
+
 /* ---- single entries ------------------------------------------------------------------ */
 
 struct names {
@@ -715,6 +753,7 @@ int main(void)
         cmocka_unit_test(test_populate_ext2_1k),
         cmocka_unit_test(test_populate_ext3),
         cmocka_unit_test(test_populate_merge_and_target),
+        cmocka_unit_test(test_populate_sort_order),
         cmocka_unit_test(test_single_entries),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_determinism),
