@@ -84,8 +84,10 @@ int mdimg_usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry 'mdimg %s--help' for more information.\n",
-            mdimg_cmdname ? mdimg_cmdname : "");
+    if (mdimg_cmdname)
+        fprintf(stderr, "\nTry 'mdimg %s --help' for more information.\n", mdimg_cmdname);
+    else
+        fprintf(stderr, "\nTry 'mdimg --help' for more information.\n");
     return EXIT_USAGE;
 }
 
