@@ -11,7 +11,10 @@
  * directory added over a directory only updates its attributes.  Missing
  * parent directories are created (0755, root:root, the context epoch).
  * Sinks emit entries sorted by the byte order of their paths, so the output
- * does not depend on the order in which entries were added.
+ * does not depend on the order in which entries were added.  Timestamps are
+ * resolved when an entry is added (MD_MTIME_DEFAULT becomes the context
+ * epoch, later ones are clamped to it): set the epoch on the context before
+ * adding entries.
  *
  * Only metadata is kept in memory for host files: their contents are read
  * when a sink writes them.
