@@ -692,7 +692,8 @@ int md_tree_finalize(md_tree *t)
         memset(t->hash, 0, t->hash_cap * sizeof(*t->hash));
     for (i = 0; i < t->n; i++)
         hash_insert_raw(t->hash, t->hash_cap, t->v[i]);
-    qsort(t->v, t->n, sizeof(*t->v), cmp_entry);
+    if (t->n)
+        qsort(t->v, t->n, sizeof(*t->v), cmp_entry);
 
     /* A master replaced by another hard link leaves a chain; a master
      * replaced by a non-file leaves links without data. */

@@ -369,6 +369,80 @@ static void test_errors(void **state)
                  "test.spec:2: 'sl/d': parent 'sl' is not a directory in the tree");
 }
 
+/* Pseudo-random lines from templates whose fields are mostly valid: never a
+ * crash, every failure has a message with the spec name and line number. */
+static unsigned rnd(unsigned *seed, unsigned n)
+{
+    *seed = *seed * 1103515245 + 12345;
+    return (*seed >> 16) % n;
+}
+
+static void test_random_lines(void **state)
+{
+    static const char *const tmpl[] = {
+        "dir N M I I", "file N L M I I", "file N L M I I N N", "nod N M I I D U U",
+        "slink N T M I I", "pipe N M I I", "sock N M I I", "# comment", "fiel N M I I",
+    };
+    static const char *const names[] = {
+        "/a", "/a/b", "/a/b/c", "b", "/c/d", "/dev/x", "/", "a/../b", "..", "/a//b/", "/a/./c",
+    };
+    static const char *const locs[] = {
+        "hello.txt", "sub/data", "${MD_RANDOM}/data", "nothere", "sub", "${MD_UNSET_X}", "/dev/null",
+    };
+    static const char *const modes[] = { "0755", "644", "0", "1777", "07777", "9x9", "0100644", "" };
+    static const char *const ids[] = { "0", "1000", "4294967295", "-1", "x", "4294967296" };
+    static const char *const dts[] = { "c", "b", "x" };
+    static const char *const nums[] = { "1", "5", "4095", "4096", "abc" };
+    static const char *const targets[] = { "busybox", "/bin/sh", "../x", "a" };
+    struct fx *f = *state;
+    unsigned seed = 12345;
+    int i, ok = 0;
+
+    setenv("MD_RANDOM", "sub", 1);
+    unsetenv("MD_UNSET_X");
+    for (i = 0; i < 3000; i++) {
+        const char *t = tmpl[rnd(&seed, sizeof(tmpl) / sizeof(tmpl[0]))];
+        char line[1024] = "";
+        const char *p;
+        int r;
+
+        for (p = t; *p; p++) {
+            const char *v = NULL;
+            char c[2] = { *p, 0 };
+#define PICK(a) a[rnd(&seed, sizeof(a) / sizeof(a[0]))]
+            switch (*p) {
+            case 'N': v = PICK(names); break;
+            case 'L': v = PICK(locs); break;
+            case 'M': v = rnd(&seed, 4) ? "0755" : PICK(modes); break;
+            case 'I': v = rnd(&seed, 4) ? "0" : PICK(ids); break;
+            case 'D': v = PICK(dts); break;
+            case 'U': v = PICK(nums); break;
+            case 'T': v = PICK(targets); break;
+            case ' ': v = rnd(&seed, 2) ? " " : "\t"; break;
+            default: v = c; break;
+            }
+#undef PICK
+            if (strlen(line) + strlen(v) < sizeof(line) - 8)
+                strcat(line, v);
+        }
+        if (rnd(&seed, 10) == 0)
+            strcat(line, " extra");
+        strcat(line, "\n");
+        md_ctx_clear_error(f->ctx);
+        r = spec(f, line);
+        if (r < 0 && !strstr(md_ctx_errmsg(f->ctx), "test.spec:1: "))
+            fail_msg("'%s' -> %d without a line number: '%s'", line, r, md_ctx_errmsg(f->ctx));
+        assert_true(r <= 0);
+        ok += r == 0;
+    }
+    /* a mix of accepted and refused lines, and a tree that can be written */
+    if (ok < 300 || ok > 2700)
+        fail_msg("%d of 3000 random lines accepted", ok);
+    assert_true(md_tree_count(f->tree) > 3);
+    assert_int_equal(md_tree_finalize(f->tree), 0);
+    unsetenv("MD_RANDOM");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +452,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spec_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kernel_default_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_lines, setup, teardown),
     };
     unsetenv("MD_DEBUG");
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1102,6 +1102,60 @@ static void test_archive_concatenated(void **state)
     md_ctx_free(ctx);
 }
 
+/* Damaged archives (bit flips, truncation, in a newc with every entry
+ * type): an error with a message or a consistent tree, never a crash. */
+static void test_archive_damaged(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    char *d = mktmp(), *a, *orig;
+    struct newc n = { 0 };
+    unsigned seed = 4242;
+    size_t size;
+    int i;
+    (void)state;
+
+    newc_add(&n, "d", S_IFDIR | 0755, 0, 0, 2, 20, 2, NULL, 0, 0, 0);
+    newc_add(&n, "d/a", S_IFREG | 0640, 5, 6, 2, 30, 3, NULL, 0, 0, 0);
+    newc_add(&n, "d/b", S_IFREG | 0640, 5, 6, 2, 30, 3, "linked", 6, 0, 0);
+    newc_add(&n, "sl", S_IFLNK | 0777, 0, 0, 1, 50, 6, "d/a", 3, 0, 0);
+    newc_add(&n, "dev/console", S_IFCHR | 0600, 0, 0, 1, 60, 7, NULL, 0, 5, 1);
+    newc_add(&n, "fifo", S_IFIFO | 0644, 0, 0, 1, 60, 9, NULL, 0, 0, 0);
+    a = newc_finish(&n, d, "good.cpio");
+    assert_int_equal(md_read_file(ctx, a, &orig, &size), 0);
+    for (i = 0; i < 400; i++) {
+        char *copy = malloc(size);
+        md_tree *t = new_tree(ctx);
+        size_t len = size;
+        int fd, k, r;
+
+        memcpy(copy, orig, size);
+        for (k = 0; k < 1 + i % 4; k++) {
+            seed = seed * 1103515245 + 12345;
+            copy[(seed >> 8) % size] ^= (char)(1u << ((seed >> 4) % 8));
+        }
+        if (i % 5 == 0) {
+            seed = seed * 1103515245 + 12345;
+            len = (seed >> 8) % size;
+        }
+        fd = open(a, O_WRONLY | O_TRUNC);
+        assert_true(fd >= 0);
+        assert_int_equal(md_write_full(fd, copy, len), 0);
+        close(fd);
+        md_ctx_clear_error(ctx);
+        r = md_tree_add_archive(t, a);
+        if (r < 0)
+            assert_true(strlen(md_ctx_errmsg(ctx)) > 0);
+        else
+            (void)md_tree_finalize(t);
+        md_tree_free(t);
+        free(copy);
+    }
+    free(orig);
+    free(a);
+    rmtree(d);
+    md_ctx_free(ctx);
+}
+
 /* Our writer -> our reader: every type and a hard-link group survive. */
 static void test_archive_roundtrip(void **state)
 {
@@ -1184,6 +1238,7 @@ int main(void)
         cmocka_unit_test(test_archive_newc),
         cmocka_unit_test(test_archive_tar_and_filters),
         cmocka_unit_test(test_archive_concatenated),
+        cmocka_unit_test(test_archive_damaged),
         cmocka_unit_test(test_archive_roundtrip),
     };
     unsetenv("MD_DEBUG");
