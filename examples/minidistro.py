@@ -42,6 +42,8 @@ class DistroOpts(ctypes.Structure):
         ("size", ctypes.c_uint64),
         ("root", ctypes.c_uint32),
         ("table", ctypes.c_uint32),
+        ("compression", ctypes.c_int32),
+        ("reserved", ctypes.c_uint32),
         ("progress", PROGRESS_FN),
         ("userdata", ctypes.c_void_p),
     ]

@@ -1036,7 +1036,18 @@ static int write_initramfs(struct build *b)
     md_cpio_opts co = MD_CPIO_OPTS_INIT;
     int r;
 
-    co.compression = MD_COMPRESS_GZIP;
+    co.compression = b->o->compression;
+    if (co.compression == MD_DISTRO_COMPRESS_AUTO) {
+        char *cfg = NULL;
+        size_t n;
+        co.compression = MD_COMPRESS_GZIP;
+        if (b->kernel_config && md_read_file(b->ctx, b->kernel_config, &cfg, &n) == 0 &&
+            kconfig_value(cfg, "CONFIG_RD_ZSTD") == 'y')
+            co.compression = MD_COMPRESS_ZSTD;
+        free(cfg);
+        md_ctx_clear_error(b->ctx);
+    }
+    md_dbg(b->ctx, "distro: initramfs compression %s", md_compress_name(co.compression));
     if (b->o->initramfs_output) {
         r = md_cpio_write(b->tree, b->o->initramfs_output, &co);
         if (r < 0)
@@ -1210,6 +1221,8 @@ int md_distro_build(md_ctx *ctx, const md_distro_opts *opts)
         return md_error(ctx, -EINVAL, "unknown root mode %u", opts->root);
     if (opts->table > MD_DISTRO_TABLE_GPT)
         return md_error(ctx, -EINVAL, "unknown partition table type %u", opts->table);
+    if (opts->compression != MD_DISTRO_COMPRESS_AUTO && !md_compress_name(opts->compression))
+        return md_error(ctx, -EINVAL, "unknown initramfs compression %d", opts->compression);
     if (opts->flags & ~(MD_DISTRO_FORCE | MD_DISTRO_NO_MODULES))
         return md_error(ctx, -EINVAL, "unknown flags 0x%x", opts->flags);
     size = opts->size ? opts->size : 64 * MIB;

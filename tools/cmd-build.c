@@ -26,6 +26,7 @@ enum {
     OPT_INITRAMFS,
     OPT_FORCE,
     OPT_NO_MODULES,
+    OPT_COMPRESS,
 };
 
 static void usage(FILE *f)
@@ -56,6 +57,9 @@ static void usage(FILE *f)
             "      --hostname NAME    default: minidistro\n"
             "      --append ARGS      extra kernel command line\n"
             "      --initramfs PATH   also write the initramfs to PATH (for -kernel boots)\n"
+            "      --compress CODEC   initramfs codec: auto (default: zstd if the kernel\n"
+            "                         config has CONFIG_RD_ZSTD=y, else gzip), gzip, zstd,\n"
+            "                         xz, lz4, none\n"
             "  -f, --force            replace an existing IMAGE\n"
             "  -q, --quiet            print nothing on success\n"
             "  -v, --verbose          print library debug messages\n"
@@ -163,6 +167,7 @@ int cmd_build(int argc, char **argv)
         { "hostname", required_argument, NULL, OPT_HOSTNAME },
         { "append", required_argument, NULL, OPT_APPEND },
         { "initramfs", required_argument, NULL, OPT_INITRAMFS },
+        { "compress", required_argument, NULL, OPT_COMPRESS },
         { "force", no_argument, NULL, 'f' },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
@@ -226,6 +231,15 @@ int cmd_build(int argc, char **argv)
         case OPT_HOSTNAME: o.hostname = optarg; break;
         case OPT_APPEND: o.append = optarg; break;
         case OPT_INITRAMFS: o.initramfs_output = optarg; break;
+        case OPT_COMPRESS:
+            if (strcmp(optarg, "auto") == 0) {
+                o.compression = MD_DISTRO_COMPRESS_AUTO;
+            } else if (md_compress_from_name(NULL, optarg, &o.compression) < 0) {
+                ret = mdimg_usage_error("--compress: '%s' is not auto, none, gzip, xz, zstd or lz4",
+                                        optarg);
+                goto out;
+            }
+            break;
         case 'f': o.flags |= MD_DISTRO_FORCE; break;
         case 'q': mdimg_verbose = -1; break;
         case 'v': mdimg_verbose = 1; break;

@@ -125,14 +125,22 @@ typedef struct md_distro_opts {
     uint64_t size;                   /* image size in bytes; 0: 64 MiB */
     uint32_t root;                   /* MD_DISTRO_ROOT_* */
     uint32_t table;                  /* MD_DISTRO_TABLE_* */
+    int32_t compression;             /* initramfs codec: MD_COMPRESS_* (md-cpio.h) or
+                                      * MD_DISTRO_COMPRESS_AUTO */
+    uint32_t reserved;               /* 0 */
     md_progress_fn progress;         /* called per phase (done/total = phases), or NULL */
     void *userdata;
 } md_distro_opts;
 
+/* md_distro_opts.compression: zstd when the kernel config says CONFIG_RD_ZSTD=y
+ * (fast to build and to unpack under emulation), else gzip (every kernel). */
+#define MD_DISTRO_COMPRESS_AUTO (-1)
+
 #define MD_DISTRO_OPTS_VERSION 1
 #define MD_DISTRO_OPTS_INIT                                                              \
     { MD_DISTRO_OPTS_VERSION, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-      NULL, 0, MD_DISTRO_ROOT_INITRAMFS, MD_DISTRO_TABLE_MBR, NULL, NULL }
+      NULL, 0, MD_DISTRO_ROOT_INITRAMFS, MD_DISTRO_TABLE_MBR, MD_DISTRO_COMPRESS_AUTO, 0, \
+      NULL, NULL }
 MD_API void md_distro_opts_init(md_distro_opts *opts);
 
 /** The ext4 label of the root partition, used in root=LABEL=... */
@@ -141,14 +149,15 @@ MD_API void md_distro_opts_init(md_distro_opts *opts);
 /**
  * Build a bootable disk image at @opts->output: the BusyBox system
  * (md_tree_add_busybox + md_tree_add_distro_files + overlays + disk driver
- * modules when the kernel needs them) packed as a gzip initramfs; an MBR or
+ * modules when the kernel needs them) packed as an initramfs (zstd or gzip,
+ * see MD_DISTRO_COMPRESS_AUTO); an MBR or
  * GPT table with one bootable Linux partition; an ext4 filesystem labelled
  * MD_DISTRO_ROOT_LABEL holding the same system plus /boot/vmlinuz and
  * /boot/initramfs; EXTLINUX booting it with "console=ttyS0 panic=-1 quiet"
  * (+ "root=LABEL=minidistro" for MD_DISTRO_ROOT_DISK).
- * The drivers needed for a disk root (virtio_pci, virtio_blk, ata_piix,
- * sd_mod, ext4) must be built in or available as modules, else the build
- * fails naming the missing one.  Nothing is left at @opts->output on failure.
+ * The drivers needed for a disk root (virtio_pci, virtio_blk, ext4) must be
+ * built in or available as modules, else the build fails naming the missing
+ * one.  Nothing is left at @opts->output on failure.
  * All strings are borrowed.
  * Errors: -EINVAL (bad options), -ENOENT (missing kernel, BusyBox, overlay
  * or driver: named), -ENOEXEC (kernel is not a bzImage), -ENOSPC (image too
