@@ -781,7 +781,7 @@ static const char inittab[] =
     "::ctrlaltdel:/sbin/reboot\n"
     "::shutdown:/bin/sync\n"
     "::shutdown:/bin/mount -o remount,ro /\n"
-    "::shutdown:/bin/umount -a -r\n";
+    "::shutdown:/bin/umount -a -r 2>/dev/null\n";
 
 static const char fstab[] =
     "# <fs> <mountpoint> <type> <options> <dump> <pass>\n"
@@ -1155,6 +1155,10 @@ static int make_fs(struct build *b)
     if (r < 0)
         return r;
     fo.fs_type = MD_EXT4;
+    /* 4 KiB blocks: one block group up to 128 MiB, so /boot/vmlinuz and the
+     * initramfs are a few long extents and EXTLINUX reads them through the
+     * BIOS in few, large requests (mke2fs would pick 1 KiB for < 512 MiB). */
+    fo.block_size = 4096;
     fo.label = MD_DISTRO_ROOT_LABEL;
     r = md_ext_format(b->img, 1, &fo, &b->fs);
     if (r < 0)
