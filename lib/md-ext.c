@@ -27,6 +27,7 @@ struct md_ext {
     int rdonly;
     int64_t epoch;
     blk64_t goal;        /* next data block goal: keeps files packed in order */
+    uint64_t progress_total;  /* bytes of file data of the running populate */
 };
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -1238,7 +1239,7 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, co
         pos += got;
         if (po && po->progress) {
             *progress_done += got;
-            if (po->progress(po->userdata, *progress_done, 0)) {
+            if (po->progress(po->userdata, *progress_done, x->progress_total)) {
                 r = md_error(x->ctx, -ECANCELED, "cancelled");
                 goto out;
             }
@@ -2338,6 +2339,8 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
                                     MD_EXT_POPULATE_OPTS_VERSION);
         o = *opts;
     }
+    if (o.flags)
+        return md_error(x->ctx, -EINVAL, "unknown populate flags 0x%x", o.flags);
     r = check_rw(x);
     if (r < 0)
         return r;
@@ -2377,6 +2380,7 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
                         (unsigned long long)free_b, (unsigned long long)free_i);
     }
 
+    x->progress_total = total;
     if (target_new) {
         r = md_ext_mkdir_p(x, o.target, NULL, &tino);
         if (r < 0)

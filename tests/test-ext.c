@@ -541,6 +541,58 @@ static void test_populate_sort_order(void **state)
     md_ctx_free(ctx);
 }
 
+
+struct prog {
+    int calls;
+    uint64_t last_done, last_total;
+    int cancel_at;
+};
+
+static int on_progress(void *ud, uint64_t done, uint64_t total)
+{
+    struct prog *p = ud;
+    p->calls++;
+    assert_true(done >= p->last_done);
+    p->last_done = done;
+    p->last_total = total;
+    return p->cancel_at && p->calls >= p->cancel_at;
+}
+
+static void test_populate_progress(void **state)
+{
+    static char data[3 << 20];
+    md_ctx *ctx = new_ctx();
+    md_image *img = new_image(ctx, "p.img", 16ULL << 20, 0);
+    md_ext_populate_opts po = MD_EXT_POPULATE_OPTS_INIT;
+    struct prog pr = { 0, 0, 0, 0 };
+    md_ext *fs;
+    md_tree *t;
+    (void)state;
+
+    memset(data, 7, sizeof(data));
+    assert_int_equal(md_ext_format(img, 0, NULL, &fs), 0);
+    assert_int_equal(md_tree_new(ctx, &t), 0);
+    assert_int_equal(md_tree_add_data(t, "a", data, sizeof(data), NULL), 0);
+    assert_int_equal(md_tree_add_data(t, "b", data, 1000, NULL), 0);
+    po.progress = on_progress;
+    po.userdata = &pr;
+    assert_int_equal(md_ext_populate(fs, t, &po), 0);
+    assert_true(pr.calls >= 3);
+    assert_int_equal(pr.last_done, sizeof(data) + 1000);
+    assert_int_equal(pr.last_total, sizeof(data) + 1000);
+    /* a non-zero return cancels */
+    memset(&pr, 0, sizeof(pr));
+    pr.cancel_at = 1;
+    po.target = "/again";
+    assert_int_equal(md_ext_populate(fs, t, &po), -ECANCELED);
+    po.flags = 0x80;
+    assert_int_equal(md_ext_populate(fs, t, &po), -EINVAL);
+    assert_int_equal(md_ext_close(fs), 0);
+    md_tree_free(t);
+    md_image_free(img);
+    md_ctx_free(ctx);
+}
+
 /* ---- single entries ------------------------------------------------------------------ */
 
 struct names {
@@ -754,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_populate_ext3),
         cmocka_unit_test(test_populate_merge_and_target),
         cmocka_unit_test(test_populate_sort_order),
+        cmocka_unit_test(test_populate_progress),
         cmocka_unit_test(test_single_entries),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_determinism),
