@@ -87,8 +87,8 @@ diff -u "$T/expect-bsd" "$T/got-bsd" || fail "bsdcpio -itv listing differs"
 
 # Raw header fields cpio -tv does not show: inode numbers and hard-link ino.
 # (newc header: magic(6) ino(8) mode(8) ...; find each name's header.)
-ino_of() {
-    python3 - "$OUT" "$1" <<'PY'
+hdr_of() { # ARCHIVE NAME -> "ino nlink devmajor devminor mtime"
+    python3 - "$1" "$2" <<'PY'
 import sys
 d = open(sys.argv[1], 'rb').read()
 name = sys.argv[2].encode() + b'\0'
@@ -99,7 +99,7 @@ while True:
     nsz, fsz = f[11], f[6]
     nm = d[off+110:off+110+nsz]
     if nm == name:
-        print(f[0], f[4], f[7], f[8]); break
+        print(f[0], f[4], f[7], f[8], f[5]); break
     if nm == b'TRAILER!!!\0':
         sys.exit('not found')
     off = (off + 110 + nsz + 3) & ~3
@@ -107,14 +107,43 @@ while True:
 PY
 }
 if command -v python3 >/dev/null 2>&1; then
-    a=$(ino_of etc/motd); b=$(ino_of etc/motd.hard); c=$(ino_of bin)
+    a=$(hdr_of "$OUT" etc/motd); b=$(hdr_of "$OUT" etc/motd.hard); c=$(hdr_of "$OUT" bin)
     [ "${a%% *}" = "${b%% *}" ] || fail "hard links have different inodes: $a / $b"
-    [ "$c" = "1 2 0 0" ] || fail "first entry: ino/nlink/devmajor/devminor = $c, want 1 2 0 0"
+    [ "$c" = "1 2 0 0 1000" ] || fail "first entry: ino/nlink/devmajor/devminor/mtime = $c, want 1 2 0 0 1000"
 fi
 
 # File contents come out intact.
 [ "$(cpio -i --to-stdout etc/motd.hard < "$OUT" 2>/dev/null)" = hello ] || fail "etc/motd.hard contents"
 [ "$(cpio -i --to-stdout etc/issue < "$OUT" 2>/dev/null)" = "issue text" ] || fail "etc/issue contents"
+
+# --prefix, --keep-owner/--keep-mtime, --init (overrides a DIR's /init), later DIR overlays earlier
+mkdir -p "$T/over/etc"
+printf 'override\n' > "$T/over/etc/issue"
+printf 'first\n' > "$T/first-issue"
+mkdir -p "$T/first/etc"
+cp "$T/first-issue" "$T/first/etc/issue"
+printf '#!/bin/sh\necho custom init\n' > "$T/myinit"
+chmod 600 "$T/myinit"
+touch -d '1970-01-01 00:05:00' "$R/bin/tool"
+"$MDIMG" initramfs -q -o "$T/p.cpio" --epoch 100000 --prefix opt/x --keep-mtime --keep-owner \
+    --init "$T/myinit" "$R" "$T/first" "$T/over"
+cpio -itv --numeric-uid-gid < "$T/p.cpio" 2>/dev/null | tr -s ' ' > "$T/got-p"
+u=$(id -u) g=$(id -g)
+grep -q "^drwxr-xr-x 3 0 0 0 Jan 2 1970 opt$" "$T/got-p" || fail "--prefix: parent opt: $(cat "$T/got-p")"
+grep -q "^-rwxr-xr-x 1 $u $g 20 Jan 1 1970 opt/x/bin/tool$" "$T/got-p" ||
+    fail "--keep-owner/--keep-mtime: $(grep tool "$T/got-p")"
+if command -v python3 >/dev/null 2>&1; then
+    [ "$(hdr_of "$T/p.cpio" opt/x/bin/tool | cut -d' ' -f5)" = 300 ] || fail "--keep-mtime: mtime not kept"
+fi
+grep -q "^-rwxr-xr-x 1 0 0 27 Jan 2 1970 init$" "$T/got-p" || fail "--init: $(grep init "$T/got-p")"
+[ "$(cpio -i --to-stdout opt/x/etc/issue < "$T/p.cpio" 2>/dev/null)" = override ] ||
+    fail "a later DIR does not overlay an earlier one"
+[ "$(cpio -i --to-stdout init < "$T/p.cpio" 2>/dev/null)" = "$(cat "$T/myinit")" ] || fail "--init contents"
+# the summary line, and nothing with -q
+"$MDIMG" initramfs -o "$T/s.cpio" "$R" > "$T/summary"
+grep -q "^wrote $T/s.cpio: 7 entries, [0-9]* bytes (none)$" "$T/summary" || fail "summary: $(cat "$T/summary")"
+[ -z "$("$MDIMG" initramfs -q -o "$T/s.cpio" "$R")" ] || fail "-q is not quiet"
+"$MDIMG" initramfs --help | grep -q -- "--compress" || fail "--help"
 
 # ---- compression: each tool accepts it and it holds the same archive ----------
 for c in gzip xz zstd lz4; do
