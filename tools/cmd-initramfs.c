@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mdimg.h"
 
@@ -33,7 +34,8 @@ static void usage(FILE *f)
             "\n"
             "Options:\n"
             "  -o, --output OUT      the archive to write (replaced if it exists; written\n"
-            "                        to a temporary file and renamed only on success)\n"
+            "                        to a temporary file and renamed only on success);\n"
+            "                        '-' writes to standard output\n"
             "  -c, --compress NAME   none (default), gzip, xz, zstd or lz4, in the variants\n"
             "                        the kernel reads (xz with CRC32, lz4 legacy frames)\n"
             "  -l, --level N         compression level (gzip 1-9, xz 0-9, zstd 1-22,\n"
@@ -199,10 +201,21 @@ int cmd_initramfs(int argc, char **argv)
             goto fail;
     }
 
-    r = md_cpio_write(tree, out, &copts);
-    if (r < 0)
-        goto fail;
-    if (stat(out, &st) == 0)
+    if (strcmp(out, "-") == 0) {
+        if (isatty(STDOUT_FILENO)) {
+            mdimg_err("refusing to write an archive to a terminal");
+            r = -EINVAL;
+            goto fail_quiet;
+        }
+        r = md_cpio_write_fd(tree, STDOUT_FILENO, &copts);
+        if (r < 0)
+            goto fail;
+    } else {
+        r = md_cpio_write(tree, out, &copts);
+        if (r < 0)
+            goto fail;
+    }
+    if (strcmp(out, "-") != 0 && stat(out, &st) == 0)
         mdimg_info("wrote %s: %zu entries, %lld bytes (%s)\n", out, md_tree_count(tree),
                    (long long)st.st_size, md_compress_name(copts.compression));
     md_tree_free(tree);

@@ -69,13 +69,14 @@ MD_API void md_cpio_opts_init(md_cpio_opts *opts);
  * temporary file in the same directory, renamed over @path (replacing an
  * existing file, as build outputs are) only when everything succeeded: on
  * any failure no file is left at @path (an existing one is untouched).
- * The new file gets mode 0666 & ~umask.  @opts may be NULL (uncompressed).
+ * The new file gets mode 0666 & ~umask.  If @path is a symlink, the link
+ * itself is replaced.  @opts may be NULL (uncompressed).
  * File contents are streamed: host files are read at this point, in
  * chunks; a host file that changed size or vanished since it was added is
  * an error.  Finalises the tree (see md-tree.h).
  * Errors (message on the tree's context, naming the entry or file):
  * -EINVAL (bad options: unknown compression, level out of range, unknown
- * flags), -EFBIG (a file of 4 GiB or more: newc cannot store it),
+ * flags; @path exists and is not a regular file), -EISDIR, -EFBIG (a file of 4 GiB or more: newc cannot store it),
  * -ENOENT/-EACCES/-ESTALE (a host file), -EIO (read error), -ENOSPC and
  * other -errno from writing, -ECANCELED (the progress callback said stop),
  * -ENOMEM.  @path is borrowed.
