@@ -144,6 +144,13 @@ grep -q "^-rwxr-xr-x 1 0 0 27 Jan 2 1970 init$" "$T/got-p" || fail "--init: $(gr
 grep -q "^wrote $T/s.cpio: 7 entries, [0-9]* bytes (none)$" "$T/summary" || fail "summary: $(cat "$T/summary")"
 [ -z "$("$MDIMG" initramfs -q -o "$T/s.cpio" "$R")" ] || fail "-q is not quiet"
 "$MDIMG" initramfs --help | grep -q -- "--compress" || fail "--help"
+# -o - writes the same bytes to stdout; a device as OUT is refused (never renamed over)
+"$MDIMG" initramfs -q -o - "$R" | cmp -s - "$T/s.cpio" || fail "-o - differs from a file OUT"
+set +e
+"$MDIMG" initramfs -o /dev/null "$R" 2>"$T/err"; st=$?
+set -e
+[ "$st" -eq 1 ] && grep -q "/dev/null: exists and is not a regular file" "$T/err" && [ -c /dev/null ] ||
+    fail "-o /dev/null: exit $st: $(cat "$T/err")"
 
 # ---- compression: each tool accepts it and it holds the same archive ----------
 for c in gzip xz zstd lz4; do
