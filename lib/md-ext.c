@@ -1902,13 +1902,141 @@ struct dent {
     ext2_ino_t ino;
 };
 
+struct pname {
+    char *name;
+    ext2_ino_t ino;      /* 0: removed */
+};
+
 struct pdir {
-    ext2_ino_t ino;
-    const char *path;    /* tree path (NULL for a new target) */
+    ext2_ino_t ino;      /* 0: not collecting (entries go through ext2fs_link) */
+    const char *path;    /* tree path (NULL for the target) */
     int64_t mtime;
     struct dent *v;
     size_t n, cap;
+    /* a directory that existed before: its names, read once */
+    struct pname *names;
+    size_t names_cap;
+    int tried;           /* pdir_open_existing() was called */
 };
+
+static size_t names_slot(const struct pdir *d, const char *name, size_t len)
+{
+    uint64_t h = fnv64(1469598103934665603ULL, name, len);
+    size_t i = (size_t)h & (d->names_cap - 1);
+    while (d->names[i].name && (strlen(d->names[i].name) != len || memcmp(d->names[i].name, name, len)))
+        i = (i + 1) & (d->names_cap - 1);
+    return i;
+}
+
+static void names_free(struct pdir *d)
+{
+    size_t i;
+    for (i = 0; i < d->names_cap; i++)
+        free(d->names[i].name);
+    free(d->names);
+    d->names = NULL;
+    d->names_cap = 0;
+}
+
+struct names_scan {
+    struct pdir *d;
+    size_t count;
+    int err;
+};
+
+static int names_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *de, int offset, int blocksize,
+                    char *buf, void *priv)
+{
+    struct names_scan *ns = priv;
+    struct pdir *d = ns->d;
+    int len = ext2fs_dirent_name_len(de);
+    size_t i;
+    (void)dir;
+    (void)entry;
+    (void)offset;
+    (void)blocksize;
+    (void)buf;
+
+    if (!de->inode || (len == 1 && de->name[0] == '.') ||
+        (len == 2 && de->name[0] == '.' && de->name[1] == '.'))
+        return 0;
+    if ((ns->count + 1) * 2 > d->names_cap) {
+        /* grow and rehash */
+        struct pdir tmp = *d;
+        size_t j;
+        tmp.names_cap = d->names_cap ? d->names_cap * 2 : 64;
+        tmp.names = calloc(tmp.names_cap, sizeof(*tmp.names));
+        if (!tmp.names) {
+            ns->err = -ENOMEM;
+            return DIRENT_ABORT;
+        }
+        for (j = 0; j < d->names_cap; j++)
+            if (d->names[j].name)
+                tmp.names[names_slot(&tmp, d->names[j].name, strlen(d->names[j].name))] = d->names[j];
+        free(d->names);
+        d->names = tmp.names;
+        d->names_cap = tmp.names_cap;
+    }
+    i = names_slot(d, de->name, (size_t)len);
+    if (!d->names[i].name) {
+        d->names[i].name = strndup(de->name, (size_t)len);
+        if (!d->names[i].name) {
+            ns->err = -ENOMEM;
+            return DIRENT_ABORT;
+        }
+        ns->count++;
+    }
+    d->names[i].ino = de->inode;
+    return 0;
+}
+
+/* Start collecting entries for directory @ino, which existed before: read
+ * its names once.  Indexed (htree) directories are left to ext2fs_link(). */
+static int pdir_open_existing(md_ext *x, struct pdir *d, ext2_ino_t ino)
+{
+    struct ext2_inode_large in;
+    struct names_scan ns = { d, 0, 0 };
+    errcode_t err;
+    int r = read_inode(x, ino, &in);
+
+    d->tried = 1;
+    if (r < 0)
+        return r;
+    if ((in.i_flags & (EXT2_INDEX_FL | EXT4_INLINE_DATA_FL)) || EXT2_I_SIZE(&in) < x->fs->blocksize)
+        return 0;
+    d->names_cap = 64;
+    d->names = calloc(d->names_cap, sizeof(*d->names));
+    if (!d->names)
+        return md_error(x->ctx, -ENOMEM, "out of memory");
+    err = ext2fs_dir_iterate2(x->fs, ino, 0, NULL, names_cb, &ns);
+    if (err || ns.err) {
+        names_free(d);
+        return err ? md_ext_error(x->ctx, err, "reading directory inode %u", ino)
+                   : md_error(x->ctx, ns.err, "out of memory");
+    }
+    d->ino = ino;
+    d->mtime = inode_mtime(&in, inode_full(x->fs) && in.i_extra_isize >= 24);
+    return 0;
+}
+
+static ext2_ino_t names_get(struct pdir *d, const char *name)
+{
+    size_t i;
+    if (!d->names)
+        return 0;
+    i = names_slot(d, name, strlen(name));
+    return d->names[i].name ? d->names[i].ino : 0;
+}
+
+static void names_del(struct pdir *d, const char *name)
+{
+    size_t i;
+    if (!d->names)
+        return;
+    i = names_slot(d, name, strlen(name));
+    if (d->names[i].name)
+        d->names[i].ino = 0;
+}
 
 static int pdir_add(md_ext *x, struct pdir *d, const char *name, ext2_ino_t ino, uint32_t mode)
 {
@@ -1948,7 +2076,7 @@ static int pdir_flush(md_ext *x, struct pdir *d)
     unsigned usable = csum ? bs - (unsigned)sizeof(struct ext2_dir_entry_tail) : bs;
     struct ext2_inode_large in;
     unsigned pos, last = 0, off;
-    blk64_t nblk = 1, k, pblk;
+    blk64_t nblk = 1, k, pblk, base;
     size_t i;
     char *buf = NULL;
     errcode_t err;
@@ -1959,35 +2087,45 @@ static int pdir_flush(md_ext *x, struct pdir *d)
     r = read_inode(x, d->ino, &in);
     if (r < 0)
         return r;
-    if (EXT2_I_SIZE(&in) != bs)
+    if (EXT2_I_SIZE(&in) < bs || EXT2_I_SIZE(&in) % bs)
         return md_error(x->ctx, -EIO, "directory inode %u: unexpected size %llu", d->ino,
                         (unsigned long long)EXT2_I_SIZE(&in));
+    /* new entries go after the last entry of the last block, then into new blocks */
+    base = EXT2_I_SIZE(&in) / bs - 1;
     buf = malloc(bs);
     if (!buf)
         return md_error(x->ctx, -ENOMEM, "out of memory");
-    err = ext2fs_bmap2(fs, d->ino, (struct ext2_inode *)&in, NULL, 0, 0, NULL, &pblk);
+    err = ext2fs_bmap2(fs, d->ino, (struct ext2_inode *)&in, NULL, 0, base, NULL, &pblk);
+    if (!err && !pblk)
+        err = EXT2_ET_DIR_CORRUPTED;
     if (!err)
         err = ext2fs_read_dir_block4(fs, pblk, buf, 0, d->ino);
     if (err) {
         free(buf);
         return md_ext_error(x->ctx, err, "reading directory inode %u", d->ino);
     }
-    /* end of the entries ext2fs_mkdir() wrote ("." and "..") */
+    /* find the last entry ("..", in a directory ext2fs_mkdir() just made) */
     for (off = 0; off < usable;) {
         struct ext2_dir_entry *de = (struct ext2_dir_entry *)(buf + off);
         unsigned rl;
         if (ext2fs_get_rec_len(fs, de, &rl) || rl < 8 || off + rl > bs) {
             free(buf);
-            return md_error(x->ctx, -EIO, "directory inode %u: bad first block", d->ino);
+            return md_error(x->ctx, -EIO, "directory inode %u: bad block %llu", d->ino,
+                            (unsigned long long)base);
         }
         last = off;
         if (off + rl >= usable)
             break;
         off += rl;
     }
-    pos = last + dent_size((unsigned)ext2fs_dirent_name_len((struct ext2_dir_entry *)(buf + last)));
-    /* the last entry ("..") spans the rest of the block: shrink it to its size */
-    ext2fs_set_rec_len(fs, pos - last, (struct ext2_dir_entry *)(buf + last));
+    if (((struct ext2_dir_entry *)(buf + last))->inode == 0) {
+        /* an unused entry: new entries start in its place */
+        pos = last;
+    } else {
+        /* the last entry spans the rest of the block: shrink it to its size */
+        pos = last + dent_size((unsigned)ext2fs_dirent_name_len((struct ext2_dir_entry *)(buf + last)));
+        ext2fs_set_rec_len(fs, pos - last, (struct ext2_dir_entry *)(buf + last));
+    }
     /* dry run: how many blocks */
     {
         unsigned p = pos;
@@ -2003,9 +2141,9 @@ static int pdir_flush(md_ext *x, struct pdir *d)
     if (nblk > 1) {
         if (in.i_flags & EXT4_EXTENTS_FL) {
             err = ext2fs_fallocate(fs, EXT2_FALLOCATE_FORCE_INIT, d->ino, (struct ext2_inode *)&in,
-                                   x->goal ? x->goal : ~0ULL, 1, nblk - 1);
+                                   x->goal ? x->goal : ~0ULL, base + 1, nblk - 1);
         } else {
-            for (k = 1, err = 0; k < nblk && !err; k++)
+            for (k = base + 1, err = 0; k < base + nblk && !err; k++)
                 err = ext2fs_bmap2(fs, d->ino, (struct ext2_inode *)&in, NULL, BMAP_ALLOC, k, NULL,
                                    &pblk);
         }
@@ -2015,7 +2153,7 @@ static int pdir_flush(md_ext *x, struct pdir *d)
                                 (unsigned long long)(nblk - 1));
         }
     }
-    k = 0;
+    k = base;
     for (i = 0; i <= d->n; i++) {
         unsigned need = i < d->n ? dent_size(d->v[i].len) : 0;
         if (i == d->n || pos + need > usable) {
@@ -2052,7 +2190,7 @@ static int pdir_flush(md_ext *x, struct pdir *d)
         }
     }
     free(buf);
-    err = ext2fs_inode_size_set(fs, (struct ext2_inode *)&in, (uint64_t)nblk * bs);
+    err = ext2fs_inode_size_set(fs, (struct ext2_inode *)&in, (uint64_t)(base + nblk) * bs);
     if (err)
         return md_ext_error(x->ctx, err, "directory inode %u", d->ino);
     r = md_ext_write_inode(x, d->ino, &in, d->mtime, 0);
@@ -2062,6 +2200,7 @@ done:
     free(d->v);
     d->v = NULL;
     d->n = d->cap = 0;
+    names_free(d);
     return 0;
 }
 
@@ -2396,13 +2535,14 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
     if (target_new) {
         pd[0].ino = tino;
         pd[0].mtime = x->epoch;
+        pd[0].tried = 1;
     }
     for (i = 0; i < tree->n; i++) {
         const struct md_entry *e = tree->v[i];
         const char *slash = strrchr(e->path, '/');
         const char *name = slash ? slash + 1 : e->path;
         ext2_ino_t dir = tino, old = 0, ino = 0;
-        int pnew = target_new;
+        int pnew = target_new, coll;
         uint32_t type = e->mode & S_IFMT;
         struct pdir *pp = &pd[0];
 
@@ -2418,11 +2558,20 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
             pnew = isnew[p->ino];
             pp = &pd[p->ino];
         }
-        if (pnew && pp->ino != dir) {
+        if (!pnew && !pp->tried) {
+            /* an existing directory: read its names once, then collect */
+            r = pdir_open_existing(x, pp, dir);
+            if (r < 0)
+                goto out;
+        }
+        coll = pp->ino != 0;
+        if ((pnew || coll) && pp->ino != dir) {
             r = md_error(x->ctx, -EIO, "%s: internal error: parent directory not pending", e->path);
             goto out;
         }
-        if (!pnew) {
+        if (coll) {
+            old = pnew ? 0 : names_get(pp, name);
+        } else {
             errcode_t err = ext2fs_lookup(x->fs, dir, name, (int)strlen(name), NULL, &old);
             if (err == EXT2_ET_FILE_NOT_FOUND) {
                 old = 0;
@@ -2449,9 +2598,10 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
                 r = md_ext_unlink(x, dir, name);
                 if (r < 0)
                     goto out;
+                names_del(pp, name);
             }
-            r = make_dir2(x, dir, name, e->mode, e->uid, e->gid, e->mtime, !pnew, &ino);
-            if (r == 0 && pnew)
+            r = make_dir2(x, dir, name, e->mode, e->uid, e->gid, e->mtime, !coll, &ino);
+            if (r == 0 && coll)
                 r = pdir_add(x, pp, name, ino, S_IFDIR);
             if (r < 0)
                 goto out;
@@ -2460,6 +2610,7 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
             pd[e->ino].ino = ino;
             pd[e->ino].path = e->path;
             pd[e->ino].mtime = e->mtime;
+            pd[e->ino].tried = 1;
             r = set_xattrs(x, ino, e);
             if (r < 0)
                 goto out;
@@ -2473,10 +2624,11 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
                                  "%s: is a directory in the filesystem; cannot replace it", e->path);
                 goto out;
             }
+            names_del(pp, name);
         }
         if (type == S_IFREG && fsino[e->ino]) {
             /* another link of a file already written */
-            r = pnew ? pdir_add(x, pp, name, fsino[e->ino], S_IFREG)
+            r = coll ? pdir_add(x, pp, name, fsino[e->ino], S_IFREG)
                      : md_ext_link(x, dir, name, fsino[e->ino], S_IFREG);
             if (r < 0)
                 goto out;
@@ -2516,7 +2668,7 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
         r = set_xattrs(x, ino, md_entry_data(e));
         if (r < 0)
             goto out;
-        r = pnew ? pdir_add(x, pp, name, ino, e->mode) : md_ext_link(x, dir, name, ino, e->mode);
+        r = coll ? pdir_add(x, pp, name, ino, e->mode) : md_ext_link(x, dir, name, ino, e->mode);
         if (r < 0)
             goto out;
     }
@@ -2532,8 +2684,10 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
         r = md_error(x->ctx, -ECANCELED, "cancelled");
 out:
     if (pd)
-        for (i = 0; i <= tree->n; i++)
+        for (i = 0; i <= tree->n; i++) {
             free(pd[i].v);
+            names_free(&pd[i]);
+        }
     free(pd);
     free(fsino);
     free(isnew);

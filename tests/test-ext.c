@@ -593,6 +593,65 @@ static void test_populate_progress(void **state)
     md_ctx_free(ctx);
 }
 
+
+static int count_cb(void *ud, const char *name, const md_ext_stat *st)
+{
+    (void)name;
+    (void)st;
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* A second populate appends to directories that already span several blocks
+ * (and replaces some of their files). */
+static void test_populate_append_existing(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_image *img = new_image(ctx, "x.img", 16ULL << 20, 0);
+    md_ext *fs;
+    md_tree *t;
+    char p[64];
+    int i, round, n;
+    void *data;
+    size_t len;
+    (void)state;
+
+    assert_int_equal(md_ext_format(img, 0, NULL, &fs), 0);   /* 1 KiB blocks */
+    for (round = 0; round < 2; round++) {
+        assert_int_equal(md_tree_new(ctx, &t), 0);
+        for (i = 0; i < 300; i++) {
+            snprintf(p, sizeof(p), "d/r%d-%03d", round, i);
+            assert_int_equal(md_tree_add_data(t, p, "x", 1, NULL), 0);
+            snprintf(p, sizeof(p), "top%d-%03d", round, i);
+            assert_int_equal(md_tree_add_data(t, p, "y", 1, NULL), 0);
+        }
+        for (i = 0; i < 10; i++) {   /* replaced in round 1 */
+            snprintf(p, sizeof(p), "d/r0-%03d", i * 7);
+            assert_int_equal(md_tree_add_data(t, p, "new", 3, NULL), 0);
+        }
+        if (md_ext_populate(fs, t, NULL) != 0)
+            fail_msg("round %d: %s", round, md_ctx_errmsg(ctx));
+        md_tree_free(t);
+    }
+    n = 0;
+    assert_int_equal(md_ext_list(fs, "/d", count_cb, &n), 0);
+    assert_int_equal(n, 600);
+    n = 0;
+    assert_int_equal(md_ext_list(fs, "/", count_cb, &n), 0);
+    assert_int_equal(n, 600 + 2);   /* + d, lost+found */
+    assert_int_equal(md_ext_read_file(fs, "/d/r0-014", &data, &len), 0);
+    assert_string_equal(data, "new");
+    free(data);
+    assert_int_equal(md_ext_read_file(fs, "/d/r1-299", &data, &len), 0);
+    assert_string_equal(data, "x");
+    free(data);
+    assert_int_equal(md_ext_close(fs), 0);
+    assert_int_equal(md_image_commit(img), 0);
+    assert_int_equal(fsck_ok(tpath("x.img"), 0), 0);
+    md_image_free(img);
+    md_ctx_free(ctx);
+}
+
 /* ---- single entries ------------------------------------------------------------------ */
 
 struct names {
@@ -807,6 +866,7 @@ int main(void)
         cmocka_unit_test(test_populate_merge_and_target),
         cmocka_unit_test(test_populate_sort_order),
         cmocka_unit_test(test_populate_progress),
+        cmocka_unit_test(test_populate_append_existing),
         cmocka_unit_test(test_single_entries),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_determinism),
