@@ -13,6 +13,7 @@
 #include <lz4.h>
 #include <lz4hc.h>
 #include <lzma.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -94,6 +95,7 @@ MD_API int md_compress_from_name(md_ctx *ctx, const char *name, int32_t *ret)
 
 struct sink {
     md_ctx *ctx;
+    md_tree *tree;
     const char *outname;    /* for messages */
     int fd;
     int32_t comp, level;
@@ -312,65 +314,249 @@ static int check_opts(md_ctx *ctx, const md_cpio_opts *o)
     return 0;
 }
 
-/* Copy one regular file's contents into the archive. */
-static int write_data(struct sink *s, struct archive *a, const struct md_entry *e, char *buf,
-                      uint64_t *done, uint64_t total, const md_cpio_opts *o)
+/* ---- read-ahead ---------------------------------------------------------------- */
+
+/*
+ * Host file contents are read by a helper thread into a small ring of
+ * chunks, so that reading (open/read/close, copying out of the page cache)
+ * overlaps with formatting and compression on the calling thread.  The
+ * helper touches no shared state but the ring: it reports errno codes, and
+ * the calling thread turns them into messages (the context is not
+ * thread-safe).  Chunks arrive in the tree's order.
+ */
+#define RA_SLOTS 8
+
+enum { RA_OK = 0, RA_OPEN, RA_CHANGED, RA_READ, RA_SHRANK };
+
+struct ra_chunk {
+    size_t entry;       /* index in tree->v */
+    size_t n;           /* bytes in buf */
+    int kind, err;      /* RA_*, errno value for RA_OPEN/RA_READ */
+    char *buf;
+};
+
+struct reader {
+    md_tree *tree;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct ra_chunk slots[RA_SLOTS];
+    size_t head, count;  /* next slot to fill = (head + count) % RA_SLOTS */
+    bool stop;           /* consumer gave up: producer must exit */
+};
+
+static bool ra_has_host_data(const struct md_entry *e)
 {
     const struct md_entry *d = md_entry_data(e);
-    uint64_t left = d->size, off = 0;
-    int fd = -1, r;
+    return S_ISREG(e->mode) && e->last_link && d->src == MD_SRC_HOST && d->size > 0;
+}
 
-    if (d->src == MD_SRC_HOST) {
-        r = md_entry_open(s->ctx, e, &fd);
-        if (r < 0) {
-            md_error_prefix(s->ctx, "%s", e->path);
-            return r;
+/* Producer: wait for a free slot; NULL when told to stop. */
+static struct ra_chunk *ra_slot_get(struct reader *r)
+{
+    struct ra_chunk *c;
+
+    pthread_mutex_lock(&r->mu);
+    while (r->count == RA_SLOTS && !r->stop)
+        pthread_cond_wait(&r->cv, &r->mu);
+    c = r->stop ? NULL : &r->slots[(r->head + r->count) % RA_SLOTS];
+    pthread_mutex_unlock(&r->mu);
+    return c;
+}
+
+static void ra_slot_put(struct reader *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->count++;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void *ra_main(void *userdata)
+{
+    struct reader *r = userdata;
+    md_tree *t = r->tree;
+    size_t i;
+
+    for (i = 0; i < t->n; i++) {
+        const struct md_entry *e = t->v[i], *d;
+        uint64_t left;
+        struct stat st;
+        int fd;
+
+        if (!ra_has_host_data(e))
+            continue;
+        d = md_entry_data(e);
+        left = d->size;
+        fd = open(d->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+                        (uint64_t)st.st_size != d->size)) {
+            struct ra_chunk *c = ra_slot_get(r);
+            close(fd);
+            if (c) {
+                c->entry = i, c->n = 0, c->kind = RA_CHANGED, c->err = ESTALE;
+                ra_slot_put(r);
+            }
+            return NULL;
+        }
+        if (fd < 0) {
+            int err = errno;
+            struct ra_chunk *c = ra_slot_get(r);
+            if (c) {
+                c->entry = i, c->n = 0, c->kind = RA_OPEN, c->err = err;
+                ra_slot_put(r);
+            }
+            return NULL;
         }
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    } else if (d->src != MD_SRC_BUF && left) {
+        while (left > 0) {
+            struct ra_chunk *c = ra_slot_get(r);
+            size_t want = left < CHUNK ? (size_t)left : CHUNK;
+            ssize_t k;
+
+            if (!c) {
+                close(fd);
+                return NULL;
+            }
+            do
+                k = read(fd, c->buf, want);
+            while (k < 0 && errno == EINTR);
+            c->entry = i;
+            c->n = k > 0 ? (size_t)k : 0;
+            c->kind = k < 0 ? RA_READ : k == 0 ? RA_SHRANK : RA_OK;
+            c->err = k < 0 ? errno : k == 0 ? ESTALE : 0;
+            ra_slot_put(r);
+            if (k <= 0) {
+                close(fd);
+                return NULL;
+            }
+            left -= (uint64_t)k;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static int ra_start(struct reader *r, md_tree *t)
+{
+    size_t i;
+
+    memset(r, 0, sizeof(*r));
+    r->tree = t;
+    for (i = 0; i < RA_SLOTS; i++) {
+        r->slots[i].buf = malloc(CHUNK);
+        if (!r->slots[i].buf)
+            return -ENOMEM;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    if (pthread_create(&r->thread, NULL, ra_main, r) != 0) {
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+        return -EAGAIN;
+    }
+    r->started = true;
+    return 0;
+}
+
+/* Consumer: the next chunk (blocks until the producer has one). */
+static struct ra_chunk *ra_next(struct reader *r)
+{
+    struct ra_chunk *c;
+
+    pthread_mutex_lock(&r->mu);
+    while (r->count == 0)
+        pthread_cond_wait(&r->cv, &r->mu);
+    c = &r->slots[r->head];
+    pthread_mutex_unlock(&r->mu);
+    return c;
+}
+
+static void ra_release(struct reader *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->head = (r->head + 1) % RA_SLOTS;
+    r->count--;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void ra_stop(struct reader *r)
+{
+    size_t i;
+
+    if (r->started) {
+        pthread_mutex_lock(&r->mu);
+        r->stop = true;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->thread, NULL);
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+        r->started = false;
+    }
+    for (i = 0; i < RA_SLOTS; i++) {
+        free(r->slots[i].buf);
+        r->slots[i].buf = NULL;
+    }
+}
+
+/* Copy one regular file's contents into the archive: host files from the
+ * read-ahead thread, buffers directly. */
+static int write_data(struct sink *s, struct archive *a, struct reader *ra, size_t idx,
+                      uint64_t *done, uint64_t total, const md_cpio_opts *o)
+{
+    const struct md_entry *e = s->tree->v[idx];
+    const struct md_entry *d = md_entry_data(e);
+    uint64_t left = d->size, off = 0;
+    bool host = ra_has_host_data(e);
+
+    if (!host && d->src != MD_SRC_BUF && left)
         return md_error(s->ctx, -EINVAL, "%s: no contents for a %llu-byte file", e->path,
                         (unsigned long long)left);
-    }
-    r = 0;
     while (left > 0) {
-        size_t n = left < CHUNK ? (size_t)left : CHUNK;
+        struct ra_chunk *c = NULL;
         const char *p;
+        size_t n;
         la_ssize_t w;
 
-        if (fd >= 0) {
-            ssize_t k = read(fd, buf, n);
-            if (k < 0) {
-                if (errno == EINTR)
-                    continue;
-                r = md_error_errno(s->ctx, -errno, "%s: read error (%s)", e->path, d->host_path);
-                break;
+        if (host) {
+            c = ra_next(ra);
+            if (c->entry != idx) /* cannot happen: both walk the same order */
+                return md_error(s->ctx, -EIO, "%s: internal error: read-ahead out of order", e->path);
+            switch (c->kind) {
+            case RA_OPEN:
+                return md_error(s->ctx, -c->err, "%s: %s: %s", e->path, d->host_path, strerror(c->err));
+            case RA_CHANGED:
+                return md_error(s->ctx, -ESTALE,
+                                "%s: %s: file changed or vanished while the image was being built",
+                                e->path, d->host_path);
+            case RA_READ:
+                return md_error(s->ctx, -c->err, "%s: read error (%s): %s", e->path, d->host_path,
+                                strerror(c->err));
+            case RA_SHRANK:
+                return md_error(s->ctx, -ESTALE, "%s: %s shrank while the archive was being written",
+                                e->path, d->host_path);
             }
-            if (k == 0) {
-                r = md_error(s->ctx, -ESTALE, "%s: %s shrank while the archive was being written",
-                             e->path, d->host_path);
-                break;
-            }
-            n = (size_t)k;
-            p = buf;
+            p = c->buf;
+            n = c->n;
         } else {
+            n = left < CHUNK ? (size_t)left : CHUNK;
             p = (const char *)d->buf + off;
         }
         w = archive_write_data(a, p, n);
-        if (w < 0 || (size_t)w != n) {
-            r = arch_error(s, a, e->path);
-            break;
-        }
+        if (c)
+            ra_release(ra);
+        if (w < 0 || (size_t)w != n)
+            return arch_error(s, a, e->path);
         left -= n;
         off += n;
         *done += n;
-        if (o->progress && o->progress(o->userdata, *done, total)) {
-            r = md_error(s->ctx, -ECANCELED, "cancelled by the progress callback");
-            break;
-        }
+        if (o->progress && o->progress(o->userdata, *done, total))
+            return md_error(s->ctx, -ECANCELED, "cancelled by the progress callback");
     }
-    if (fd >= 0)
-        close(fd);
-    return r;
+    return 0;
 }
 
 static int set_filter(struct sink *s, struct archive *a)
@@ -403,13 +589,14 @@ static int write_archive(md_tree *tree, int fd, const char *outname, const md_cp
     struct sink s;
     struct archive *a = NULL;
     struct archive_entry *ae = NULL;
-    char *buf = NULL;
+    struct reader ra;
     uint64_t total = 0, done = 0;
     size_t i;
     int r;
 
     memset(&s, 0, sizeof(s));
     s.ctx = ctx;
+    s.tree = tree;
     s.fd = fd;
     s.outname = outname;
     s.comp = o->compression;
@@ -433,10 +620,10 @@ static int write_archive(md_tree *tree, int fd, const char *outname, const md_cp
         total += md_entry_data(e)->size;
     }
 
-    buf = malloc(CHUNK);
+    memset(&ra, 0, sizeof(ra));
     a = archive_write_new();
     ae = archive_entry_new();
-    if (!buf || !a || !ae) {
+    if (!a || !ae) {
         r = md_error(ctx, -ENOMEM, "out of memory");
         goto out;
     }
@@ -460,6 +647,11 @@ static int write_archive(md_tree *tree, int fd, const char *outname, const md_cp
     }
     if (o->progress && o->progress(o->userdata, 0, total)) {
         r = md_error(ctx, -ECANCELED, "cancelled by the progress callback");
+        goto out;
+    }
+    r = ra_start(&ra, tree);
+    if (r < 0) {
+        r = md_error_errno(ctx, r, "cannot start the read-ahead thread");
         goto out;
     }
 
@@ -488,7 +680,7 @@ static int write_archive(md_tree *tree, int fd, const char *outname, const md_cp
             goto out;
         }
         if (has_data && md_entry_data(e)->size) {
-            r = write_data(&s, a, e, buf, &done, total, o);
+            r = write_data(&s, a, &ra, i, &done, total, o);
             if (r < 0)
                 goto out;
         }
@@ -508,10 +700,10 @@ out:
      * (trailer, flush): make the sink drop everything from now on. */
     if (r < 0 && !s.err)
         s.err = r;
+    ra_stop(&ra);
     if (a)
         archive_write_free(a);
     archive_entry_free(ae);
-    free(buf);
     sink_done(&s);
     return r;
 }
