@@ -72,8 +72,10 @@ MD_API void md_cpio_opts_init(md_cpio_opts *opts);
  * The new file gets mode 0666 & ~umask.  If @path is a symlink, the link
  * itself is replaced.  @opts may be NULL (uncompressed).
  * File contents are streamed: host files are read at this point, in
- * chunks; a host file that changed size or vanished since it was added is
- * an error.  Finalises the tree (see md-tree.h).
+ * chunks, by a helper thread that reads ahead of the writer (it touches
+ * only the files and is joined before this returns); a host file that
+ * changed size or vanished since it was added is an error.  Finalises the
+ * tree (see md-tree.h).
  * Errors (message on the tree's context, naming the entry or file):
  * -EINVAL (bad options: unknown compression, level out of range, unknown
  * flags; @path exists and is not a regular file), -EISDIR, -EFBIG (a file of 4 GiB or more: newc cannot store it),
