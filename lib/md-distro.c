@@ -1100,12 +1100,16 @@ static int check_size(struct build *b, uint64_t size)
         const struct md_entry *e = b->tree->v[i];
         if (e->removed)
             continue;
-        files += 1024; /* an inode's share and a directory entry, roughly */
+        files += 512; /* an inode's share and a directory entry, roughly */
         if (S_ISREG(e->mode) && !e->master)
-            files += (e->size + 1023) & ~1023ull;
+            files += (e->size + 4095) & ~4095ull; /* 4 KiB blocks, see make_fs() */
     }
-    need = MIB + kernel + initrd + files + 256 * 1024 /* extlinux */;
-    need += need / 8 + 2 * MIB;
+    /* 1 MiB before the partition, the boot files (kernel and initramfs are
+     * rounded up too), EXTLINUX, the 4 MiB journal mke2fs gives a small
+     * ext4, and ~1/8 for inode tables, bitmaps and directories. */
+    need = MIB + ((kernel + 4095) & ~4095ull) + ((initrd + 4095) & ~4095ull) + files +
+           256 * 1024 + 4 * MIB;
+    need += need / 8 + MIB;
     if (size < need)
         return md_error(b->ctx, -ENOSPC,
                         "image size %.1f MiB is too small: kernel %.1f MiB + initramfs %.1f MiB + "
