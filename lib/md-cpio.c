@@ -154,14 +154,6 @@ static int xz_run(struct sink *s, const uint8_t *buf, size_t n, lzma_action acti
     return 0;
 }
 
-static void put_le32(char *p, uint32_t v)
-{
-    p[0] = (char)(v & 0xff);
-    p[1] = (char)((v >> 8) & 0xff);
-    p[2] = (char)((v >> 16) & 0xff);
-    p[3] = (char)((v >> 24) & 0xff);
-}
-
 /* Compress the buffered input as one legacy block: LE32 size, then data. */
 static int lz4_flush_block(struct sink *s)
 {
@@ -179,7 +171,7 @@ static int lz4_flush_block(struct sink *s)
         s->err = md_error(s->ctx, -EIO, "%s: lz4 compression failed", s->outname);
         return s->err;
     }
-    put_le32(s->lz_out, (uint32_t)n);
+    md_put_le32(s->lz_out, (uint32_t)n);
     s->lz_fill = 0;
     return out_write(s, s->lz_out, (size_t)n + 4);
 }
@@ -250,7 +242,7 @@ static int sink_init(struct sink *s)
                                                                    : LZ4_sizeofStateHC()));
         if (!s->lz_in || !s->lz_out || !s->lz_state)
             return md_error(s->ctx, -ENOMEM, "out of memory");
-        put_le32(magic, LZ4_LEGACY_MAGIC);
+        md_put_le32(magic, LZ4_LEGACY_MAGIC);
         if (out_write(s, magic, 4) < 0)
             return s->err;
     }

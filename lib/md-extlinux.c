@@ -36,42 +36,12 @@
 #include <et/com_err.h>
 
 #include "md-ext-internal.h"
+#include "md-extlinux-internal.h"
 #include "md-internal.h"
-
-#define SECTOR 512u
-#define LDLINUX_MAGIC 0x3eb202feu
-#define ADV_MAGIC1 0x5a2d2fa5u
-#define ADV_MAGIC2 0xa3041767u
-#define ADV_MAGIC3 0xdd28bf64u
-#define ADV_SIZE 512u
 
 #define DEFAULT_DIR "/boot/syslinux"
 #define DEFAULT_SYSLINUX_DIR "/usr/lib/syslinux"
 #define DEFAULT_EXTLINUX_BIN "/usr/bin/extlinux"
-
-/* Offsets in struct patch_area (syslxint.h) */
-#define PA_MAGIC 0
-#define PA_INSTANCE 4
-#define PA_DATA_SECTORS 8
-#define PA_ADV_SECTORS 10
-#define PA_DWORDS 12
-#define PA_CHECKSUM 16
-#define PA_MAXTRANSFER 20
-#define PA_EPAOFFSET 22
-/* ... and in struct ext_patch_area */
-#define EPA_ADVPTROFFSET 0
-#define EPA_DIROFFSET 2
-#define EPA_DIRLEN 4
-#define EPA_SUBVOLOFFSET 6
-#define EPA_SUBVOLLEN 8
-#define EPA_SECPTROFFSET 10
-#define EPA_SECPTRCNT 12
-#define EPA_SECT1PTR0 14
-#define EPA_SECT1PTR1 16
-#define EPA_RAIDPATCH 18
-#define EPA_SIZE 20
-/* struct syslinux_extent { u64 lba; u16 len; } packed */
-#define EXTENT_SIZE 10
 
 /* Fake FAT BPB fields of the boot sector (struct fat_boot_sector) */
 #define BS_BYTES_PER_SEC 0x0b
@@ -83,55 +53,6 @@
 /* What extlinux uses when the device has no geometry (loop devices, images) */
 #define FALLBACK_HEADS 64
 #define FALLBACK_SECTORS 32
-
-/* Internal API, also used by tests/test-extlinux.c (which repeats these
- * declarations: keep them in sync). */
-struct md_sl_blobs {
-    uint8_t vbr[SECTOR];
-    uint8_t *ldlinux;     /* core image, ldlen bytes (a multiple of 4) */
-    size_t ldlen;
-    uint8_t *c32;         /* ldlinux.c32 of the same build */
-    size_t c32len;
-    uint32_t instance;    /* LDLINUX_MAGIC ^ HEXDATE */
-    size_t pa;            /* patch area offset in ldlinux */
-    uint16_t epa[EPA_SIZE / 2]; /* the ext_patch_area fields */
-    char *source;         /* where they came from, for messages */
-};
-int md_extlinux_blobs_parse(md_ctx *ctx, const uint8_t *buf, size_t n, const char *name,
-                            struct md_sl_blobs *b);
-int md_extlinux_blobs_load(md_ctx *ctx, const char *path, const char *syslinux_dir,
-                           struct md_sl_blobs *b);
-void md_extlinux_blobs_free(struct md_sl_blobs *b);
-int md_extlinux_patch(md_ctx *ctx, const struct md_sl_blobs *b, const uint64_t *sect,
-                      size_t nsect, const char *dir, uint32_t flags, uint64_t hidden,
-                      uint64_t total_sectors, uint8_t *vbr, uint8_t *ldl);
-void md_extlinux_adv_init(uint8_t *adv);
-int md_extlinux_adv_valid(const uint8_t *adv);
-struct md_sl_ref {
-    char *path;           /* as written in the config */
-    unsigned line;
-    const char *what;     /* "kernel", "initrd" */
-};
-int md_extlinux_config_refs(md_ctx *ctx, const char *text, struct md_sl_ref **refs, size_t *n);
-void md_extlinux_refs_free(struct md_sl_ref *refs, size_t n);
-
-/* ---- little-endian helpers ---------------------------------------------- */
-
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* ---- blobs -------------------------------------------------------------- */
 
@@ -152,17 +73,17 @@ static int parse_patch_area(md_ctx *ctx, struct md_sl_blobs *b, const char *name
     size_t i, epa;
 
     for (i = 0; i + 4 <= b->ldlen; i += 4)
-        if (get32(b->ldlinux + i) == LDLINUX_MAGIC)
+        if (md_get_le32(b->ldlinux + i) == LDLINUX_MAGIC)
             break;
     if (i + 24 > b->ldlen)
         return md_error(ctx, -EINVAL, "%s: ldlinux.sys has no patch area", name);
     b->pa = i;
-    b->instance = get32(b->ldlinux + i + PA_INSTANCE);
-    epa = get16(b->ldlinux + i + PA_EPAOFFSET);
+    b->instance = md_get_le32(b->ldlinux + i + PA_INSTANCE);
+    epa = md_get_le16(b->ldlinux + i + PA_EPAOFFSET);
     if (epa + EPA_SIZE > b->ldlen)
         return md_error(ctx, -EINVAL, "%s: ldlinux.sys: extended patch area out of range", name);
     for (i = 0; i < EPA_SIZE / 2; i++)
-        b->epa[i] = get16(b->ldlinux + epa + 2 * i);
+        b->epa[i] = md_get_le16(b->ldlinux + epa + 2 * i);
     if ((size_t)b->epa[EPA_ADVPTROFFSET / 2] + 16 > b->ldlen ||
         (size_t)b->epa[EPA_DIROFFSET / 2] + b->epa[EPA_DIRLEN / 2] > b->ldlen ||
         (size_t)b->epa[EPA_SECPTROFFSET / 2] + (size_t)b->epa[EPA_SECPTRCNT / 2] * EXTENT_SIZE > b->ldlen ||
@@ -181,7 +102,7 @@ static int check_instance(md_ctx *ctx, const struct md_sl_blobs *b, const char *
     uint8_t pat[4];
     size_t i;
 
-    put32(pat, b->instance);
+    md_put_le32(pat, b->instance);
     for (i = 0; i + 4 <= SECTOR; i++)
         if (!memcmp(b->vbr + i, pat, 4))
             return 0;
@@ -212,8 +133,8 @@ static size_t elf32_size(const uint8_t *p, size_t avail)
 
     if (avail < 52 || memcmp(p, "\177ELF", 4) || p[4] != 1 /* ELFCLASS32 */ || p[5] != 1)
         return 0;
-    shoff = get32(p + 32);
-    end = (size_t)shoff + (size_t)get16(p + 48) * get16(p + 46);
+    shoff = md_get_le32(p + 32);
+    end = (size_t)shoff + (size_t)md_get_le16(p + 48) * md_get_le16(p + 46);
     return end <= avail ? end : 0;
 }
 
@@ -240,7 +161,7 @@ int md_extlinux_blobs_parse(md_ctx *ctx, const uint8_t *buf, size_t n, const cha
 
     memset(b, 0, sizeof(*b));
     for (i = 0; i + 4 <= n; i++) {
-        if (get32(buf + i) != LDLINUX_MAGIC)
+        if (md_get_le32(buf + i) != LDLINUX_MAGIC)
             continue;
         if (is_vbr_at(buf, n, i)) {
             if (vbr != SIZE_MAX)
@@ -258,14 +179,14 @@ int md_extlinux_blobs_parse(md_ctx *ctx, const uint8_t *buf, size_t n, const cha
                         vbr == SIZE_MAX ? "boot sector" : "ldlinux.sys");
     if (vbr + SECTOR > n)
         return md_error(ctx, -EINVAL, "%s: truncated boot sector", name);
-    hexdate = LDLINUX_MAGIC ^ get32(buf + ldl + 0x1c);
+    hexdate = LDLINUX_MAGIC ^ md_get_le32(buf + ldl + 0x1c);
     for (i = 0; i + 8 <= n; i += 4) {
         uint32_t cand[2];
         int k;
-        if (get32(buf + i) != hexdate)
+        if (md_get_le32(buf + i) != hexdate)
             continue;
-        cand[0] = i >= 4 ? get32(buf + i - 4) : 0;
-        cand[1] = get32(buf + i + 4);
+        cand[0] = i >= 4 ? md_get_le32(buf + i - 4) : 0;
+        cand[1] = md_get_le32(buf + i + 4);
         for (k = 0; k < 2; k++) {
             if (cand[k] > SECTOR && cand[k] % SECTOR == 0 && ldl + cand[k] <= n) {
                 if (ldlen && ldlen != cand[k])
@@ -322,7 +243,7 @@ static int blobs_load_dir(md_ctx *ctx, const char *dir, const char *syslinux_dir
     r = md_read_file(ctx, p, &data, &size);
     if (r < 0)
         goto out;
-    if (size < SECTOR || get16((uint8_t *)data + 0x1fe) != 0xaa55) {
+    if (size < SECTOR || md_get_le16((uint8_t *)data + 0x1fe) != 0xaa55) {
         r = md_error(ctx, -EINVAL, "%s: not a syslinux boot sector", p);
         goto out;
     }
@@ -441,23 +362,23 @@ int md_extlinux_patch(md_ctx *ctx, const struct md_sl_blobs *b, const uint64_t *
     memcpy(ldl, b->ldlinux, b->ldlen);
 
     /* fake FAT BPB, as extlinux's patch_file_and_bootblock() */
-    put16(vbr + BS_BYTES_PER_SEC, SECTOR);
-    put16(vbr + BS_SECTORS, total_sectors < 65536 ? (uint16_t)total_sectors : 0);
-    put32(vbr + BS_HUGE_SECTORS, total_sectors > UINT32_MAX ? UINT32_MAX : (uint32_t)total_sectors);
-    put16(vbr + BS_SEC_PER_TRACK, FALLBACK_SECTORS);
-    put16(vbr + BS_HEADS, FALLBACK_HEADS);
-    put32(vbr + BS_HIDDEN_SECS, hidden > UINT32_MAX ? UINT32_MAX : (uint32_t)hidden);
-    put32(vbr + b->epa[EPA_SECT1PTR0 / 2], (uint32_t)sect[0]);
-    put32(vbr + b->epa[EPA_SECT1PTR1 / 2], (uint32_t)(sect[0] >> 32));
+    md_put_le16(vbr + BS_BYTES_PER_SEC, SECTOR);
+    md_put_le16(vbr + BS_SECTORS, total_sectors < 65536 ? (uint16_t)total_sectors : 0);
+    md_put_le32(vbr + BS_HUGE_SECTORS, total_sectors > UINT32_MAX ? UINT32_MAX : (uint32_t)total_sectors);
+    md_put_le16(vbr + BS_SEC_PER_TRACK, FALLBACK_SECTORS);
+    md_put_le16(vbr + BS_HEADS, FALLBACK_HEADS);
+    md_put_le32(vbr + BS_HIDDEN_SECS, hidden > UINT32_MAX ? UINT32_MAX : (uint32_t)hidden);
+    md_put_le32(vbr + b->epa[EPA_SECT1PTR0 / 2], (uint32_t)sect[0]);
+    md_put_le32(vbr + b->epa[EPA_SECT1PTR1 / 2], (uint32_t)(sect[0] >> 32));
     if (flags & MD_EXTLINUX_RAID)
-        put16(vbr + b->epa[EPA_RAIDPATCH / 2], 0x18cd); /* INT 18h */
+        md_put_le16(vbr + b->epa[EPA_RAIDPATCH / 2], 0x18cd); /* INT 18h */
 
-    put16(pa + PA_DATA_SECTORS, (uint16_t)(need - 2));
-    put16(pa + PA_ADV_SECTORS, 2);
+    md_put_le16(pa + PA_DATA_SECTORS, (uint16_t)(need - 2));
+    md_put_le16(pa + PA_ADV_SECTORS, 2);
     dw = b->ldlen / 4;
-    put32(pa + PA_DWORDS, (uint32_t)dw);
+    md_put_le32(pa + PA_DWORDS, (uint32_t)dw);
     if (flags & MD_EXTLINUX_STUPID)
-        put16(pa + PA_MAXTRANSFER, 1);
+        md_put_le16(pa + PA_MAXTRANSFER, 1);
 
     /* Sectors 1 .. need-3 as extents {u64 lba, u16 len}, loaded from 0x8000
      * on: a run grows while the sectors are consecutive, stays under 64 KiB
@@ -476,8 +397,8 @@ int md_extlinux_patch(md_ctx *ctx, const struct md_sl_blobs *b, const uint64_t *
             }
             if (nex >= nptrs)
                 goto fragmented;
-            put64(ex + nex * EXTENT_SIZE, lba);
-            put16(ex + nex * EXTENT_SIZE + 8, (uint16_t)len);
+            md_put_le64(ex + nex * EXTENT_SIZE, lba);
+            md_put_le16(ex + nex * EXTENT_SIZE + 8, (uint16_t)len);
             nex++;
         }
         base = addr;
@@ -488,19 +409,19 @@ int md_extlinux_patch(md_ctx *ctx, const struct md_sl_blobs *b, const uint64_t *
     if (len) {
         if (nex >= nptrs)
             goto fragmented;
-        put64(ex + nex * EXTENT_SIZE, lba);
-        put16(ex + nex * EXTENT_SIZE + 8, (uint16_t)len);
+        md_put_le64(ex + nex * EXTENT_SIZE, lba);
+        md_put_le16(ex + nex * EXTENT_SIZE + 8, (uint16_t)len);
         nex++;
     }
-    put64(ldl + b->epa[EPA_ADVPTROFFSET / 2], sect[need - 2]);
-    put64(ldl + b->epa[EPA_ADVPTROFFSET / 2] + 8, sect[need - 1]);
+    md_put_le64(ldl + b->epa[EPA_ADVPTROFFSET / 2], sect[need - 2]);
+    md_put_le64(ldl + b->epa[EPA_ADVPTROFFSET / 2] + 8, sect[need - 1]);
     memcpy(ldl + b->epa[EPA_DIROFFSET / 2], dir, dirlen);
 
-    put32(pa + PA_CHECKSUM, 0);
+    md_put_le32(pa + PA_CHECKSUM, 0);
     csum = LDLINUX_MAGIC;
     for (i = 0; i < dw; i++)
-        csum -= get32(ldl + 4 * i);
-    put32(pa + PA_CHECKSUM, csum);
+        csum -= md_get_le32(ldl + 4 * i);
+    md_put_le32(pa + PA_CHECKSUM, csum);
     return (int)nex;
 
 fragmented:
@@ -514,8 +435,8 @@ static void adv_csum(uint8_t *p)
     uint32_t csum = ADV_MAGIC2;
     size_t i;
     for (i = 8; i < ADV_SIZE - 4; i += 4)
-        csum -= get32(p + i);
-    put32(p + 4, csum);
+        csum -= md_get_le32(p + i);
+    md_put_le32(p + 4, csum);
 }
 
 void md_extlinux_adv_init(uint8_t *adv)
@@ -524,8 +445,8 @@ void md_extlinux_adv_init(uint8_t *adv)
     memset(adv, 0, 2 * ADV_SIZE);
     for (k = 0; k < 2; k++) {
         uint8_t *p = adv + k * ADV_SIZE;
-        put32(p, ADV_MAGIC1);
-        put32(p + ADV_SIZE - 4, ADV_MAGIC3);
+        md_put_le32(p, ADV_MAGIC1);
+        md_put_le32(p + ADV_SIZE - 4, ADV_MAGIC3);
         adv_csum(p);
     }
 }
@@ -538,11 +459,11 @@ int md_extlinux_adv_valid(const uint8_t *adv)
         const uint8_t *p = adv + (size_t)k * ADV_SIZE;
         uint32_t csum = ADV_MAGIC2;
         size_t i;
-        if (get32(p) != ADV_MAGIC1 || get32(p + ADV_SIZE - 4) != ADV_MAGIC3)
+        if (md_get_le32(p) != ADV_MAGIC1 || md_get_le32(p + ADV_SIZE - 4) != ADV_MAGIC3)
             continue;
         for (i = 8; i < ADV_SIZE - 4; i += 4)
-            csum -= get32(p + i);
-        if (csum == get32(p + 4))
+            csum -= md_get_le32(p + i);
+        if (csum == md_get_le32(p + 4))
             return k;
     }
     return -1;
@@ -1422,7 +1343,7 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
         goto out;
     }
     if (part_size < 2048 || md_pread_full(fd, magic, 2, part_off + 1024 + 0x38) < 0 ||
-        get16(magic) != EXT2_SUPER_MAGIC) {
+        md_get_le16(magic) != EXT2_SUPER_MAGIC) {
         r = md_error(in.ctx, -EINVAL, "%s: %s: no ext2/3/4 filesystem there%s", path, in.where,
                      partno ? "" : " (for a partitioned image name the partition)");
         goto out;

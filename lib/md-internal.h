@@ -53,6 +53,44 @@ int md_pread_full(int fd, void *buf, size_t n, uint64_t off);
 /* Read a whole file into memory (NUL-terminated for convenience). */
 int md_read_file(md_ctx *ctx, const char *path, char **data, size_t *size);
 
+/* Little-endian loads and stores on byte buffers, whatever the host's byte
+ * order or the pointer's alignment (on-disk formats: syslinux, lz4). */
+static inline uint16_t md_get_le16(const void *p)
+{
+    const uint8_t *b = p;
+    return (uint16_t)(b[0] | b[1] << 8);
+}
+static inline uint32_t md_get_le32(const void *p)
+{
+    const uint8_t *b = p;
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+static inline uint64_t md_get_le64(const void *p)
+{
+    const uint8_t *b = p;
+    return md_get_le32(b) | (uint64_t)md_get_le32(b + 4) << 32;
+}
+static inline void md_put_le16(void *p, uint16_t v)
+{
+    uint8_t *b = p;
+    b[0] = (uint8_t)v;
+    b[1] = (uint8_t)(v >> 8);
+}
+static inline void md_put_le32(void *p, uint32_t v)
+{
+    uint8_t *b = p;
+    b[0] = (uint8_t)v;
+    b[1] = (uint8_t)(v >> 8);
+    b[2] = (uint8_t)(v >> 16);
+    b[3] = (uint8_t)(v >> 24);
+}
+static inline void md_put_le64(void *p, uint64_t v)
+{
+    uint8_t *b = p;
+    md_put_le32(b, (uint32_t)v);
+    md_put_le32(b + 4, (uint32_t)(v >> 32));
+}
+
 /* Atomic publication: create a temporary file next to @path
  * (".NAME.XXXXXX", mode 0666 & ~umask like a plain open), later rename it
  * over @path or unlink it.  md_tmpfile_open() fails with -EEXIST if @path

@@ -18,54 +18,10 @@
 
 #include <ext2fs/ext2fs.h>
 
+#include "md-extlinux-internal.h"
 #include "md-internal.h"
 
-/* Internal API of lib/md-extlinux.c (keep in sync). */
-#define SECTOR 512u
-#define EPA_SIZE 20
-struct md_sl_blobs {
-    uint8_t vbr[SECTOR];
-    uint8_t *ldlinux;
-    size_t ldlen;
-    uint8_t *c32;
-    size_t c32len;
-    uint32_t instance;
-    size_t pa;
-    uint16_t epa[EPA_SIZE / 2];
-    char *source;
-};
-int md_extlinux_blobs_parse(md_ctx *ctx, const uint8_t *buf, size_t n, const char *name,
-                            struct md_sl_blobs *b);
-int md_extlinux_blobs_load(md_ctx *ctx, const char *path, const char *syslinux_dir,
-                           struct md_sl_blobs *b);
-void md_extlinux_blobs_free(struct md_sl_blobs *b);
-int md_extlinux_patch(md_ctx *ctx, const struct md_sl_blobs *b, const uint64_t *sect,
-                      size_t nsect, const char *dir, uint32_t flags, uint64_t hidden,
-                      uint64_t total_sectors, uint8_t *vbr, uint8_t *ldl);
-void md_extlinux_adv_init(uint8_t *adv);
-int md_extlinux_adv_valid(const uint8_t *adv);
-struct md_sl_ref {
-    char *path;
-    unsigned line;
-    const char *what;
-};
-int md_extlinux_config_refs(md_ctx *ctx, const char *text, struct md_sl_ref **refs, size_t *n);
-void md_extlinux_refs_free(struct md_sl_ref *refs, size_t n);
-
-#define LDLINUX_MAGIC 0x3eb202feu
 #define EXTLINUX_BIN "/usr/bin/extlinux"
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
-}
-static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 
 static bool have_tool(const char *t)
 {
@@ -96,39 +52,39 @@ static uint8_t *make_fake(size_t *n, uint32_t vbr_instance, int two_ldlinux)
     v = b + 0x200;
     v[0] = 0xeb; v[1] = 0x58; v[2] = 0x90;
     memcpy(v + 3, "SYSLINUX", 8);
-    wr32(v + 0x12f, vbr_instance);
-    wr32(v + 0x1f8, LDLINUX_MAGIC);
+    md_put_le32(v + 0x12f, vbr_instance);
+    md_put_le32(v + 0x1f8, LDLINUX_MAGIC);
     v[0x1fe] = 0x55; v[0x1ff] = 0xaa;
     /* a 300-byte ELF32 after it: section headers at 200, 2 x 50 */
     e = v + 512;
     memcpy(e, "\177ELF\1\1\1", 7);
-    wr32(e + 32, 200);
-    wr16(e + 46, 50);
-    wr16(e + 48, 2);
+    md_put_le32(e + 32, 200);
+    md_put_le16(e + 46, 50);
+    md_put_le16(e + 48, 2);
     /* bin2c lengths: mtime,len pairs */
     off = 0x1000;
-    wr32(b + off, FAKE_HEXDATE); wr32(b + off + 4, 512);
-    wr32(b + off + 8, FAKE_HEXDATE); wr32(b + off + 12, 300);
-    wr32(b + off + 16, FAKE_HEXDATE); wr32(b + off + 20, FAKE_LDLEN);
+    md_put_le32(b + off, FAKE_HEXDATE); md_put_le32(b + off + 4, 512);
+    md_put_le32(b + off + 8, FAKE_HEXDATE); md_put_le32(b + off + 12, 300);
+    md_put_le32(b + off + 16, FAKE_HEXDATE); md_put_le32(b + off + 20, FAKE_LDLEN);
     /* ldlinux at 0x2000 */
     l = b + 0x2000;
     memcpy(l, "\r\nSYSLINUX 9.99 \0\r\n\x1a", 20);
     pa = l + 0x18;
-    wr32(pa, LDLINUX_MAGIC);
-    wr32(pa + 4, instance);
-    wr16(pa + 20, 127);
-    wr16(pa + 22, FAKE_EPA);
+    md_put_le32(pa, LDLINUX_MAGIC);
+    md_put_le32(pa + 4, instance);
+    md_put_le16(pa + 20, 127);
+    md_put_le16(pa + 22, FAKE_EPA);
     epa = l + FAKE_EPA;
-    wr16(epa + 0, FAKE_ADVPTR);
-    wr16(epa + 2, FAKE_DIR);
-    wr16(epa + 4, FAKE_DIRLEN);
-    wr16(epa + 6, FAKE_DIR + FAKE_DIRLEN);
-    wr16(epa + 8, 16);
-    wr16(epa + 10, FAKE_SECPTR);
-    wr16(epa + 12, FAKE_SECPTRCNT);
-    wr16(epa + 14, 0x11a);
-    wr16(epa + 16, 0x120);
-    wr16(epa + 18, 0x1ca);
+    md_put_le16(epa + 0, FAKE_ADVPTR);
+    md_put_le16(epa + 2, FAKE_DIR);
+    md_put_le16(epa + 4, FAKE_DIRLEN);
+    md_put_le16(epa + 6, FAKE_DIR + FAKE_DIRLEN);
+    md_put_le16(epa + 8, 16);
+    md_put_le16(epa + 10, FAKE_SECPTR);
+    md_put_le16(epa + 12, FAKE_SECPTRCNT);
+    md_put_le16(epa + 14, 0x11a);
+    md_put_le16(epa + 16, 0x120);
+    md_put_le16(epa + 18, 0x1ca);
     for (off = 0x800; off < FAKE_LDLEN; off++)
         l[off] = (uint8_t)(off * 7);
     if (two_ldlinux)
@@ -152,7 +108,7 @@ static void test_blobs_synthetic(void **state)
     assert_int_equal(b.c32len, 300);
     assert_memory_equal(b.c32, "\177ELF", 4);
     assert_int_equal(b.vbr[0], 0xeb);
-    assert_int_equal(rd16(b.vbr + 0x1fe), 0xaa55);
+    assert_int_equal(md_get_le16(b.vbr + 0x1fe), 0xaa55);
     assert_int_equal(b.pa, 0x18);
     assert_int_equal(b.epa[5], FAKE_SECPTR);
     assert_int_equal(b.instance, LDLINUX_MAGIC ^ FAKE_HEXDATE);
@@ -200,20 +156,20 @@ static void test_blobs_real(void **state)
     assert_int_equal(b.ldlen % 512, 0);
     assert_true(b.ldlen > 16384 && b.ldlen < 256 * 1024);
     assert_memory_equal(b.ldlinux, "\r\nSYSLINUX ", 11);
-    assert_int_equal(rd32(b.ldlinux + b.pa), LDLINUX_MAGIC);
+    assert_int_equal(md_get_le32(b.ldlinux + b.pa), LDLINUX_MAGIC);
     /* unpatched: counts and checksum are zero */
-    assert_int_equal(rd16(b.ldlinux + b.pa + 8), 0);
-    assert_int_equal(rd32(b.ldlinux + b.pa + 16), 0);
-    assert_int_equal(rd16(b.vbr + 0x1fe), 0xaa55);
-    assert_int_equal(rd32(b.vbr + 0x1f8), LDLINUX_MAGIC);
+    assert_int_equal(md_get_le16(b.ldlinux + b.pa + 8), 0);
+    assert_int_equal(md_get_le32(b.ldlinux + b.pa + 16), 0);
+    assert_int_equal(md_get_le16(b.vbr + 0x1fe), 0xaa55);
+    assert_int_equal(md_get_le32(b.vbr + 0x1f8), LDLINUX_MAGIC);
     assert_memory_equal(b.vbr + 3, "SYSLINUX", 8);
     for (i = 0; i + 4 <= 512; i++)
-        if (rd32(b.vbr + i) == b.instance)
+        if (md_get_le32(b.vbr + i) == b.instance)
             found = true;
     assert_true(found);
     /* placeholders of the first-sector pointer */
-    assert_int_equal(rd32(b.vbr + b.epa[7]), 0xdeadbeef);
-    assert_int_equal(rd32(b.vbr + b.epa[8]), 0xfeedface);
+    assert_int_equal(md_get_le32(b.vbr + b.epa[7]), 0xdeadbeef);
+    assert_int_equal(md_get_le32(b.vbr + b.epa[8]), 0xfeedface);
     assert_memory_equal(b.c32, "\177ELF", 4);
     /* the embedded ldlinux.c32 has the same code as the packaged one; at
      * least its ELF header and first 4 KiB agree */
@@ -232,7 +188,7 @@ static uint32_t dword_sum(const uint8_t *p, size_t len)
     uint32_t s = 0;
     size_t i;
     for (i = 0; i < len; i += 4)
-        s += rd32(p + i);
+        s += md_get_le32(p + i);
     return s;
 }
 
@@ -243,18 +199,18 @@ static void check_patched(const struct md_sl_blobs *b, const uint8_t *vbr, const
     size_t covered = 0, k;
 
     assert_int_equal(dword_sum(ldl, b->ldlen), LDLINUX_MAGIC);
-    assert_int_equal(rd16(pa + 8), nsect - 2);
-    assert_int_equal(rd16(pa + 10), 2);
-    assert_int_equal(rd32(pa + 12), b->ldlen / 4);
-    assert_int_equal(rd32(vbr + b->epa[7]), (uint32_t)sect[0]);
-    assert_int_equal(rd32(vbr + b->epa[8]), (uint32_t)(sect[0] >> 32));
-    assert_int_equal(rd64(ldl + b->epa[0]), sect[nsect - 2]);
-    assert_int_equal(rd64(ldl + b->epa[0] + 8), sect[nsect - 1]);
+    assert_int_equal(md_get_le16(pa + 8), nsect - 2);
+    assert_int_equal(md_get_le16(pa + 10), 2);
+    assert_int_equal(md_get_le32(pa + 12), b->ldlen / 4);
+    assert_int_equal(md_get_le32(vbr + b->epa[7]), (uint32_t)sect[0]);
+    assert_int_equal(md_get_le32(vbr + b->epa[8]), (uint32_t)(sect[0] >> 32));
+    assert_int_equal(md_get_le64(ldl + b->epa[0]), sect[nsect - 2]);
+    assert_int_equal(md_get_le64(ldl + b->epa[0] + 8), sect[nsect - 1]);
     assert_string_equal((const char *)ldl + b->epa[1], dir);
     /* the extents cover sectors 1 .. nsect-3 in order */
     for (k = 0; k < b->epa[6]; k++) {
-        uint64_t lba = rd64(ex + 10 * k);
-        uint16_t len = rd16(ex + 10 * k + 8), j;
+        uint64_t lba = md_get_le64(ex + 10 * k);
+        uint16_t len = md_get_le16(ex + 10 * k + 8), j;
         if (!len)
             break;
         assert_true(len < 128);
@@ -285,14 +241,14 @@ static void test_patch(void **state)
     assert_int_equal(md_extlinux_patch(ctx, &b, sect, nsect, "/boot/syslinux", 0, 2048, 131072,
                                        vbr, ldl), 1);
     check_patched(&b, vbr, ldl, sect, nsect, "/boot/syslinux");
-    assert_int_equal(rd16(vbr + 0x0b), 512);
-    assert_int_equal(rd16(vbr + 0x13), 0);          /* >= 65536 sectors */
-    assert_int_equal(rd32(vbr + 0x20), 131072);
-    assert_int_equal(rd32(vbr + 0x1c), 2048);       /* hidden = partition start */
-    assert_int_equal(rd16(vbr + 0x18), 32);
-    assert_int_equal(rd16(vbr + 0x1a), 64);
-    assert_int_equal(rd16(ldl + b.pa + 20), 127);   /* maxtransfer untouched */
-    assert_int_equal(rd16(vbr + 0x1ca), rd16(b.vbr + 0x1ca));
+    assert_int_equal(md_get_le16(vbr + 0x0b), 512);
+    assert_int_equal(md_get_le16(vbr + 0x13), 0);          /* >= 65536 sectors */
+    assert_int_equal(md_get_le32(vbr + 0x20), 131072);
+    assert_int_equal(md_get_le32(vbr + 0x1c), 2048);       /* hidden = partition start */
+    assert_int_equal(md_get_le16(vbr + 0x18), 32);
+    assert_int_equal(md_get_le16(vbr + 0x1a), 64);
+    assert_int_equal(md_get_le16(ldl + b.pa + 20), 127);   /* maxtransfer untouched */
+    assert_int_equal(md_get_le16(vbr + 0x1ca), md_get_le16(b.vbr + 0x1ca));
 
     /* fragmented: every other sector, plus raid and stupid modes */
     for (i = 0; i < nsect; i++)
@@ -300,9 +256,9 @@ static void test_patch(void **state)
     assert_int_equal(md_extlinux_patch(ctx, &b, sect, nsect, "/", MD_EXTLINUX_RAID | MD_EXTLINUX_STUPID,
                                        0, 1000, vbr, ldl), 7);
     check_patched(&b, vbr, ldl, sect, nsect, "/");
-    assert_int_equal(rd16(vbr + 0x13), 1000);
-    assert_int_equal(rd16(vbr + 0x1ca), 0x18cd);
-    assert_int_equal(rd16(ldl + b.pa + 20), 1);
+    assert_int_equal(md_get_le16(vbr + 0x13), 1000);
+    assert_int_equal(md_get_le16(vbr + 0x1ca), 0x18cd);
+    assert_int_equal(md_get_le16(ldl + b.pa + 20), 1);
 
     /* too fragmented for the extent table (8 entries): 3 runs of 1 ... */
     for (i = 0; i < nsect; i++)
@@ -335,8 +291,8 @@ static void test_adv(void **state)
     uint8_t adv[1024];
     (void)state;
     md_extlinux_adv_init(adv);
-    assert_int_equal(rd32(adv), 0x5a2d2fa5);
-    assert_int_equal(rd32(adv + 508), 0xdd28bf64);
+    assert_int_equal(md_get_le32(adv), 0x5a2d2fa5);
+    assert_int_equal(md_get_le32(adv + 508), 0xdd28bf64);
     assert_int_equal(md_extlinux_adv_valid(adv), 0);
     adv[8] = 1; /* a record without a checksum update: copy 0 invalid */
     assert_int_equal(md_extlinux_adv_valid(adv), 1);
@@ -624,10 +580,10 @@ static void test_install_ok(void **state)
     fd = open(f->img, O_RDONLY);
     assert_int_equal(md_pread_full(fd, vbr, 512, 0), 0);
     close(fd);
-    assert_int_equal(rd16(vbr + 0x1fe), 0xaa55);
+    assert_int_equal(md_get_le16(vbr + 0x1fe), 0xaa55);
     {
-        uint64_t first = rd32(vbr + b.epa[7]) | (uint64_t)rd32(vbr + b.epa[8]) << 32;
-        uint64_t adv0 = rd64(data + b.epa[0]);
+        uint64_t first = md_get_le32(vbr + b.epa[7]) | (uint64_t)md_get_le32(vbr + b.epa[8]) << 32;
+        uint64_t adv0 = md_get_le64(data + b.epa[0]);
         uint8_t sec[512];
         fd = open(f->img, O_RDONLY);
         assert_int_equal(md_pread_full(fd, sec, 512, first * 512), 0);
@@ -672,8 +628,8 @@ static void test_install_ok(void **state)
             uint32_t csum = 0xa3041767u;
             size_t i;
             for (i = 8; i < 508; i += 4)
-                csum -= rd32(adv + i);
-            wr32(adv + 4, csum);
+                csum -= md_get_le32(adv + i);
+            md_put_le32(adv + 4, csum);
         }
         memcpy(adv + 512, adv, 512);
         assert_int_equal(md_extlinux_adv_valid(adv), 0);
@@ -760,9 +716,9 @@ static void install_partitioned(const char *label, const char *mbrbin)
     assert_int_equal(md_read_file(ctx, mbrbin, &bin, &binlen), 0);
     assert_memory_equal(code, bin, binlen);
     free(bin);
-    assert_int_equal(rd32(vbr + 0x1c), off / 512);
-    assert_int_equal(rd32(vbr + 0x20), size / 512);
-    assert_int_equal(rd16(vbr + 0x1fe), 0xaa55);
+    assert_int_equal(md_get_le32(vbr + 0x1c), off / 512);
+    assert_int_equal(md_get_le32(vbr + 0x20), size / 512);
+    assert_int_equal(md_get_le16(vbr + 0x1fe), 0xaa55);
     md_image_free(img);
     md_ctx_free(ctx);
     run("rm -rf %s", dir);
