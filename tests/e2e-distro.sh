@@ -9,7 +9,9 @@
 #    (QEMU exit 0, no panic); for --root disk a file written in boot 1 is
 #    read in boot 2, and e2fsck -fn is clean after each boot;
 #  - --root disk + MBR with the Debian kernel from /boot: its virtio/ext4
-#    drivers are modules (/lib/modules) that /init must load.
+#    drivers are modules (/lib/modules) that /init must load (checked in
+#    /proc/modules, with ata_piix added by --add-module);
+#  - every image gets an --overlay whose file must be seen in the guest.
 # Independent checks: sfdisk -d (table, bootable), blkid (label, type),
 # e2fsck -fn, debugfs (file contents written by the guest).
 # Env: MD_E2E_DISTRO_MATRIX="initramfs:mbr initramfs:gpt disk:mbr disk:gpt"
@@ -168,10 +170,13 @@ want_line() { # NAME PATTERN: a line of the boot log matches exactly (CRs droppe
 run_case() { # KERNEL KNAME ROOT TABLE
     k=$1 kn=$2 root=$3 table=$4
     name=$kn-$root-$table
+    mkdir -p "$T/overlay/etc"
+    echo "overlay file for $kn" >"$T/overlay/etc/overlay-test"
     img=$T/$name.img
     start=$(date +%s)
+    # shellcheck disable=SC2086
     if ! "$MDIMG" build -q -o "$img" --kernel "$k" --root "$root" --table "$table" --size 48M \
-        --hostname "h$kn" 2>"$T/$name.build"; then
+        --hostname "h$kn" --overlay "$T/overlay" ${EXTRA_BUILD:-} 2>"$T/$name.build"; then
         fail "$name: mdimg build failed:"; cat "$T/$name.build"; return
     fi
     ok "$name: built in $(( $(date +%s) - start ))s ($(du -k "$img" | cut -f1) KiB allocated)"
@@ -181,8 +186,16 @@ run_case() { # KERNEL KNAME ROOT TABLE
 
     token=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
     if [ "$root" = disk ]; then
-        boot "$img" "$name-1" "echo RUN-\$((6*7)); grep -c ' / ext4 ' /proc/mounts; echo $token > /root/persist; sync; poweroff" || return
+        boot "$img" "$name-1" "echo RUN-\$((6*7)); grep -c ' / ext4 ' /proc/mounts; cat /etc/overlay-test; echo MODS \$(cut -d' ' -f1 /proc/modules | sort | tr '\n' ' '); echo $token > /root/persist; sync; poweroff" || return
         want_line "$name-1" "RUN-42" || return
+        want_line "$name-1" "overlay file for $kn" || return
+        if [ -n "${WANT_MODS:-}" ]; then
+            mods=$(tr -d '\r' <"$T/$name-1.log" | sed -n 's/^MODS //p')
+            for m in $WANT_MODS; do
+                case " $mods " in *" $m "*) ;; *) fail "$name: module $m not loaded (loaded: $mods)"; return ;; esac
+            done
+            ok "$name: /init loaded the modules: $mods"
+        fi
         want_line "$name-1" "minidistro: root is /dev/[a-z0-9]* (LABEL=minidistro)" || return
         want_line "$name-1" "1" || return
         fsck_clean "$img" "after boot 1" || return
@@ -194,8 +207,9 @@ run_case() { # KERNEL KNAME ROOT TABLE
         ok "$name: boot 2 reads the file written in boot 1"
         fsck_clean "$img" "after boot 2" || return
     else
-        boot "$img" "$name" "echo RUN-\$((6*7)); uname -n; poweroff" || return
+        boot "$img" "$name" "echo RUN-\$((6*7)); uname -n; cat /etc/overlay-test; poweroff" || return
         want_line "$name" "RUN-42" || return
+        want_line "$name" "overlay file for $kn" || return
         want_line "$name" "minidistro: root is the initramfs" || return
         want_line "$name" "h$kn" || return
     fi
@@ -209,7 +223,9 @@ else
     echo "note: no minidistro kernel: skipping the tiny-kernel matrix"
 fi
 if [ -n "$DEB" ]; then
-    run_case "$DEB" debian disk mbr
+    # virtio_blk and virtio_pci are needed for the root disk; ata_piix asked for
+    EXTRA_BUILD="--add-module ata_piix" WANT_MODS="virtio_blk virtio_pci ata_piix" \
+        run_case "$DEB" debian disk mbr
 else
     echo "note: no readable Debian kernel with /lib/modules: skipping that part"
 fi
