@@ -9,23 +9,15 @@
 # from /lib/modules/VERSION when present (else the disk checks are skipped).
 set -u
 
-MDIMG=${MDIMG:?MDIMG not set}
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 not installed"; exit 77; }
-BUSYBOX=
-for b in /bin/busybox /usr/bin/busybox; do
-    [ -x "$b" ] && { BUSYBOX=$b; break; }
-done
-[ -n "$BUSYBOX" ] || { echo "SKIP: no busybox"; exit 77; }
-KERNEL=${MD_E2E_KERNEL:-}
-if [ -z "$KERNEL" ]; then
-    for k in /boot/vmlinuz-*; do
-        [ -r "$k" ] && KERNEL=$k
-    done
-fi
-[ -n "$KERNEL" ] && [ -r "$KERNEL" ] || { echo "SKIP: no readable /boot/vmlinuz-*"; exit 77; }
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 
-T=$(mktemp -d /tmp/e2e-boot.XXXXXX)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
+MDIMG=${MDIMG:?MDIMG not set}
+md_need_qemu
+md_need_busybox
+md_need_kernel
+
+md_tmpdir e2e-boot
+trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT # KEEP=1: leave $T for a look
 fail=0
 now() { date +%s.%N; }
 elapsed() { echo "$(now) $1" | awk '{ printf "%.1f", $1 - $2 }'; }

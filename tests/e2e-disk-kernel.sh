@@ -9,28 +9,18 @@
 # MD_E2E_FS (default "ext4") may list several types, e.g. "ext2 ext3 ext4".
 set -eu
 
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
+
 MDIMG=${MDIMG:?MDIMG not set}
 FSTYPES=${MD_E2E_FS:-ext4}
-QEMU=$(command -v qemu-system-x86_64 || true)
-[ -n "$QEMU" ] || { echo "SKIP: qemu-system-x86_64 not installed"; exit 77; }
-BUSYBOX=
-for b in /bin/busybox /usr/bin/busybox; do
-    [ -x "$b" ] && { BUSYBOX=$b; break; }
-done
-[ -n "$BUSYBOX" ] || { echo "SKIP: no busybox"; exit 77; }
-KERNEL=${MD_E2E_KERNEL:-}
-if [ -z "$KERNEL" ]; then
-    for k in /boot/vmlinuz-*; do
-        [ -r "$k" ] && KERNEL=$k
-    done
-fi
-[ -n "$KERNEL" ] && [ -r "$KERNEL" ] || { echo "SKIP: no readable /boot/vmlinuz-*"; exit 77; }
+md_need_qemu
+md_need_busybox
+md_need_kernel
 KVER=${KERNEL#/boot/vmlinuz-}
 MODDIR=/lib/modules/$KVER
 [ -r "$MODDIR/modules.dep" ] || { echo "SKIP: no $MODDIR/modules.dep"; exit 77; }
 
-T=$(mktemp -d /tmp/e2e-disk-kernel.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+md_tmpdir e2e-disk-kernel
 export SOURCE_DATE_EPOCH=1700000000
 
 # virtio_pci + virtio_blk and their dependencies, in load order (modules.dep);

@@ -5,27 +5,17 @@
 # Codecs: MD_E2E_CODECS (default "gzip xz zstd lz4"), each one boot.
 set -eu
 
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
+
 MDIMG=${MDIMG:?MDIMG not set}
 CODECS=${MD_E2E_CODECS:-gzip xz zstd lz4}
 
-QEMU=$(command -v qemu-system-x86_64 || true)
-[ -n "$QEMU" ] || { echo "SKIP: qemu-system-x86_64 not installed"; exit 77; }
-BUSYBOX=
-for b in /bin/busybox /usr/bin/busybox; do
-    [ -x "$b" ] && { BUSYBOX=$b; break; }
-done
-[ -n "$BUSYBOX" ] || { echo "SKIP: no busybox"; exit 77; }
-KERNEL=${MD_E2E_KERNEL:-}
-if [ -z "$KERNEL" ]; then
-    for k in /boot/vmlinuz-*; do
-        [ -r "$k" ] && KERNEL=$k
-    done
-fi
-[ -n "$KERNEL" ] && [ -r "$KERNEL" ] || { echo "SKIP: no readable /boot/vmlinuz-*"; exit 77; }
+md_need_qemu
+md_need_busybox
+md_need_kernel
 CONFIG=/boot/config-${KERNEL#/boot/vmlinuz-}
 
-T=$(mktemp -d /tmp/e2e-initramfs-boot.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+md_tmpdir e2e-initramfs-boot
 
 # TCG only: KVM is not usable on the CI machines (it hangs there).
 ACCEL=${MD_E2E_ACCEL:-tcg}
