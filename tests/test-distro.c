@@ -502,6 +502,67 @@ static void test_distro_build(void **state)
     md_ctx_free(ctx);
 }
 
+static int read_all(const char *path, char **buf, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    long n;
+    if (!f)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *buf = malloc((size_t)n);
+    if (!*buf || fread(*buf, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    *size = (size_t)n;
+    return 0;
+}
+
+/* Same inputs and epoch -> the same bytes, whatever the umask. */
+static void test_distro_reproducible(void **state)
+{
+    md_distro_opts o = MD_DISTRO_OPTS_INIT;
+    char kernel[512], cfg[512], out[2][512];
+    char *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    int i;
+
+    (void)state;
+    if (access("/bin/busybox", X_OK) != 0) {
+        skip();
+        return;
+    }
+    make_fake_bzimage("repro-bz", "6.1.0-repro #1", 1);
+    write_text("repro-config", "CONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_BLK=y\nCONFIG_EXT4_FS=y\n");
+    snprintf(kernel, sizeof(kernel), "%s/repro-bz", tmpdir);
+    snprintf(cfg, sizeof(cfg), "%s/repro-config", tmpdir);
+    for (i = 0; i < 2; i++) {
+        md_ctx *ctx;
+        mode_t um = umask(i ? 077 : 022);
+        snprintf(out[i], sizeof(out[i]), "%s/repro%d.img", tmpdir, i);
+        assert_int_equal(md_ctx_new(&ctx), 0);
+        assert_int_equal(md_ctx_set_epoch(ctx, 1700000000), 0);
+        o.output = out[i];
+        o.kernel = kernel;
+        o.kernel_config = cfg;
+        o.root = MD_DISTRO_ROOT_DISK;
+        o.size = 16ull << 20;
+        if (md_distro_build(ctx, &o) < 0)
+            fail_msg("md_distro_build: %s", md_ctx_errmsg(ctx));
+        md_ctx_free(ctx);
+        umask(um);
+    }
+    assert_int_equal(read_all(out[0], &a, &na), 0);
+    assert_int_equal(read_all(out[1], &b, &nb), 0);
+    assert_int_equal(na, nb);
+    assert_true(memcmp(a, b, na) == 0);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +572,7 @@ int main(void)
         cmocka_unit_test(test_kmods_host),
         cmocka_unit_test(test_distro_files),
         cmocka_unit_test(test_distro_build),
+        cmocka_unit_test(test_distro_reproducible),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
