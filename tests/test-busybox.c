@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +16,7 @@
 #include <cmocka.h>
 
 #include "md-internal.h"
+#include "test-util.h"
 
 /* internal, in md-tree-busybox.c */
 int md_busybox_list(md_ctx *ctx, const char *path, int timeout_ms, char **out, size_t *out_size);
@@ -44,20 +44,12 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     struct fx *f = *state;
     md_tree_free(f->tree);
     md_ctx_free(f->ctx);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    md_test_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;

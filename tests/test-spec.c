@@ -2,7 +2,6 @@
 /* Unit tests of the gen_init_cpio spec source (md-tree-spec.c). */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +14,7 @@
 #include <cmocka.h>
 
 #include "md-internal.h"
+#include "test-util.h"
 
 #define EPOCH 1600000000
 
@@ -55,20 +55,12 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     struct fx *f = *state;
     md_tree_free(f->tree);
     md_ctx_free(f->ctx);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    md_test_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;
