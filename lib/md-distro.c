@@ -901,7 +901,7 @@ struct build {
     char *kernel_config;   /* owned */
     char *modules_dir;     /* owned */
     md_tree *tree;
-    md_tmpfile initrd;     /* private initramfs when none is requested */
+    md_tmpfile initrd;     /* the initramfs, under a temporary name */
     const char *initrd_path;
     md_image *img;
     md_ext *fs;
@@ -1048,16 +1048,11 @@ static int write_initramfs(struct build *b)
         md_ctx_clear_error(b->ctx);
     }
     md_dbg(b->ctx, "distro: initramfs compression %s", md_compress_name(co.compression));
-    if (b->o->initramfs_output) {
-        r = md_cpio_write(b->tree, b->o->initramfs_output, &co);
-        if (r < 0)
-            return r;
-        b->initrd_path = b->o->initramfs_output;
-        return 0;
-    }
-    /* A private file next to the output, removed at the end. */
+    /* Written under a temporary name next to where it goes (the requested
+     * path, or next to the image), published only when the image is. */
     {
-        char *p = md_asprintf("%s.initramfs", b->o->output);
+        char *p = b->o->initramfs_output ? md_strdup(b->o->initramfs_output)
+                                         : md_asprintf("%s.initramfs", b->o->output);
         if (!p)
             return -ENOMEM;
         r = md_tmpfile_open(b->ctx, &b->initrd, p, true);
@@ -1279,9 +1274,17 @@ int md_distro_build(md_ctx *ctx, const md_distro_opts *opts)
     r = install_bootloader(&b);
     if (r < 0)
         goto out;
+    if (opts->initramfs_output) {
+        r = md_tmpfile_publish(ctx, &b.initrd);
+        if (r < 0)
+            goto out;
+    }
     r = md_image_commit(b.img);
-    if (r < 0)
+    if (r < 0) {
+        if (opts->initramfs_output)
+            unlink(opts->initramfs_output);
         goto out;
+    }
     r = phase_done(&b, "boot loader");
 out:
     md_ext_free(b.fs);
