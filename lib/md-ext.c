@@ -906,6 +906,9 @@ MD_API int md_ext_open(md_image *img, uint32_t partno, uint32_t flags, md_ext **
     ctx = md_image_ctx(img);
     if (flags & ~MD_EXT_RDONLY)
         return md_error(ctx, -EINVAL, "unknown open flags 0x%x", flags);
+    if (!(flags & MD_EXT_RDONLY) && md_image_is_rdonly(img))
+        return md_error(ctx, -EROFS, "%s: opened read-only; cannot open its filesystem for writing",
+                        md_image_name(img));
     r = md_image_partition_range(img, partno, &off, &size);
     if (r < 0)
         return r;
@@ -922,12 +925,12 @@ MD_API int md_ext_open(md_image *img, uint32_t partno, uint32_t flags, md_ext **
         x->fs = NULL;
         if (err == EXT2_ET_BAD_MAGIC)
             r = partno ? md_error(ctx, -EINVAL, "%s: no ext2/ext3/ext4 filesystem on partition %u",
-                                  md_image_path(img), partno)
+                                  md_image_name(img), partno)
                        : md_error(ctx, -EINVAL, "%s: no ext2/ext3/ext4 filesystem on the whole image "
-                                  "(partition 0)", md_image_path(img));
+                                  "(partition 0)", md_image_name(img));
         else
             r = md_ext_error(ctx, err, "%s: opening the filesystem on partition %u",
-                             md_image_path(img), partno);
+                             md_image_name(img), partno);
         goto fail;
     }
     if (ext2fs_blocks_count(x->fs->super) * x->fs->blocksize > size) {
@@ -973,7 +976,7 @@ MD_API int md_ext_close(md_ext *x)
             x->fs->super->s_mtime = x->fs->super->s_mtime ? (uint32_t)x->epoch : 0;
         err = ext2fs_close_free(&x->fs);
         if (err)
-            r = md_ext_error(x->ctx, err, "%s: writing the filesystem", md_image_path(x->img));
+            r = md_ext_error(x->ctx, err, "%s: writing the filesystem", md_image_name(x->img));
     }
     md_ctx_unref(x->ctx);
     free(x);

@@ -1255,7 +1255,7 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
         return -EINVAL;
     in.ctx = md_image_ctx(img);
     path = md_image_path(img);
-    in.img = path;
+    in.img = md_image_name(img);
     in.epoch = md_ctx_get_epoch(in.ctx);
     if (opts) {
         r = md_check_version(in.ctx, "md_extlinux_opts", opts->version, MD_EXTLINUX_OPTS_VERSION);
@@ -1333,18 +1333,18 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
     if (r < 0)
         goto out;
     if (partno && !(o.flags & MD_EXTLINUX_NO_MBR)) {
-        r = pt_prepare(in.ctx, img, path, partno, sdir, &plan);
+        r = pt_prepare(in.ctx, img, in.img, partno, sdir, &plan);
         if (r < 0)
             goto out;
     }
     fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) {
-        r = md_error_errno(in.ctx, -errno, "%s", path);
+        r = md_error_errno(in.ctx, -errno, "%s", in.img);
         goto out;
     }
     if (part_size < 2048 || md_pread_full(fd, magic, 2, part_off + 1024 + 0x38) < 0 ||
         md_get_le16(magic) != EXT2_SUPER_MAGIC) {
-        r = md_error(in.ctx, -EINVAL, "%s: %s: no ext2/3/4 filesystem there%s", path, in.where,
+        r = md_error(in.ctx, -EINVAL, "%s: %s: no ext2/3/4 filesystem there%s", in.img, in.where,
                      partno ? "" : " (for a partitioned image name the partition)");
         goto out;
     }
@@ -1439,11 +1439,11 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
     }
     if (err == EXT2_ET_BLOCK_ALLOC_FAIL) {
         r = md_error(in.ctx, -ENOSPC, "%s: %s: no free run of %llu contiguous blocks for "
-                     "ldlinux.sys (%llu bytes)", path, in.where, (unsigned long long)nblocks,
+                     "ldlinux.sys (%llu bytes)", in.img, in.where, (unsigned long long)nblocks,
                      (unsigned long long)ldl_size);
         goto out;
     } else if (err) {
-        r = ext_err(in.ctx, err, "%s: %s: find room for ldlinux.sys", path, in.where);
+        r = ext_err(in.ctx, err, "%s: %s: find room for ldlinux.sys", in.img, in.where);
         goto out;
     }
     {
@@ -1457,7 +1457,7 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
             need += sparse[i].holes + sparse[i].holes / 256 + 2;
         if (ext2fs_free_blocks_count(in.fs->super) < need) {
             r = md_error(in.ctx, -ENOSPC, "%s: %s: not enough free space for the boot loader "
-                         "files (%llu blocks needed)", path, in.where, (unsigned long long)need);
+                         "files (%llu blocks needed)", in.img, in.where, (unsigned long long)need);
             goto out;
         }
     }
@@ -1524,7 +1524,7 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
             }
         }
         if (err) {
-            r = ext_err(in.ctx, err, "%s: %s: create %s/ldlinux.sys", path, in.where, dir);
+            r = ext_err(in.ctx, err, "%s: %s: create %s/ldlinux.sys", in.img, in.where, dir);
             goto out;
         }
         ext2fs_unmark_block_bitmap_range2(in.fs->block_map, run, (unsigned int)nblocks);
@@ -1561,7 +1561,7 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
         if (!err)
             err = io_channel_write_blk64(in.fs->io, run, (int)nblocks, ldl);
         if (err) {
-            r = ext_err(in.ctx, err, "%s: %s: write %s/ldlinux.sys", path, in.where, dir);
+            r = ext_err(in.ctx, err, "%s: %s: write %s/ldlinux.sys", in.img, in.where, dir);
             goto out;
         }
     }
@@ -1593,11 +1593,11 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
         goto out;
     r = md_pwrite_full(fd, vbr, SECTOR, part_off);
     if (r < 0) {
-        r = md_error_errno(in.ctx, r, "%s: write the boot sector", path);
+        r = md_error_errno(in.ctx, r, "%s: write the boot sector", in.img);
         goto out;
     }
     if (plan.type) {
-        r = pt_apply(in.ctx, img, path, partno, &plan, fd);
+        r = pt_apply(in.ctx, img, in.img, partno, &plan, fd);
         if (r < 0)
             goto out;
     }

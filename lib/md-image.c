@@ -237,6 +237,16 @@ MD_API int md_image_commit(md_image *img)
     return 0;
 }
 
+MD_API const char *md_image_name(const md_image *img)
+{
+    return img ? img->path : NULL;
+}
+
+MD_API int md_image_is_rdonly(const md_image *img)
+{
+    return img && img->rdonly ? 1 : 0;
+}
+
 MD_API const char *md_image_path(const md_image *img)
 {
     if (!img)

@@ -203,5 +203,30 @@ done
 [ "$(sum full1.img)" = "$(sum full2.img)" ] && ok "--fs image reproducible with SOURCE_DATE_EPOCH" \
     || fail "--fs images differ"
 
+# ---- one step with EXTLINUX (booting it is e2e's job; here: what was written) --
+mkdir -p xl/boot && head -c 300000 /dev/urandom > xl/boot/vmlinuz && echo initrd > xl/boot/initrd.gz
+"$MDIMG" -q disk create xl.img --size 32M --table mbr --part rest:linux:bootable --fs ext4 xl \
+    --extlinux --kernel /boot/vmlinuz --initrd /boot/initrd.gz --append console=ttyS0 \
+    --serial 0,115200 || fail "disk create --extlinux exit $?"
+sfdisk -d xl.img > xl.sfdisk 2>&1
+expect xl.sfdisk 'xl.img1 : start= +2048, .*bootable' "--extlinux: partition 1 is active"
+cmp -n 440 xl.img /usr/lib/syslinux/mbr/mbr.bin >/dev/null 2>&1 \
+    && ok "--extlinux: MBR boot code is syslinux mbr.bin" || fail "--extlinux: MBR boot code"
+dd if=xl.img of=xl.part bs=1M skip=1 status=none
+e2fsck -fn xl.part > xl.fsck 2>&1 && ok "--extlinux: e2fsck -fn clean" || { fail "--extlinux: e2fsck"; cat xl.fsck; }
+debugfs -R 'cat /boot/syslinux/extlinux.conf' xl.part > xl.conf 2>/dev/null
+expect xl.conf '^SERIAL 0 115200' "--extlinux: config has the serial line"
+expect xl.conf '^  LINUX /boot/vmlinuz$' "--extlinux: config boots the kernel"
+expect xl.conf '^  INITRD /boot/initrd.gz$' "--extlinux: config loads the initrd"
+debugfs -R 'stat /boot/syslinux/ldlinux.sys' xl.part > xl.stat 2>/dev/null
+expect xl.stat 'Flags: 0x80010' "--extlinux: ldlinux.sys is immutable + extents"
+[ "$(dd if=xl.part bs=1 skip=3 count=8 status=none)" = SYSLINUX ] \
+    && ok "--extlinux: boot sector at the partition start" || fail "--extlinux: no boot sector"
+rm -f xl.img xl.part
+bad 1 "kernel '/boot/nope' not found in bad.img" disk create bad.img --size 32M --table mbr \
+    --part rest:linux:bootable --fs ext4 xl --extlinux --kernel /boot/nope
+bad 2 "EXTLINUX options need --extlinux" disk create bad.img --size 32M --kernel /boot/vmlinuz
+bad 2 "--extlinux needs --fs" disk create bad.img --size 32M --extlinux
+
 [ "$fails" = 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all checks passed"

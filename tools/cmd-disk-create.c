@@ -20,6 +20,7 @@ enum {
     OPT_LABEL,
     OPT_UUID,
     OPT_FEATURES,
+    OPT_EXTLINUX,
 };
 
 static void usage(FILE *f)
@@ -27,6 +28,7 @@ static void usage(FILE *f)
     fprintf(f,
             "Usage: mdimg disk create IMG --size SIZE [--table mbr|gpt|none] [--part SPEC]...\n"
             "                         [--seed N] [--force] [--fs ext2|ext3|ext4 [--label L] [DIR]...]\n"
+            "                         [--extlinux [EXTLINUX OPTIONS]]\n"
             "\n"
             "Create a sparse raw disk image (no zeros are written: unused space stays a\n"
             "hole), optionally with an MBR or GPT partition table written by libfdisk,\n"
@@ -56,6 +58,10 @@ static void usage(FILE *f)
             "      --uuid U         filesystem UUID (with --fs; default: derived from\n"
             "                       $SOURCE_DATE_EPOCH when set, else random)\n"
             "      --features LIST  mke2fs -O style feature changes (with --fs)\n"
+            "      --extlinux       install the EXTLINUX boot loader into that filesystem\n"
+            "                       (as `mdimg extlinux install`; the DIRs must hold the\n"
+            "                       kernel and initrds the config names), with:\n"
+            "%s"
             "  -q, --quiet          print nothing on success\n"
             "  -v, --verbose        print library debug messages\n"
             "  -h, --help           show this help\n"
@@ -65,8 +71,12 @@ static void usage(FILE *f)
             "        --fs ext4 rootfs/\n"
             "  mdimg disk create disk.img --size 1G --part 1M:bios-boot \\\n"
             "        --part 64M:efi:name=ESP --part rest:linux:bootable,name=root\n"
+            "  mdimg disk create disk.img --size 64M --table mbr --part rest:linux:bootable \\\n"
+            "        --fs ext4 rootfs/ --extlinux --kernel /boot/vmlinuz --initrd /boot/initrd.gz \\\n"
+            "        --append console=ttyS0 --serial 0,115200\n"
             "\n"
-            "Exit status: 0 ok, 1 failure (no IMG left behind), 2 usage error.\n");
+            "Exit status: 0 ok, 1 failure (no IMG left behind), 2 usage error.\n",
+            mdimg_extlinux_help);
 }
 
 int cmd_disk_create(int argc, char **argv)
@@ -82,6 +92,8 @@ int cmd_disk_create(int argc, char **argv)
         { "label", required_argument, NULL, OPT_LABEL },
         { "uuid", required_argument, NULL, OPT_UUID },
         { "features", required_argument, NULL, OPT_FEATURES },
+        { "extlinux", no_argument, NULL, OPT_EXTLINUX },
+        MDIMG_EXTLINUX_LONGOPTS,
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -100,7 +112,11 @@ int cmd_disk_create(int argc, char **argv)
     md_image *img = NULL;
     md_tree *tree = NULL;
     md_ext *ext = NULL;
+    struct mdimg_extlinux xl;
+    int extlinux = 0;
     int c, r, ret = 1;
+
+    mdimg_extlinux_init(&xl);
 
     parts = calloc((size_t)argc + 1, sizeof(*parts));
     dirs = calloc((size_t)argc + 1, sizeof(*dirs));
@@ -131,6 +147,7 @@ int cmd_disk_create(int argc, char **argv)
         case OPT_LABEL: fopts.label = optarg; break;
         case OPT_UUID: fopts.uuid = optarg; break;
         case OPT_FEATURES: fopts.features = optarg; break;
+        case OPT_EXTLINUX: extlinux = 1; break;
         case 'q': mdimg_verbose = -1; break;
         case 'v': mdimg_verbose = 1; break;
         case 'h':
@@ -138,8 +155,13 @@ int cmd_disk_create(int argc, char **argv)
             ret = 0;
             goto out;
         default:
-            usage(stderr);
-            goto usage_fail;
+            r = mdimg_extlinux_option(&xl, c, optarg);
+            if (r < 0)
+                goto usage_fail;
+            if (r == 0) {
+                usage(stderr);
+                goto usage_fail;
+            }
         }
     }
     if (!img_path) {
@@ -187,6 +209,14 @@ int cmd_disk_create(int argc, char **argv)
         mdimg_usage_error("%s needs --fs", n_dirs ? "DIR" : fopts.label ? "--label" : fopts.uuid ? "--uuid" : "--features");
         goto usage_fail;
     }
+    if (xl.used && !extlinux) {
+        mdimg_usage_error("EXTLINUX options need --extlinux");
+        goto usage_fail;
+    }
+    if (extlinux && !fs) {
+        mdimg_usage_error("--extlinux needs --fs");
+        goto usage_fail;
+    }
     for (i = 0; i < n_dirs; i++) {
         struct stat st;
         if (stat(dirs[i], &st) < 0) {
@@ -201,6 +231,9 @@ int cmd_disk_create(int argc, char **argv)
 
     if (mdimg_ctx_new(&ctx) < 0)
         goto out;
+    if (extlinux && (ret = mdimg_extlinux_prepare(&xl, ctx)) != 0)
+        goto out;
+    ret = 1;
     r = md_image_create(ctx, img_path, size, &copts, &img);
     if (r < 0)
         goto fail;
@@ -255,6 +288,11 @@ int cmd_disk_create(int argc, char **argv)
         ext = NULL;
         if (r < 0)
             goto fail;
+        if (extlinux) {
+            r = md_extlinux_install(img, fs_part, &xl.opts);
+            if (r < 0)
+                goto fail;
+        }
     }
     r = md_image_commit(img);
     if (r < 0)
@@ -262,9 +300,9 @@ int cmd_disk_create(int argc, char **argv)
     {
         uint64_t alloc = 0;
         md_image_usage(img, NULL, &alloc);
-        mdimg_info("%s: %" PRIu64 " bytes (%" PRIu64 " allocated)%s%s%s%s\n", img_path, size, alloc,
+        mdimg_info("%s: %" PRIu64 " bytes (%" PRIu64 " allocated)%s%s%s%s%s\n", img_path, size, alloc,
                    table ? ", " : "", table ? (strcmp(table, "gpt") ? "MBR" : "GPT") : "",
-                   fs ? ", " : "", fs ? fs : "");
+                   fs ? ", " : "", fs ? fs : "", extlinux ? ", EXTLINUX" : "");
     }
     ret = 0;
     goto out;
@@ -279,6 +317,7 @@ out:
     md_tree_free(tree);
     md_image_free(img); /* unlinks the temporary file unless committed */
     md_ctx_free(ctx);
+    mdimg_extlinux_free(&xl);
     free(parts);
     free(dirs);
     return ret;

@@ -35,6 +35,46 @@ int mdimg_parse_size(const char *opt, const char *s, uint64_t *ret);
 /* Parse a non-negative integer; usage error message on failure. */
 int mdimg_parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *ret);
 
+/* EXTLINUX options shared by `extlinux install` and `disk create --extlinux`. */
+enum {
+    MDIMG_XL_DIR = 0x200, MDIMG_XL_CONFIG, MDIMG_XL_KERNEL, MDIMG_XL_INITRD, MDIMG_XL_APPEND,
+    MDIMG_XL_LABEL, MDIMG_XL_SERIAL, MDIMG_XL_TIMEOUT, MDIMG_XL_PROMPT, MDIMG_XL_MODULES,
+    MDIMG_XL_SDIR, MDIMG_XL_BIN, MDIMG_XL_NOMBR, MDIMG_XL_RAID, MDIMG_XL_STUPID,
+};
+/* struct option entries for the shared options (--label is added by each command) */
+#define MDIMG_EXTLINUX_LONGOPTS \
+    { "dir", required_argument, NULL, MDIMG_XL_DIR }, \
+    { "config", required_argument, NULL, MDIMG_XL_CONFIG }, \
+    { "kernel", required_argument, NULL, MDIMG_XL_KERNEL }, \
+    { "initrd", required_argument, NULL, MDIMG_XL_INITRD }, \
+    { "append", required_argument, NULL, MDIMG_XL_APPEND }, \
+    { "serial", required_argument, NULL, MDIMG_XL_SERIAL }, \
+    { "timeout", required_argument, NULL, MDIMG_XL_TIMEOUT }, \
+    { "prompt", no_argument, NULL, MDIMG_XL_PROMPT }, \
+    { "modules", required_argument, NULL, MDIMG_XL_MODULES }, \
+    { "syslinux-dir", required_argument, NULL, MDIMG_XL_SDIR }, \
+    { "extlinux-bin", required_argument, NULL, MDIMG_XL_BIN }, \
+    { "no-mbr", no_argument, NULL, MDIMG_XL_NOMBR }, \
+    { "raid", no_argument, NULL, MDIMG_XL_RAID }, \
+    { "stupid", no_argument, NULL, MDIMG_XL_STUPID }
+
+struct mdimg_extlinux {
+    md_extlinux_opts opts;
+    const char *config, *kernel, *initrd, *append, *label, *serial, *modules_arg;
+    unsigned long timeout;
+    int prompt;
+    int used;               /* any of the options was given */
+    char *text, *modules_copy, **modules;
+    md_extlinux_config *cfg;
+};
+extern const char mdimg_extlinux_help[];
+void mdimg_extlinux_init(struct mdimg_extlinux *x);
+/* 1: option consumed; 0: not an EXTLINUX option; <0: usage error already printed */
+int mdimg_extlinux_option(struct mdimg_extlinux *x, int c, const char *arg);
+/* Check the combination and build the config text: 0 ok, else the exit status (message printed). */
+int mdimg_extlinux_prepare(struct mdimg_extlinux *x, md_ctx *ctx);
+void mdimg_extlinux_free(struct mdimg_extlinux *x);
+
 /* Subcommands */
 int cmd_initramfs(int argc, char **argv);
 int cmd_disk(int argc, char **argv);

@@ -52,6 +52,15 @@ MD_API void md_image_free(md_image *img);
 /** The path data is written to now: the temporary path until commit.  Borrowed. */
 MD_API const char *md_image_path(const md_image *img);
 
+/**
+ * The path the image is known by: its final path, also while a created
+ * image still lives under a temporary name.  For messages.  Borrowed.
+ */
+MD_API const char *md_image_name(const md_image *img);
+
+/** 1 if the image was opened with MD_IMAGE_RDONLY, else 0. */
+MD_API int md_image_is_rdonly(const md_image *img);
+
 /** Size of the image in bytes. */
 MD_API uint64_t md_image_size(const md_image *img);
 
