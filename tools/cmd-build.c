@@ -16,6 +16,7 @@ enum {
     OPT_BUILD_KERNEL,
     OPT_KERNEL_CONFIG,
     OPT_BUSYBOX,
+    OPT_BUSYBOX_SRC,
     OPT_ROOT,
     OPT_TABLE,
     OPT_OVERLAY,
@@ -32,7 +33,8 @@ enum {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: mdimg build -o IMAGE (--kernel PATH | --build-kernel) [options]\n"
+            "Usage: mdimg build -o IMAGE (--kernel PATH | --build-kernel)\n"
+            "                   [--busybox PATH | --busybox-src DIR] [options]\n"
             "\n"
             "Build a bootable disk image holding a BusyBox system: partition table,\n"
             "ext4 root filesystem, kernel + initramfs in /boot, EXTLINUX. No root needed.\n"
@@ -45,6 +47,9 @@ static void usage(FILE *f)
             "      --kernel-config F  the kernel's .config (default: 'config' next to the\n"
             "                         kernel, or /boot/config-RELEASE)\n"
             "      --busybox PATH     static BusyBox binary (default: /bin/busybox)\n"
+            "      --busybox-src DIR  build a static BusyBox from the BusyBox source tree\n"
+            "                         DIR with scripts/build-busybox (out of tree: DIR\n"
+            "                         is not modified; cached) and use it\n"
             "      --root MODE        initramfs: the system runs from RAM (default)\n"
             "                         disk: /init mounts the ext4 partition and\n"
             "                         switch_roots to it; changes persist\n"
@@ -76,14 +81,15 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Where scripts/build-kernel is: $MDIMG_BUILD_KERNEL, the source tree this
- * mdimg was built in (build dirs live inside it), or $PATH. */
-static char *find_build_kernel(void)
+/* Where helper script NAME (scripts/build-kernel, scripts/build-busybox) is:
+ * $ENV, the source tree this mdimg was built in (build dirs live inside it),
+ * or $PATH. */
+static char *find_script(const char *name, const char *env_name)
 {
     char exe[PATH_MAX], *p;
-    const char *env = getenv("MDIMG_BUILD_KERNEL");
-    static const char *const rel[] = { "/../../scripts/build-kernel", "/../scripts/build-kernel",
-                                       "/../share/libminidistro/build-kernel", NULL };
+    const char *env = getenv(env_name);
+    static const char *const rel[] = { "/../../scripts/", "/../scripts/",
+                                       "/../share/libminidistro/", NULL };
     ssize_t n;
     size_t i;
 
@@ -96,55 +102,91 @@ static char *find_build_kernel(void)
         if (p) {
             *p = '\0';
             for (i = 0; rel[i]; i++) {
-                char cand[PATH_MAX + 64];
-                snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]);
+                char cand[2 * PATH_MAX];
+                snprintf(cand, sizeof(cand), "%s%s%s", exe, rel[i], name);
                 if (access(cand, X_OK) == 0)
                     return realpath(cand, NULL);
             }
         }
     }
-    return strdup("build-kernel"); /* from $PATH */
+    return strdup(name); /* from $PATH */
 }
 
-/* Run build-kernel (progress on our stderr) and return the last stdout line. */
-static char *build_kernel(void)
+/* Run helper script NAME with ARGS (NULL-terminated; passed as is, no shell)
+ * and return the last non-empty line of its stdout; its stderr (progress) goes
+ * to ours. WHAT describes the job for the user, ALT the other way to get the
+ * result, for the message when the script cannot be found. */
+static char *run_script(const char *name, const char *env_name, const char *const *args,
+                        const char *what, const char *alt)
 {
-    char *script = find_build_kernel(), *cmd, line[PATH_MAX], *last = NULL;
+    char *script = find_script(name, env_name), line[PATH_MAX], *last = NULL;
+    const char **argv = NULL;
+    size_t n = 0, i;
+    int fds[2] = { -1, -1 }, st = -1;
+    pid_t pid;
     FILE *p;
-    int st;
 
-    if (!script)
+    if (!script) {
+        mdimg_err("out of memory");
         return NULL;
-    if (asprintf(&cmd, "'%s'", script) < 0 || strchr(script, '\'')) {
+    }
+    while (args && args[n])
+        n++;
+    argv = calloc(n + 2, sizeof(*argv));
+    if (!argv) {
+        mdimg_err("out of memory");
         free(script);
         return NULL;
     }
-    mdimg_info("building the kernel with %s (cached after the first time)...\n", script);
-    p = popen(cmd, "r");
-    free(cmd);
-    if (!p) {
+    argv[0] = script;
+    for (i = 0; i < n; i++)
+        argv[i + 1] = args[i];
+    mdimg_info("%s with %s (cached after the first time)...\n", what, script);
+    fflush(NULL);
+    if (pipe(fds) < 0 || (pid = fork()) < 0) {
         mdimg_err("cannot run %s: %s", script, strerror(errno));
-        free(script);
-        return NULL;
-    }
-    while (fgets(line, sizeof(line), p)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (*line) {
-            free(last);
-            last = strdup(line);
+        if (fds[0] >= 0) {
+            close(fds[0]);
+            close(fds[1]);
         }
+        goto out;
     }
-    st = pclose(p);
+    if (pid == 0) {
+        close(fds[0]);
+        if (fds[1] != STDOUT_FILENO) {
+            dup2(fds[1], STDOUT_FILENO);
+            close(fds[1]);
+        }
+        execvp(script, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    p = fdopen(fds[0], "r");
+    if (!p) {
+        close(fds[0]);
+    } else {
+        while (fgets(line, sizeof(line), p)) {
+            line[strcspn(line, "\n")] = '\0';
+            if (*line) {
+                free(last);
+                last = strdup(line);
+            }
+        }
+        fclose(p);
+    }
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
     if (st != 0 || !last) {
         if (st == -1 || (WIFEXITED(st) && WEXITSTATUS(st) == 127))
-            mdimg_err("cannot run %s (set MDIMG_BUILD_KERNEL to scripts/build-kernel of the "
-                      "libminidistro sources, or use --kernel PATH)", script);
+            mdimg_err("cannot run %s (set %s to scripts/%s of the libminidistro sources, "
+                      "or %s)", script, env_name, name, alt);
         else
             mdimg_err("%s failed (exit status %d)", script, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
         free(last);
-        free(script);
-        return NULL;
+        last = NULL;
     }
+out:
+    free(argv);
     free(script);
     return last;
 }
@@ -157,6 +199,7 @@ int cmd_build(int argc, char **argv)
         { "build-kernel", no_argument, NULL, OPT_BUILD_KERNEL },
         { "kernel-config", required_argument, NULL, OPT_KERNEL_CONFIG },
         { "busybox", required_argument, NULL, OPT_BUSYBOX },
+        { "busybox-src", required_argument, NULL, OPT_BUSYBOX_SRC },
         { "root", required_argument, NULL, OPT_ROOT },
         { "size", required_argument, NULL, 's' },
         { "table", required_argument, NULL, OPT_TABLE },
@@ -177,7 +220,8 @@ int cmd_build(int argc, char **argv)
     md_distro_opts o = MD_DISTRO_OPTS_INIT;
     const char **overlays, **modules;
     size_t n_overlays = 0, n_modules = 0;
-    char *built_kernel = NULL;
+    char *built_kernel = NULL, *built_busybox = NULL;
+    const char *busybox_src = NULL;
     int want_build_kernel = 0;
     md_ctx *ctx = NULL;
     double t0;
@@ -198,6 +242,7 @@ int cmd_build(int argc, char **argv)
         case OPT_BUILD_KERNEL: want_build_kernel = 1; break;
         case OPT_KERNEL_CONFIG: o.kernel_config = optarg; break;
         case OPT_BUSYBOX: o.busybox = optarg; break;
+        case OPT_BUSYBOX_SRC: busybox_src = optarg; break;
         case OPT_ROOT:
             if (strcmp(optarg, "initramfs") == 0 || strcmp(optarg, "ram") == 0)
                 o.root = MD_DISTRO_ROOT_INITRAMFS;
@@ -263,16 +308,37 @@ int cmd_build(int argc, char **argv)
         ret = mdimg_usage_error("--kernel and --build-kernel exclude each other");
         goto out;
     }
+    if (o.busybox && busybox_src) {
+        ret = mdimg_usage_error("--busybox and --busybox-src exclude each other");
+        goto out;
+    }
+    if (busybox_src && !*busybox_src) {
+        ret = mdimg_usage_error("--busybox-src: empty directory name");
+        goto out;
+    }
     o.overlays = n_overlays ? overlays : NULL;
     o.modules = n_modules ? modules : NULL;
 
     if (want_build_kernel) {
         t0 = now_s();
-        built_kernel = build_kernel();
+        built_kernel = run_script("build-kernel", "MDIMG_BUILD_KERNEL", NULL,
+                                  "building the kernel", "use --kernel PATH");
         if (!built_kernel)
             goto out;
         o.kernel = built_kernel;
         mdimg_info("kernel: %s (%.1f s)\n", built_kernel, now_s() - t0);
+    }
+
+    if (busybox_src) {
+        const char *args[] = { "--", busybox_src, NULL };
+
+        t0 = now_s();
+        built_busybox = run_script("build-busybox", "MDIMG_BUILD_BUSYBOX", args,
+                                   "building BusyBox", "use --busybox PATH");
+        if (!built_busybox)
+            goto out;
+        o.busybox = built_busybox;
+        mdimg_info("busybox: %s (%.1f s)\n", built_busybox, now_s() - t0);
     }
 
     if (mdimg_ctx_new(&ctx) < 0)
@@ -292,6 +358,7 @@ int cmd_build(int argc, char **argv)
 out:
     md_ctx_free(ctx);
     free(built_kernel);
+    free(built_busybox);
     free(overlays);
     free(modules);
     return ret;
