@@ -128,6 +128,7 @@ struct md_entry {
     uint32_t rmajor, rminor; /* device nodes */
     char *link;              /* symlink target */
     struct md_entry *master; /* hard link: the entry whose data this shares; NULL otherwise */
+    uint32_t links_in;       /* number of entries whose master is this one */
     enum md_src src;
     char *host_path;
     void *buf;

@@ -319,6 +319,52 @@ static int ensure_parents(md_tree *t, const char *path)
     return r;
 }
 
+/* Take @e out of its hard-link group before it is replaced or removed, as
+ * unpacking an archive over a tree would (unlink, then create): a link just
+ * leaves its group; a master hands its contents and attributes to its first
+ * remaining link, which becomes the group's master. */
+static void detach_links(md_tree *t, struct md_entry *e)
+{
+    struct md_entry *heir = NULL;
+    size_t i;
+
+    if (e->master) {
+        e->master->links_in--;
+        e->master = NULL;
+        return;
+    }
+    for (i = 0; i < t->n && e->links_in; i++) {
+        struct md_entry *x = t->v[i];
+
+        if (x->removed || x->master != e)
+            continue;
+        e->links_in--;
+        if (heir) {
+            x->master = heir;
+            heir->links_in++;
+            continue;
+        }
+        heir = x;
+        heir->master = NULL;
+        heir->mode = e->mode;
+        heir->uid = e->uid;
+        heir->gid = e->gid;
+        heir->mtime = e->mtime;
+        heir->src = e->src;
+        heir->host_path = e->host_path;
+        heir->buf = e->buf;
+        heir->size = e->size;
+        heir->xattrs = e->xattrs;
+        heir->n_xattrs = e->n_xattrs;
+        e->src = MD_SRC_NONE;
+        e->host_path = NULL;
+        e->buf = NULL;
+        e->xattrs = NULL;
+        e->n_xattrs = 0;
+    }
+    e->links_in = 0;
+}
+
 int md_tree_add_entry(md_tree *t, const char *in_path, uint32_t mode, const md_attr *attr,
                       struct md_entry **ret)
 {
@@ -354,8 +400,9 @@ int md_tree_add_entry(md_tree *t, const char *in_path, uint32_t mode, const md_a
             free(path);
             return r;
         }
-        /* replace: keep the slot (hard links to it follow the new entry, see
-         * md_tree_finalize()), reset it; new_entry() revives it and cannot fail */
+        /* replace: keep the slot, reset it; new_entry() revives it and
+         * cannot fail.  Other names of the old file keep the old file. */
+        detach_links(t, e);
         entry_clear(e);
         e->removed = true;
         t->live--;
@@ -504,6 +551,7 @@ MD_API int md_tree_add_hardlink(md_tree *t, const char *path, const char *target
     if (r < 0)
         return r;
     e->master = target;
+    target->links_in++;
     return 0;
 }
 
@@ -584,6 +632,7 @@ MD_API int md_tree_set_xattr(md_tree *t, const char *path, const char *name, con
 
 static void kill_entry(md_tree *t, struct md_entry *e)
 {
+    detach_links(t, e);
     entry_clear(e);
     e->removed = true;
     t->live--;

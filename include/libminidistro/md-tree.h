@@ -90,6 +90,9 @@ MD_API int md_tree_add_symlink(md_tree *tree, const char *path, const char *targ
 
 /**
  * A hard link @path to the regular file @target_path already in the tree.
+ * All names of a file share its contents and attributes.  Replacing one of
+ * them later (any md_tree_add_* on its path) detaches only that name: the
+ * others keep the old file, as when an archive is unpacked over a tree.
  * Errors: -ENOENT (no such entry), -EPERM (target is not a regular file).
  */
 MD_API int md_tree_add_hardlink(md_tree *tree, const char *path, const char *target_path);
