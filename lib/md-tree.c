@@ -590,6 +590,7 @@ MD_API int md_tree_set_xattr(md_tree *t, const char *path, const char *name, con
     struct md_entry *e;
     struct md_xattr *nx;
     char *norm;
+    void *copy;
     size_t i;
     int r;
 
@@ -609,23 +610,28 @@ MD_API int md_tree_set_xattr(md_tree *t, const char *path, const char *name, con
     for (i = 0; i < e->n_xattrs; i++)
         if (strcmp(e->xattrs[i].name, name) == 0)
             break;
+    /* allocate everything first: on failure the entry keeps its old xattrs */
+    copy = malloc(size ? size : 1);
+    if (!copy)
+        return md_error(t->ctx, -ENOMEM, "out of memory");
+    if (size)
+        memcpy(copy, value, size);
     if (i == e->n_xattrs) {
-        nx = realloc(e->xattrs, (e->n_xattrs + 1) * sizeof(*nx));
-        if (!nx)
+        char *nname = strdup(name);
+
+        nx = nname ? realloc(e->xattrs, (e->n_xattrs + 1) * sizeof(*nx)) : NULL;
+        if (!nx) {
+            free(nname);
+            free(copy);
             return md_error(t->ctx, -ENOMEM, "out of memory");
+        }
         e->xattrs = nx;
-        nx[i].name = strdup(name);
+        nx[i].name = nname;
         nx[i].value = NULL;
-        if (!nx[i].name)
-            return md_error(t->ctx, -ENOMEM, "out of memory");
         e->n_xattrs++;
     }
     free(e->xattrs[i].value);
-    e->xattrs[i].value = malloc(size ? size : 1);
-    if (!e->xattrs[i].value)
-        return md_error(t->ctx, -ENOMEM, "out of memory");
-    if (size)
-        memcpy(e->xattrs[i].value, value, size);
+    e->xattrs[i].value = copy;
     e->xattrs[i].size = size;
     return 0;
 }
