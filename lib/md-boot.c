@@ -56,7 +56,6 @@ struct md_boot {
     uint32_t flags;
     uint32_t accel;
     int echo_fd;
-    char *qemu_name;     /* for messages */
     char *pend;
     size_t pend_len, pend_cap;
     char *hist;
@@ -282,7 +281,7 @@ static int io_step(md_boot *b, int64_t deadline, const char **wbuf, size_t *wlen
                    int (*on_input)(md_boot *b, const char *data, size_t n, void *ud), void *ud)
 {
     struct pollfd p[5];
-    int idx_out = -1, idx_err = -1, idx_pid = -1, idx_in = -1, idx_w = -1;
+    int idx_out = -1, idx_err = -1, idx_in = -1, idx_w = -1;
     int n = 0, r, cap;
 
     if (b->out_fd >= 0) {
@@ -303,8 +302,8 @@ static int io_step(md_boot *b, int64_t deadline, const char **wbuf, size_t *wlen
         return 0;
     }
     if (b->pidfd >= 0) {
-        p[n] = (struct pollfd){ .fd = b->pidfd, .events = POLLIN };
-        idx_pid = n++;
+        /* readable once QEMU exited: try_reap() below then notices */
+        p[n++] = (struct pollfd){ .fd = b->pidfd, .events = POLLIN };
     }
     if (wbuf && *wlen > 0 && b->in_fd >= 0) {
         p[n] = (struct pollfd){ .fd = b->in_fd, .events = POLLOUT };
@@ -345,7 +344,6 @@ static int io_step(md_boot *b, int64_t deadline, const char **wbuf, size_t *wlen
                 return r;
         }
     }
-    (void)idx_pid;
     if (try_reap(b)) {
         /* whatever QEMU wrote last is in the pipes now */
         drain_fd(b, &b->out_fd, true);
@@ -826,18 +824,20 @@ MD_API int md_boot_start(md_ctx *ctx, const md_boot_opts *opts, md_boot **ret)
         goto out;
 
     b = calloc(1, sizeof(*b));
-    if (b) {
-        b->hist = malloc(HIST_MAX);
-        b->err = malloc(ERR_MAX);
-        b->qemu_name = md_strdup(o.qemu ? o.qemu : DEFAULT_QEMU);
-    }
-    if (!b || !b->hist || !b->err || !b->qemu_name) {
+    if (!b) {
         r = md_error(ctx, -ENOMEM, "boot: out of memory");
         goto out;
     }
+    /* before anything can fail: md_boot_free() must not close fd 0 */
     b->ctx = md_ctx_ref(ctx);
     b->pid = -1;
     b->pidfd = b->in_fd = b->out_fd = b->err_fd = -1;
+    b->hist = malloc(HIST_MAX);
+    b->err = malloc(ERR_MAX);
+    if (!b->hist || !b->err) {
+        r = md_error(ctx, -ENOMEM, "boot: out of memory");
+        goto out;
+    }
     b->flags = o.flags;
     b->accel = accel;
     b->echo_fd = (o.flags & MD_BOOT_ECHO) ? o.echo_fd : -1;
@@ -1192,7 +1192,6 @@ MD_API void md_boot_free(md_boot *b)
         close(b->out_fd);
     if (b->err_fd >= 0)
         close(b->err_fd);
-    free(b->qemu_name);
     free(b->pend);
     free(b->hist);
     free(b->err);
