@@ -234,6 +234,14 @@ static uint32_t default_perm(uint32_t type)
     }
 }
 
+static void set_attr(md_tree *t, struct md_entry *e, uint32_t type, const md_attr *attr)
+{
+    e->mode = type | ((attr && attr->mode) ? (attr->mode & 07777) : default_perm(type));
+    e->uid = attr ? attr->uid : 0;
+    e->gid = attr ? attr->gid : 0;
+    e->mtime = clamp_mtime(t->ctx, attr ? attr->mtime : MD_MTIME_DEFAULT);
+}
+
 /* Make a new live entry at normalised path @path, which must not be live. */
 static int new_entry(md_tree *t, char *path, uint32_t mode, const md_attr *attr,
                      struct md_entry **ret)
@@ -270,10 +278,7 @@ static int new_entry(md_tree *t, char *path, uint32_t mode, const md_attr *attr,
         t->v[t->n++] = e;
         hash_insert_raw(t->hash, t->hash_cap, e);
     }
-    e->mode = type | ((attr && attr->mode) ? (attr->mode & 07777) : default_perm(type));
-    e->uid = attr ? attr->uid : 0;
-    e->gid = attr ? attr->gid : 0;
-    e->mtime = clamp_mtime(t->ctx, attr ? attr->mtime : MD_MTIME_DEFAULT);
+    set_attr(t, e, type, attr);
     t->live++;
     t->sorted = false;
     *ret = e;
@@ -365,6 +370,15 @@ static void detach_links(md_tree *t, struct md_entry *e)
     e->links_in = 0;
 }
 
+static void kill_entry(md_tree *t, struct md_entry *e)
+{
+    detach_links(t, e);
+    entry_clear(e);
+    e->removed = true;
+    t->live--;
+    t->sorted = false;
+}
+
 int md_tree_add_entry(md_tree *t, const char *in_path, uint32_t mode, const md_attr *attr,
                       struct md_entry **ret)
 {
@@ -387,10 +401,7 @@ int md_tree_add_entry(md_tree *t, const char *in_path, uint32_t mode, const md_a
     if (e) {
         if (S_ISDIR(e->mode) && (mode & S_IFMT) == S_IFDIR) {
             /* a directory over a directory: new attributes, same children */
-            e->mode = S_IFDIR | ((attr && attr->mode) ? (attr->mode & 07777) : 0755);
-            e->uid = attr ? attr->uid : 0;
-            e->gid = attr ? attr->gid : 0;
-            e->mtime = clamp_mtime(t->ctx, attr ? attr->mtime : MD_MTIME_DEFAULT);
+            set_attr(t, e, S_IFDIR, attr);
             free(path);
             *ret = e;
             return 0;
@@ -400,12 +411,9 @@ int md_tree_add_entry(md_tree *t, const char *in_path, uint32_t mode, const md_a
             free(path);
             return r;
         }
-        /* replace: keep the slot, reset it; new_entry() revives it and
+        /* replace: keep the slot as a tombstone; new_entry() revives it and
          * cannot fail.  Other names of the old file keep the old file. */
-        detach_links(t, e);
-        entry_clear(e);
-        e->removed = true;
-        t->live--;
+        kill_entry(t, e);
         return new_entry(t, path, mode, attr, ret);
     }
     r = ensure_parents(t, path);
@@ -634,15 +642,6 @@ MD_API int md_tree_set_xattr(md_tree *t, const char *path, const char *name, con
     e->xattrs[i].value = copy;
     e->xattrs[i].size = size;
     return 0;
-}
-
-static void kill_entry(md_tree *t, struct md_entry *e)
-{
-    detach_links(t, e);
-    entry_clear(e);
-    e->removed = true;
-    t->live--;
-    t->sorted = false;
 }
 
 MD_API int md_tree_remove(md_tree *t, const char *path)
