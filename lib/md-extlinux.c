@@ -430,13 +430,14 @@ fragmented:
 
 /* ---- ADV (auxiliary data vector: `extlinux --once`, menu save) ---------- */
 
-static void adv_csum(uint8_t *p)
+/* The checksum a copy's dword 1 holds: ADV_MAGIC2 minus its payload dwords. */
+static uint32_t adv_csum(const uint8_t *p)
 {
     uint32_t csum = ADV_MAGIC2;
     size_t i;
     for (i = 8; i < ADV_SIZE - 4; i += 4)
         csum -= md_get_le32(p + i);
-    md_put_le32(p + 4, csum);
+    return csum;
 }
 
 void md_extlinux_adv_init(uint8_t *adv)
@@ -447,7 +448,7 @@ void md_extlinux_adv_init(uint8_t *adv)
         uint8_t *p = adv + k * ADV_SIZE;
         md_put_le32(p, ADV_MAGIC1);
         md_put_le32(p + ADV_SIZE - 4, ADV_MAGIC3);
-        adv_csum(p);
+        md_put_le32(p + 4, adv_csum(p));
     }
 }
 
@@ -457,13 +458,8 @@ int md_extlinux_adv_valid(const uint8_t *adv)
     int k;
     for (k = 0; k < 2; k++) {
         const uint8_t *p = adv + (size_t)k * ADV_SIZE;
-        uint32_t csum = ADV_MAGIC2;
-        size_t i;
-        if (md_get_le32(p) != ADV_MAGIC1 || md_get_le32(p + ADV_SIZE - 4) != ADV_MAGIC3)
-            continue;
-        for (i = 8; i < ADV_SIZE - 4; i += 4)
-            csum -= md_get_le32(p + i);
-        if (csum == md_get_le32(p + 4))
+        if (md_get_le32(p) == ADV_MAGIC1 && md_get_le32(p + ADV_SIZE - 4) == ADV_MAGIC3 &&
+            adv_csum(p) == md_get_le32(p + 4))
             return k;
     }
     return -1;
@@ -815,12 +811,6 @@ static int norm_dir(md_ctx *ctx, const char *in, char **out)
     return 0;
 }
 
-static void set_times(struct ext2_inode *inode, int64_t epoch)
-{
-    uint32_t t = epoch > UINT32_MAX ? UINT32_MAX : (uint32_t)epoch;
-    inode->i_atime = inode->i_ctime = inode->i_mtime = t;
-}
-
 /* Create the missing directories of @dir (0755 root, the context epoch);
  * returns the inode of @dir. */
 static int make_dirs(struct inst *in, const char *dir, ext2_ino_t *ret)
@@ -909,10 +899,11 @@ static int fill_holes(struct inst *in, ext2_ino_t ino, const char *path, uint64_
     uint64_t nb;
     errcode_t err = ext2fs_read_inode(in->fs, ino, &inode);
 
-    nb = (EXT2_I_SIZE(&inode) + in->fs->blocksize - 1) / in->fs->blocksize;
-    if (!err)
+    if (!err) {
+        nb = (EXT2_I_SIZE(&inode) + in->fs->blocksize - 1) / in->fs->blocksize;
         err = ext2fs_fallocate(in->fs, EXT2_FALLOCATE_ZERO_BLOCKS | EXT2_FALLOCATE_FORCE_INIT,
                                ino, NULL, ~0ULL, 0, nb);
+    }
     if (err)
         return ext_err(in->ctx, err, "%s: %s: fill the holes of %s", in->img, in->where, path);
     md_info(in->ctx, "%s: filled %llu hole block(s) with zeros: EXTLINUX cannot read "
@@ -1106,13 +1097,16 @@ static int check_refs(struct inst *in, const char *text, const char *dir, ext2_i
                     holes = 0; /* already listed */
             if (r >= 0 && holes) {
                 struct sparse_file *v = realloc(*sparse, (*nsparse + 1) * sizeof(*v));
-                if (!v) {
+                char *cp = strdup(p);
+                if (v)
+                    *sparse = v;
+                if (!v || !cp) {
+                    free(cp);
                     r = md_error(in->ctx, -ENOMEM, "out of memory");
                 } else {
-                    *sparse = v;
                     v[*nsparse].ino = ino;
                     v[*nsparse].holes = holes;
-                    v[*nsparse].path = strdup(p);
+                    v[*nsparse].path = cp;
                     (*nsparse)++;
                 }
             }
@@ -1291,15 +1285,16 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
         r = md_error(in.ctx, -ENOMEM, "out of memory");
         goto out;
     }
-    files[0].name = strdup("ldlinux.c32");
-    files[0].data = malloc(blobs.c32len);
+    /* ldlinux.c32 is written from the blob itself (taken over, not copied) */
+    files[0].data = (char *)blobs.c32;
     files[0].size = blobs.c32len;
+    blobs.c32 = NULL;
+    files[0].name = strdup("ldlinux.c32");
     nfiles = 1;
-    if (!files[0].name || !files[0].data) {
+    if (!files[0].name) {
         r = md_error(in.ctx, -ENOMEM, "out of memory");
         goto out;
     }
-    memcpy(files[0].data, blobs.c32, blobs.c32len);
     for (i = 0; o.modules && o.modules[i]; i++) {
         char *mp;
         size_t k;
@@ -1488,6 +1483,8 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
         goto out;
     {
         struct ext2_inode inode;
+        struct ext2_inode_large big;
+        unsigned isize = EXT2_INODE_SIZE(in.fs->super);
         ext2_ino_t ino = old_ino;
         blk64_t j;
 
@@ -1498,14 +1495,12 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
         } else {
             err = ext2fs_new_inode(in.fs, dir_ino, LINUX_S_IFREG | 0444, NULL, &ino);
             if (!err) {
-                err = ext2fs_link(in.fs, dir_ino, "ldlinux.sys", ino, EXT2_FT_REG_FILE);
-                if (err == EXT2_ET_DIR_NO_SPACE) {
-                    err = ext2fs_expand_dir(in.fs, dir_ino);
-                    if (!err)
-                        err = ext2fs_link(in.fs, dir_ino, "ldlinux.sys", ino, EXT2_FT_REG_FILE);
+                r = md_ext_link(in.ext, dir_ino, "ldlinux.sys", ino, S_IFREG);
+                if (r < 0) {
+                    md_error_prefix(in.ctx, "%s: %s: create %s/ldlinux.sys", in.img, in.where,
+                                    dir);
+                    goto out;
                 }
-            }
-            if (!err) {
                 ext2fs_inode_alloc_stats2(in.fs, ino, +1, 0);
                 memset(&inode, 0, sizeof(inode));
                 inode.i_mode = LINUX_S_IFREG | 0444;
@@ -1542,24 +1537,29 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
             if (!err && pblk != run + j)
                 err = EXT2_ET_BAD_BLOCK_NUM;
         }
+        /* the whole inode (extra timestamps, crtime) as the ext module reads it */
+        memset(&big, 0, sizeof(big));
         if (!err)
-            err = ext2fs_read_inode(in.fs, ino, &inode);
+            err = ext2fs_read_inode_full(in.fs, ino, (struct ext2_inode *)&big,
+                                         (int)(isize < sizeof(big) ? isize : sizeof(big)));
         if (!err)
-            err = ext2fs_iblk_add_blocks(in.fs, &inode, nblocks);
+            err = ext2fs_iblk_add_blocks(in.fs, (struct ext2_inode *)&big, nblocks);
         if (!err)
-            err = ext2fs_inode_size_set(in.fs, &inode, ldl_size);
+            err = ext2fs_inode_size_set(in.fs, (struct ext2_inode *)&big, ldl_size);
         if (!err) {
-            inode.i_mode = LINUX_S_IFREG | 0444;
-            inode.i_uid = inode.i_gid = 0;
-            ext2fs_set_i_uid_high(inode, 0);
-            ext2fs_set_i_gid_high(inode, 0);
+            big.i_mode = LINUX_S_IFREG | 0444;
+            big.i_uid = big.i_gid = 0;
+            ext2fs_set_i_uid_high(big, 0);
+            ext2fs_set_i_gid_high(big, 0);
             /* immutable: keeps the blocks whose numbers the boot code holds */
-            inode.i_flags |= EXT2_IMMUTABLE_FL;
-            set_times(&inode, in.epoch);
-            err = ext2fs_write_inode(in.fs, ino, &inode);
-        }
-        if (!err)
+            big.i_flags |= EXT2_IMMUTABLE_FL;
+            r = md_ext_write_inode(in.ext, ino, &big, in.epoch, 0);
+            if (r < 0) {
+                md_error_prefix(in.ctx, "%s: %s: write %s/ldlinux.sys", in.img, in.where, dir);
+                goto out;
+            }
             err = io_channel_write_blk64(in.fs->io, run, (int)nblocks, ldl);
+        }
         if (err) {
             r = ext_err(in.ctx, err, "%s: %s: write %s/ldlinux.sys", in.img, in.where, dir);
             goto out;

@@ -764,6 +764,40 @@ static void test_deterministic(void **state)
     md_ctx_free(ctx);
 }
 
+/* ldlinux.sys gets its timestamps like every file the ext module writes:
+ * past 2038 through the extra epoch bits, crtime included (it used to be a
+ * 32-bit i_mtime only, which ext4 reads as a date in 1901). */
+static void test_install_epoch_2038(void **state)
+{
+    struct fixture *f = *state;
+    md_extlinux_opts o = MD_EXTLINUX_OPTS_INIT;
+    const int64_t t = 2147483653; /* 2^31 + 5 */
+    struct ext2_inode_large inode;
+    ext2_filsys fs;
+    ext2_ino_t ino;
+    md_ctx *ctx;
+
+    if (!have_tool("mkfs.ext4") || access(EXTLINUX_BIN, R_OK) < 0)
+        skip();
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(md_ctx_set_epoch(ctx, t), 0);
+    o.config_text = good_conf;
+    assert_int_equal(install(ctx, f->img, 0, &o), 0);
+    assert_int_equal(run("e2fsck -fn %s >/dev/null 2>&1", f->img), 0);
+    assert_int_equal(ext2fs_open(f->img, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &fs), 0);
+    assert_int_equal(ext2fs_namei(fs, EXT2_ROOT_INO, EXT2_ROOT_INO, "/boot/syslinux/ldlinux.sys",
+                                  &ino), 0);
+    assert_true(EXT2_INODE_SIZE(fs->super) >= 256);
+    memset(&inode, 0, sizeof(inode));
+    assert_int_equal(ext2fs_read_inode_full(fs, ino, (struct ext2_inode *)&inode, sizeof(inode)), 0);
+    assert_int_equal(inode.i_mtime, (uint32_t)t);
+    assert_int_equal(inode.i_mtime_extra & EXT4_EPOCH_MASK, 1);
+    assert_int_equal(inode.i_crtime, (uint32_t)t);
+    assert_int_equal(inode.i_crtime_extra & EXT4_EPOCH_MASK, 1);
+    ext2fs_close_free(&fs);
+    md_ctx_free(ctx);
+}
+
 /* No config given: an existing extlinux.conf is kept, and the kernel it
  * names gets its holes filled too. */
 static void test_keep_config(void **state)
@@ -804,6 +838,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_install_errors, setup_img, teardown_img),
         cmocka_unit_test_setup_teardown(test_install_ok, setup_img, teardown_img),
         cmocka_unit_test_setup_teardown(test_deterministic, setup_img, teardown_img),
+        cmocka_unit_test_setup_teardown(test_install_epoch_2038, setup_img, teardown_img),
         cmocka_unit_test(test_install_mbr),
         cmocka_unit_test_setup_teardown(test_keep_config, setup_img, teardown_img),
         cmocka_unit_test(test_install_gpt),
