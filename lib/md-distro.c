@@ -901,8 +901,7 @@ struct build {
     char *kernel_config;   /* owned */
     char *modules_dir;     /* owned */
     md_tree *tree;
-    md_tmpfile initrd;     /* the initramfs, under a temporary name */
-    const char *initrd_path;
+    md_tmpfile initrd;     /* the initramfs, under a temporary name (initrd.tmp_path) */
     md_image *img;
     md_ext *fs;
     md_extlinux_config *cfg;
@@ -952,16 +951,22 @@ static int find_kernel_extras(struct build *b)
         if (!is_file(o->kernel_config))
             return md_error(b->ctx, -ENOENT, "kernel config '%s': no such file", o->kernel_config);
         b->kernel_config = md_strdup(o->kernel_config);
+        if (!b->kernel_config)
+            return -ENOMEM;
     } else {
         dir = dir_of(o->kernel);
         if (!dir)
             return -ENOMEM;
         b->kernel_config = md_asprintf("%s/config", dir);
         free(dir);
-        if (b->kernel_config && !is_file(b->kernel_config)) {
+        if (!b->kernel_config)
+            return -ENOMEM;
+        if (!is_file(b->kernel_config)) {
             free(b->kernel_config);
             b->kernel_config = md_asprintf("/boot/config-%s", b->release);
-            if (b->kernel_config && !is_file(b->kernel_config)) {
+            if (!b->kernel_config)
+                return -ENOMEM;
+            if (!is_file(b->kernel_config)) {
                 free(b->kernel_config);
                 b->kernel_config = NULL;
             }
@@ -1060,11 +1065,7 @@ static int write_initramfs(struct build *b)
     }
     if (r < 0)
         return r;
-    r = md_cpio_write_fd(b->tree, b->initrd.fd, &co);
-    if (r < 0)
-        return r;
-    b->initrd_path = b->initrd.tmp_path;
-    return 0;
+    return md_cpio_write_fd(b->tree, b->initrd.fd, &co);
 }
 
 static uint64_t file_size(const char *path)
@@ -1083,7 +1084,7 @@ static double mib(uint64_t n)
  * before the first partition must fit. */
 static int check_size(struct build *b, uint64_t size)
 {
-    uint64_t kernel = file_size(b->o->kernel), initrd = file_size(b->initrd_path);
+    uint64_t kernel = file_size(b->o->kernel), initrd = file_size(b->initrd.tmp_path);
     uint64_t files = 0, need;
     size_t i;
     int r;
@@ -1150,7 +1151,7 @@ static int make_fs(struct build *b)
     r = md_tree_add_file(b->tree, "boot/vmlinuz", b->o->kernel, &a);
     if (r < 0)
         return r;
-    r = md_tree_add_file(b->tree, "boot/initramfs.img", b->initrd_path, &a);
+    r = md_tree_add_file(b->tree, "boot/initramfs.img", b->initrd.tmp_path, &a);
     if (r < 0)
         return r;
     fo.fs_type = MD_EXT4;
