@@ -1643,6 +1643,8 @@ MD_API int md_ext_read_file(md_ext *x, const char *path, void **data, size_t *si
 }
 
 struct fdout {
+    md_ctx *ctx;
+    const char *host_path;  /* for messages */
     int fd;
     uint64_t off;
 };
@@ -1650,15 +1652,14 @@ struct fdout {
 static int to_fd(void *ud, const void *p, size_t n)
 {
     struct fdout *o = ud;
-    int r;
+    int r = 0;
     /* keep holes: skip writing all-zero pieces, the final ftruncate sets the size */
-    if (is_zero(p, n)) {
-        o->off += n;
-        return 0;
-    }
-    r = md_pwrite_full(o->fd, p, n, o->off);
+    if (!is_zero(p, n))
+        r = md_pwrite_full(o->fd, p, n, o->off);
+    if (r < 0)
+        return md_error_errno(o->ctx, r, "%s: writing", o->host_path);
     o->off += n;
-    return r;
+    return 0;
 }
 
 MD_API int md_ext_extract_file(md_ext *x, const char *path, const char *host_path)
@@ -1677,12 +1678,12 @@ MD_API int md_ext_extract_file(md_ext *x, const char *path, const char *host_pat
     r = md_tmpfile_open(x->ctx, &t, host_path, true);
     if (r < 0)
         return r;
+    o.ctx = x->ctx;
+    o.host_path = host_path;
     o.fd = t.fd;
     o.off = 0;
     r = read_stream(x, ino, path, to_fd, &o);
     if (r < 0) {
-        if (!*md_ctx_errmsg(x->ctx) || r != -EIO)
-            md_error_errno(x->ctx, r, "%s: writing", host_path);
         md_tmpfile_discard(&t);
         return r;
     }
@@ -1691,7 +1692,8 @@ MD_API int md_ext_extract_file(md_ext *x, const char *path, const char *host_pat
         md_tmpfile_discard(&t);
         return r;
     }
-    fchmod(t.fd, (in.i_mode & 0777));
+    /* best effort, as cp: some host filesystems (vfat) refuse modes */
+    (void)fchmod(t.fd, in.i_mode & 0777);
     return md_tmpfile_publish(x->ctx, &t);
 }
 

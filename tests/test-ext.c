@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -707,6 +709,21 @@ static void test_single_entries(void **state)
     assert_non_null(fgets(buf, sizeof(buf), f));
     fclose(f);
     assert_string_equal(buf, "abc");
+    {
+        /* a failed host write: the message names the host file, nothing is left */
+        struct rlimit old, lim;
+        void (*oldsig)(int) = signal(SIGXFSZ, SIG_IGN);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+        lim = old;
+        lim.rlim_cur = 1;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        assert_int_equal(md_ext_read_file(fs, "/a/zz", &data, &n), -ENOENT); /* a stale message */
+        assert_int_equal(md_ext_extract_file(fs, "/a/b/f", tpath("out2")), -EFBIG);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        signal(SIGXFSZ, oldsig);
+        assert_non_null(strstr(md_ctx_errmsg(ctx), "out2: writing"));
+        assert_int_equal(access(tpath("out2"), F_OK), -1);
+    }
     /* errors name the path */
     assert_int_equal(md_ext_read_file(fs, "/a/b", &data, &n), -EISDIR);
     assert_int_equal(md_ext_read_file(fs, "/a/zz", &data, &n), -ENOENT);
