@@ -152,7 +152,7 @@ int md_read_file(md_ctx *ctx, const char *path, char **data, size_t *size)
 
 int md_tmpfile_open(md_ctx *ctx, md_tmpfile *t, const char *path, bool overwrite)
 {
-    const char *slash = strrchr(path, '/');
+    const char *slash;
     struct stat st;
     mode_t um;
 
@@ -160,6 +160,7 @@ int md_tmpfile_open(md_ctx *ctx, md_tmpfile *t, const char *path, bool overwrite
     t->fd = -1;
     if (!path || !*path)
         return md_error(ctx, -EINVAL, "empty output path");
+    slash = strrchr(path, '/');
     if (!overwrite && lstat(path, &st) == 0)
         return md_error(ctx, -EEXIST, "%s: already exists (use --force to replace it)", path);
     t->path = strdup(path);
