@@ -21,6 +21,11 @@ struct inode_map {
     size_t n, cap;
 };
 
+static size_t imap_hash(dev_t dev, ino_t ino, size_t cap)
+{
+    return (size_t)((ino * 0x9E3779B97F4A7C15ULL) ^ dev) & (cap - 1);
+}
+
 static struct inode_slot *imap_find(struct inode_map *m, dev_t dev, ino_t ino, bool insert)
 {
     size_t i;
@@ -32,7 +37,7 @@ static struct inode_slot *imap_find(struct inode_map *m, dev_t dev, ino_t ino, b
             return NULL;
         for (j = 0; j < m->cap; j++) {
             if (m->slots[j].path) {
-                size_t k = (size_t)((m->slots[j].ino * 0x9E3779B97F4A7C15ULL) ^ m->slots[j].dev) & (ncap - 1);
+                size_t k = imap_hash(m->slots[j].dev, m->slots[j].ino, ncap);
                 while (ns[k].path)
                     k = (k + 1) & (ncap - 1);
                 ns[k] = m->slots[j];
@@ -44,7 +49,7 @@ static struct inode_slot *imap_find(struct inode_map *m, dev_t dev, ino_t ino, b
     }
     if (!m->cap)
         return NULL;
-    i = (size_t)((ino * 0x9E3779B97F4A7C15ULL) ^ dev) & (m->cap - 1);
+    i = imap_hash(dev, ino, m->cap);
     while (m->slots[i].path) {
         if (m->slots[i].dev == dev && m->slots[i].ino == ino)
             return &m->slots[i];
