@@ -153,6 +153,16 @@ rc=0
 [ "$rc" = 1 ] && grep -q '/nonexistent/bb' "$T/err7" || fail "missing dir: exit $rc: $(cat "$T/err7")"
 [ ! -e "$IMG.bad" ] || fail "an image was left behind"
 
+# A helper that succeeds without printing a path: the message says so.
+printf '#!/bin/sh\nexit 0\n' >"$T/silent-build"
+chmod +x "$T/silent-build"
+rc=0
+MDIMG_BUILD_BUSYBOX="$T/silent-build" "$MDIMG" build -o "$IMG.bad" --kernel "$KERNEL" \
+    --busybox-src "$F" 2>"$T/err7b" || rc=$?
+[ "$rc" = 1 ] && grep -q 'silent-build succeeded but printed no path' "$T/err7b" ||
+    fail "helper without output: exit $rc: $(cat "$T/err7b")"
+[ ! -e "$IMG.bad" ] || fail "an image was left behind"
+
 rc=0
 "$MDIMG" build -o "$IMG.bad" --kernel "$KERNEL" --busybox "$BUSYBOX" --busybox-src "$F" \
     2>"$T/err8" || rc=$?

@@ -180,8 +180,12 @@ static char *run_script(const char *name, const char *env_name, const char *cons
         if (st == -1 || (WIFEXITED(st) && WEXITSTATUS(st) == 127))
             mdimg_err("cannot run %s (set %s to scripts/%s of the libminidistro sources, "
                       "or %s)", script, env_name, name, alt);
+        else if (st == 0)
+            mdimg_err("%s succeeded but printed no path on its standard output", script);
+        else if (WIFSIGNALED(st))
+            mdimg_err("%s was killed by signal %d", script, WTERMSIG(st));
         else
-            mdimg_err("%s failed (exit status %d)", script, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+            mdimg_err("%s failed (exit status %d)", script, WEXITSTATUS(st));
         free(last);
         last = NULL;
     }
