@@ -85,8 +85,9 @@ static int read_config(struct mdimg_extlinux *x)
     FILE *f = fopen(x->config, "r");
 
     if (!f) {
-        mdimg_err("%s: %s", x->config, strerror(errno));
-        return -errno;
+        int e = errno; /* mdimg_err() may change errno */
+        mdimg_err("--config %s: %s", x->config, strerror(e));
+        return -e;
     }
     for (;;) {
         size_t got;
