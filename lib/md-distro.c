@@ -111,24 +111,7 @@ struct kmods {
     int count;
 };
 
-/* Module name from a path: basename without .ko[.xz|.zst|.gz], '-' -> '_'. */
-static char *modname_from_path(const char *path)
-{
-    const char *b = strrchr(path, '/');
-    char *s, *dot, *p;
-
-    s = md_strdup(b ? b + 1 : path);
-    if (!s)
-        return NULL;
-    dot = strstr(s, ".ko");
-    if (dot)
-        *dot = '\0';
-    for (p = s; *p; p++)
-        if (*p == '-')
-            *p = '_';
-    return s;
-}
-
+/* A module name as the kernel spells it: '-' -> '_'. */
 static char *normname(const char *name)
 {
     char *s = md_strdup(name), *p;
@@ -137,6 +120,17 @@ static char *normname(const char *name)
     for (p = s; *p; p++)
         if (*p == '-')
             *p = '_';
+    return s;
+}
+
+/* Module name from a path: basename without .ko[.xz|.zst|.gz], normalised. */
+static char *modname_from_path(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    char *s = normname(b ? b + 1 : path), *dot;
+
+    if (s && (dot = strstr(s, ".ko")))
+        *dot = '\0';
     return s;
 }
 
