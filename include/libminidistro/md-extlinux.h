@@ -73,7 +73,8 @@ MD_API void md_extlinux_config_free(md_extlinux_config *cfg);
 /** DEFAULT label (copied); NULL: the first entry.  Errors: -EINVAL (whitespace), -ENOMEM. */
 MD_API int md_extlinux_config_set_default(md_extlinux_config *cfg, const char *label);
 
-/** TIMEOUT in tenths of a second (0: boot the default at once). */
+/** TIMEOUT in tenths of a second (0: boot the default at once).  Errors: -EINVAL (more
+ * than 35999, syslinux's limit of one hour). */
 MD_API int md_extlinux_config_set_timeout(md_extlinux_config *cfg, uint32_t deciseconds);
 
 /** PROMPT: 0 = show the boot: prompt only when Shift/Alt is held, 1 = always. */
@@ -81,7 +82,8 @@ MD_API int md_extlinux_config_set_prompt(md_extlinux_config *cfg, int32_t prompt
 
 /**
  * SERIAL line: serial console on @port (0 = COM1/ttyS0) at @baud; @baud 0
- * removes the line.  Errors: -EINVAL (port > 3).
+ * removes the line.  Errors: -EINVAL (port > 3, or @baud outside 75..115200 or not a
+ * divisor of 115200).
  */
 MD_API int md_extlinux_config_set_serial(md_extlinux_config *cfg, uint32_t port, uint32_t baud);
 
@@ -98,7 +100,8 @@ MD_API int md_extlinux_config_add_entry(md_extlinux_config *cfg, const char *lab
 
 /**
  * Render the config as extlinux.conf text into *@text (owned by @cfg, valid
- * until the next change or free).  Errors: -EINVAL (no entry), -ENOMEM.
+ * until the next change or free).  Errors: -EINVAL (no entry, or the DEFAULT label
+ * names none), -ENOMEM.
  */
 MD_API int md_extlinux_config_render(md_extlinux_config *cfg, const char **text);
 
