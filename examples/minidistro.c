@@ -25,7 +25,8 @@ static int progress(void *userdata, uint64_t done, uint64_t total)
     return 0; /* non-zero would cancel the build */
 }
 
-/* Boot the image, wait for the shell, run a command, power off. */
+/* Boot the image, wait for the shell, run a command, power off.  Returns
+ * a negative errno (message on @ctx), or QEMU's exit status. */
 static int boot_and_run(md_ctx *ctx, const char *image)
 {
     md_boot_opts bo = MD_BOOT_OPTS_INIT;
@@ -49,7 +50,7 @@ static int boot_and_run(md_ctx *ctx, const char *image)
     }
     md_boot_free(b);
     printf("\nQEMU exited with status %d\n", status);
-    return status == 0 ? 0 : -1;
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -100,6 +101,10 @@ int main(int argc, char **argv)
         r = boot_and_run(ctx, opts.output);
         if (r < 0)
             goto fail;
+        if (r > 0) { /* reported above; there is no library error to print */
+            md_ctx_free(ctx);
+            return 1;
+        }
     }
     md_ctx_free(ctx);
     return 0;
