@@ -127,13 +127,16 @@ static int parse_attr(struct spec *s, char **f, uint32_t fmt, md_attr *a)
     return 0;
 }
 
-/* md_attr treats mode 0 as "default": set the real bits after adding. */
+/* md_attr treats mode 0 as "default": set the real bits after adding.  Any
+ * other mode the adders already stored as given. */
 static int fix_mode(struct spec *s, const char *path, uint32_t perm)
 {
     struct md_entry *e;
     char *norm;
     int r;
 
+    if (perm)
+        return 0;
     r = md_path_normalize(s->tree->ctx, path, &norm);
     if (r < 0)
         return r;
@@ -302,8 +305,8 @@ static int do_line(struct spec *s, char **f, int n)
             r = md_tree_add_dir(s->tree, f[1], &a);
         else
             r = md_tree_add_node(s->tree, f[1], k == 1 ? MD_NODE_FIFO : MD_NODE_SOCK, 0, 0, &a);
-        if (r >= 0 && md_tree_contains(s->tree, f[1]) > 0)
-            r = fix_mode(s, f[1], a.mode);
+        if (r >= 0)
+            r = fix_mode(s, f[1], a.mode); /* no-op for the root, which is not an entry */
     } else if (!strcmp(type, "nod")) {
         uint32_t maj, min;
 
