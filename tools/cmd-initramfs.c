@@ -174,22 +174,11 @@ int cmd_initramfs(int argc, char **argv)
             goto fail;
     }
     for (i = 0; i < n_src; i++) {
-        if (src[i].kind == 's') {
+        /* md_tree_add_host() names a missing DIR or a non-directory itself */
+        if (src[i].kind == 's')
             r = md_tree_add_spec(tree, src[i].path, NULL);
-        } else {
-            /* a clear message for a missing DIR before the tree walk */
-            if (stat(src[i].path, &st) < 0) {
-                mdimg_err("%s: %s", src[i].path, strerror(errno));
-                r = -errno;
-                goto fail_quiet;
-            }
-            if (!S_ISDIR(st.st_mode)) {
-                mdimg_err("%s: not a directory", src[i].path);
-                r = -ENOTDIR;
-                goto fail_quiet;
-            }
+        else
             r = md_tree_add_host(tree, src[i].path, &hopts);
-        }
         if (r < 0)
             goto fail;
     }
