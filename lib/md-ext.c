@@ -2249,6 +2249,7 @@ static int create_node(md_ext *x, ext2_ino_t dir, const struct md_entry *e, ext2
         return r;
     memset(&in, 0, sizeof(in));
     in.i_mode = (uint16_t)(lmode | (e->mode & 07777));
+    set_owner(&in, e->uid, e->gid);
     in.i_links_count = 1;
     if (type == S_IFCHR || type == S_IFBLK) {
         if (e->rmajor < 256 && e->rminor < 256) {
@@ -2261,7 +2262,7 @@ static int create_node(md_ext *x, ext2_ino_t dir, const struct md_entry *e, ext2
     return md_ext_write_inode(x, ino, &in, e->mtime, 1);
 }
 
-/* Store owner, mode bits and mtime of @e on inode @ino. */
+/* Store owner, mode bits and mtime of @e on existing inode @ino. */
 static int apply_attrs(md_ext *x, ext2_ino_t ino, const struct md_entry *e)
 {
     struct ext2_inode_large in;
@@ -2663,9 +2664,7 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
             if (r < 0)
                 goto out;
         } else {
-            r = create_node(x, dir, e, &ino);
-            if (r == 0)
-                r = apply_attrs(x, ino, e);
+            r = create_node(x, dir, e, &ino);   /* with owner, mode and mtime */
             if (r < 0)
                 goto out;
         }
