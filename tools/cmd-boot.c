@@ -265,8 +265,13 @@ int cmd_boot(int argc, char **argv)
     if (n_steps == 0 && !batch) {
         /* relay mode: stdin (a terminal or a pipe) goes to the guest */
         int out_fd = STDOUT_FILENO;
-        if (quiet_serial)
+        if (quiet_serial) {
             out_fd = devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+            if (devnull < 0) {
+                mdimg_err("--quiet-serial: /dev/null: %s", strerror(errno));
+                goto out;
+            }
+        }
         if (tty)
             fprintf(stderr, "mdimg: boot: console attached; Ctrl-A x quits\n");
         r = md_boot_interactive(b, STDIN_FILENO, out_fd, remaining_ms(deadline, mono_ms()),
