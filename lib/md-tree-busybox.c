@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -203,20 +204,21 @@ static void warn_if_dynamic(md_ctx *ctx, const char *path)
         ident[EI_DATA] != ELFDATA2LSB || ident[EI_CLASS] != ELFCLASS64)
         goto out; /* only the common case is checked */
     {
-        Elf64_Ehdr eh;
-        if (md_pread_full(fd, &eh, sizeof(eh), 0) < 0)
+        /* little-endian fields, read as such whatever the host's byte order */
+        unsigned char eh[sizeof(Elf64_Ehdr)];
+        if (md_pread_full(fd, eh, sizeof(eh), 0) < 0)
             goto out;
-        phoff = eh.e_phoff;
-        phnum = eh.e_phnum;
-        phentsize = eh.e_phentsize;
+        phoff = md_get_le64(eh + offsetof(Elf64_Ehdr, e_phoff));
+        phnum = md_get_le16(eh + offsetof(Elf64_Ehdr, e_phnum));
+        phentsize = md_get_le16(eh + offsetof(Elf64_Ehdr, e_phentsize));
     }
     if (phentsize < sizeof(Elf64_Phdr) || phnum > 256)
         goto out;
     for (i = 0; i < phnum; i++) {
-        Elf64_Phdr ph;
-        if (md_pread_full(fd, &ph, sizeof(ph), phoff + (uint64_t)i * phentsize) < 0)
+        unsigned char ph[sizeof(Elf64_Phdr)];
+        if (md_pread_full(fd, ph, sizeof(ph), phoff + (uint64_t)i * phentsize) < 0)
             break;
-        if (ph.p_type == PT_INTERP) {
+        if (md_get_le32(ph + offsetof(Elf64_Phdr, p_type)) == PT_INTERP) {
             md_warn(ctx, "%s: BusyBox is dynamically linked; it will not run in an image "
                     "without its shared libraries", path);
             break;
