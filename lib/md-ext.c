@@ -2382,8 +2382,42 @@ static int data_estimate(md_ext *x, const struct md_entry *e, uint64_t *blocks, 
     return 0;
 }
 
-static int estimate(md_ext *x, md_tree *tree, uint64_t *need_blocks, uint64_t *need_inodes,
-                    uint64_t *total_bytes)
+/* The tree inode of each entry's parent directory (0: the target), looked up
+ * once for the estimate and the walk. */
+static int parent_inos(md_ext *x, md_tree *tree, uint32_t **ret)
+{
+    uint32_t *v = calloc(tree->n + 1, sizeof(*v));
+    size_t i;
+
+    if (!v)
+        return md_error(x->ctx, -ENOMEM, "out of memory");
+    for (i = 0; i < tree->n; i++) {
+        const struct md_entry *e = tree->v[i];
+        const char *slash = strrchr(e->path, '/');
+        const struct md_entry *p;
+        char *pp;
+
+        if (!slash)
+            continue;
+        pp = strndup(e->path, (size_t)(slash - e->path));
+        if (!pp) {
+            free(v);
+            return md_error(x->ctx, -ENOMEM, "out of memory");
+        }
+        p = md_tree_lookup(tree, pp);
+        free(pp);
+        if (!p) {
+            free(v);
+            return md_error(x->ctx, -EIO, "%s: parent directory missing from the tree", e->path);
+        }
+        v[i] = p->ino;
+    }
+    *ret = v;
+    return 0;
+}
+
+static int estimate(md_ext *x, md_tree *tree, const uint32_t *parent, uint64_t *need_blocks,
+                    uint64_t *need_inodes, uint64_t *total_bytes)
 {
     ext2_filsys fs = x->fs;
     unsigned bs = fs->blocksize;
@@ -2399,16 +2433,8 @@ static int estimate(md_ext *x, md_tree *tree, uint64_t *need_blocks, uint64_t *n
         const struct md_entry *e = tree->v[i];
         const char *slash = strrchr(e->path, '/');
         const char *name = slash ? slash + 1 : e->path;
-        size_t idx = 0;   /* 0: the target directory */
 
-        if (slash) {
-            char *pp = strndup(e->path, (size_t)(slash - e->path));
-            struct md_entry *p = pp ? md_tree_lookup(tree, pp) : NULL;
-            free(pp);
-            if (p)
-                idx = p->ino;
-        }
-        dirbytes[idx] += 8 + ((strlen(name) + 3) & ~3u);
+        dirbytes[parent[i]] += 8 + ((strlen(name) + 3) & ~3u);
         if (S_ISREG(e->mode)) {
             uint64_t b, runs;
             if (e->master)
@@ -2471,6 +2497,7 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
     md_ext_populate_opts o = MD_EXT_POPULATE_OPTS_INIT;
     uint64_t need_b = 0, need_i = 0, total = 0, free_b, free_i, done = 0;
     ext2_ino_t tino = EXT2_ROOT_INO, *fsino = NULL;
+    uint32_t *parent = NULL;
     unsigned char *isnew = NULL;
     struct pdir *pd = NULL;   /* directories created here, by tree inode (0: a new target) */
     int target_new = 0, r;
@@ -2510,26 +2537,30 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
     }
 
     /* validate before the first write */
-    r = estimate(x, tree, &need_b, &need_i, &total);
+    r = parent_inos(x, tree, &parent);
     if (r < 0)
         return r;
+    r = estimate(x, tree, parent, &need_b, &need_i, &total);
+    if (r < 0)
+        goto out;
     free_b = ext2fs_free_blocks_count(x->fs->super);
     free_i = x->fs->super->s_free_inodes_count;
     if (need_b > free_b || need_i > free_i) {
         unsigned kb = x->fs->blocksize / 1024;
-        return md_error(x->ctx, -ENOSPC,
-                        "the tree does not fit: it needs about %llu KiB (%llu blocks) and %llu inodes, "
-                        "the filesystem has %llu KiB (%llu blocks) and %llu inodes free",
-                        (unsigned long long)(need_b * kb), (unsigned long long)need_b,
-                        (unsigned long long)need_i, (unsigned long long)(free_b * kb),
-                        (unsigned long long)free_b, (unsigned long long)free_i);
+        r = md_error(x->ctx, -ENOSPC,
+                     "the tree does not fit: it needs about %llu KiB (%llu blocks) and %llu inodes, "
+                     "the filesystem has %llu KiB (%llu blocks) and %llu inodes free",
+                     (unsigned long long)(need_b * kb), (unsigned long long)need_b,
+                     (unsigned long long)need_i, (unsigned long long)(free_b * kb),
+                     (unsigned long long)free_b, (unsigned long long)free_i);
+        goto out;
     }
 
     x->progress_total = total;
     if (target_new) {
         r = md_ext_mkdir_p(x, o.target, NULL, &tino);
         if (r < 0)
-            return r;
+            goto out;
     }
     fsino = calloc(tree->n + 1, sizeof(*fsino));
     isnew = calloc(tree->n + 1, 1);
@@ -2552,17 +2583,14 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
         uint32_t type = e->mode & S_IFMT;
         struct pdir *pp = &pd[0];
 
-        if (slash) {
-            char *ppath = strndup(e->path, (size_t)(slash - e->path));
-            struct md_entry *p = ppath ? md_tree_lookup(tree, ppath) : NULL;
-            free(ppath);
-            if (!p || !fsino[p->ino]) {
+        if (parent[i]) {
+            if (!fsino[parent[i]]) {
                 r = md_error(x->ctx, -EIO, "%s: parent directory missing from the tree", e->path);
                 goto out;
             }
-            dir = fsino[p->ino];
-            pnew = isnew[p->ino];
-            pp = &pd[p->ino];
+            dir = fsino[parent[i]];
+            pnew = isnew[parent[i]];
+            pp = &pd[parent[i]];
         }
         if (!pnew && !pp->tried) {
             /* an existing directory: read its names once, then collect */
@@ -2695,5 +2723,6 @@ out:
     free(pd);
     free(fsino);
     free(isnew);
+    free(parent);
     return r;
 }
