@@ -283,14 +283,11 @@ int cmd_disk_populate(int argc, char **argv)
         r = md_image_open(ctx, imgpath, 0, &img);
     if (r >= 0)
         r = md_ext_open(img, partno, 0, &fs);
-    if (r >= 0) {
+    if (r >= 0)
         r = md_ext_populate(fs, tree, &po);
-        if (r < 0 && r == -ENOSPC) {
-            md_ext_free(fs);    /* nothing was written */
-            fs = NULL;
-        }
-    }
     if (fs) {
+        /* also after a failure: a filesystem left untouched (-ENOSPC from the
+         * estimate) is not written, a partly filled one gets consistent bitmaps */
         int r2 = md_ext_close(fs);
         if (r >= 0)
             r = r2;
