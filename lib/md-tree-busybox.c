@@ -63,7 +63,6 @@ int md_busybox_list(md_ctx *ctx, const char *path, int timeout_ms, char **out, s
     int64_t deadline = now_ms() + timeout_ms;
     long maxfd = sysconf(_SC_OPEN_MAX);
     size_t len = 0, cap = 4096;
-    bool killed = false;
     char *buf;
     pid_t pid;
 
@@ -161,10 +160,8 @@ int md_busybox_list(md_ctx *ctx, const char *path, int timeout_ms, char **out, s
         len += (size_t)n;
     }
     close(pfd[0]);
-    if (r < 0) {
+    if (r < 0)
         kill(pid, SIGKILL);
-        killed = true;
-    }
     while (waitpid(pid, &status, 0) < 0) {
         if (errno == EINTR)
             continue;
@@ -173,7 +170,7 @@ int md_busybox_list(md_ctx *ctx, const char *path, int timeout_ms, char **out, s
         status = 0;
         break;
     }
-    if (r == 0 && !killed && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+    if (r == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && len == 0)
             r = md_error(ctx, -ENOEXEC, "%s: not a BusyBox binary (cannot be executed here)", path);
         else
