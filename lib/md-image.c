@@ -510,9 +510,14 @@ MD_API int md_image_add_partition(md_image *img, const md_part_opts *opts)
     p->type = md_strdup(opts->type);
     p->name = md_strdup(opts->name);
     p->uuid = md_strdup(opts->uuid);
-    img->n_parts++;
-    if ((opts->type && !p->type) || (opts->name && !p->name) || (opts->uuid && !p->uuid))
+    if ((opts->type && !p->type) || (opts->name && !p->name) || (opts->uuid && !p->uuid)) {
+        /* not added: a later md_image_write_table() must not see it half-copied */
+        free(p->type);
+        free(p->name);
+        free(p->uuid);
         return md_error(img->ctx, -ENOMEM, "out of memory");
+    }
+    img->n_parts++;
     return 0;
 }
 
