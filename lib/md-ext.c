@@ -553,8 +553,8 @@ static int get_range(md_ctx *ctx, md_image *img, uint32_t partno, uint64_t *off,
     if (r < 0)
         return r;
     if (*size < 64 * 1024)
-        return md_error(ctx, -ENOSPC, "partition %u is too small for a filesystem (%llu bytes)", partno,
-                        (unsigned long long)*size);
+        return md_error(ctx, -ENOSPC, "%s: partition %u is too small for a filesystem (%llu bytes)",
+                        md_image_name(img), partno, (unsigned long long)*size);
     return 0;
 }
 
@@ -776,8 +776,8 @@ MD_API int md_ext_format(md_image *img, uint32_t partno, const md_ext_format_opt
 
     err = ext2fs_initialize(path, EXT2_FLAG_64BITS, &param, unix_io_manager, &x->fs);
     if (err) {
-        r = md_ext_error(ctx, err, "cannot make a filesystem of %llu blocks of %u bytes on partition %u",
-                         (unsigned long long)blocks, bs, partno);
+        r = md_ext_error(ctx, err, "%s: cannot make a filesystem of %llu blocks of %u bytes on partition %u",
+                         md_image_name(img), (unsigned long long)blocks, bs, partno);
         goto fail;
     }
     snprintf(iopt, sizeof(iopt), "offset=%llu", (unsigned long long)off);
@@ -934,24 +934,24 @@ MD_API int md_ext_open(md_image *img, uint32_t partno, uint32_t flags, md_ext **
         goto fail;
     }
     if (ext2fs_blocks_count(x->fs->super) * x->fs->blocksize > size) {
-        r = md_error(ctx, -EINVAL, "filesystem on partition %u (%llu bytes) is larger than the partition (%llu bytes)",
-                     partno, (unsigned long long)(ext2fs_blocks_count(x->fs->super) * x->fs->blocksize),
+        r = md_error(ctx, -EINVAL, "%s: filesystem on partition %u (%llu bytes) is larger than the partition (%llu bytes)",
+                     md_image_name(img), partno, (unsigned long long)(ext2fs_blocks_count(x->fs->super) * x->fs->blocksize),
                      (unsigned long long)size);
         goto fail;
     }
     if (!x->rdonly && ext2fs_has_feature_journal_needs_recovery(x->fs->super)) {
-        r = md_error(ctx, -EBUSY, "filesystem on partition %u needs journal recovery (run e2fsck first)",
-                     partno);
+        r = md_error(ctx, -EBUSY, "%s: filesystem on partition %u needs journal recovery (run e2fsck first)",
+                     md_image_name(img), partno);
         goto fail;
     }
     if (!x->rdonly && ext2fs_has_feature_inline_data(x->fs->super)) {
-        r = md_error(ctx, -ENOTSUP, "filesystem on partition %u uses inline_data: writing is not supported",
-                     partno);
+        r = md_error(ctx, -ENOTSUP, "%s: filesystem on partition %u uses inline_data: writing is not supported",
+                     md_image_name(img), partno);
         goto fail;
     }
     err = ext2fs_read_bitmaps(x->fs);
     if (err) {
-        r = md_ext_error(ctx, err, "reading the bitmaps of partition %u", partno);
+        r = md_ext_error(ctx, err, "%s: reading the bitmaps of partition %u", md_image_name(img), partno);
         goto fail;
     }
     if (x->epoch > 0)
