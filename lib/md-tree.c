@@ -710,20 +710,19 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(x->path, y->path);
 }
 
+/* Paths are at most MD_PATH_MAX bytes (md_path_normalize), so the parent's
+ * name fits a stack buffer: no allocation per directory, and so no
+ * out-of-memory case that would silently miscount link counts. */
 static struct md_entry *parent_of(md_tree *t, const char *path)
 {
     const char *slash = strrchr(path, '/');
-    struct md_entry *p;
-    char *buf;
+    char buf[MD_PATH_MAX + 1];
 
     if (!slash)
         return NULL;
-    buf = strndup(path, (size_t)(slash - path));
-    if (!buf)
-        return NULL;
-    p = md_tree_lookup(t, buf);
-    free(buf);
-    return p;
+    memcpy(buf, path, (size_t)(slash - path));
+    buf[slash - path] = '\0';
+    return md_tree_lookup(t, buf);
 }
 
 int md_tree_finalize(md_tree *t)
