@@ -191,16 +191,8 @@ int cmd_disk_create(int argc, char **argv)
         goto usage_fail;
     }
     if (fs) {
-        if (!strcmp(fs, "ext2"))
-            fopts.fs_type = MD_EXT2;
-        else if (!strcmp(fs, "ext3"))
-            fopts.fs_type = MD_EXT3;
-        else if (!strcmp(fs, "ext4"))
-            fopts.fs_type = MD_EXT4;
-        else {
-            mdimg_usage_error("--fs: unknown filesystem type '%s' (use ext2, ext3 or ext4)", fs);
+        if (mdimg_parse_fs_type("--fs", fs, &fopts.fs_type) < 0)
             goto usage_fail;
-        }
         if (table && !n_parts) {
             mdimg_usage_error("--fs with a partition table needs a --part to put it on");
             goto usage_fail;

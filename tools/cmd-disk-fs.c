@@ -65,19 +65,6 @@ static void format_usage(FILE *f)
             "  -h, --help            show this help\n");
 }
 
-static int parse_fs_type(const char *s, int32_t *type)
-{
-    if (!strcmp(s, "ext2"))
-        *type = MD_EXT2;
-    else if (!strcmp(s, "ext3"))
-        *type = MD_EXT3;
-    else if (!strcmp(s, "ext4"))
-        *type = MD_EXT4;
-    else
-        return mdimg_usage_error("--fs: unknown filesystem type '%s' (expected ext2, ext3 or ext4)", s);
-    return 0;
-}
-
 int cmd_disk_format(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -108,7 +95,7 @@ int cmd_disk_format(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 't':
-            if (parse_fs_type(optarg, &fo.fs_type))
+            if (mdimg_parse_fs_type("--fs", optarg, &fo.fs_type) < 0)
                 return EXIT_USAGE;
             have_fs = 1;
             break;

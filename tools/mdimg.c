@@ -130,6 +130,21 @@ int mdimg_parse_size(const char *opt, const char *s, uint64_t *ret)
     return 0;
 }
 
+int mdimg_parse_fs_type(const char *opt, const char *s, int32_t *ret)
+{
+    if (!strcmp(s, "ext2"))
+        *ret = MD_EXT2;
+    else if (!strcmp(s, "ext3"))
+        *ret = MD_EXT3;
+    else if (!strcmp(s, "ext4"))
+        *ret = MD_EXT4;
+    else {
+        mdimg_usage_error("%s: unknown filesystem type '%s' (use ext2, ext3 or ext4)", opt, s);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int mdimg_parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *ret)
 {
     char *end;

@@ -32,6 +32,8 @@ void mdimg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int mdimg_ctx_new(md_ctx **ret);
 /* Parse a size like 64M; usage error message on failure. */
 int mdimg_parse_size(const char *opt, const char *s, uint64_t *ret);
+/* Parse "ext2", "ext3" or "ext4" given to @opt into MD_EXT*; usage error message on failure. */
+int mdimg_parse_fs_type(const char *opt, const char *s, int32_t *ret);
 /* Parse a non-negative integer; usage error message on failure. */
 int mdimg_parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *ret);
 
