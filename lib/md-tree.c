@@ -505,7 +505,7 @@ MD_API int md_tree_add_symlink(md_tree *t, const char *path, const char *target,
     char *copy;
     int r;
 
-    if (!t || !target)
+    if (!t || !path || !target)
         return -EINVAL;
     len = strlen(target);
     if (len == 0 || len > MD_PATH_MAX)
