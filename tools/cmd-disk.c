@@ -4,13 +4,6 @@
 
 #include "mdimg.h"
 
-#define WEAK __attribute__((weak))
-WEAK int cmd_disk_create(int argc, char **argv);
-WEAK int cmd_disk_format(int argc, char **argv);
-WEAK int cmd_disk_populate(int argc, char **argv);
-WEAK int cmd_disk_cp(int argc, char **argv);
-WEAK int cmd_disk_ls(int argc, char **argv);
-
 static const struct mdimg_cmd disk_cmds[] = {
     { "create", cmd_disk_create, "create a sparse image, partition table, filesystem (one step)" },
     { "format", cmd_disk_format, "make an ext2/3/4 filesystem on a partition or the whole image" },
@@ -24,8 +17,7 @@ static void usage(FILE *f)
     size_t i;
     fprintf(f, "Usage: mdimg disk <subcommand> [options]\n\nSubcommands:\n");
     for (i = 0; i < sizeof(disk_cmds) / sizeof(disk_cmds[0]); i++)
-        if (disk_cmds[i].run)
-            fprintf(f, "  %-9s %s\n", disk_cmds[i].name, disk_cmds[i].summary);
+        fprintf(f, "  %-9s %s\n", disk_cmds[i].name, disk_cmds[i].summary);
     fprintf(f, "\nRun 'mdimg disk <subcommand> --help' for its options.\n");
 }
 
@@ -43,7 +35,7 @@ int cmd_disk(int argc, char **argv)
         return 0;
     }
     for (i = 0; i < sizeof(disk_cmds) / sizeof(disk_cmds[0]); i++) {
-        if (disk_cmds[i].run && !strcmp(argv[1], disk_cmds[i].name)) {
+        if (!strcmp(argv[1], disk_cmds[i].name)) {
             snprintf(name, sizeof(name), "disk %s", disk_cmds[i].name);
             mdimg_cmdname = name;
             optind = 0;

@@ -10,15 +10,6 @@
 int mdimg_verbose;
 const char *mdimg_cmdname = NULL;
 
-/* Weak so that each subcommand's file can be added independently. */
-#define WEAK __attribute__((weak))
-WEAK int cmd_initramfs(int argc, char **argv);
-WEAK int cmd_disk(int argc, char **argv);
-WEAK int cmd_inspect(int argc, char **argv);
-WEAK int cmd_extlinux(int argc, char **argv);
-WEAK int cmd_boot(int argc, char **argv);
-WEAK int cmd_build(int argc, char **argv);
-
 static const struct mdimg_cmd commands[] = {
     { "initramfs", cmd_initramfs, "build a newc cpio initramfs from trees, spec files and BusyBox" },
     { "disk", cmd_disk, "create, format, populate and read disk images (no root, no mount)" },
@@ -45,8 +36,7 @@ static void usage(FILE *f)
             "\n"
             "Commands:\n");
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (commands[i].run)
-            fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\n"
             "Options:\n"
@@ -187,7 +177,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (commands[i].run && strcmp(argv[optind], commands[i].name) == 0) {
+        if (strcmp(argv[optind], commands[i].name) == 0) {
             int first = optind;
             mdimg_cmdname = commands[i].name;
             optind = 0; /* glibc: fully re-initialise getopt for the subcommand */
