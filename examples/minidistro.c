@@ -79,8 +79,8 @@ int main(int argc, char **argv)
     opts.kernel = argv[2];
     opts.root = argc > 3 && strcmp(argv[3], "disk") == 0 ? MD_DISTRO_ROOT_DISK
                                                           : MD_DISTRO_ROOT_INITRAMFS;
-    opts.table = argc > 4 && strcmp(argv[4], "gpt") == 0 ? MD_DISTRO_TABLE_GPT
-                                                         : MD_DISTRO_TABLE_MBR;
+    opts.table = argc > 4 && strcmp(argv[4], "gpt") == 0 ? MD_TABLE_GPT
+                                                         : MD_TABLE_MBR;
     opts.size = 64ull << 20;
     opts.flags = MD_DISTRO_FORCE;
     opts.progress = progress;

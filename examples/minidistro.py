@@ -19,7 +19,7 @@ c_char_p_p = ctypes.POINTER(ctypes.c_char_p)
 PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
 
 MD_DISTRO_ROOT_INITRAMFS, MD_DISTRO_ROOT_DISK = 0, 1
-MD_DISTRO_TABLE_MBR, MD_DISTRO_TABLE_GPT = 0, 1
+MD_TABLE_MBR, MD_TABLE_GPT = 1, 2
 MD_DISTRO_FORCE = 0x1
 MD_BOOT_ECHO = 0x2
 
@@ -118,7 +118,7 @@ class Lib:
         self.c.md_distro_opts_init(ctypes.byref(o))  # version + defaults, no hard-coding
         o.output, o.kernel = output.encode(), kernel.encode()
         o.root = MD_DISTRO_ROOT_DISK if root == "disk" else MD_DISTRO_ROOT_INITRAMFS
-        o.table = MD_DISTRO_TABLE_GPT if table == "gpt" else MD_DISTRO_TABLE_MBR
+        o.table = MD_TABLE_GPT if table == "gpt" else MD_TABLE_MBR
         o.size, o.flags = size, MD_DISTRO_FORCE
         arr = (ctypes.c_char_p * (len(overlays) + 1))(*[d.encode() for d in overlays], None)
         if overlays:

@@ -894,10 +894,10 @@ struct build {
     char release[128];
     char *kernel_config;   /* owned */
     char *modules_dir;     /* owned */
-    md_tree *tree;
+    md_disk *disk;         /* the image description */
+    md_tree *tree;         /* the root filesystem's tree, owned by disk */
+    int root_fs;           /* its index in disk */
     md_tmpfile initrd;     /* the initramfs, under a temporary name (initrd.tmp_path) */
-    md_image *img;
-    md_ext *fs;
     md_extlinux_config *cfg;
     uint32_t phase;
 };
@@ -996,9 +996,6 @@ static int build_tree(struct build *b)
     size_t i;
     int r;
 
-    r = md_tree_new(b->ctx, &b->tree);
-    if (r < 0)
-        return r;
     bo.flags = MD_BUSYBOX_NO_INIT;
     r = md_tree_add_busybox(b->tree, o->busybox ? o->busybox : "/bin/busybox", &bo);
     if (r < 0)
@@ -1110,43 +1107,23 @@ static int check_size(struct build *b, uint64_t size)
     return 0;
 }
 
-static int make_image(struct build *b, uint64_t size)
+/* The image: one bootable Linux partition with an ext4 root filesystem
+ * labelled MD_DISTRO_ROOT_LABEL, whose tree the system is built into. */
+static int describe_image(struct build *b, uint64_t size)
 {
     const md_distro_opts *o = b->o;
-    md_image_create_opts io = MD_IMAGE_CREATE_OPTS_INIT;
-    md_part_opts po = MD_PART_OPTS_INIT;
     md_table_opts to = MD_TABLE_OPTS_INIT;
-    int r;
-
-    if (o->flags & MD_DISTRO_FORCE)
-        io.flags |= MD_IMAGE_FORCE;
-    r = md_image_create(b->ctx, o->output, size, &io, &b->img);
-    if (r < 0)
-        return r;
-    po.flags = MD_PART_BOOTABLE;
-    if (o->table == MD_DISTRO_TABLE_GPT)
-        po.name = "minidistro";
-    r = md_image_add_partition(b->img, &po);
-    if (r < 0)
-        return r;
-    to.label = o->table == MD_DISTRO_TABLE_GPT ? "gpt" : "dos";
-    return md_image_write_table(b->img, &to);
-}
-
-static int make_fs(struct build *b)
-{
+    md_part_opts po = MD_PART_OPTS_INIT;
     md_ext_format_opts fo = MD_EXT_FORMAT_OPTS_INIT;
-    md_attr a = MD_ATTR_INIT;
     int r;
 
-    /* The kernel and initramfs go in /boot of the root filesystem, where
-     * EXTLINUX loads them from and where the booted system can see them. */
-    a.mode = 0644;
-    r = md_tree_add_file(b->tree, "boot/vmlinuz", b->o->kernel, &a);
-    if (r < 0)
+    if ((r = md_disk_new(b->ctx, &b->disk)) < 0 || (r = md_disk_set_size(b->disk, size)) < 0)
         return r;
-    r = md_tree_add_file(b->tree, "boot/initramfs.img", b->initrd.tmp_path, &a);
-    if (r < 0)
+    to.type = o->table;
+    po.flags = MD_PART_BOOTABLE;
+    if (o->table == MD_TABLE_GPT)
+        po.name = "minidistro";
+    if ((r = md_disk_set_table(b->disk, &to)) < 0 || (r = md_disk_add_partition(b->disk, &po)) < 0)
         return r;
     fo.fs_type = MD_EXT4;
     /* 4 KiB blocks: one block group up to 128 MiB, so /boot/vmlinuz and the
@@ -1154,22 +1131,28 @@ static int make_fs(struct build *b)
      * BIOS in few, large requests (mke2fs would pick 1 KiB for < 512 MiB). */
     fo.block_size = 4096;
     fo.label = MD_DISTRO_ROOT_LABEL;
-    r = md_ext_format(b->img, 1, &fo, &b->fs);
+    r = md_disk_add_ext(b->disk, 1, &fo, &b->tree);
     if (r < 0)
         return r;
-    r = md_ext_populate(b->fs, b->tree, NULL);
-    if (r < 0) {
-        if (r == -ENOSPC)
-            md_error_prefix(b->ctx, "image size %.1f MiB is too small (use a larger --size)",
-                            mib(md_image_size(b->img)));
-        return r;
-    }
-    r = md_ext_close(b->fs);
-    b->fs = NULL;
-    return r;
+    b->root_fs = r;
+    return 0;
 }
 
-static int install_bootloader(struct build *b)
+/* The kernel and initramfs go in /boot of the root filesystem, where
+ * EXTLINUX loads them from and where the booted system can see them. */
+static int add_boot_files(struct build *b)
+{
+    md_attr a = MD_ATTR_INIT;
+    int r;
+
+    a.mode = 0644;
+    r = md_tree_add_file(b->tree, "boot/vmlinuz", b->o->kernel, &a);
+    if (r < 0)
+        return r;
+    return md_tree_add_file(b->tree, "boot/initramfs.img", b->initrd.tmp_path, &a);
+}
+
+static int add_bootloader(struct build *b)
 {
     const md_distro_opts *o = b->o;
     md_extlinux_opts xo = MD_EXTLINUX_OPTS_INIT;
@@ -1195,7 +1178,35 @@ static int install_bootloader(struct build *b)
     }
     free(append);
     xo.config_text = text;
-    return md_extlinux_install(b->img, 1, &xo);
+    return md_disk_set_extlinux(b->disk, (uint32_t)b->root_fs, &xo);
+}
+
+static int write_image(struct build *b)
+{
+    md_disk_write_opts wo = MD_DISK_WRITE_OPTS_INIT;
+    int r;
+
+    if (b->o->flags & MD_DISTRO_FORCE)
+        wo.flags |= MD_DISK_FORCE;
+    r = md_disk_write(b->disk, b->o->output, &wo);
+    if (r == -ENOSPC)
+        md_error_prefix(b->ctx, "image size %.1f MiB is too small (use a larger --size)",
+                        mib(md_disk_size(b->disk)));
+    return r;
+}
+
+/* The initramfs copy is published only together with the image: if it
+ * cannot be, the image goes too. */
+static int publish_initramfs(struct build *b)
+{
+    int r;
+
+    if (!b->o->initramfs_output)
+        return 0;
+    r = md_tmpfile_publish(b->ctx, &b->initrd);
+    if (r < 0)
+        unlink(b->o->output);
+    return r;
 }
 
 int md_distro_build(md_ctx *ctx, const md_distro_opts *opts)
@@ -1217,7 +1228,7 @@ int md_distro_build(md_ctx *ctx, const md_distro_opts *opts)
         return md_error(ctx, -EINVAL, "no kernel given (a bzImage, e.g. /boot/vmlinuz-RELEASE)");
     if (opts->root > MD_DISTRO_ROOT_DISK)
         return md_error(ctx, -EINVAL, "unknown root mode %u", opts->root);
-    if (opts->table > MD_DISTRO_TABLE_GPT)
+    if (opts->table != MD_TABLE_MBR && opts->table != MD_TABLE_GPT)
         return md_error(ctx, -EINVAL, "unknown partition table type %u", opts->table);
     if (opts->compression != MD_DISTRO_COMPRESS_AUTO && !md_compress_name(opts->compression))
         return md_error(ctx, -EINVAL, "unknown initramfs compression %d", opts->compression);
@@ -1236,57 +1247,33 @@ int md_distro_build(md_ctx *ctx, const md_distro_opts *opts)
     b.initrd.fd = -1;
 
     r = md_kernel_release(ctx, opts->kernel, b.release, sizeof(b.release));
-    if (r < 0)
+    if (r < 0 || (r = find_kernel_extras(&b)) < 0 || (r = phase_done(&b, "kernel check")) < 0)
         goto out;
-    r = find_kernel_extras(&b);
-    if (r < 0)
+    if ((r = describe_image(&b, size)) < 0 || (r = build_tree(&b)) < 0 ||
+        (r = phase_done(&b, "system tree")) < 0)
         goto out;
-    if ((r = phase_done(&b, "kernel check")) < 0)
+    if ((r = write_initramfs(&b)) < 0 || (r = check_size(&b, size)) < 0 ||
+        (r = phase_done(&b, "initramfs")) < 0)
         goto out;
-    r = build_tree(&b);
-    if (r < 0)
+    if ((r = add_boot_files(&b)) < 0 || (r = add_bootloader(&b)) < 0 ||
+        (r = phase_done(&b, "image description")) < 0)
         goto out;
-    if ((r = phase_done(&b, "system tree")) < 0)
+    if ((r = write_image(&b)) < 0)
         goto out;
-    r = write_initramfs(&b);
-    if (r < 0)
-        goto out;
-    r = check_size(&b, size);
-    if (r < 0)
-        goto out;
-    if ((r = phase_done(&b, "initramfs")) < 0)
-        goto out;
-    r = make_image(&b, size);
-    if (r < 0)
-        goto out;
-    if ((r = phase_done(&b, "partition table")) < 0)
-        goto out;
-    r = make_fs(&b);
-    if (r < 0)
-        goto out;
-    if ((r = phase_done(&b, "root filesystem")) < 0)
-        goto out;
-    r = install_bootloader(&b);
-    if (r < 0)
-        goto out;
-    if (opts->initramfs_output) {
-        r = md_tmpfile_publish(ctx, &b.initrd);
-        if (r < 0)
-            goto out;
-    }
-    r = md_image_commit(b.img);
-    if (r < 0) {
-        if (opts->initramfs_output)
-            unlink(opts->initramfs_output);
+    if ((r = phase_done(&b, "disk image")) < 0) {
+        unlink(opts->output);
         goto out;
     }
-    r = phase_done(&b, "boot loader");
+    if ((r = publish_initramfs(&b)) < 0)
+        goto out;
+    /* everything is published: the last report cannot cancel */
+    (void)phase_done(&b, "done");
+    md_ctx_clear_error(ctx);
+    r = 0;
 out:
-    md_ext_free(b.fs);
-    md_image_free(b.img); /* removes the temporary image unless committed */
+    md_disk_free(b.disk);
     md_extlinux_config_free(b.cfg);
     md_tmpfile_discard(&b.initrd);
-    md_tree_free(b.tree);
     free(b.kernel_config);
     free(b.modules_dir);
     return r < 0 ? r : 0;

@@ -67,6 +67,39 @@ MD_API void md_table_opts_init(md_table_opts *opts)
         *opts = d;
 }
 
+static const struct {
+    const char *name;
+    uint32_t type;
+} table_names[] = {
+    { "gpt", MD_TABLE_GPT }, { "mbr", MD_TABLE_MBR }, { "dos", MD_TABLE_MBR }, { "none", MD_TABLE_NONE },
+};
+
+MD_API int md_table_from_name(md_ctx *ctx, const char *name, uint32_t *ret)
+{
+    size_t i;
+
+    if (!ret)
+        return -EINVAL;
+    for (i = 0; name && i < sizeof(table_names) / sizeof(table_names[0]); i++) {
+        if (!strcasecmp(name, table_names[i].name)) {
+            *ret = table_names[i].type;
+            return 0;
+        }
+    }
+    return md_error(ctx, -EINVAL, "unknown partition table type '%s' (use gpt, mbr or none)",
+                    name ? name : "");
+}
+
+MD_API const char *md_table_name(uint32_t type)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(table_names) / sizeof(table_names[0]); i++)
+        if (table_names[i].type == type)
+            return table_names[i].name;
+    return NULL;
+}
+
 static void fmt_size(char *buf, size_t n, uint64_t v)
 {
     if (v >= (1ULL << 30) && v % (1ULL << 20) == 0 && v % (1ULL << 30) != 0)
@@ -476,6 +509,24 @@ static bool parse_dos_id(const char *s, uint32_t *id)
 
 /* ---- partition tables --------------------------------------------------------- */
 
+int md_part_opts_check(md_ctx *ctx, size_t n, const md_part_opts *opts)
+{
+    int r = md_check_version(ctx, "md_part_opts", opts->version, MD_PART_OPTS_VERSION);
+
+    if (r < 0)
+        return r;
+    if (opts->flags & ~MD_PART_BOOTABLE)
+        return md_error(ctx, -EINVAL, "partition %zu: unknown flags 0x%x", n, opts->flags);
+    if (opts->percent > 100)
+        return md_error(ctx, -EINVAL, "partition %zu: %u%% is more than 100%%", n, opts->percent);
+    if (opts->uuid && !is_guid(opts->uuid))
+        return md_error(ctx, -EINVAL, "partition %zu: '%s' is not a GUID", n, opts->uuid);
+    if (opts->name && strlen(opts->name) > 36)
+        return md_error(ctx, -EINVAL, "partition %zu: name '%s' is longer than 36 characters", n,
+                        opts->name);
+    return 0;
+}
+
 MD_API int md_image_add_partition(md_image *img, const md_part_opts *opts)
 {
     struct pending_part *p, *v;
@@ -483,21 +534,9 @@ MD_API int md_image_add_partition(md_image *img, const md_part_opts *opts)
 
     if (!img || !opts)
         return -EINVAL;
-    r = md_check_version(img->ctx, "md_part_opts", opts->version, MD_PART_OPTS_VERSION);
+    r = md_part_opts_check(img->ctx, img->n_parts + 1, opts);
     if (r < 0)
         return r;
-    if (opts->flags & ~MD_PART_BOOTABLE)
-        return md_error(img->ctx, -EINVAL, "partition %zu: unknown flags 0x%x", img->n_parts + 1,
-                        opts->flags);
-    if (opts->percent > 100)
-        return md_error(img->ctx, -EINVAL, "partition %zu: %u%% is more than 100%%", img->n_parts + 1,
-                        opts->percent);
-    if (opts->uuid && !is_guid(opts->uuid))
-        return md_error(img->ctx, -EINVAL, "partition %zu: '%s' is not a GUID", img->n_parts + 1,
-                        opts->uuid);
-    if (opts->name && strlen(opts->name) > 36)
-        return md_error(img->ctx, -EINVAL, "partition %zu: name '%s' is longer than 36 characters",
-                        img->n_parts + 1, opts->name);
     v = realloc(img->parts, (img->n_parts + 1) * sizeof(*v));
     if (!v)
         return md_error(img->ctx, -ENOMEM, "out of memory");
@@ -521,21 +560,18 @@ MD_API int md_image_add_partition(md_image *img, const md_part_opts *opts)
     return 0;
 }
 
-MD_API int md_image_add_partition_spec(md_image *img, const char *spec)
+int md_part_spec_parse(md_ctx *ctx, size_t n, const char *spec, md_part_opts *out, char **buf)
 {
-    md_part_opts p = MD_PART_OPTS_INIT;
+    static const md_part_opts def = MD_PART_OPTS_INIT;
+    md_part_opts p = def;
     char *copy, *size_s, *type_s, *flags_s, *f, *save = NULL;
-    size_t n;
-    int r;
 
-    if (!img)
-        return -EINVAL;
-    n = img->n_parts + 1;
+    *buf = NULL;
     if (!spec || !*spec)
-        return md_error(img->ctx, -EINVAL, "partition %zu: empty description", n);
+        return md_error(ctx, -EINVAL, "partition %zu: empty description", n);
     copy = strdup(spec);
     if (!copy)
-        return md_error(img->ctx, -ENOMEM, "out of memory");
+        return md_error(ctx, -ENOMEM, "out of memory");
     size_s = copy;
     type_s = strchr(size_s, ':');
     flags_s = NULL;
@@ -553,18 +589,17 @@ MD_API int md_image_add_partition_spec(md_image *img, const char *spec)
         errno = 0;
         v = strtoul(size_s, &end, 10);
         if (errno || end == size_s || *end != '%' || end[1] || v == 0 || v > 100 || *size_s == '-') {
-            r = md_error(img->ctx, -EINVAL, "partition %zu '%s': '%s' is not a percentage from 1%% to 100%%",
-                         n, spec, size_s);
-            goto out;
+            md_error(ctx, -EINVAL, "partition %zu '%s': '%s' is not a percentage from 1%% to 100%%",
+                     n, spec, size_s);
+            goto bad;
         }
         p.percent = (uint32_t)v;
     } else {
         uint64_t v;
         if (md_parse_size(size_s, &v) < 0 || v == 0) {
-            r = md_error(img->ctx, -EINVAL,
-                         "partition %zu '%s': '%s' is not a size (examples: 100M, 50%%, rest)", n, spec,
-                         size_s);
-            goto out;
+            md_error(ctx, -EINVAL, "partition %zu '%s': '%s' is not a size (examples: 100M, 50%%, rest)",
+                     n, spec, size_s);
+            goto bad;
         }
         p.size = v;
     }
@@ -578,17 +613,34 @@ MD_API int md_image_add_partition_spec(md_image *img, const char *spec)
         else if (!strncmp(f, "uuid=", 5))
             p.uuid = f + 5;
         else {
-            r = md_error(img->ctx, -EINVAL,
-                         "partition %zu '%s': unknown flag '%s' (use bootable, name=NAME, uuid=GUID)", n,
-                         spec, f);
-            goto out;
+            md_error(ctx, -EINVAL, "partition %zu '%s': unknown flag '%s' (use bootable, name=NAME, uuid=GUID)",
+                     n, spec, f);
+            goto bad;
         }
     }
+    *out = p;
+    *buf = copy;
+    return 0;
+bad:
+    free(copy);
+    return -EINVAL;
+}
+
+MD_API int md_image_add_partition_spec(md_image *img, const char *spec)
+{
+    md_part_opts p;
+    char *buf = NULL;
+    int r;
+
+    if (!img)
+        return -EINVAL;
+    r = md_part_spec_parse(img->ctx, img->n_parts + 1, spec, &p, &buf);
+    if (r < 0)
+        return r;
     r = md_image_add_partition(img, &p);
     if (r < 0)
         md_error_prefix(img->ctx, "'%s'", spec);
-out:
-    free(copy);
+    free(buf);
     return r;
 }
 
@@ -761,7 +813,6 @@ MD_API int md_image_write_table(md_image *img, const md_table_opts *opts)
     struct fdisk_context *cxt = NULL;
     struct fdisk_label *lb;
     struct layout *lay = NULL;
-    const char *label;
     uint64_t sectors, first, last, seed = 0;
     bool gpt, seeded;
     char idbuf[40];
@@ -778,13 +829,10 @@ MD_API int md_image_write_table(md_image *img, const md_table_opts *opts)
     }
     if (o.flags & ~MD_TABLE_SEED)
         return md_error(img->ctx, -EINVAL, "partition table: unknown flags 0x%x", o.flags);
-    label = o.label ? o.label : "gpt";
-    if (!strcasecmp(label, "gpt"))
-        gpt = true;
-    else if (!strcasecmp(label, "dos") || !strcasecmp(label, "mbr"))
-        gpt = false;
-    else
-        return md_error(img->ctx, -EINVAL, "unknown partition table type '%s' (use gpt or mbr)", label);
+    if (o.type != MD_TABLE_GPT && o.type != MD_TABLE_MBR)
+        return md_error(img->ctx, -EINVAL, "%s: partition table type %u is not MD_TABLE_GPT or MD_TABLE_MBR",
+                        img->path, o.type);
+    gpt = o.type == MD_TABLE_GPT;
     if (!gpt && img->n_parts > 4)
         return md_error(img->ctx, -EINVAL,
                         "%zu partitions: an MBR table holds at most 4 primary partitions (use gpt)",
@@ -942,6 +990,69 @@ out:
     fdisk_close(cxt);
     if (r < 0)
         clear_pending(img);
+    return r;
+}
+
+static bool is_linux_type(const char *type)
+{
+    static const char *const linux_types[] = {
+        "0x83",
+        "0fc63daf-8483-4772-8e79-3d69d8477de4", /* Linux filesystem */
+        "4f68bce3-e8cd-4db1-96e7-fbcaf984b709", /* Linux root (x86-64) */
+        "44479540-f297-41b2-9af7-d131d5f0458a", /* Linux root (x86) */
+        "b921b045-1df0-41c3-af44-4c6f280d3fae", /* Linux root (ARM-64) */
+    };
+    size_t i;
+
+    for (i = 0; type && i < sizeof(linux_types) / sizeof(linux_types[0]); i++)
+        if (!strcasecmp(type, linux_types[i]))
+            return true;
+    return false;
+}
+
+MD_API int md_image_default_partition(md_image *img, uint32_t *partno)
+{
+    md_probe *pr = NULL;
+    uint32_t i, n, linux_n = 0, linux_first = 0;
+    char list[128] = "";
+    int r;
+
+    if (!img || !partno)
+        return -EINVAL;
+    r = md_image_probe(img, &pr);
+    if (r < 0)
+        return r;
+    n = md_probe_count(pr);
+    if (!md_probe_table(pr)) {
+        *partno = 0;
+        goto out;
+    }
+    for (i = 1; i <= n; i++) {
+        if (md_probe_flags(pr, i) & MD_PART_BOOTABLE) {
+            *partno = md_probe_number(pr, i);
+            goto out;
+        }
+        if (is_linux_type(md_probe_type(pr, i))) {
+            size_t len = strlen(list);
+            if (!linux_n++)
+                linux_first = md_probe_number(pr, i);
+            snprintf(list + len, sizeof(list) - len, "%s%u", len ? ", " : "", md_probe_number(pr, i));
+        }
+    }
+    if (linux_n == 1) {
+        *partno = linux_first;
+    } else if (linux_n > 1) {
+        r = md_error(img->ctx, -EINVAL,
+                     "%s: Linux partitions %s and none is bootable: name the partition to use",
+                     img->path, list);
+    } else if (n == 1) {
+        *partno = md_probe_number(pr, 1);
+    } else {
+        r = md_error(img->ctx, -ENOENT, "%s: %s, so no partition to use by default: name one",
+                     img->path, n ? "no Linux partition among several" : "the partition table is empty");
+    }
+out:
+    md_probe_free(pr);
     return r;
 }
 
@@ -1257,25 +1368,6 @@ ACCESSOR(const char *, fs_label, fs_label, NULL)
 ACCESSOR(const char *, fs_uuid, fs_uuid, NULL)
 #undef ACCESSOR
 
-static void json_str(FILE *f, const char *s)
-{
-    if (!s) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 static void json_fs(FILE *f, const struct probe_entry *e)
 {
     if (!e->fs_type) {
@@ -1283,11 +1375,11 @@ static void json_fs(FILE *f, const struct probe_entry *e)
         return;
     }
     fputs("{\"type\": ", f);
-    json_str(f, e->fs_type);
+    md_json_put(f, e->fs_type);
     fputs(", \"label\": ", f);
-    json_str(f, e->fs_label);
+    md_json_put(f, e->fs_label);
     fputs(", \"uuid\": ", f);
-    json_str(f, e->fs_uuid);
+    md_json_put(f, e->fs_uuid);
     fputc('}', f);
 }
 
@@ -1304,9 +1396,9 @@ MD_API int md_probe_to_json(const md_probe *p, char **json)
     if (!f)
         return -ENOMEM;
     fprintf(f, "{\n  \"size\": %" PRIu64 ",\n  \"table\": ", p->size);
-    json_str(f, p->table);
+    md_json_put(f, p->table);
     fputs(",\n  \"id\": ", f);
-    json_str(f, p->id);
+    md_json_put(f, p->id);
     fputs(",\n  \"filesystem\": ", f);
     json_fs(f, &p->e[0]);
     fputs(",\n  \"partitions\": [", f);
@@ -1314,14 +1406,14 @@ MD_API int md_probe_to_json(const md_probe *p, char **json)
         const struct probe_entry *e = &p->e[i];
         fprintf(f, "%s\n    {\"number\": %u, \"start\": %" PRIu64 ", \"size\": %" PRIu64 ", \"type\": ",
                 i > 1 ? "," : "", e->number, e->start, e->size);
-        json_str(f, e->type);
+        md_json_put(f, e->type);
         fputs(", \"type_name\": ", f);
-        json_str(f, e->type_name);
+        md_json_put(f, e->type_name);
         fprintf(f, ", \"bootable\": %s, \"attrs\": %" PRIu64 ", \"name\": ",
                 e->flags & MD_PART_BOOTABLE ? "true" : "false", e->attrs);
-        json_str(f, e->name);
+        md_json_put(f, e->name);
         fputs(", \"uuid\": ", f);
-        json_str(f, e->uuid);
+        md_json_put(f, e->uuid);
         fputs(", \"filesystem\": ", f);
         json_fs(f, e);
         fputc('}', f);

@@ -106,6 +106,19 @@ int md_tmpfile_publish(md_ctx *ctx, md_tmpfile *t);
 void md_tmpfile_discard(md_tmpfile *t);
 
 
+/* JSON string literal of @s ("null" for NULL) on @f: quotes, backslashes
+ * and control characters escaped. */
+#include <stdio.h>
+void md_json_put(FILE *f, const char *s);
+
+/* ---- partitions (md-image.c), shared with md-disk.c ------------------------ */
+
+/* Check one partition description (the @n-th); message on @ctx. */
+int md_part_opts_check(md_ctx *ctx, size_t n, const md_part_opts *opts);
+/* Parse SIZE[:TYPE[:FLAGS]] (the @n-th partition) into @out, whose strings
+ * point into *@buf (free it after use). */
+int md_part_spec_parse(md_ctx *ctx, size_t n, const char *spec, md_part_opts *out, char **buf);
+
 /* ---- the entry model (md-tree.c) ---------------------------------------- */
 
 enum md_src {

@@ -829,3 +829,31 @@ int md_entry_open(md_ctx *ctx, const struct md_entry *e, int *fd)
     *fd = f;
     return 0;
 }
+
+MD_API int md_tree_add_source(md_tree *t, uint32_t kind, const char *path, const md_host_opts *opts)
+{
+    struct stat st;
+
+    if (!t || !path)
+        return -EINVAL;
+    switch (kind) {
+    case MD_SOURCE_HOST:
+        return md_tree_add_host(t, path, opts);
+    case MD_SOURCE_ARCHIVE:
+        return md_tree_add_archive(t, path);
+    case MD_SOURCE_SPEC:
+        return md_tree_add_spec(t, path, NULL);
+    case MD_SOURCE_BUSYBOX:
+        return md_tree_add_busybox(t, path, NULL);
+    case MD_SOURCE_AUTO:
+        if (stat(path, &st) < 0)
+            return md_error_errno(t->ctx, -errno, "%s", path);
+        if (S_ISDIR(st.st_mode))
+            return md_tree_add_host(t, path, opts);
+        if (!S_ISREG(st.st_mode))
+            return md_error(t->ctx, -EINVAL, "%s: neither a directory nor an archive file", path);
+        return md_tree_add_archive(t, path);
+    default:
+        return md_error(t->ctx, -EINVAL, "%s: unknown source kind %u", path, kind);
+    }
+}

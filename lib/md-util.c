@@ -249,3 +249,60 @@ MD_API int md_parse_size(const char *s, uint64_t *ret)
     *ret = v * mult;
     return 0;
 }
+
+void md_json_put(FILE *f, const char *s)
+{
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* Text for a terminal or a line-oriented listing: control characters (and
+ * the backslash that introduces the escapes) never reach the output raw. */
+static void text_put(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\\')
+            fputs("\\\\", f);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
+    }
+}
+
+MD_API int md_quote(const char *s, uint32_t style, char **ret)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    if (!ret || (style != MD_QUOTE_JSON && style != MD_QUOTE_TEXT))
+        return -EINVAL;
+    f = open_memstream(&buf, &len);
+    if (!f)
+        return -ENOMEM;
+    if (style == MD_QUOTE_JSON)
+        md_json_put(f, s);
+    else if (s)
+        text_put(f, s);
+    if (fclose(f) != 0 || !buf) {
+        free(buf);
+        return -ENOMEM;
+    }
+    *ret = buf;
+    return 0;
+}

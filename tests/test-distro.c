@@ -452,7 +452,7 @@ static void test_distro_build(void **state)
     /* the real thing */
     o.progress = count_progress;
     o.userdata = &n;
-    o.table = MD_DISTRO_TABLE_GPT;
+    o.table = MD_TABLE_GPT;
     o.hostname = "unit";
     o.initramfs_output = initrd;
     r = md_distro_build(ctx, &o);

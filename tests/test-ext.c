@@ -102,7 +102,7 @@ static md_image *new_image(md_ctx *ctx, const char *name, uint64_t size, int mbr
     assert_int_equal(md_image_create(ctx, tpath(name), size, &co, &img), 0);
     if (mbr) {
         md_table_opts to = MD_TABLE_OPTS_INIT;
-        to.label = "dos";
+        to.type = MD_TABLE_MBR;
         to.disk_id = "0x12345678";
         assert_int_equal(md_image_add_partition_spec(img, "rest:linux:bootable"), 0);
         assert_int_equal(md_image_write_table(img, &to), 0);

@@ -686,7 +686,7 @@ static void install_partitioned(const char *label, const char *mbrbin)
     assert_int_equal(md_image_add_partition(img, &po), 0);
     po.size = 0;
     assert_int_equal(md_image_add_partition(img, &po), 0);
-    t.label = label;
+    assert_int_equal(md_table_from_name(NULL, label, &t.type), 0);
     assert_int_equal(md_image_write_table(img, &t), 0);
     assert_int_equal(md_ext_format(img, 2, NULL, &fs), 0);
     assert_int_equal(md_ext_mkdir(fs, "/boot", NULL), 0);

@@ -147,7 +147,7 @@ static void test_gpt(void **state)
     add_part(img, MiB, 0, MD_PART_BIOS_BOOT, 0, "bios");
     add_part(img, 16 * MiB, 0, MD_PART_EFI, 0, "esp");
     add_part(img, 0, 0, MD_PART_LINUX, MD_PART_BOOTABLE, "root");
-    t.label = "gpt";
+    t.type = MD_TABLE_GPT;
     t.flags = MD_TABLE_SEED;
     t.seed = 42;
     assert_int_equal(md_image_write_table(img, &t), 0);
@@ -235,7 +235,7 @@ static void test_mbr(void **state)
     add_part(img, 0, 25, MD_PART_EFI, 0, NULL);
     add_part(img, 10 * MiB + 1, 0, "0x82", 0, NULL);
     add_part(img, 0, 100, NULL, MD_PART_BOOTABLE, NULL);
-    t.label = "mbr";
+    t.type = MD_TABLE_MBR;
     t.disk_id = "0xdeadbeef";
     assert_int_equal(md_image_write_table(img, &t), 0);
     assert_int_equal(md_image_commit(img), 0);
@@ -327,7 +327,7 @@ static void test_errors(void **state)
     assert_non_null(strstr(md_ctx_errmsg(f->ctx), "no-such-type"));
 
     add_part(img, MiB, 0, MD_PART_BIOS_BOOT, 0, NULL);
-    t.label = "mbr";
+    t.type = MD_TABLE_MBR;
     assert_int_equal(md_image_write_table(img, &t), -EINVAL);
     assert_non_null(strstr(md_ctx_errmsg(f->ctx), "only in GPT"));
 
@@ -336,9 +336,22 @@ static void test_errors(void **state)
     assert_int_equal(md_image_write_table(img, &t), -EINVAL);
     assert_non_null(strstr(md_ctx_errmsg(f->ctx), "at most 4"));
 
-    t.label = "sun";
+    t.type = 99;
     assert_int_equal(md_image_write_table(img, &t), -EINVAL);
-    assert_non_null(strstr(md_ctx_errmsg(f->ctx), "sun"));
+    assert_non_null(strstr(md_ctx_errmsg(f->ctx), "type 99"));
+    t.type = MD_TABLE_NONE;
+    assert_int_equal(md_image_write_table(img, &t), -EINVAL);
+    {
+        uint32_t type = 0;
+        assert_int_equal(md_table_from_name(f->ctx, "sun", &type), -EINVAL);
+        assert_non_null(strstr(md_ctx_errmsg(f->ctx), "'sun'"));
+        assert_int_equal(md_table_from_name(NULL, "DOS", &type), 0);
+        assert_int_equal(type, MD_TABLE_MBR);
+        assert_int_equal(md_table_from_name(NULL, "none", &type), 0);
+        assert_int_equal(type, MD_TABLE_NONE);
+        assert_string_equal(md_table_name(MD_TABLE_GPT), "gpt");
+        assert_null(md_table_name(99));
+    }
 
     {
         md_part_opts p = MD_PART_OPTS_INIT;
@@ -386,7 +399,7 @@ static void make_seeded(struct fixture *f, const char *path, const char *label, 
     assert_int_equal(md_image_create(f->ctx, path, 32 * MiB, &o, &img), 0);
     add_part(img, 8 * MiB, 0, MD_PART_EFI, 0, strcmp(label, "gpt") ? NULL : "esp");
     add_part(img, 0, 0, NULL, MD_PART_BOOTABLE, strcmp(label, "gpt") ? NULL : "root");
-    t.label = label;
+    assert_int_equal(md_table_from_name(NULL, label, &t.type), 0);
     if (!use_epoch) {
         t.flags = MD_TABLE_SEED;
         t.seed = 7;

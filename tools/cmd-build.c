@@ -264,12 +264,12 @@ int cmd_build(int argc, char **argv)
             }
             break;
         case OPT_TABLE:
-            if (strcmp(optarg, "mbr") == 0 || strcmp(optarg, "dos") == 0)
-                o.table = MD_DISTRO_TABLE_MBR;
-            else if (strcmp(optarg, "gpt") == 0)
-                o.table = MD_DISTRO_TABLE_GPT;
-            else {
-                ret = mdimg_usage_error("--table: '%s' is not 'mbr' or 'gpt'", optarg);
+            if (mdimg_parse_table("--table", optarg, &o.table) < 0) {
+                ret = EXIT_USAGE;
+                goto out;
+            }
+            if (o.table == MD_TABLE_NONE) {
+                ret = mdimg_usage_error("--table: a bootable image needs 'mbr' or 'gpt'");
                 goto out;
             }
             break;
@@ -355,7 +355,7 @@ int cmd_build(int argc, char **argv)
     }
     mdimg_info("built %s: %s root, %s table, %llu MiB, in %.2f s\n", o.output,
                o.root == MD_DISTRO_ROOT_DISK ? "disk" : "initramfs",
-               o.table == MD_DISTRO_TABLE_GPT ? "gpt" : "mbr",
+               md_table_name(o.table),
                (unsigned long long)((o.size ? o.size : 64ull << 20) >> 20), now_s() - t0);
     mdimg_info("boot it with: mdimg boot %s\n", o.output);
     ret = 0;

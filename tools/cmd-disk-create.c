@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* mdimg disk create: sparse image + partition table (+ filesystem) in one step. */
+/* mdimg disk create: describe the image (md_disk) from the options, build it. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -10,13 +10,10 @@
 #include "mdimg.h"
 
 enum {
-    OPT_SIZE = 0x100,
-    OPT_TABLE,
-    OPT_PART,
-    OPT_SEED,
+    OPT_SEED = 0x100,
     OPT_DISK_ID,
-    OPT_FORCE,
     OPT_FS,
+    OPT_FS_PART,
     OPT_LABEL,
     OPT_UUID,
     OPT_FEATURES,
@@ -27,12 +24,12 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: mdimg disk create IMG --size SIZE [--table mbr|gpt|none] [--part SPEC]...\n"
-            "                         [--seed N] [--force] [--fs ext2|ext3|ext4 [--label L] [DIR]...]\n"
-            "                         [--extlinux [EXTLINUX OPTIONS]]\n"
+            "                         [--seed N] [--force] [--fs ext2|ext3|ext4 [--label L]\n"
+            "                         [DIR|ARCHIVE]... [SOURCE OPTIONS]] [--extlinux [EXTLINUX OPTIONS]]\n"
             "\n"
             "Create a sparse raw disk image (no zeros are written: unused space stays a\n"
             "hole), optionally with an MBR or GPT partition table written by libfdisk,\n"
-            "and optionally make an ext2/3/4 filesystem filled with the DIR trees.\n"
+            "and optionally make an ext2/3/4 filesystem filled from the sources.\n"
             "IMG is written under a temporary name and renamed only on success.\n"
             "\n"
             "Options:\n"
@@ -51,15 +48,18 @@ static void usage(FILE *f)
             "                       (default: from $SOURCE_DATE_EPOCH when set, else random)\n"
             "      --disk-id ID     explicit disk id: 0x1234abcd (MBR) or a GUID (GPT)\n"
             "  -f, --force          replace IMG if it exists\n"
-            "      --fs TYPE        make an ext2, ext3 or ext4 filesystem on the bootable\n"
-            "                       partition (else partition 1; the whole image with\n"
-            "                       --table none) and copy the DIRs into it (owners 0:0)\n"
+            "      --fs TYPE        make an ext2, ext3 or ext4 filesystem and fill it from\n"
+            "                       the sources; it goes on --fs-part N, else on the\n"
+            "                       bootable partition, else on the only Linux partition\n"
+            "                       (the whole image with --table none)\n"
+            "      --fs-part N      the partition for --fs\n"
             "      --label L        filesystem label (with --fs)\n"
             "      --uuid U         filesystem UUID (with --fs; default: derived from\n"
             "                       $SOURCE_DATE_EPOCH when set, else random)\n"
             "      --features LIST  mke2fs -O style feature changes (with --fs)\n"
+            "%s"
             "      --extlinux       install the EXTLINUX boot loader into that filesystem\n"
-            "                       (as `mdimg extlinux install`; the DIRs must hold the\n"
+            "                       (as `mdimg extlinux install`; the sources must hold the\n"
             "                       kernel and initrds the config names), with:\n"
             "%s"
             "  -q, --quiet          print nothing on success\n"
@@ -72,14 +72,28 @@ static void usage(FILE *f)
             "  mdimg disk create disk.img --size 1G --part 1M:bios-boot \\\n"
             "        --part 64M:efi:name=ESP --part rest:linux:bootable,name=root\n"
             "  mdimg disk create disk.img --size 64M --table mbr --part rest:linux:bootable \\\n"
-            "        --fs ext4 rootfs/ --extlinux --kernel /boot/vmlinuz --initrd /boot/initrd.gz \\\n"
-            "        --append console=ttyS0 --serial 0,115200\n"
+            "        --fs ext4 rootfs.tar.gz --extlinux --kernel /boot/vmlinuz \\\n"
+            "        --initrd /boot/initrd.gz --append console=ttyS0 --serial 0,115200\n"
             "\n"
             "Exit status: 0 ok, 1 failure (no IMG left behind), 2 usage error.\n",
-            mdimg_extlinux_help);
+            mdimg_sources_help, mdimg_extlinux_help);
 }
 
-int cmd_disk_create(int argc, char **argv)
+/* What the options say, before anything is built. */
+struct create {
+    const char *img, *size_s, *table_s, **parts;
+    size_t n_parts;
+    md_table_opts table;
+    md_ext_format_opts fo;
+    const char *fs;
+    uint32_t fs_part;
+    struct mdimg_sources src;
+    struct mdimg_extlinux xl;
+    int extlinux, force;
+    uint64_t size;
+};
+
+static int parse(struct create *c, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "size", required_argument, NULL, 's' },
@@ -89,228 +103,205 @@ int cmd_disk_create(int argc, char **argv)
         { "disk-id", required_argument, NULL, OPT_DISK_ID },
         { "force", no_argument, NULL, 'f' },
         { "fs", required_argument, NULL, OPT_FS },
+        { "fs-part", required_argument, NULL, OPT_FS_PART },
         { "label", required_argument, NULL, OPT_LABEL },
         { "uuid", required_argument, NULL, OPT_UUID },
         { "features", required_argument, NULL, OPT_FEATURES },
         { "extlinux", no_argument, NULL, OPT_EXTLINUX },
         MDIMG_EXTLINUX_LONGOPTS,
-        { "quiet", no_argument, NULL, 'q' },
-        { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },
+        MDIMG_SOURCE_LONGOPTS,
+        MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
-    md_image_create_opts copts = MD_IMAGE_CREATE_OPTS_INIT;
-    md_table_opts topts = MD_TABLE_OPTS_INIT;
-    md_ext_format_opts fopts = MD_EXT_FORMAT_OPTS_INIT;
-    const char *img_path = NULL, *table = NULL, *size_s = NULL, *fs = NULL;
-    const char **parts = NULL, **dirs = NULL;
-    size_t n_parts = 0, n_dirs = 0, i;
-    uint64_t size = 0;
-    unsigned long seed = 0;
-    uint32_t fs_part = 0;
-    md_ctx *ctx = NULL;
-    md_image *img = NULL;
-    md_tree *tree = NULL;
-    md_ext *ext = NULL;
-    struct mdimg_extlinux xl;
-    int extlinux = 0;
-    int c, r, ret = 1;
+    unsigned long seed;
+    int ch, r;
 
-    mdimg_extlinux_init(&xl);
-
-    parts = calloc((size_t)argc + 1, sizeof(*parts));
-    dirs = calloc((size_t)argc + 1, sizeof(*dirs));
-    if (!parts || !dirs) {
-        mdimg_err("out of memory");
-        goto out;
-    }
-    while ((c = getopt_long(argc, argv, "-s:t:p:fqvh", opts, NULL)) != -1) {
-        switch (c) {
+    while ((ch = getopt_long(argc, argv, "-s:t:p:fqvh", opts, NULL)) != -1) {
+        switch (ch) {
         case 1:
-            if (!img_path)
-                img_path = optarg;
+            if (!c->img)
+                c->img = optarg;
             else
-                dirs[n_dirs++] = optarg;
+                mdimg_sources_push(&c->src, MD_SOURCE_AUTO, optarg);
             break;
-        case 's': size_s = optarg; break;
-        case 't': table = optarg; break;
-        case 'p': parts[n_parts++] = optarg; break;
+        case 's': c->size_s = optarg; break;
+        case 't': c->table_s = optarg; break;
+        case 'p': c->parts[c->n_parts++] = optarg; break;
         case OPT_SEED:
             if (mdimg_parse_uint("--seed", optarg, ULONG_MAX, &seed) < 0)
-                goto usage_fail;
-            topts.flags |= MD_TABLE_SEED;
-            topts.seed = seed;
+                return EXIT_USAGE;
+            c->table.flags |= MD_TABLE_SEED;
+            c->table.seed = seed;
             break;
-        case OPT_DISK_ID: topts.disk_id = optarg; break;
-        case 'f': copts.flags |= MD_IMAGE_FORCE; break;
-        case OPT_FS: fs = optarg; break;
-        case OPT_LABEL: fopts.label = optarg; break;
-        case OPT_UUID: fopts.uuid = optarg; break;
-        case OPT_FEATURES: fopts.features = optarg; break;
-        case OPT_EXTLINUX: extlinux = 1; break;
-        case 'q': mdimg_verbose = -1; break;
-        case 'v': mdimg_verbose = 1; break;
-        case 'h':
-            usage(stdout);
-            ret = 0;
-            goto out;
+        case OPT_DISK_ID: c->table.disk_id = optarg; break;
+        case 'f': c->force = 1; break;
+        case OPT_FS: c->fs = optarg; break;
+        case OPT_FS_PART:
+            if (mdimg_parse_partno(optarg, &c->fs_part) < 0)
+                return EXIT_USAGE;
+            break;
+        case OPT_LABEL: c->fo.label = optarg; break;
+        case OPT_UUID: c->fo.uuid = optarg; break;
+        case OPT_FEATURES: c->fo.features = optarg; break;
+        case OPT_EXTLINUX: c->extlinux = 1; break;
+        case 'h': usage(stdout); return -1;
         default:
-            r = mdimg_extlinux_option(&xl, c, optarg);
+            if (mdimg_common_option(ch) || mdimg_sources_option(&c->src, ch, optarg))
+                break;
+            r = mdimg_extlinux_option(&c->xl, ch, optarg);
             if (r < 0)
-                goto usage_fail;
-            if (r == 0) {
-                usage(stderr);
-                goto usage_fail;
-            }
+                return EXIT_USAGE;
+            if (r == 0)
+                return mdimg_try_help();
         }
     }
-    if (!img_path) {
-        mdimg_usage_error("missing IMG");
-        goto usage_fail;
-    }
-    if (!size_s) {
-        mdimg_usage_error("missing --size SIZE");
-        goto usage_fail;
-    }
-    if (mdimg_parse_size("--size", size_s, &size) < 0)
-        goto usage_fail;
-    if (!table)
-        table = n_parts ? "gpt" : "none";
-    if (!strcmp(table, "none")) {
-        table = NULL;
-        if (n_parts) {
-            mdimg_usage_error("--part needs a partition table (--table gpt or mbr)");
-            goto usage_fail;
-        }
-        if (topts.disk_id || (topts.flags & MD_TABLE_SEED)) {
-            mdimg_usage_error("--seed and --disk-id need a partition table");
-            goto usage_fail;
-        }
-    } else if (strcmp(table, "gpt") && strcmp(table, "mbr") && strcmp(table, "dos")) {
-        mdimg_usage_error("--table: unknown partition table type '%s' (use gpt, mbr or none)", table);
-        goto usage_fail;
-    }
-    if (fs) {
-        if (mdimg_parse_fs_type("--fs", fs, &fopts.fs_type) < 0)
-            goto usage_fail;
-        if (table && !n_parts) {
-            mdimg_usage_error("--fs with a partition table needs a --part to put it on");
-            goto usage_fail;
-        }
-    } else if (n_dirs || fopts.label || fopts.uuid || fopts.features) {
-        mdimg_usage_error("%s needs --fs", n_dirs ? "DIR" : fopts.label ? "--label" : fopts.uuid ? "--uuid" : "--features");
-        goto usage_fail;
-    }
-    if (xl.used && !extlinux) {
-        mdimg_usage_error("EXTLINUX options need --extlinux");
-        goto usage_fail;
-    }
-    if (extlinux && !fs) {
-        mdimg_usage_error("--extlinux needs --fs");
-        goto usage_fail;
-    }
-    for (i = 0; i < n_dirs; i++) {
-        struct stat st;
-        if (stat(dirs[i], &st) < 0) {
-            mdimg_err("%s: %s", dirs[i], strerror(errno));
-            goto out;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            mdimg_err("%s: not a directory", dirs[i]);
-            goto out;
-        }
-    }
+    return 0;
+}
 
+/* Option combinations that make no sense: usage errors (exit 2). */
+static int check(struct create *c)
+{
+    uint32_t t;
+
+    if (!c->img)
+        return mdimg_usage_error("missing IMG");
+    if (!c->size_s)
+        return mdimg_usage_error("missing --size SIZE");
+    if (mdimg_parse_size("--size", c->size_s, &c->size) < 0)
+        return EXIT_USAGE;
+    if (c->table_s && mdimg_parse_table("--table", c->table_s, &c->table.type) < 0)
+        return EXIT_USAGE;
+    t = c->table_s ? c->table.type : c->n_parts ? MD_TABLE_GPT : MD_TABLE_NONE;
+    if (t == MD_TABLE_NONE && c->n_parts)
+        return mdimg_usage_error("--part needs a partition table (--table gpt or mbr)");
+    if (t == MD_TABLE_NONE && (c->table.disk_id || (c->table.flags & MD_TABLE_SEED)))
+        return mdimg_usage_error("--seed and --disk-id need a partition table");
+    c->table.type = t;
+    if (c->fs) {
+        if (mdimg_parse_fs_type("--fs", c->fs, &c->fo.fs_type) < 0)
+            return EXIT_USAGE;
+        if (t != MD_TABLE_NONE && !c->n_parts)
+            return mdimg_usage_error("--fs with a partition table needs a --part to put it on");
+    } else if (c->src.n || c->src.busybox || c->fo.label || c->fo.uuid || c->fo.features ||
+               c->fs_part != MD_DISK_PART_AUTO) {
+        return mdimg_usage_error("%s needs --fs", c->src.n || c->src.busybox ? "DIR" :
+                                 c->fo.label ? "--label" : c->fo.uuid ? "--uuid" :
+                                 c->fo.features ? "--features" : "--fs-part");
+    }
+    if (c->xl.used && !c->extlinux)
+        return mdimg_usage_error("EXTLINUX options need --extlinux");
+    if (c->extlinux && !c->fs)
+        return mdimg_usage_error("--extlinux needs --fs");
+    return 0;
+}
+
+/* A bad --part description is a usage error (exit 2), as a bad size is. */
+static int add_parts(struct create *c, md_disk *d, md_ctx *ctx)
+{
+    size_t i;
+    int r;
+
+    for (i = 0; i < c->n_parts; i++) {
+        r = md_disk_add_partition_spec(d, c->parts[i]);
+        if (r == -EINVAL)
+            return mdimg_usage_error("--part: %s", md_ctx_errmsg(ctx));
+        if (r < 0)
+            return mdimg_fail(ctx, r);
+    }
+    return 0;
+}
+
+static int describe(struct create *c, md_disk *d)
+{
+    md_tree *tree;
+    int r, idx;
+
+    if ((r = md_disk_set_size(d, c->size)) < 0 || (r = md_disk_set_table(d, &c->table)) < 0)
+        return r;
+    if (!c->fs)
+        return 0;
+    idx = md_disk_add_ext(d, c->fs_part, &c->fo, &tree);
+    if (idx < 0)
+        return idx;
+    r = mdimg_sources_add(&c->src, tree);
+    if (r >= 0 && c->extlinux)
+        r = md_disk_set_extlinux(d, (uint32_t)idx, &c->xl.opts);
+    return r;
+}
+
+static void report(const struct create *c, const md_disk *d)
+{
+    struct stat st;
+
+    if (stat(c->img, &st) < 0)
+        return;
+    mdimg_info("%s: %" PRIu64 " bytes (%" PRIu64 " allocated)", c->img, md_disk_size(d),
+               (uint64_t)st.st_blocks * 512u);
+    if (c->table.type != MD_TABLE_NONE)
+        mdimg_info(", %s", c->table.type == MD_TABLE_GPT ? "GPT" : "MBR");
+    if (c->fs)
+        mdimg_info(", %s on %s%u", c->fs, md_disk_fs_partition(d, 0) ? "partition " : "the whole image",
+                   md_disk_fs_partition(d, 0));
+    mdimg_info("%s\n", c->extlinux ? ", EXTLINUX" : "");
+}
+
+static int run(struct create *c)
+{
+    md_disk_write_opts wo = MD_DISK_WRITE_OPTS_INIT;
+    md_ctx *ctx = NULL;
+    md_disk *d = NULL;
+    int r, ret;
+
+    if (c->force)
+        wo.flags |= MD_DISK_FORCE;
     if (mdimg_ctx_new(&ctx) < 0)
+        return 1;
+    if (c->extlinux && (ret = mdimg_extlinux_prepare(&c->xl, ctx)) != 0)
         goto out;
-    if (extlinux && (ret = mdimg_extlinux_prepare(&xl, ctx)) != 0)
+    r = md_disk_new(ctx, &d);
+    if (r < 0) {
+        ret = mdimg_fail(ctx, r);
         goto out;
-    ret = 1;
-    r = md_image_create(ctx, img_path, size, &copts, &img);
-    if (r < 0)
-        goto fail;
-    if (table) {
-        topts.label = table;
-        for (i = 0; i < n_parts; i++) {
-            r = md_image_add_partition_spec(img, parts[i]);
-            if (r == -EINVAL) {
-                mdimg_usage_error("--part: %s", md_ctx_errmsg(ctx));
-                ret = EXIT_USAGE;
-                goto out;
-            }
-            if (r < 0)
-                goto fail;
-        }
-        r = md_image_write_table(img, &topts);
-        if (r < 0)
-            goto fail;
     }
-    if (fs) {
-        md_probe *pr = NULL;
-        if (table) {
-            /* the bootable partition, else partition 1 */
-            r = md_image_probe(img, &pr);
-            if (r < 0)
-                goto fail;
-            fs_part = 1;
-            for (i = 1; i <= md_probe_count(pr); i++)
-                if (md_probe_flags(pr, (uint32_t)i) & MD_PART_BOOTABLE) {
-                    fs_part = md_probe_number(pr, (uint32_t)i);
-                    break;
-                }
-            md_probe_free(pr);
-        }
-        r = md_tree_new(ctx, &tree);
-        if (r < 0)
-            goto fail;
-        for (i = 0; i < n_dirs; i++) {
-            r = md_tree_add_host(tree, dirs[i], NULL);
-            if (r < 0)
-                goto fail;
-        }
-        r = md_ext_format(img, fs_part, &fopts, &ext);
-        if (r < 0)
-            goto fail;
-        if (n_dirs) {
-            r = md_ext_populate(ext, tree, NULL);
-            if (r < 0)
-                goto fail;
-        }
-        r = md_ext_close(ext);
-        ext = NULL;
-        if (r < 0)
-            goto fail;
-        if (extlinux) {
-            r = md_extlinux_install(img, fs_part, &xl.opts);
-            if (r < 0)
-                goto fail;
-        }
-    }
-    r = md_image_commit(img);
-    if (r < 0)
-        goto fail;
-    {
-        uint64_t alloc = 0;
-        md_image_usage(img, NULL, &alloc);
-        mdimg_info("%s: %" PRIu64 " bytes (%" PRIu64 " allocated)%s%s%s%s%s\n", img_path, size, alloc,
-                   table ? ", " : "", table ? (strcmp(table, "gpt") ? "MBR" : "GPT") : "",
-                   fs ? ", " : "", fs ? fs : "", extlinux ? ", EXTLINUX" : "");
-    }
-    ret = 0;
-    goto out;
-
-usage_fail:
-    ret = EXIT_USAGE;
-    goto out;
-fail:
-    ret = mdimg_fail(ctx, r);
+    if ((ret = add_parts(c, d, ctx)) != 0)
+        goto out;
+    r = describe(c, d);
+    if (r >= 0)
+        r = md_disk_write(d, c->img, &wo);
+    ret = r < 0 ? mdimg_fail(ctx, r) : 0;
+    if (ret == 0)
+        report(c, d);
 out:
-    md_ext_free(ext);
-    md_tree_free(tree);
-    md_image_free(img); /* unlinks the temporary file unless committed */
+    md_disk_free(d);
     md_ctx_free(ctx);
-    mdimg_extlinux_free(&xl);
-    free(parts);
-    free(dirs);
     return ret;
+}
+
+int cmd_disk_create(int argc, char **argv)
+{
+    static const md_table_opts tdef = MD_TABLE_OPTS_INIT;
+    static const md_ext_format_opts fdef = MD_EXT_FORMAT_OPTS_INIT;
+    struct create c;
+    int ret;
+
+    memset(&c, 0, sizeof(c));
+    c.table = tdef;
+    c.fo = fdef;
+    c.fs_part = MD_DISK_PART_AUTO;
+    mdimg_extlinux_init(&c.xl);
+    c.parts = calloc((size_t)argc + 1, sizeof(*c.parts));
+    if (!c.parts || mdimg_sources_init(&c.src, argc) < 0) {
+        free(c.parts);
+        mdimg_err("out of memory");
+        return 1;
+    }
+    ret = parse(&c, argc, argv);
+    if (ret == 0)
+        ret = check(&c);
+    if (ret == 0)
+        ret = run(&c);
+    mdimg_extlinux_free(&c.xl);
+    mdimg_sources_free(&c.src);
+    free(c.parts);
+    return ret < 0 ? 0 : ret;
 }

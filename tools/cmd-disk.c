@@ -37,7 +37,7 @@ int cmd_disk(int argc, char **argv)
     for (i = 0; i < sizeof(disk_cmds) / sizeof(disk_cmds[0]); i++) {
         if (!strcmp(argv[1], disk_cmds[i].name)) {
             snprintf(name, sizeof(name), "disk %s", disk_cmds[i].name);
-            mdimg_cmdname = name;
+            mdimg_set_cmdname(argv + 1, name);
             optind = 0;
             return disk_cmds[i].run(argc - 1, argv + 1);
         }

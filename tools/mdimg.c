@@ -122,17 +122,64 @@ int mdimg_parse_size(const char *opt, const char *s, uint64_t *ret)
 
 int mdimg_parse_fs_type(const char *opt, const char *s, int32_t *ret)
 {
-    if (!strcmp(s, "ext2"))
-        *ret = MD_EXT2;
-    else if (!strcmp(s, "ext3"))
-        *ret = MD_EXT3;
-    else if (!strcmp(s, "ext4"))
-        *ret = MD_EXT4;
-    else {
-        mdimg_usage_error("%s: unknown filesystem type '%s' (use ext2, ext3 or ext4)", opt, s);
+    md_ctx *ctx;
+    int r;
+
+    if (md_ctx_new(&ctx) < 0)
+        return -ENOMEM;
+    r = md_fs_type_from_name(ctx, s, ret);
+    if (r < 0)
+        mdimg_usage_error("%s: %s", opt, md_ctx_errmsg(ctx));
+    md_ctx_free(ctx);
+    return r;
+}
+
+int mdimg_parse_table(const char *opt, const char *s, uint32_t *ret)
+{
+    md_ctx *ctx;
+    int r;
+
+    if (md_ctx_new(&ctx) < 0)
+        return -ENOMEM;
+    r = md_table_from_name(ctx, s, ret);
+    if (r < 0)
+        mdimg_usage_error("%s: %s", opt, md_ctx_errmsg(ctx));
+    md_ctx_free(ctx);
+    return r;
+}
+
+int mdimg_parse_partno(const char *s, uint32_t *ret)
+{
+    unsigned long v;
+
+    if (mdimg_parse_uint("--part", s, 4096, &v) < 0)
         return -EINVAL;
-    }
+    *ret = (uint32_t)v;
     return 0;
+}
+
+int mdimg_common_option(int c)
+{
+    switch (c) {
+    case 'q': mdimg_verbose = -1; return 1;
+    case 'v': mdimg_verbose = 1; return 1;
+    default: return 0;
+    }
+}
+
+int mdimg_try_help(void)
+{
+    fprintf(stderr, "Try 'mdimg %s --help' for more information.\n", mdimg_cmdname ? mdimg_cmdname : "");
+    return EXIT_USAGE;
+}
+
+void mdimg_set_cmdname(char **argv, const char *name)
+{
+    static char display[80];
+
+    mdimg_cmdname = name;
+    snprintf(display, sizeof(display), "mdimg: %s", name);
+    argv[0] = display;
 }
 
 int mdimg_parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *ret)
@@ -179,7 +226,7 @@ int main(int argc, char **argv)
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[optind], commands[i].name) == 0) {
             int first = optind;
-            mdimg_cmdname = commands[i].name;
+            mdimg_set_cmdname(argv + first, commands[i].name);
             optind = 0; /* glibc: fully re-initialise getopt for the subcommand */
             return commands[i].run(argc - first, argv + first);
         }

@@ -32,8 +32,59 @@ void mdimg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int mdimg_ctx_new(md_ctx **ret);
 /* Parse a size like 64M; usage error message on failure. */
 int mdimg_parse_size(const char *opt, const char *s, uint64_t *ret);
-/* Parse "ext2", "ext3" or "ext4" given to @opt into MD_EXT*; usage error message on failure. */
+/* Parse a filesystem type name given to @opt (md_fs_type_from_name); usage error on failure. */
 int mdimg_parse_fs_type(const char *opt, const char *s, int32_t *ret);
+/* Parse a partition table type name given to @opt (md_table_from_name); usage error on failure. */
+int mdimg_parse_table(const char *opt, const char *s, uint32_t *ret);
+/* Parse a partition number for --part; usage error on failure. */
+int mdimg_parse_partno(const char *s, uint32_t *ret);
+
+/* -q, -v and -h: every command takes them (add "qvh" to its short options). */
+#define MDIMG_COMMON_LONGOPTS \
+    { "quiet", no_argument, NULL, 'q' }, \
+    { "verbose", no_argument, NULL, 'v' }, \
+    { "help", no_argument, NULL, 'h' }
+/* -q / -v: 1 if @c was one of them. */
+int mdimg_common_option(int c);
+/* getopt has printed why an option is bad: add the --help hint, return EXIT_USAGE. */
+int mdimg_try_help(void);
+/* Name commands by their full name ("mdimg: disk create") in getopt's messages. */
+void mdimg_set_cmdname(char **argv, const char *name);
+
+/* Source options shared by initramfs, disk create and disk populate (sources.c). */
+enum {
+    MDIMG_SRC_SPEC = 0x300, MDIMG_SRC_ARCHIVE, MDIMG_SRC_BUSYBOX, MDIMG_SRC_PREFIX,
+    MDIMG_SRC_KEEP_OWNER, MDIMG_SRC_KEEP_MTIME, MDIMG_SRC_XATTRS, MDIMG_SRC_NO_HARDLINKS,
+};
+#define MDIMG_SOURCE_LONGOPTS \
+    { "spec", required_argument, NULL, MDIMG_SRC_SPEC }, \
+    { "archive", required_argument, NULL, MDIMG_SRC_ARCHIVE }, \
+    { "cpio", required_argument, NULL, MDIMG_SRC_ARCHIVE }, \
+    { "busybox", required_argument, NULL, MDIMG_SRC_BUSYBOX }, \
+    { "prefix", required_argument, NULL, MDIMG_SRC_PREFIX }, \
+    { "keep-owner", no_argument, NULL, MDIMG_SRC_KEEP_OWNER }, \
+    { "keep-mtime", no_argument, NULL, MDIMG_SRC_KEEP_MTIME }, \
+    { "xattrs", no_argument, NULL, MDIMG_SRC_XATTRS }, \
+    { "no-hardlinks", no_argument, NULL, MDIMG_SRC_NO_HARDLINKS }
+struct mdimg_sources {
+    struct mdimg_source {
+        uint32_t kind;      /* MD_SOURCE_* */
+        const char *path;
+    } *v;
+    size_t n;
+    const char *busybox;    /* added first */
+    md_host_opts host;
+};
+extern const char mdimg_sources_help[];
+int mdimg_sources_init(struct mdimg_sources *s, int argc);
+void mdimg_sources_free(struct mdimg_sources *s);
+/* A DIR|ARCHIVE argument (MD_SOURCE_AUTO) or another kind, in order. */
+void mdimg_sources_push(struct mdimg_sources *s, uint32_t kind, const char *path);
+/* 1: option consumed; 0: not a source option */
+int mdimg_sources_option(struct mdimg_sources *s, int c, const char *arg);
+int mdimg_sources_empty(const struct mdimg_sources *s);
+/* Add them all to @tree: BusyBox first, then in order.  Library error on failure. */
+int mdimg_sources_add(struct mdimg_sources *s, md_tree *tree);
 /* Parse a non-negative integer; usage error message on failure. */
 int mdimg_parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *ret);
 

@@ -71,6 +71,19 @@ MD_API const char *md_strerror(int err);
  */
 MD_API int md_parse_size(const char *s, uint64_t *ret);
 
+/* md_quote() styles */
+#define MD_QUOTE_JSON 1u  /* a JSON string literal, quotes included ("null" for NULL) */
+#define MD_QUOTE_TEXT 2u  /* for terminals and text listings: control characters as \xNN,
+                           * a backslash doubled; everything else as is ("" for NULL) */
+
+/**
+ * Quote @s for output (file names in listings are untrusted bytes: a name
+ * holding terminal escape sequences must not reach a terminal raw).
+ * *@ret is allocated with malloc(); the caller frees it.
+ * Errors: -EINVAL (bad style or @ret NULL), -ENOMEM.
+ */
+MD_API int md_quote(const char *s, uint32_t style, char **ret);
+
 /** The library's version string, e.g. "0.1.0". */
 MD_API const char *md_version(void);
 

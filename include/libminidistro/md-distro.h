@@ -10,6 +10,7 @@
 #define LIBMINIDISTRO_MD_DISTRO_H
 
 #include "md-common.h"
+#include "md-image.h"
 #include "md-tree.h"
 
 MD_BEGIN_DECLS
@@ -98,10 +99,6 @@ MD_API int md_tree_add_distro_files(md_tree *tree, const char *hostname);
 #define MD_DISTRO_ROOT_INITRAMFS 0  /* the system runs from the initramfs (RAM) */
 #define MD_DISTRO_ROOT_DISK 1       /* /init switch_roots to the ext4 partition: persistent */
 
-/* md_distro_opts.table */
-#define MD_DISTRO_TABLE_MBR 0
-#define MD_DISTRO_TABLE_GPT 1
-
 /* md_distro_opts.flags */
 #define MD_DISTRO_FORCE 0x1u        /* replace an existing output file */
 #define MD_DISTRO_NO_MODULES 0x2u   /* do not look for disk driver modules */
@@ -124,11 +121,13 @@ typedef struct md_distro_opts {
     const char *const *modules;      /* NULL-terminated extra module names, or NULL */
     uint64_t size;                   /* image size in bytes; 0: 64 MiB */
     uint32_t root;                   /* MD_DISTRO_ROOT_* */
-    uint32_t table;                  /* MD_DISTRO_TABLE_* */
+    uint32_t table;                  /* MD_TABLE_MBR or MD_TABLE_GPT (md-image.h) */
     int32_t compression;             /* initramfs codec: MD_COMPRESS_* (md-cpio.h) or
                                       * MD_DISTRO_COMPRESS_AUTO */
     uint32_t reserved;               /* 0 */
-    md_progress_fn progress;         /* called per phase (done/total = phases), or NULL */
+    md_progress_fn progress;         /* called after each phase (done/total = phases; the
+                                      * last call, once everything is published, cannot
+                                      * cancel), or NULL */
     void *userdata;
 } md_distro_opts;
 
@@ -139,7 +138,7 @@ typedef struct md_distro_opts {
 #define MD_DISTRO_OPTS_VERSION 1
 #define MD_DISTRO_OPTS_INIT                                                              \
     { MD_DISTRO_OPTS_VERSION, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-      NULL, 0, MD_DISTRO_ROOT_INITRAMFS, MD_DISTRO_TABLE_MBR, MD_DISTRO_COMPRESS_AUTO, 0, \
+      NULL, 0, MD_DISTRO_ROOT_INITRAMFS, MD_TABLE_MBR, MD_DISTRO_COMPRESS_AUTO, 0, \
       NULL, NULL }
 MD_API void md_distro_opts_init(md_distro_opts *opts);
 

@@ -133,6 +133,21 @@ MD_API void md_part_opts_init(md_part_opts *opts);
  */
 MD_API int md_image_add_partition_spec(md_image *img, const char *spec);
 
+/* Partition table types: md_table_opts.type, md_disk_set_table() (md-disk.h)
+ * and md_distro_opts.table (md-distro.h) all use these. */
+#define MD_TABLE_NONE 0u  /* no table: one filesystem on the whole image ("superfloppy") */
+#define MD_TABLE_MBR 1u   /* MBR ("dos"): up to 4 primary partitions, < 2 TiB */
+#define MD_TABLE_GPT 2u   /* GUID partition table */
+
+/**
+ * Look up a table type by name: "gpt", "mbr" (also "dos") or "none".
+ * Errors: -EINVAL (message on @ctx, which may be NULL, listing the names).
+ */
+MD_API int md_table_from_name(md_ctx *ctx, const char *name, uint32_t *ret);
+
+/** Name of a table type ("gpt", "mbr", "none"); NULL for an unknown value. */
+MD_API const char *md_table_name(uint32_t type);
+
 /* md_table_opts.flags */
 #define MD_TABLE_SEED 0x1u   /* use md_table_opts.seed for ids */
 
@@ -140,13 +155,15 @@ MD_API int md_image_add_partition_spec(md_image *img, const char *spec);
 typedef struct md_table_opts {
     uint32_t version;   /* MD_TABLE_OPTS_VERSION */
     uint32_t flags;     /* MD_TABLE_* */
-    const char *label;  /* "gpt" (default when NULL), "dos" or "mbr" */
+    uint32_t type;      /* MD_TABLE_GPT (default) or MD_TABLE_MBR */
+    uint32_t reserved;  /* 0 */
     uint64_t seed;      /* with MD_TABLE_SEED: seed of the disk id and GUIDs */
     const char *disk_id;/* explicit disk id: "0x1234abcd" (MBR) or a GUID (GPT); NULL = derived */
 } md_table_opts;
 
 #define MD_TABLE_OPTS_VERSION 1
-#define MD_TABLE_OPTS_INIT { MD_TABLE_OPTS_VERSION, 0, NULL, 0, NULL }
+#define MD_TABLE_OPTS_INIT { MD_TABLE_OPTS_VERSION, 0, MD_TABLE_GPT, 0, 0, NULL }
+/** Fill @opts with the defaults of MD_TABLE_OPTS_INIT.  NULL-safe. */
 MD_API void md_table_opts_init(md_table_opts *opts);
 
 /**
@@ -173,6 +190,19 @@ MD_API int md_image_add_partition(md_image *img, const md_part_opts *opts);
  * says how much space is free), -EROFS, -EIO.
  */
 MD_API int md_image_write_table(md_image *img, const md_table_opts *opts);
+
+/**
+ * The partition a filesystem goes on when the caller names none (what
+ * `mdimg disk create --fs`, `disk populate` and `extlinux install` use):
+ * 0 (the whole image) when the image has no partition table; else the
+ * first bootable partition (MBR active flag / GPT legacy BIOS bootable);
+ * else the only Linux partition (MBR 0x83, GPT "Linux filesystem" or a
+ * "Linux root" type); else the only partition.
+ * Errors: -EINVAL (several candidates and none bootable: the message lists
+ * them and says to name one), -ENOENT (a table without partitions, or only
+ * non-Linux ones among several), -EIO.
+ */
+MD_API int md_image_default_partition(md_image *img, uint32_t *partno);
 
 /**
  * Mark partition @partno bootable: on MBR set its active flag (and clear it

@@ -190,6 +190,25 @@ MD_API int md_tree_add_spec_buf(md_tree *tree, const char *text, size_t size, co
  */
 MD_API int md_tree_add_archive(md_tree *tree, const char *archive_path);
 
+/* md_tree_add_source() kinds */
+#define MD_SOURCE_AUTO 0u     /* a directory: as MD_SOURCE_HOST; anything else: MD_SOURCE_ARCHIVE */
+#define MD_SOURCE_HOST 1u     /* md_tree_add_host() */
+#define MD_SOURCE_ARCHIVE 2u  /* md_tree_add_archive() */
+#define MD_SOURCE_SPEC 3u     /* md_tree_add_spec(), relative locations from the spec's directory */
+#define MD_SOURCE_BUSYBOX 4u  /* md_tree_add_busybox() with the default options */
+
+/**
+ * Add one source of the given @kind at host path @path (borrowed): the one
+ * entry point for front ends that take a list of sources in order, so that
+ * every command accepts the same kinds.  @opts applies to host trees (also
+ * those found by MD_SOURCE_AUTO) and may be NULL.
+ * Errors: those of the function the kind names; for MD_SOURCE_AUTO a path
+ * that is neither a directory nor a regular file (an archive) is -EINVAL
+ * without being opened; -EINVAL for an unknown kind.
+ */
+MD_API int md_tree_add_source(md_tree *tree, uint32_t kind, const char *path,
+                              const md_host_opts *opts);
+
 /** md_busybox_opts.flags */
 #define MD_BUSYBOX_NO_INIT 0x1u  /* do not add an /init */
 

@@ -11,6 +11,7 @@
 #include "md-image.h"
 #include "md-ext.h"
 #include "md-extlinux.h"
+#include "md-disk.h"
 #include "md-boot.h"
 #include "md-distro.h"
 
