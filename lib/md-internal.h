@@ -180,6 +180,10 @@ int md_path_normalize(md_ctx *ctx, const char *in, char **out);
 const struct md_entry *md_entry_data(const struct md_entry *e);
 int md_entry_open(md_ctx *ctx, const struct md_entry *e, int *fd);
 
+/* md_tree_add_archive(); @guessed: the path was a "DIR or ARCHIVE" argument
+ * (MD_SOURCE_AUTO), so an unreadable one is reported as possibly neither. */
+int md_tree_add_archive_guessed(md_tree *tree, const char *archive_path, bool guessed);
+
 /* Add with full control (used by the sources); takes ownership of nothing. */
 int md_tree_add_entry(md_tree *tree, const char *path, uint32_t mode, const md_attr *attr,
                       struct md_entry **ret);

@@ -236,10 +236,15 @@ out:
     return r;
 }
 
-static int bad_archive(md_ctx *ctx, struct archive *a, const char *apath, off_t off)
+/* @guessed: the path was given as "a directory or an archive" and nothing of
+ * it could be read, so it may well be neither. */
+static int bad_archive(md_ctx *ctx, struct archive *a, const char *apath, off_t off, bool guessed)
 {
     const char *why = archive_error_string(a) ? archive_error_string(a) : "read error";
 
+    if (guessed)
+        return md_error(ctx, -EINVAL, "%s: not a directory, and not an archive libarchive can read: %s",
+                        apath, why);
     if (off)
         return md_error(ctx, -EINVAL, "%s: not a readable archive at offset %lld: %s", apath,
                         (long long)off, why);
@@ -253,8 +258,9 @@ static int bad_archive(md_ctx *ctx, struct archive *a, const char *apath, off_t 
  * concatenations (e.g. an early-microcode archive in front of the
  * compressed main one), libarchive stops at the first trailer.
  */
-static int read_segment(md_tree *tree, int fd, const char *apath, off_t off, off_t *next)
+static int read_segment(md_tree *tree, int fd, const char *apath, off_t off, off_t *next, bool guessed)
 {
+    size_t entries = 0;
     md_ctx *ctx = tree->ctx;
     struct archive_entry *ae;
     struct archive *a;
@@ -283,7 +289,7 @@ static int read_segment(md_tree *tree, int fd, const char *apath, off_t off, off
     archive_read_support_format_zip(a);
     archive_read_support_filter_all(a);
     if (archive_read_open_fd(a, fd, READ_BLOCK) != ARCHIVE_OK) {
-        r = bad_archive(ctx, a, apath, off);
+        r = bad_archive(ctx, a, apath, off, guessed && off == 0);
         goto out;
     }
     for (;;) {
@@ -294,9 +300,10 @@ static int read_segment(md_tree *tree, int fd, const char *apath, off_t off, off
         if (ar == ARCHIVE_WARN) {
             md_warn(ctx, "%s: %s", apath, archive_error_string(a));
         } else if (ar != ARCHIVE_OK) {
-            r = bad_archive(ctx, a, apath, off);
+            r = bad_archive(ctx, a, apath, off, guessed && off == 0 && entries == 0);
             goto out;
         }
+        entries++;
         r = add_one(tree, a, ae, apath);
         if (r < 0)
             goto out;
@@ -332,7 +339,7 @@ out:
     return r;
 }
 
-MD_API int md_tree_add_archive(md_tree *tree, const char *archive_path)
+int md_tree_add_archive_guessed(md_tree *tree, const char *archive_path, bool guessed)
 {
     struct stat st;
     md_ctx *ctx;
@@ -351,8 +358,13 @@ MD_API int md_tree_add_archive(md_tree *tree, const char *archive_path)
         r = md_error(ctx, -EISDIR, "%s: is a directory, not an archive", archive_path);
     } else {
         while (r >= 0 && off >= 0)
-            r = read_segment(tree, fd, archive_path, off, &off);
+            r = read_segment(tree, fd, archive_path, off, &off, guessed);
     }
     close(fd);
     return r;
+}
+
+MD_API int md_tree_add_archive(md_tree *tree, const char *archive_path)
+{
+    return md_tree_add_archive_guessed(tree, archive_path, false);
 }

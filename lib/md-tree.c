@@ -852,7 +852,7 @@ MD_API int md_tree_add_source(md_tree *t, uint32_t kind, const char *path, const
             return md_tree_add_host(t, path, opts);
         if (!S_ISREG(st.st_mode))
             return md_error(t->ctx, -EINVAL, "%s: neither a directory nor an archive file", path);
-        return md_tree_add_archive(t, path);
+        return md_tree_add_archive_guessed(t, path, true);
     default:
         return md_error(t->ctx, -EINVAL, "%s: unknown source kind %u", path, kind);
     }

@@ -110,6 +110,27 @@ static void test_parse_size(void **state)
     assert_int_equal(md_parse_size("99999999999T", &v), -ERANGE);
 }
 
+static void test_quote(void **state)
+{
+    char *q = NULL;
+    (void)state;
+
+    assert_int_equal(md_quote("a\"b\\c\x1b[2J\x7f", MD_QUOTE_JSON, &q), 0);
+    assert_string_equal(q, "\"a\\\"b\\\\c\\u001b[2J\\u007f\"");
+    free(q);
+    assert_int_equal(md_quote(NULL, MD_QUOTE_JSON, &q), 0);
+    assert_string_equal(q, "null");
+    free(q);
+    assert_int_equal(md_quote("ok\x1b]0;x\x07\\n", MD_QUOTE_TEXT, &q), 0);
+    assert_string_equal(q, "ok\\x1b]0;x\\x07\\\\n");
+    free(q);
+    assert_int_equal(md_quote("plain name", MD_QUOTE_TEXT, &q), 0);
+    assert_string_equal(q, "plain name");
+    free(q);
+    assert_int_equal(md_quote("x", 7, &q), -EINVAL);
+    assert_int_equal(md_quote("x", MD_QUOTE_TEXT, NULL), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -119,6 +140,7 @@ int main(void)
         cmocka_unit_test(test_epoch),
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1234,6 +1234,49 @@ static void test_archive_roundtrip(void **state)
     md_ctx_free(ctx);
 }
 
+/* md_tree_add_source(): a DIR or an archive by what the path is, the other
+ * kinds by name; a FIFO is refused without being opened (it would block). */
+static void test_add_source(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    char *d = mktmp(), *tree_dir = md_asprintf("%s/tree", d), *tar = md_asprintf("%s/t.tar", d);
+    char *cmd, *fifo = md_asprintf("%s/fifo", d), *txt = md_asprintf("%s/notes.txt", d);
+    (void)state;
+
+    assert_int_equal(mkdir(tree_dir, 0755), 0);
+    write_file(tree_dir, "from-dir", "d\n", 0644);
+    cmd = md_asprintf("cd '%s' && mkdir a && echo t > a/from-tar && tar cf '%s' a && rm -r a", d, tar);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    write_file(d, "notes.txt", "just text\n", 0644);
+
+    assert_int_equal(md_tree_add_source(t, MD_SOURCE_AUTO, tree_dir, NULL), 0);
+    assert_int_equal(md_tree_add_source(t, MD_SOURCE_AUTO, tar, NULL), 0);
+    assert_int_equal(md_tree_contains(t, "from-dir"), 1);
+    assert_int_equal(md_tree_contains(t, "a/from-tar"), 1);
+    assert_int_equal(md_tree_add_source(t, MD_SOURCE_AUTO, fifo, NULL), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "neither a directory nor an archive"));
+    assert_int_equal(md_tree_add_source(t, MD_SOURCE_AUTO, txt, NULL), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "notes.txt: not a directory, and not an archive"));
+    assert_int_equal(md_tree_add_source(t, MD_SOURCE_ARCHIVE, txt, NULL), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "not a readable archive"));
+    assert_int_equal(md_tree_add_source(t, MD_SOURCE_HOST, tar, NULL), -ENOTDIR);
+    assert_int_equal(md_tree_add_source(t, MD_SOURCE_AUTO, "/nonexistent/x", NULL), -ENOENT);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "/nonexistent/x"));
+    assert_int_equal(md_tree_add_source(t, 99, tar, NULL), -EINVAL);
+    assert_int_equal(md_tree_add_source(t, MD_SOURCE_SPEC, txt, NULL), -EINVAL);
+
+    md_tree_free(t);
+    md_ctx_free(ctx);
+    free(tree_dir);
+    free(tar);
+    free(fifo);
+    free(txt);
+    rmtree(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1257,6 +1300,7 @@ int main(void)
         cmocka_unit_test(test_archive_concatenated),
         cmocka_unit_test(test_archive_damaged),
         cmocka_unit_test(test_archive_roundtrip),
+        cmocka_unit_test(test_add_source),
     };
     unsetenv("MD_DEBUG");
     umask(022);

@@ -59,6 +59,9 @@ static void usage(FILE *f)
             "      --no-panic-check do not fail on \"Kernel panic\" in the output\n"
             "      --quiet-serial   do not copy the serial output to stdout\n"
             "      --batch          never interactive, even on a terminal\n"
+            "  -q, --quiet          print only errors (and the serial output)\n"
+            "  -v, --verbose        print library debug messages and step times\n"
+            "  -h, --help           show this help\n"
             "\n"
             "Without --expect/--send the console is relayed: stdin goes to the guest\n"
             "(raw mode on a terminal; Ctrl-A x quits) until QEMU exits, e.g. after\n"
@@ -122,10 +125,61 @@ static bool ends_with(const char *s, const char *suffix)
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
-int cmd_boot(int argc, char **argv)
+/* What the options say. */
+struct boot_args {
+    md_boot_opts bo;
+    struct step *steps;
+    size_t n_steps;
+    const char **qargs;
+    size_t n_qargs;
+    unsigned long timeout_s;
+    const char *prompt;
+    bool quiet_serial, wait_exit, batch, timeout_given;
+};
+
+/* One run: the handle, the clock, the result. */
+struct boot_run {
+    const struct boot_args *a;
+    md_ctx *ctx;
+    md_boot *b;
+    int64_t deadline, t_start;
+    int status;
+};
+
+static int parse_choice(const char *opt, const char *arg, const char *const *names,
+                        const uint32_t *values, uint32_t *ret)
+{
+    char list[128] = "";
+    size_t i, len;
+
+    for (i = 0; names[i]; i++) {
+        if (!strcmp(arg, names[i])) {
+            *ret = values[i];
+            return 0;
+        }
+        len = strlen(list);
+        snprintf(list + len, sizeof(list) - len, "%s%s", i == 0 ? "" : names[i + 1] ? ", " : " or ",
+                 names[i]);
+    }
+    mdimg_usage_error("%s: '%s': expected %s", opt, arg, list);
+    return -EINVAL;
+}
+
+static int parse_step(struct boot_args *a, int c, const char *arg)
+{
+    if (c == OPT_EXPECT && !*arg) {
+        mdimg_usage_error("--expect: empty string");
+        return -EINVAL;
+    }
+    a->steps[a->n_steps].send = c == OPT_SEND;
+    a->steps[a->n_steps++].str = arg;
+    return 0;
+}
+
+/* Returns 0 to go on, -1 after --help, else the exit status. */
+static int parse_args(struct boot_args *a, int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "help", no_argument, NULL, 'h' },
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "initrd", required_argument, NULL, OPT_INITRD },
         { "append", required_argument, NULL, OPT_APPEND },
@@ -143,219 +197,215 @@ int cmd_boot(int argc, char **argv)
         { "qemu-arg", required_argument, NULL, OPT_QEMU_ARG },
         { "batch", no_argument, NULL, OPT_BATCH },
         { "no-panic-check", no_argument, NULL, OPT_NO_PANIC_CHECK },
+        MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
-    md_boot_opts bo = MD_BOOT_OPTS_INIT;
-    struct step *steps = NULL;
-    const char **qargs = NULL;
-    size_t n_steps = 0, n_qargs = 0;
-    unsigned long timeout_s = DEFAULT_TIMEOUT_S, v;
-    const char *prompt = "# ";
-    bool quiet_serial = false, wait_exit = false, batch = false, timeout_given = false;
-    md_ctx *ctx = NULL;
-    md_boot *b = NULL;
-    int64_t deadline = 0, t_start = 0;
-    int c, r, ret = 1, status = -1, devnull = -1;
-    bool tty;
+    static const char *const if_names[] = { "virtio", "ide", NULL };
+    static const uint32_t if_values[] = { MD_BOOT_IF_VIRTIO, MD_BOOT_IF_IDE };
+    static const char *const accel_names[] = { "auto", "tcg", "kvm", NULL };
+    static const uint32_t accel_values[] = { MD_BOOT_ACCEL_AUTO, MD_BOOT_ACCEL_TCG, MD_BOOT_ACCEL_KVM };
+    md_boot_opts *bo = &a->bo;
+    unsigned long v;
+    int c, r = 0;
 
-    steps = calloc((size_t)argc, sizeof(*steps));
-    qargs = calloc((size_t)argc + 1, sizeof(*qargs));
-    if (!steps || !qargs) {
-        mdimg_err("out of memory");
-        goto out;
-    }
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while (r == 0 && (c = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
         switch (c) {
-        case 'h':
-            usage(stdout);
-            ret = 0;
-            goto out;
-        case OPT_KERNEL: bo.kernel = optarg; break;
-        case OPT_INITRD: bo.initrd = optarg; break;
-        case OPT_APPEND: bo.append = optarg; break;
+        case 'h': usage(stdout); return -1;
+        case OPT_KERNEL: bo->kernel = optarg; break;
+        case OPT_INITRD: bo->initrd = optarg; break;
+        case OPT_APPEND: bo->append = optarg; break;
         case OPT_MEMORY:
-            if (mdimg_parse_uint("--memory", optarg, 1024ul * 1024ul, &v) < 0)
-                goto usage;
-            bo.memory_mib = (uint32_t)v;
+            r = mdimg_parse_uint("--memory", optarg, 1024ul * 1024ul, &v);
+            bo->memory_mib = (uint32_t)v;
             break;
         case OPT_TIMEOUT:
-            if (mdimg_parse_uint("--timeout", optarg, 30ul * 24 * 3600, &timeout_s) < 0)
-                goto usage;
-            timeout_given = true;
+            r = mdimg_parse_uint("--timeout", optarg, 30ul * 24 * 3600, &a->timeout_s);
+            a->timeout_given = true;
             break;
         case OPT_EXPECT:
-        case OPT_SEND:
-            if (c == OPT_EXPECT && !*optarg) {
-                mdimg_usage_error("--expect: empty string");
-                goto usage;
-            }
-            steps[n_steps].send = c == OPT_SEND;
-            steps[n_steps++].str = optarg;
-            break;
-        case OPT_IF:
-            if (!strcmp(optarg, "virtio"))
-                bo.disk_if = MD_BOOT_IF_VIRTIO;
-            else if (!strcmp(optarg, "ide"))
-                bo.disk_if = MD_BOOT_IF_IDE;
-            else {
-                mdimg_usage_error("--if: '%s': expected virtio or ide", optarg);
-                goto usage;
-            }
-            break;
-        case OPT_ACCEL:
-            if (!strcmp(optarg, "auto"))
-                bo.accel = MD_BOOT_ACCEL_AUTO;
-            else if (!strcmp(optarg, "tcg"))
-                bo.accel = MD_BOOT_ACCEL_TCG;
-            else if (!strcmp(optarg, "kvm"))
-                bo.accel = MD_BOOT_ACCEL_KVM;
-            else {
-                mdimg_usage_error("--accel: '%s': expected auto, tcg or kvm", optarg);
-                goto usage;
-            }
-            break;
-        case OPT_SNAPSHOT: bo.flags |= MD_BOOT_SNAPSHOT; break;
-        case OPT_QUIET_SERIAL: quiet_serial = true; break;
-        case OPT_PROMPT: prompt = optarg; break;
-        case OPT_WAIT: wait_exit = true; break;
-        case OPT_QEMU: bo.qemu = optarg; break;
-        case OPT_QEMU_ARG: qargs[n_qargs++] = optarg; break;
-        case OPT_BATCH: batch = true; break;
-        case OPT_NO_PANIC_CHECK: bo.flags |= MD_BOOT_NO_PANIC_CHECK; break;
+        case OPT_SEND: r = parse_step(a, c, optarg); break;
+        case OPT_IF: r = parse_choice("--if", optarg, if_names, if_values, &bo->disk_if); break;
+        case OPT_ACCEL: r = parse_choice("--accel", optarg, accel_names, accel_values, &bo->accel); break;
+        case OPT_SNAPSHOT: bo->flags |= MD_BOOT_SNAPSHOT; break;
+        case OPT_QUIET_SERIAL: a->quiet_serial = true; break;
+        case OPT_PROMPT: a->prompt = optarg; break;
+        case OPT_WAIT: a->wait_exit = true; break;
+        case OPT_QEMU: bo->qemu = optarg; break;
+        case OPT_QEMU_ARG: a->qargs[a->n_qargs++] = optarg; break;
+        case OPT_BATCH: a->batch = true; break;
+        case OPT_NO_PANIC_CHECK: bo->flags |= MD_BOOT_NO_PANIC_CHECK; break;
         default:
-            goto usage;
+            if (!mdimg_common_option(c))
+                return mdimg_try_help();
         }
     }
+    if (r < 0)
+        return EXIT_USAGE;
     if (optind < argc)
-        bo.disk = argv[optind++];
-    if (optind < argc) {
-        mdimg_usage_error("unexpected argument '%s'", argv[optind]);
-        goto usage;
+        bo->disk = argv[optind++];
+    if (optind < argc)
+        return mdimg_usage_error("unexpected argument '%s'", argv[optind]);
+    if (!bo->disk && !bo->kernel)
+        return mdimg_usage_error("nothing to boot: give an image or --kernel");
+    if ((bo->initrd || bo->append) && !bo->kernel)
+        return mdimg_usage_error("--initrd and --append need --kernel");
+    if (a->n_qargs)
+        bo->extra_args = a->qargs;
+    if (!a->quiet_serial) {
+        bo->flags |= MD_BOOT_ECHO;
+        bo->echo_fd = STDOUT_FILENO;
     }
-    if (!bo.disk && !bo.kernel) {
-        mdimg_usage_error("nothing to boot: give an image or --kernel");
-        goto usage;
-    }
-    if ((bo.initrd || bo.append) && !bo.kernel) {
-        mdimg_usage_error("--initrd and --append need --kernel");
-        goto usage;
-    }
-    if (n_qargs)
-        bo.extra_args = qargs;
-    if (!quiet_serial) {
-        bo.flags |= MD_BOOT_ECHO;
-        bo.echo_fd = STDOUT_FILENO;
-    }
+    return 0;
+}
 
-    if (mdimg_ctx_new(&ctx) < 0)
-        goto out;
+static int exit_status_fail(struct boot_run *run)
+{
     fflush(stdout);
-    t_start = mono_ms();
-    r = md_boot_start(ctx, &bo, &b);
-    if (r < 0) {
-        ret = mdimg_fail(ctx, r);
-        goto out;
-    }
+    mdimg_err("QEMU exited with status %d", run->status);
+    print_tail(run->b);
+    return 1;
+}
 
-    tty = isatty(STDIN_FILENO);
-    /* an interactive session has no time limit unless asked for */
-    if (timeout_s > 0 && (timeout_given || n_steps > 0 || batch || !tty))
-        deadline = mono_ms() + (int64_t)timeout_s * 1000;
+/* No steps: stdin (a terminal or a pipe) goes to the guest. */
+static int run_relay(struct boot_run *run, bool tty)
+{
+    int out_fd = STDOUT_FILENO, devnull = -1, r, ret;
 
-    if (n_steps == 0 && !batch) {
-        /* relay mode: stdin (a terminal or a pipe) goes to the guest */
-        int out_fd = STDOUT_FILENO;
-        if (quiet_serial) {
-            out_fd = devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-            if (devnull < 0) {
-                mdimg_err("--quiet-serial: /dev/null: %s", strerror(errno));
-                goto out;
-            }
-        }
-        if (tty)
-            fprintf(stderr, "mdimg: boot: console attached; Ctrl-A x quits\n");
-        r = md_boot_interactive(b, STDIN_FILENO, out_fd, remaining_ms(deadline, mono_ms()),
-                                &status);
-        if (r < 0) {
-            ret = step_fail(ctx, b, r, timeout_s, NULL);
-            goto out;
-        }
-        ret = (r == 1 || status == 0) ? 0 : 1; /* r == 1: the user quit */
-        if (ret) {
-            fflush(stdout);
-            mdimg_err("QEMU exited with status %d", status);
-            print_tail(b);
-        }
-        goto out;
-    }
-
-    {
-        bool at_prompt = false;
-        char what[512];
-        size_t i;
-
-        for (i = 0; i < n_steps; i++) {
-            if (!steps[i].send) {
-                r = md_boot_expect(b, steps[i].str, remaining_ms(deadline, mono_ms()));
-                if (r < 0) {
-                    snprintf(what, sizeof(what), "\"%s\"", steps[i].str);
-                    ret = step_fail(ctx, b, r, timeout_s, what);
-                    goto out;
-                }
-                at_prompt = *prompt && ends_with(steps[i].str, prompt);
-                if (mdimg_verbose > 0)
-                    fprintf(stderr, "mdimg: boot: \"%s\" seen after %.2f s\n", steps[i].str,
-                            (double)(mono_ms() - t_start) / 1000.0);
-                continue;
-            }
-            if (*prompt && !at_prompt) {
-                r = md_boot_expect(b, prompt, remaining_ms(deadline, mono_ms()));
-                if (r < 0) {
-                    snprintf(what, sizeof(what), "the prompt \"%s\" (to send \"%s\")", prompt,
-                             steps[i].str);
-                    ret = step_fail(ctx, b, r, timeout_s, what);
-                    goto out;
-                }
-            }
-            r = md_boot_send(b, steps[i].str);
-            if (r >= 0)
-                r = md_boot_send(b, "\n");
-            if (r < 0) {
-                ret = fail_with_tail(ctx, b, r);
-                goto out;
-            }
-            at_prompt = false;
+    if (run->a->quiet_serial) {
+        out_fd = devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (devnull < 0) {
+            mdimg_err("--quiet-serial: /dev/null: %s", strerror(errno));
+            return 1;
         }
     }
-    if (n_steps == 0 || wait_exit || steps[n_steps - 1].send) {
-        r = md_boot_wait(b, remaining_ms(deadline, mono_ms()), &status);
-        if (r < 0) {
-            ret = step_fail(ctx, b, r, timeout_s, NULL);
-            goto out;
-        }
-        if (status != 0) {
-            fflush(stdout);
-            mdimg_err("QEMU exited with status %d", status);
-            print_tail(b);
-            goto out;
-        }
-    } else {
-        md_boot_kill(b);
-    }
-    if (mdimg_verbose > 0)
-        fprintf(stderr, "mdimg: boot: done after %.2f s\n", (double)(mono_ms() - t_start) / 1000.0);
-    ret = 0;
-    goto out;
-usage:
-    ret = EXIT_USAGE;
-out:
-    if (!quiet_serial)
-        fflush(stdout);
-    md_boot_free(b);
-    md_ctx_free(ctx);
+    if (tty)
+        fprintf(stderr, "mdimg: boot: console attached; Ctrl-A x quits\n");
+    r = md_boot_interactive(run->b, STDIN_FILENO, out_fd, remaining_ms(run->deadline, mono_ms()),
+                            &run->status);
     if (devnull >= 0)
         close(devnull);
-    free(steps);
-    free(qargs);
+    if (r < 0)
+        return step_fail(run->ctx, run->b, r, run->a->timeout_s, NULL);
+    ret = (r == 1 || run->status == 0) ? 0 : 1; /* r == 1: the user quit */
+    return ret ? exit_status_fail(run) : 0;
+}
+
+static int run_expect(struct boot_run *run, const char *str, const char *what)
+{
+    int r = md_boot_expect(run->b, str, remaining_ms(run->deadline, mono_ms()));
+
+    if (r < 0)
+        return step_fail(run->ctx, run->b, r, run->a->timeout_s, what);
+    if (mdimg_verbose > 0)
+        fprintf(stderr, "mdimg: boot: \"%s\" seen after %.2f s\n", str,
+                (double)(mono_ms() - run->t_start) / 1000.0);
+    return 0;
+}
+
+/* --send: wait for the prompt unless the last --expect ended with it. */
+static int run_send(struct boot_run *run, const char *str, bool at_prompt)
+{
+    const char *prompt = run->a->prompt;
+    char what[512];
+    int r;
+
+    if (*prompt && !at_prompt) {
+        snprintf(what, sizeof(what), "the prompt \"%s\" (to send \"%s\")", prompt, str);
+        if (run_expect(run, prompt, what))
+            return 1;
+    }
+    r = md_boot_send(run->b, str);
+    if (r >= 0)
+        r = md_boot_send(run->b, "\n");
+    return r < 0 ? fail_with_tail(run->ctx, run->b, r) : 0;
+}
+
+static int run_steps(struct boot_run *run)
+{
+    const struct boot_args *a = run->a;
+    bool at_prompt = false;
+    char what[512];
+    size_t i;
+    int r;
+
+    for (i = 0; i < a->n_steps; i++) {
+        if (a->steps[i].send) {
+            if (run_send(run, a->steps[i].str, at_prompt))
+                return 1;
+            at_prompt = false;
+            continue;
+        }
+        snprintf(what, sizeof(what), "\"%s\"", a->steps[i].str);
+        if (run_expect(run, a->steps[i].str, what))
+            return 1;
+        at_prompt = *a->prompt && ends_with(a->steps[i].str, a->prompt);
+    }
+    if (a->n_steps == 0 || a->wait_exit || a->steps[a->n_steps - 1].send) {
+        r = md_boot_wait(run->b, remaining_ms(run->deadline, mono_ms()), &run->status);
+        if (r < 0)
+            return step_fail(run->ctx, run->b, r, a->timeout_s, NULL);
+        if (run->status != 0)
+            return exit_status_fail(run);
+    } else {
+        md_boot_kill(run->b);
+    }
+    if (mdimg_verbose > 0)
+        fprintf(stderr, "mdimg: boot: done after %.2f s\n", (double)(mono_ms() - run->t_start) / 1000.0);
+    return 0;
+}
+
+static int boot(const struct boot_args *a)
+{
+    struct boot_run run;
+    bool tty;
+    int r, ret;
+
+    memset(&run, 0, sizeof(run));
+    run.a = a;
+    run.status = -1;
+    if (mdimg_ctx_new(&run.ctx) < 0)
+        return 1;
+    fflush(stdout);
+    run.t_start = mono_ms();
+    r = md_boot_start(run.ctx, &a->bo, &run.b);
+    if (r < 0) {
+        ret = mdimg_fail(run.ctx, r);
+        goto out;
+    }
+    tty = isatty(STDIN_FILENO);
+    /* an interactive session has no time limit unless asked for */
+    if (a->timeout_s > 0 && (a->timeout_given || a->n_steps > 0 || a->batch || !tty))
+        run.deadline = mono_ms() + (int64_t)a->timeout_s * 1000;
+    ret = a->n_steps == 0 && !a->batch ? run_relay(&run, tty) : run_steps(&run);
+out:
+    if (!a->quiet_serial)
+        fflush(stdout);
+    md_boot_free(run.b);
+    md_ctx_free(run.ctx);
     return ret;
+}
+
+int cmd_boot(int argc, char **argv)
+{
+    static const md_boot_opts def = MD_BOOT_OPTS_INIT;
+    struct boot_args a;
+    int ret;
+
+    memset(&a, 0, sizeof(a));
+    a.bo = def;
+    a.timeout_s = DEFAULT_TIMEOUT_S;
+    a.prompt = "# ";
+    a.steps = calloc((size_t)argc, sizeof(*a.steps));
+    a.qargs = calloc((size_t)argc + 1, sizeof(*a.qargs));
+    if (!a.steps || !a.qargs) {
+        mdimg_err("out of memory");
+        ret = 1;
+    } else {
+        ret = parse_args(&a, argc, argv);
+        if (ret == 0)
+            ret = boot(&a);
+    }
+    free(a.steps);
+    free(a.qargs);
+    return ret < 0 ? 0 : ret;
 }

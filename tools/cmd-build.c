@@ -195,7 +195,63 @@ out:
     return last;
 }
 
-int cmd_build(int argc, char **argv)
+struct build_args {
+    md_distro_opts o;
+    const char **overlays, **modules;
+    size_t n_overlays, n_modules;
+    const char *busybox_src;
+    int want_build_kernel;
+};
+
+static int parse_root(const char *arg, uint32_t *root)
+{
+    if (strcmp(arg, "initramfs") == 0 || strcmp(arg, "ram") == 0)
+        *root = MD_DISTRO_ROOT_INITRAMFS;
+    else if (strcmp(arg, "disk") == 0)
+        *root = MD_DISTRO_ROOT_DISK;
+    else
+        return mdimg_usage_error("--root: '%s' is not 'initramfs' or 'disk'", arg);
+    return 0;
+}
+
+static int parse_table(const char *arg, uint32_t *table)
+{
+    if (mdimg_parse_table("--table", arg, table) < 0)
+        return EXIT_USAGE;
+    if (*table == MD_TABLE_NONE)
+        return mdimg_usage_error("--table: a bootable image needs 'mbr' or 'gpt'");
+    return 0;
+}
+
+static int parse_compress(const char *arg, int32_t *compression)
+{
+    if (strcmp(arg, "auto") == 0)
+        *compression = MD_DISTRO_COMPRESS_AUTO;
+    else if (md_compress_from_name(NULL, arg, compression) < 0)
+        return mdimg_usage_error("--compress: '%s' is not auto, none, gzip, xz, zstd or lz4", arg);
+    return 0;
+}
+
+/* Option combinations: usage errors. */
+static int check_args(struct build_args *a)
+{
+    const md_distro_opts *o = &a->o;
+
+    if (!o->output || !*o->output)
+        return mdimg_usage_error("no output image: use -o IMAGE");
+    if (!o->kernel && !a->want_build_kernel)
+        return mdimg_usage_error("no kernel: use --kernel PATH (e.g. /boot/vmlinuz-*) or --build-kernel");
+    if (o->kernel && a->want_build_kernel)
+        return mdimg_usage_error("--kernel and --build-kernel exclude each other");
+    if (o->busybox && a->busybox_src)
+        return mdimg_usage_error("--busybox and --busybox-src exclude each other");
+    if (a->busybox_src && !*a->busybox_src)
+        return mdimg_usage_error("--busybox-src: empty directory name");
+    return 0;
+}
+
+/* Returns 0 to go on, -1 after --help, else the exit status. */
+static int parse_args(struct build_args *a, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "output", required_argument, NULL, 'o' },
@@ -216,154 +272,124 @@ int cmd_build(int argc, char **argv)
         { "initramfs", required_argument, NULL, OPT_INITRAMFS },
         { "compress", required_argument, NULL, OPT_COMPRESS },
         { "force", no_argument, NULL, 'f' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },
+        MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
-    md_distro_opts o = MD_DISTRO_OPTS_INIT;
-    const char **overlays, **modules;
-    size_t n_overlays = 0, n_modules = 0;
-    char *built_kernel = NULL, *built_busybox = NULL;
-    const char *busybox_src = NULL;
-    int want_build_kernel = 0;
-    md_ctx *ctx = NULL;
-    double t0;
-    int c, r, ret = 1;
+    md_distro_opts *o = &a->o;
+    int c, r = 0;
 
-    overlays = calloc((size_t)argc + 1, sizeof(*overlays));
-    modules = calloc((size_t)argc + 1, sizeof(*modules));
-    if (!overlays || !modules) {
-        mdimg_err("out of memory");
-        free(overlays);
-        free(modules);
-        return 1;
-    }
-    while ((c = getopt_long(argc, argv, "o:s:fqvh", opts, NULL)) != -1) {
+    while (r == 0 && (c = getopt_long(argc, argv, "o:s:fqvh", opts, NULL)) != -1) {
         switch (c) {
-        case 'o': o.output = optarg; break;
-        case OPT_KERNEL: o.kernel = optarg; break;
-        case OPT_BUILD_KERNEL: want_build_kernel = 1; break;
-        case OPT_KERNEL_CONFIG: o.kernel_config = optarg; break;
-        case OPT_BUSYBOX: o.busybox = optarg; break;
-        case OPT_BUSYBOX_SRC: busybox_src = optarg; break;
-        case OPT_ROOT:
-            if (strcmp(optarg, "initramfs") == 0 || strcmp(optarg, "ram") == 0)
-                o.root = MD_DISTRO_ROOT_INITRAMFS;
-            else if (strcmp(optarg, "disk") == 0)
-                o.root = MD_DISTRO_ROOT_DISK;
-            else {
-                ret = mdimg_usage_error("--root: '%s' is not 'initramfs' or 'disk'", optarg);
-                goto out;
-            }
-            break;
-        case 's':
-            if (mdimg_parse_size("--size", optarg, &o.size) < 0) {
-                ret = EXIT_USAGE;
-                goto out;
-            }
-            break;
-        case OPT_TABLE:
-            if (mdimg_parse_table("--table", optarg, &o.table) < 0) {
-                ret = EXIT_USAGE;
-                goto out;
-            }
-            if (o.table == MD_TABLE_NONE) {
-                ret = mdimg_usage_error("--table: a bootable image needs 'mbr' or 'gpt'");
-                goto out;
-            }
-            break;
-        case OPT_OVERLAY: overlays[n_overlays++] = optarg; break;
-        case OPT_MODULES_DIR: o.modules_dir = optarg; break;
-        case OPT_ADD_MODULE: modules[n_modules++] = optarg; break;
-        case OPT_NO_MODULES: o.flags |= MD_DISTRO_NO_MODULES; break;
-        case OPT_HOSTNAME: o.hostname = optarg; break;
-        case OPT_APPEND: o.append = optarg; break;
-        case OPT_INITRAMFS: o.initramfs_output = optarg; break;
-        case OPT_COMPRESS:
-            if (strcmp(optarg, "auto") == 0) {
-                o.compression = MD_DISTRO_COMPRESS_AUTO;
-            } else if (md_compress_from_name(NULL, optarg, &o.compression) < 0) {
-                ret = mdimg_usage_error("--compress: '%s' is not auto, none, gzip, xz, zstd or lz4",
-                                        optarg);
-                goto out;
-            }
-            break;
-        case 'f': o.flags |= MD_DISTRO_FORCE; break;
-        case 'q': mdimg_verbose = -1; break;
-        case 'v': mdimg_verbose = 1; break;
-        case 'h': usage(stdout); ret = 0; goto out;
-        default: ret = mdimg_usage_error("bad option"); goto out;
+        case 'o': o->output = optarg; break;
+        case OPT_KERNEL: o->kernel = optarg; break;
+        case OPT_BUILD_KERNEL: a->want_build_kernel = 1; break;
+        case OPT_KERNEL_CONFIG: o->kernel_config = optarg; break;
+        case OPT_BUSYBOX: o->busybox = optarg; break;
+        case OPT_BUSYBOX_SRC: a->busybox_src = optarg; break;
+        case OPT_ROOT: r = parse_root(optarg, &o->root); break;
+        case 's': r = mdimg_parse_size("--size", optarg, &o->size) < 0 ? EXIT_USAGE : 0; break;
+        case OPT_TABLE: r = parse_table(optarg, &o->table); break;
+        case OPT_OVERLAY: a->overlays[a->n_overlays++] = optarg; break;
+        case OPT_MODULES_DIR: o->modules_dir = optarg; break;
+        case OPT_ADD_MODULE: a->modules[a->n_modules++] = optarg; break;
+        case OPT_NO_MODULES: o->flags |= MD_DISTRO_NO_MODULES; break;
+        case OPT_HOSTNAME: o->hostname = optarg; break;
+        case OPT_APPEND: o->append = optarg; break;
+        case OPT_INITRAMFS: o->initramfs_output = optarg; break;
+        case OPT_COMPRESS: r = parse_compress(optarg, &o->compression); break;
+        case 'f': o->flags |= MD_DISTRO_FORCE; break;
+        case 'h': usage(stdout); return -1;
+        default:
+            if (!mdimg_common_option(c))
+                return mdimg_try_help();
         }
     }
-    if (optind < argc) {
-        ret = mdimg_usage_error("unexpected argument '%s'", argv[optind]);
-        goto out;
-    }
-    if (!o.output || !*o.output) {
-        ret = mdimg_usage_error("no output image: use -o IMAGE");
-        goto out;
-    }
-    if (!o.kernel && !want_build_kernel) {
-        ret = mdimg_usage_error("no kernel: use --kernel PATH (e.g. /boot/vmlinuz-*) or --build-kernel");
-        goto out;
-    }
-    if (o.kernel && want_build_kernel) {
-        ret = mdimg_usage_error("--kernel and --build-kernel exclude each other");
-        goto out;
-    }
-    if (o.busybox && busybox_src) {
-        ret = mdimg_usage_error("--busybox and --busybox-src exclude each other");
-        goto out;
-    }
-    if (busybox_src && !*busybox_src) {
-        ret = mdimg_usage_error("--busybox-src: empty directory name");
-        goto out;
-    }
-    o.overlays = n_overlays ? overlays : NULL;
-    o.modules = n_modules ? modules : NULL;
+    if (r != 0)
+        return r;
+    if (optind < argc)
+        return mdimg_usage_error("unexpected argument '%s'", argv[optind]);
+    o->overlays = a->n_overlays ? a->overlays : NULL;
+    o->modules = a->n_modules ? a->modules : NULL;
+    return check_args(a);
+}
 
-    if (want_build_kernel) {
+/* --build-kernel and --busybox-src: the helper scripts print the path. */
+static int run_helpers(struct build_args *a, char **built_kernel, char **built_busybox)
+{
+    double t0;
+
+    if (a->want_build_kernel) {
         t0 = now_s();
-        built_kernel = run_script("build-kernel", "MDIMG_BUILD_KERNEL", NULL,
-                                  "building the kernel", "use --kernel PATH");
-        if (!built_kernel)
-            goto out;
-        o.kernel = built_kernel;
-        mdimg_info("kernel: %s (%.1f s)\n", built_kernel, now_s() - t0);
+        *built_kernel = run_script("build-kernel", "MDIMG_BUILD_KERNEL", NULL,
+                                   "building the kernel", "use --kernel PATH");
+        if (!*built_kernel)
+            return 1;
+        a->o.kernel = *built_kernel;
+        mdimg_info("kernel: %s (%.1f s)\n", *built_kernel, now_s() - t0);
     }
-
-    if (busybox_src) {
-        const char *args[] = { "--", busybox_src, NULL };
+    if (a->busybox_src) {
+        const char *args[] = { "--", a->busybox_src, NULL };
 
         t0 = now_s();
-        built_busybox = run_script("build-busybox", "MDIMG_BUILD_BUSYBOX", args,
-                                   "building BusyBox", "use --busybox PATH");
-        if (!built_busybox)
-            goto out;
-        o.busybox = built_busybox;
-        mdimg_info("busybox: %s (%.1f s)\n", built_busybox, now_s() - t0);
+        *built_busybox = run_script("build-busybox", "MDIMG_BUILD_BUSYBOX", args,
+                                    "building BusyBox", "use --busybox PATH");
+        if (!*built_busybox)
+            return 1;
+        a->o.busybox = *built_busybox;
+        mdimg_info("busybox: %s (%.1f s)\n", *built_busybox, now_s() - t0);
     }
+    return 0;
+}
+
+static int build(struct build_args *a)
+{
+    const md_distro_opts *o = &a->o;
+    md_ctx *ctx = NULL;
+    double t0;
+    int r;
 
     if (mdimg_ctx_new(&ctx) < 0)
-        goto out;
+        return 1;
     t0 = now_s();
-    r = md_distro_build(ctx, &o);
+    r = md_distro_build(ctx, o);
     if (r < 0) {
         mdimg_fail(ctx, r);
+        md_ctx_free(ctx);
+        return 1;
+    }
+    mdimg_info("built %s: %s root, %s table, %llu MiB, in %.2f s\n", o->output,
+               o->root == MD_DISTRO_ROOT_DISK ? "disk" : "initramfs", md_table_name(o->table),
+               (unsigned long long)((o->size ? o->size : 64ull << 20) >> 20), now_s() - t0);
+    mdimg_info("boot it with: mdimg boot %s\n", o->output);
+    md_ctx_free(ctx);
+    return 0;
+}
+
+int cmd_build(int argc, char **argv)
+{
+    static const md_distro_opts def = MD_DISTRO_OPTS_INIT;
+    struct build_args a;
+    char *built_kernel = NULL, *built_busybox = NULL;
+    int ret;
+
+    memset(&a, 0, sizeof(a));
+    a.o = def;
+    a.overlays = calloc((size_t)argc + 1, sizeof(*a.overlays));
+    a.modules = calloc((size_t)argc + 1, sizeof(*a.modules));
+    if (!a.overlays || !a.modules) {
+        mdimg_err("out of memory");
+        ret = 1;
         goto out;
     }
-    mdimg_info("built %s: %s root, %s table, %llu MiB, in %.2f s\n", o.output,
-               o.root == MD_DISTRO_ROOT_DISK ? "disk" : "initramfs",
-               md_table_name(o.table),
-               (unsigned long long)((o.size ? o.size : 64ull << 20) >> 20), now_s() - t0);
-    mdimg_info("boot it with: mdimg boot %s\n", o.output);
-    ret = 0;
+    ret = parse_args(&a, argc, argv);
+    if (ret == 0)
+        ret = run_helpers(&a, &built_kernel, &built_busybox);
+    if (ret == 0)
+        ret = build(&a);
 out:
-    md_ctx_free(ctx);
     free(built_kernel);
     free(built_busybox);
-    free(overlays);
-    free(modules);
-    return ret;
+    free(a.overlays);
+    free(a.modules);
+    return ret < 0 ? 0 : ret;
 }

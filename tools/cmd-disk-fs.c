@@ -11,33 +11,15 @@
 #include "mdimg.h"
 
 enum {
-    OPT_PART = 0x100,
-    OPT_FS,
-    OPT_LABEL,
-    OPT_UUID,
-    OPT_FEATURES,
-    OPT_BLOCK_SIZE,
-    OPT_INODES,
-    OPT_INODE_SIZE,
-    OPT_RESERVED,
-    OPT_JOURNAL,
-    OPT_SPEC,
-    OPT_CPIO,
-    OPT_KEEP_OWNER,
-    OPT_KEEP_MTIME,
-    OPT_XATTRS,
-    OPT_TARGET,
-    OPT_MODE,
-    OPT_OWNER,
+    OPT_TARGET = 0x100,
 };
 
-static int parse_part(const char *s, uint32_t *partno)
+/* The partition a command works on: --part N, else the image's default. */
+static int resolve_part(md_image *img, uint32_t *partno)
 {
-    unsigned long v;
-    if (mdimg_parse_uint("--part", s, 4096, &v) < 0)
-        return -EINVAL;
-    *partno = (uint32_t)v;
-    return 0;
+    if (*partno != MD_DISK_PART_AUTO)
+        return 0;
+    return md_image_default_partition(img, partno);
 }
 
 /* ---- format ------------------------------------------------------------------ */
@@ -47,11 +29,13 @@ static void format_usage(FILE *f)
     fprintf(f,
             "Usage: mdimg disk format IMG [--part N] --fs ext2|ext3|ext4 [options]\n"
             "\n"
-            "Make an ext2/3/4 filesystem on partition N of IMG (0 or none: the whole\n"
-            "image), with mke2fs's defaults for the type and size.  No root, no mount.\n"
+            "Make an ext2/3/4 filesystem on partition N of IMG, with mke2fs's defaults\n"
+            "for the type and size.  No root, no mount.\n"
             "\n"
             "Options:\n"
-            "  -p, --part N          partition number (1-based; 0 = whole image, default)\n"
+            "  -p, --part N          partition number (1-based; 0 = the whole image); default:\n"
+            "                        the bootable partition, else the only Linux partition,\n"
+            "                        the whole image when there is no partition table\n"
             "  -t, --fs TYPE         ext2, ext3 or ext4 (required)\n"
             "  -L, --label L         volume label (up to 16 bytes)\n"
             "  -U, --uuid U          filesystem UUID (default: derived from\n"
@@ -62,6 +46,8 @@ static void format_usage(FILE *f)
             "  -I, --inode-size N    inode size in bytes (default 256)\n"
             "  -m, --reserved PCT    reserved blocks percentage (default 5)\n"
             "  -J, --journal-blocks N  journal size in blocks (ext3/ext4)\n"
+            "  -q, --quiet           print nothing on success\n"
+            "  -v, --verbose         print library debug messages\n"
             "  -h, --help            show this help\n");
 }
 
@@ -78,20 +64,20 @@ int cmd_disk_format(int argc, char **argv)
         { "inode-size", required_argument, NULL, 'I' },
         { "reserved", required_argument, NULL, 'm' },
         { "journal-blocks", required_argument, NULL, 'J' },
-        { "help", no_argument, NULL, 'h' },
+        MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     md_ext_format_opts fo = MD_EXT_FORMAT_OPTS_INIT;
-    uint32_t partno = 0;
+    uint32_t partno = MD_DISK_PART_AUTO;
     int have_fs = 0, c, r;
     unsigned long v;
     md_ctx *ctx = NULL;
     md_image *img = NULL;
 
-    while ((c = getopt_long(argc, argv, "p:t:L:U:O:b:N:I:m:J:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:t:L:U:O:b:N:I:m:J:qvh", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            if (parse_part(optarg, &partno) < 0)
+            if (mdimg_parse_partno(optarg, &partno) < 0)
                 return EXIT_USAGE;
             break;
         case 't':
@@ -131,7 +117,8 @@ int cmd_disk_format(int argc, char **argv)
             format_usage(stdout);
             return 0;
         default:
-            return mdimg_usage_error("bad option");
+            if (!mdimg_common_option(c))
+                return mdimg_try_help();
         }
     }
     if (optind + 1 != argc)
@@ -141,6 +128,8 @@ int cmd_disk_format(int argc, char **argv)
     if (mdimg_ctx_new(&ctx) < 0)
         return 1;
     r = md_image_open(ctx, argv[optind], 0, &img);
+    if (r >= 0)
+        r = resolve_part(img, &partno);
     if (r >= 0)
         r = md_ext_format(img, partno, &fo, NULL);
     if (r < 0) {
@@ -152,11 +141,9 @@ int cmd_disk_format(int argc, char **argv)
     md_image_free(img);
     md_ctx_free(ctx);
     if (partno)
-        mdimg_info("%s: made %s on partition %u\n", argv[optind],
-                   fo.fs_type == MD_EXT2 ? "ext2" : fo.fs_type == MD_EXT3 ? "ext3" : "ext4", partno);
+        mdimg_info("%s: made %s on partition %u\n", argv[optind], md_fs_type_name(fo.fs_type), partno);
     else
-        mdimg_info("%s: made %s on the whole image\n", argv[optind],
-                   fo.fs_type == MD_EXT2 ? "ext2" : fo.fs_type == MD_EXT3 ? "ext3" : "ext4");
+        mdimg_info("%s: made %s on the whole image\n", argv[optind], md_fs_type_name(fo.fs_type));
     return 0;
 }
 
@@ -165,109 +152,93 @@ int cmd_disk_format(int argc, char **argv)
 static void populate_usage(FILE *f)
 {
     fprintf(f,
-            "Usage: mdimg disk populate IMG [--part N] [--target DIR] [--keep-owner]\n"
-            "                           [--spec FILE]... [--cpio FILE]... [DIR]...\n"
+            "Usage: mdimg disk populate IMG [--part N] [--target DIR] [DIR|ARCHIVE]...\n"
+            "                           [SOURCE OPTIONS]\n"
             "\n"
             "Copy trees into the ext2/3/4 filesystem on partition N of IMG, merging with\n"
-            "what is there.  Sources are applied in command-line order; a later one\n"
-            "overrides entries of an earlier one.  Space is checked before anything is\n"
-            "written.\n"
+            "what is there.  Space is checked before anything is written.\n"
             "\n"
             "Options:\n"
-            "  -p, --part N        partition number (0 = whole image, default)\n"
+            "  -p, --part N        partition number (0 = the whole image); default: the\n"
+            "                      bootable partition, else the only Linux partition, the\n"
+            "                      whole image when there is no partition table\n"
             "  -C, --target DIR    directory in the filesystem to fill (default /)\n"
-            "  -s, --spec FILE     a gen_init_cpio-style spec file\n"
-            "  -c, --cpio FILE     an archive (cpio, tar, optionally compressed)\n"
-            "      --keep-owner    keep host owners of DIR trees (default: 0:0)\n"
-            "      --keep-mtime    keep host mtimes (clamped to $SOURCE_DATE_EPOCH)\n"
-            "      --xattrs        copy security.*, user.*, trusted.* xattrs of DIR trees\n"
-            "  -h, --help          show this help\n");
+            "  -s FILE, -c FILE    short for --spec FILE, --archive FILE\n"
+            "  -q, --quiet         print nothing on success\n"
+            "  -v, --verbose       print library debug messages\n"
+            "  -h, --help          show this help\n"
+            "%s",
+            mdimg_sources_help);
 }
 
-int cmd_disk_populate(int argc, char **argv)
+static int populate_parse(int argc, char **argv, struct mdimg_sources *src, uint32_t *partno,
+                          md_ext_populate_opts *po, const char **imgpath)
 {
     static const struct option opts[] = {
         { "part", required_argument, NULL, 'p' },
         { "target", required_argument, NULL, 'C' },
-        { "spec", required_argument, NULL, 's' },
-        { "cpio", required_argument, NULL, 'c' },
-        { "keep-owner", no_argument, NULL, OPT_KEEP_OWNER },
-        { "keep-mtime", no_argument, NULL, OPT_KEEP_MTIME },
-        { "xattrs", no_argument, NULL, OPT_XATTRS },
-        { "help", no_argument, NULL, 'h' },
+        MDIMG_SOURCE_LONGOPTS,
+        MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
+    int c;
+
+    while ((c = getopt_long(argc, argv, "-p:C:s:c:qvh", opts, NULL)) != -1) {
+        switch (c) {
+        case 1:
+            if (!*imgpath)
+                *imgpath = optarg;
+            else
+                mdimg_sources_push(src, MD_SOURCE_AUTO, optarg);
+            break;
+        case 'p':
+            if (mdimg_parse_partno(optarg, partno) < 0)
+                return EXIT_USAGE;
+            break;
+        case 'C': po->target = optarg; break;
+        case 's': mdimg_sources_push(src, MD_SOURCE_SPEC, optarg); break;
+        case 'c': mdimg_sources_push(src, MD_SOURCE_ARCHIVE, optarg); break;
+        case 'h': populate_usage(stdout); return -1;
+        default:
+            if (!mdimg_common_option(c) && !mdimg_sources_option(src, c, optarg))
+                return mdimg_try_help();
+        }
+    }
+    if (!*imgpath)
+        return mdimg_usage_error("missing IMG");
+    if (mdimg_sources_empty(src))
+        return mdimg_usage_error("nothing to copy: give DIRs, archives, --spec or --busybox");
+    return 0;
+}
+
+int cmd_disk_populate(int argc, char **argv)
+{
     md_ext_populate_opts po = MD_EXT_POPULATE_OPTS_INIT;
-    md_host_opts ho = MD_HOST_OPTS_INIT;
-    uint32_t partno = 0;
+    struct mdimg_sources src;
+    uint32_t partno = MD_DISK_PART_AUTO;
     const char *imgpath = NULL;
-    /* sources in order: kind 'd', 's', 'c' */
-    char *kinds = calloc((size_t)argc + 1, 1);
-    char **srcs = calloc((size_t)argc + 1, sizeof(char *));
-    size_t n = 0, i;
     md_ctx *ctx = NULL;
     md_image *img = NULL;
     md_tree *tree = NULL;
     md_ext *fs = NULL;
-    int c, r, ret = 1;
+    int r, ret;
 
-    if (!kinds || !srcs) {
-        mdimg_err("out of memory");
+    if (mdimg_sources_init(&src, argc) < 0)
+        return 1;
+    ret = populate_parse(argc, argv, &src, &partno, &po, &imgpath);
+    if (ret != 0)
         goto out;
-    }
-    while ((c = getopt_long(argc, argv, "-p:C:s:c:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 1:
-            if (!imgpath)
-                imgpath = optarg;
-            else {
-                kinds[n] = 'd';
-                srcs[n++] = optarg;
-            }
-            break;
-        case 'p':
-            if (parse_part(optarg, &partno) < 0) {
-                ret = EXIT_USAGE;
-                goto out;
-            }
-            break;
-        case 'C': po.target = optarg; break;
-        case 's': kinds[n] = 's'; srcs[n++] = optarg; break;
-        case 'c': kinds[n] = 'c'; srcs[n++] = optarg; break;
-        case OPT_KEEP_OWNER: ho.flags |= MD_HOST_KEEP_OWNER; break;
-        case OPT_KEEP_MTIME: ho.flags |= MD_HOST_KEEP_MTIME; break;
-        case OPT_XATTRS: ho.flags |= MD_HOST_XATTRS; break;
-        case 'h':
-            populate_usage(stdout);
-            ret = 0;
-            goto out;
-        default:
-            ret = mdimg_usage_error("bad option");
-            goto out;
-        }
-    }
-    if (!imgpath) {
-        ret = mdimg_usage_error("missing IMG");
-        goto out;
-    }
-    if (n == 0) {
-        ret = mdimg_usage_error("nothing to copy: give DIRs, --spec or --cpio");
-        goto out;
-    }
+    ret = 1;
     if (mdimg_ctx_new(&ctx) < 0)
         goto out;
     /* build the whole tree first: bad input fails before the image is touched */
     r = md_tree_new(ctx, &tree);
-    for (i = 0; r >= 0 && i < n; i++) {
-        if (kinds[i] == 'd')
-            r = md_tree_add_host(tree, srcs[i], &ho);
-        else if (kinds[i] == 's')
-            r = md_tree_add_spec(tree, srcs[i], NULL);
-        else
-            r = md_tree_add_archive(tree, srcs[i]);
-    }
+    if (r >= 0)
+        r = mdimg_sources_add(&src, tree);
     if (r >= 0)
         r = md_image_open(ctx, imgpath, 0, &img);
+    if (r >= 0)
+        r = resolve_part(img, &partno);
     if (r >= 0)
         r = md_ext_open(img, partno, 0, &fs);
     if (r >= 0)
@@ -289,9 +260,8 @@ out:
     md_tree_free(tree);
     md_image_free(img);
     md_ctx_free(ctx);
-    free(kinds);
-    free(srcs);
-    return ret;
+    mdimg_sources_free(&src);
+    return ret < 0 ? 0 : ret;
 }
 
 /* ---- IMG[:PART]:/path ------------------------------------------------------------- */
@@ -317,7 +287,7 @@ static int parse_loc(const char *s, struct loc *l, int allow_bare)
     for (p = strchr(s, ':'); p; p = strchr(p + 1, ':')) {
         char *img = strndup(s, (size_t)(p - s));
         const char *rest = p + 1;
-        uint32_t part = 0;
+        uint32_t part = MD_DISK_PART_AUTO;
 
         if (!img)
             return -ENOMEM;
@@ -346,16 +316,17 @@ static int parse_loc(const char *s, struct loc *l, int allow_bare)
     }
     if (allow_bare && stat(s, &st) == 0 && S_ISREG(st.st_mode)) {
         l->img = strdup(s);
+        l->part = MD_DISK_PART_AUTO;
         l->path = "/";
         return l->img ? 1 : -ENOMEM;
     }
     return 0;
 }
 
-static int open_loc(md_ctx *ctx, const struct loc *l, int rdonly, md_image **img, md_ext **fs)
+static int open_loc(md_ctx *ctx, struct loc *l, int rdonly, md_image **img, md_ext **fs)
 {
     int r = md_image_open(ctx, l->img, rdonly ? MD_IMAGE_RDONLY : 0, img);
-    if (r < 0)
+    if (r < 0 || (r = resolve_part(*img, &l->part)) < 0)
         return r;
     return md_ext_open(*img, l->part, rdonly ? MD_EXT_RDONLY : 0, fs);
 }
@@ -369,7 +340,9 @@ static void cp_usage(FILE *f)
             "       mdimg disk cp [--mode MODE] [--owner UID:GID] HOSTFILE IMG[:PART]:/PATH\n"
             "\n"
             "Copy a regular file out of or into the ext2/3/4 filesystem of an image.\n"
-            "IMG[:PART]:/PATH: PART is the partition number (default 0: the whole image);\n"
+            "IMG[:PART]:/PATH: PART is the partition number (0: the whole image; default:\n"
+            "the bootable partition, else the only Linux partition; without a table, the\n"
+            "whole image);\n"
             "IMG may contain ':' — the first ':' after which \"/...\" or \"N:/...\" follows\n"
             "and before which an existing file is named separates it.  Copying into an\n"
             "existing directory (or a PATH ending in '/') keeps the host file's name; an\n"
@@ -378,7 +351,93 @@ static void cp_usage(FILE *f)
             "Options:\n"
             "  -m, --mode MODE     permission bits in the image (octal; default: the host file's)\n"
             "  -o, --owner U:G     owner in the image (default 0:0)\n"
+            "  -q, --quiet         print nothing on success\n"
+            "  -v, --verbose       print library debug messages\n"
             "  -h, --help          show this help\n");
+}
+
+static int parse_mode(const char *arg, md_attr *attr)
+{
+    char *end;
+    unsigned long v = strtoul(arg, &end, 8);
+
+    if (*end || !*arg || v > 07777)
+        return mdimg_usage_error("--mode: '%s' is not an octal mode", arg);
+    attr->mode = (uint32_t)v;
+    return 0;
+}
+
+static int parse_owner(const char *arg, md_attr *attr)
+{
+    unsigned long u, g;
+    char *end;
+
+    u = strtoul(arg, &end, 10);
+    if (*end != ':' || end == arg)
+        return mdimg_usage_error("--owner: '%s' is not UID:GID", arg);
+    g = strtoul(end + 1, &end, 10);
+    if (*end || u > 0xffffffffUL || g > 0xffffffffUL)
+        return mdimg_usage_error("--owner: '%s' is not UID:GID", arg);
+    attr->uid = (uint32_t)u;
+    attr->gid = (uint32_t)g;
+    return 0;
+}
+
+/* HOSTFILE -> IMG:/PATH; into an existing directory (or PATH ending in '/')
+ * under the host file's name.  Negative: a library error; 1: reported here. */
+static int cp_in(md_ctx *ctx, const char *host, struct loc *dst, md_attr *attr, int have_mode)
+{
+    md_ext_stat est = MD_EXT_STAT_INIT;
+    md_image *img = NULL;
+    md_ext *fs = NULL;
+    size_t len = strlen(dst->path);
+    const char *base = strrchr(host, '/');
+    char *dpath = NULL;
+    struct stat st;
+    int r;
+
+    if (stat(host, &st) < 0) {
+        int e = errno; /* mdimg_err() may change errno */
+        mdimg_err("%s: %s", host, strerror(e));
+        return 1;
+    }
+    if (!have_mode)
+        attr->mode = st.st_mode & 07777;
+    base = base ? base + 1 : host;
+    r = open_loc(ctx, dst, 0, &img, &fs);
+    if (r >= 0 && (dst->path[len - 1] == '/' ||
+                   (md_ext_stat_path(fs, dst->path, &est) == 0 && (est.mode & S_IFMT) == S_IFDIR))) {
+        dpath = malloc(len + strlen(base) + 2);
+        if (!dpath)
+            r = -ENOMEM;
+        else
+            sprintf(dpath, "%s%s%s", dst->path, dst->path[len - 1] == '/' ? "" : "/", base);
+    }
+    md_ctx_clear_error(ctx);
+    if (r >= 0)
+        r = md_ext_write_host_file(fs, dpath ? dpath : dst->path, host, attr);
+    if (fs) {
+        /* also after a failed write: flush what is consistent rather than leave bitmaps stale */
+        int r2 = md_ext_close(fs);
+        if (r >= 0)
+            r = r2;
+    }
+    md_image_free(img);
+    free(dpath);
+    return r;
+}
+
+static int cp_out(md_ctx *ctx, struct loc *src, const char *host)
+{
+    md_image *img = NULL;
+    md_ext *fs = NULL;
+    int r = open_loc(ctx, src, 1, &img, &fs);
+
+    if (r >= 0)
+        r = md_ext_extract_file(fs, src->path, host);
+    md_ext_free(fs);
+    md_image_free(img);
+    return r;
 }
 
 int cmd_disk_cp(int argc, char **argv)
@@ -386,121 +445,54 @@ int cmd_disk_cp(int argc, char **argv)
     static const struct option opts[] = {
         { "mode", required_argument, NULL, 'm' },
         { "owner", required_argument, NULL, 'o' },
-        { "help", no_argument, NULL, 'h' },
+        MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     md_attr attr = MD_ATTR_INIT;
     struct loc src, dst;
     int have_mode = 0, c, r, s_is, d_is, ret = 1;
     md_ctx *ctx = NULL;
-    md_image *img = NULL;
-    md_ext *fs = NULL;
-    char *dpath = NULL;
 
     memset(&src, 0, sizeof(src));
     memset(&dst, 0, sizeof(dst));
-    while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:o:qvh", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 8);
-            if (*end || !*optarg || v > 07777)
-                return mdimg_usage_error("--mode: '%s' is not an octal mode", optarg);
-            attr.mode = (uint32_t)v;
+        case 'm':
+            if (parse_mode(optarg, &attr))
+                return EXIT_USAGE;
             have_mode = 1;
             break;
-        }
-        case 'o': {
-            unsigned long u, g;
-            char *end;
-            u = strtoul(optarg, &end, 10);
-            if (*end != ':' || end == optarg)
-                return mdimg_usage_error("--owner: '%s' is not UID:GID", optarg);
-            g = strtoul(end + 1, &end, 10);
-            if (*end || u > 0xffffffffUL || g > 0xffffffffUL)
-                return mdimg_usage_error("--owner: '%s' is not UID:GID", optarg);
-            attr.uid = (uint32_t)u;
-            attr.gid = (uint32_t)g;
+        case 'o':
+            if (parse_owner(optarg, &attr))
+                return EXIT_USAGE;
             break;
-        }
         case 'h':
             cp_usage(stdout);
             return 0;
         default:
-            return mdimg_usage_error("bad option");
+            if (!mdimg_common_option(c))
+                return mdimg_try_help();
         }
     }
     if (optind + 2 != argc)
         return mdimg_usage_error("expected SOURCE and DESTINATION");
     s_is = parse_loc(argv[optind], &src, 0);
     d_is = parse_loc(argv[optind + 1], &dst, 0);
-    if (s_is < 0 || d_is < 0) {
+    if (s_is < 0 || d_is < 0)
         mdimg_err("out of memory");
-        goto out;
-    }
-    if (s_is && d_is) {
+    else if (s_is && d_is)
         ret = mdimg_usage_error("copying between two images is not supported");
-        goto out;
-    }
-    if (!s_is && !d_is) {
+    else if (!s_is && !d_is)
         ret = mdimg_usage_error("neither '%s' nor '%s' is IMG[:PART]:/PATH of an existing image",
                                 argv[optind], argv[optind + 1]);
-        goto out;
+    else if (mdimg_ctx_new(&ctx) == 0) {
+        r = s_is ? cp_out(ctx, &src, argv[optind + 1])
+                 : cp_in(ctx, argv[optind], &dst, &attr, have_mode);
+        ret = r < 0 ? mdimg_fail(ctx, r) : r;
     }
-    if (mdimg_ctx_new(&ctx) < 0)
-        goto out;
-    if (s_is) {
-        r = open_loc(ctx, &src, 1, &img, &fs);
-        if (r >= 0)
-            r = md_ext_extract_file(fs, src.path, argv[optind + 1]);
-    } else {
-        const char *host = argv[optind];
-        struct stat st;
-        size_t len = strlen(dst.path);
-        md_ext_stat est = MD_EXT_STAT_INIT;
-
-        if (stat(host, &st) < 0) {
-            mdimg_err("%s: %s", host, strerror(errno));
-            goto out;
-        }
-        if (!have_mode)
-            attr.mode = st.st_mode & 07777;
-        r = open_loc(ctx, &dst, 0, &img, &fs);
-        if (r >= 0) {
-            const char *base = strrchr(host, '/');
-            base = base ? base + 1 : host;
-            if (dst.path[len - 1] == '/' ||
-                (md_ext_stat_path(fs, dst.path, &est) == 0 && (est.mode & S_IFMT) == S_IFDIR)) {
-                dpath = malloc(len + strlen(base) + 2);
-                if (!dpath) {
-                    mdimg_err("out of memory");
-                    goto out;
-                }
-                sprintf(dpath, "%s%s%s", dst.path, dst.path[len - 1] == '/' ? "" : "/", base);
-            }
-            md_ctx_clear_error(ctx);
-            r = md_ext_write_host_file(fs, dpath ? dpath : dst.path, host, &attr);
-            if (r >= 0) {
-                r = md_ext_close(fs);
-                fs = NULL;
-            }
-        }
-    }
-    if (r < 0) {
-        mdimg_fail(ctx, r);
-        goto out;
-    }
-    ret = 0;
-out:
-    if (fs) {
-        /* after a failed write: flush what is consistent rather than leave bitmaps stale */
-        md_ext_close(fs);
-    }
-    md_image_free(img);
     md_ctx_free(ctx);
     free(src.img);
     free(dst.img);
-    free(dpath);
     return ret;
 }
 
@@ -517,6 +509,8 @@ static void ls_usage(FILE *f)
             "Options:\n"
             "  -l, --long    mode, links, owner, size, mtime (UTC), name [-> target]\n"
             "      --json    a JSON array of {name,type,mode,nlink,uid,gid,size,mtime,...}\n"
+            "  -q, --quiet   print nothing but the listing\n"
+            "  -v, --verbose print library debug messages\n"
             "  -h, --help    show this help\n");
 }
 
@@ -552,19 +546,17 @@ static const char *type_name(uint32_t mode)
     }
 }
 
-static void json_str(const char *s)
+/* Names are untrusted bytes: quoted for JSON, escaped for text output. */
+static void put_name(const char *s, uint32_t style)
 {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            printf("\\%c", ch);
-        else if (ch < 0x20)
-            printf("\\u%04x", ch);
-        else
-            putchar(ch);
+    char *q = NULL;
+
+    if (md_quote(s, style, &q) < 0) {
+        fputs(style == MD_QUOTE_JSON ? "null" : "?", stdout);
+        return;
     }
-    putchar('"');
+    fputs(q, stdout);
+    free(q);
 }
 
 static int ls_one(void *ud, const char *name, const md_ext_stat *st)
@@ -582,14 +574,14 @@ static int ls_one(void *ud, const char *name, const md_ext_stat *st)
     }
     if (ls->json) {
         printf("%s\n  {\"name\": ", ls->n ? "," : "");
-        json_str(name);
+        put_name(name, MD_QUOTE_JSON);
         printf(", \"type\": \"%s\", \"mode\": \"%04o\", \"nlink\": %u, \"uid\": %u, \"gid\": %u, "
                "\"size\": %" PRIu64 ", \"mtime\": %" PRId64,
                type_name(st->mode), st->mode & 07777, st->nlink, st->uid, st->gid, st->size,
                st->mtime);
         if (target) {
             printf(", \"target\": ");
-            json_str(target);
+            put_name(target, MD_QUOTE_JSON);
         }
         if ((st->mode & S_IFMT) == S_IFCHR || (st->mode & S_IFMT) == S_IFBLK)
             printf(", \"major\": %u, \"minor\": %u", st->rmajor, st->rminor);
@@ -611,16 +603,20 @@ static int ls_one(void *ud, const char *name, const md_ext_stat *st)
         gmtime_r(&t, &tm);
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
         if ((st->mode & S_IFMT) == S_IFCHR || (st->mode & S_IFMT) == S_IFBLK)
-            printf("%s %3u %5u %5u %4u, %4u %s %s", perm, st->nlink, st->uid, st->gid, st->rmajor,
-                   st->rminor, when, name);
+            printf("%s %3u %5u %5u %4u, %4u %s ", perm, st->nlink, st->uid, st->gid, st->rmajor,
+                   st->rminor, when);
         else
-            printf("%s %3u %5u %5u %10" PRIu64 " %s %s", perm, st->nlink, st->uid, st->gid, st->size,
-                   when, name);
-        if (target)
-            printf(" -> %s", target);
+            printf("%s %3u %5u %5u %10" PRIu64 " %s ", perm, st->nlink, st->uid, st->gid, st->size,
+                   when);
+        put_name(name, MD_QUOTE_TEXT);
+        if (target) {
+            fputs(" -> ", stdout);
+            put_name(target, MD_QUOTE_TEXT);
+        }
         putchar('\n');
     } else {
-        printf("%s\n", name);
+        put_name(name, MD_QUOTE_TEXT);
+        putchar('\n');
     }
     ls->n++;
     free(target);
@@ -632,7 +628,7 @@ int cmd_disk_ls(int argc, char **argv)
     static const struct option opts[] = {
         { "long", no_argument, NULL, 'l' },
         { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
+        MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     struct ls_state ls = { NULL, NULL, 0, 0, 0 };
@@ -643,7 +639,7 @@ int cmd_disk_ls(int argc, char **argv)
     int c, r, ret = 1;
 
     memset(&l, 0, sizeof(l));
-    while ((c = getopt_long(argc, argv, "ljh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ljqvh", opts, NULL)) != -1) {
         switch (c) {
         case 'l': ls.lng = 1; break;
         case 'j': ls.json = 1; break;
@@ -651,7 +647,8 @@ int cmd_disk_ls(int argc, char **argv)
             ls_usage(stdout);
             return 0;
         default:
-            return mdimg_usage_error("bad option");
+            if (!mdimg_common_option(c))
+                return mdimg_try_help();
         }
     }
     if (optind + 1 != argc)

@@ -42,7 +42,6 @@ int cmd_disk(int argc, char **argv)
             return disk_cmds[i].run(argc - 1, argv + 1);
         }
     }
-    mdimg_err("unknown subcommand '%s'", argv[1]);
-    usage(stderr);
-    return EXIT_USAGE;
+    mdimg_err("unknown subcommand '%s' (create, format, populate, cp, ls)", argv[1]);
+    return mdimg_try_help();
 }

@@ -15,10 +15,14 @@ static void usage_install(FILE *f)
             "written and the partition is marked bootable.\n"
             "\n"
             "Options:\n"
-            "  --part N              partition holding the filesystem (default 0: the whole\n"
-            "                        image is the filesystem, no MBR)\n"
+            "  --part N              partition holding the filesystem (0: the whole image is\n"
+            "                        the filesystem, no MBR); default: the bootable\n"
+            "                        partition, else the only Linux partition; without a\n"
+            "                        partition table, the whole image\n"
             "  --label NAME          entry label for --kernel (default linux)\n"
             "%s"
+            "  -q, --quiet           print nothing on success\n"
+            "  -v, --verbose         print library debug messages\n"
             "  -h, --help            show this help\n"
             "\n"
             "Without --config or --kernel an existing extlinux.conf is kept.\n"
@@ -33,27 +37,29 @@ static int cmd_install(int argc, char **argv)
         { "part", required_argument, NULL, O_PART },
         { "label", required_argument, NULL, MDIMG_XL_LABEL },
         MDIMG_EXTLINUX_LONGOPTS,
-        { "help", no_argument, NULL, 'h' },
+        MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     struct mdimg_extlinux x;
-    unsigned long part = 0;
+    uint32_t part = MD_DISK_PART_AUTO;
     int c, r, ret = 1;
     md_ctx *ctx = NULL;
     md_image *img = NULL;
 
     mdimg_extlinux_init(&x);
-    while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "qvh", lopts, NULL)) != -1) {
         if (c == O_PART) {
-            if (mdimg_parse_uint("--part", optarg, 128, &part) < 0)
+            if (mdimg_parse_partno(optarg, &part) < 0)
                 return EXIT_USAGE;
         } else if (c == 'h') {
             usage_install(stdout);
             return 0;
+        } else if (mdimg_common_option(c)) {
+            continue;
         } else if ((r = mdimg_extlinux_option(&x, c, optarg)) < 0) {
             return EXIT_USAGE;
         } else if (r == 0) {
-            return mdimg_usage_error("bad option");
+            return mdimg_try_help();
         }
     }
     if (optind + 1 != argc)
@@ -65,17 +71,16 @@ static int cmd_install(int argc, char **argv)
         goto out;
     ret = 1;
     r = md_image_open(ctx, argv[optind], 0, &img);
-    if (r < 0) {
-        mdimg_fail(ctx, r);
-        goto out;
-    }
-    r = md_extlinux_install(img, (uint32_t)part, &x.opts);
+    if (r >= 0 && part == MD_DISK_PART_AUTO)
+        r = md_image_default_partition(img, &part);
+    if (r >= 0)
+        r = md_extlinux_install(img, part, &x.opts);
     if (r < 0) {
         mdimg_fail(ctx, r);
         goto out;
     }
     if (part)
-        mdimg_info("%s: EXTLINUX installed in partition %lu, %s\n", argv[optind], part,
+        mdimg_info("%s: EXTLINUX installed in partition %u, %s\n", argv[optind], part,
                    x.opts.dir ? x.opts.dir : "/boot/syslinux");
     else
         mdimg_info("%s: EXTLINUX installed, %s\n", argv[optind],
@@ -103,9 +108,9 @@ int cmd_extlinux(int argc, char **argv)
     }
     if (strcmp(argv[1], "install")) {
         mdimg_err("unknown subcommand '%s' (known: install)", argv[1]);
-        return EXIT_USAGE;
+        return mdimg_try_help();
     }
-    mdimg_cmdname = name;
+    mdimg_set_cmdname(argv + 1, name);
     optind = 0;
     return cmd_install(argc - 1, argv + 1);
 }

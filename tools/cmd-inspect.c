@@ -18,6 +18,8 @@ static void usage(FILE *f)
             "\n"
             "Options:\n"
             "  -j, --json      print a JSON object instead (sizes and offsets in bytes)\n"
+            "  -q, --quiet     print only errors and the report\n"
+            "  -v, --verbose   print library debug messages\n"
             "  -h, --help      show this help\n"
             "\n"
             "Exit status: 0 ok, 1 failure, 2 usage error.\n");
@@ -41,16 +43,25 @@ static const char *human(uint64_t v, char *buf, size_t n)
     return buf;
 }
 
-static const char *nz(const char *s)
+/* "-" for none; names and labels are untrusted bytes, escaped for the terminal */
+static const char *nz(const char *s, char *buf, size_t n)
 {
-    return s ? s : "-";
+    char *q = NULL;
+
+    if (!s)
+        return "-";
+    if (md_quote(s, MD_QUOTE_TEXT, &q) < 0)
+        return "?";
+    snprintf(buf, n, "%s", q);
+    free(q);
+    return buf;
 }
 
 int cmd_inspect(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
+        MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     const char *path;
@@ -60,11 +71,13 @@ int cmd_inspect(int argc, char **argv)
     int json = 0, c, r, ret = 1;
     uint32_t i, n;
 
-    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "jqvh", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return EXIT_USAGE;
+        default:
+            if (!mdimg_common_option(c))
+                return mdimg_try_help();
         }
     }
     if (optind >= argc)
@@ -90,19 +103,20 @@ int cmd_inspect(int argc, char **argv)
         free(s);
     } else {
         uint64_t alloc = 0;
-        char a[32], b[32];
+        char a[32], b[32], s1[256], s2[256], s3[256], s4[256];
 
         md_image_usage(img, NULL, &alloc);
-        printf("%s: %s (%" PRIu64 " bytes), %s allocated\n", path, human(md_image_size(img), a, sizeof(a)),
+        printf("%s: %s (%" PRIu64 " bytes), %s allocated\n", nz(path, s1, sizeof(s1)),
+               human(md_image_size(img), a, sizeof(a)),
                md_image_size(img), human(alloc, b, sizeof(b)));
         if (md_probe_table(pr)) {
-            printf("table: %s, id %s\n", md_probe_table(pr), nz(md_probe_table_id(pr)));
+            printf("table: %s, id %s\n", md_probe_table(pr), nz(md_probe_table_id(pr), s1, sizeof(s1)));
         } else {
             printf("table: none\n");
         }
         if (md_probe_fs_type(pr, 0))
-            printf("filesystem: %s, label %s, uuid %s\n", md_probe_fs_type(pr, 0),
-                   nz(md_probe_fs_label(pr, 0)), nz(md_probe_fs_uuid(pr, 0)));
+            printf("filesystem: %s, label %s, uuid %s\n", nz(md_probe_fs_type(pr, 0), s1, sizeof(s1)),
+                   nz(md_probe_fs_label(pr, 0), s2, sizeof(s2)), nz(md_probe_fs_uuid(pr, 0), s3, sizeof(s3)));
         n = md_probe_count(pr);
         if (n) {
             printf("\n%-3s %-4s %12s %12s %7s  %-18s %-10s %-8s %-16s %s\n", "#", "boot", "start", "sectors",
@@ -112,9 +126,9 @@ int cmd_inspect(int argc, char **argv)
                 printf("%-3u %-4s %12" PRIu64 " %12" PRIu64 " %7s  %-18s %-10s %-8s %-16s %s\n",
                        md_probe_number(pr, i), md_probe_flags(pr, i) & MD_PART_BOOTABLE ? "*" : "",
                        md_probe_start(pr, i) / 512, md_probe_size(pr, i) / 512,
-                       human(md_probe_size(pr, i), a, sizeof(a)), tn ? tn : nz(md_probe_type(pr, i)),
-                       nz(md_probe_name(pr, i)), nz(md_probe_fs_type(pr, i)), nz(md_probe_fs_label(pr, i)),
-                       nz(md_probe_fs_uuid(pr, i)));
+                       human(md_probe_size(pr, i), a, sizeof(a)), tn ? tn : nz(md_probe_type(pr, i), b, sizeof(b)),
+                       nz(md_probe_name(pr, i), s1, sizeof(s1)), nz(md_probe_fs_type(pr, i), s2, sizeof(s2)),
+                       nz(md_probe_fs_label(pr, i), s3, sizeof(s3)), nz(md_probe_fs_uuid(pr, i), s4, sizeof(s4)));
             }
         }
     }

@@ -169,7 +169,10 @@ int mdimg_common_option(int c)
 
 int mdimg_try_help(void)
 {
-    fprintf(stderr, "Try 'mdimg %s --help' for more information.\n", mdimg_cmdname ? mdimg_cmdname : "");
+    if (mdimg_cmdname)
+        fprintf(stderr, "Try 'mdimg %s --help' for more information.\n", mdimg_cmdname);
+    else
+        fprintf(stderr, "Try 'mdimg --help' for more information.\n");
     return EXIT_USAGE;
 }
 
@@ -209,6 +212,7 @@ int main(int argc, char **argv)
     size_t i;
     int c;
 
+    argv[0] = (char *)"mdimg"; /* getopt's messages name the program, not its path */
     /* stop at the first non-option: the command and its own options follow */
     while ((c = getopt_long(argc, argv, "+hVqv", opts, NULL)) != -1) {
         switch (c) {
@@ -216,7 +220,7 @@ int main(int argc, char **argv)
         case 'V': print_version(); return 0;
         case 'q': mdimg_verbose = -1; break;
         case 'v': mdimg_verbose = 1; break;
-        default: usage(stderr); return EXIT_USAGE;
+        default: return mdimg_try_help();
         }
     }
     if (optind >= argc) {
@@ -231,6 +235,6 @@ int main(int argc, char **argv)
             return commands[i].run(argc - first, argv + first);
         }
     }
-    fprintf(stderr, "mdimg: unknown command '%s'\nTry 'mdimg --help'.\n", argv[optind]);
-    return EXIT_USAGE;
+    fprintf(stderr, "mdimg: unknown command '%s'\n", argv[optind]);
+    return mdimg_try_help();
 }
