@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,7 +8,7 @@
 #include "libminidistro/md-version.h"
 
 struct md_ctx {
-    unsigned refs;
+    atomic_uint refs;       /* objects of one context may be freed from different threads */
     char errmsg[MD_ERRMSG_MAX];
     md_log_fn log_fn;
     void *log_userdata;
@@ -50,7 +51,7 @@ MD_API int md_ctx_new(md_ctx **ret)
     ctx = calloc(1, sizeof(*ctx));
     if (!ctx)
         return -ENOMEM;
-    ctx->refs = 1;
+    atomic_init(&ctx->refs, 1);
     ctx->epoch = epoch_from_env();
     dbg = getenv("MD_DEBUG");
     if (dbg && *dbg && strcmp(dbg, "0") != 0) {
@@ -64,13 +65,13 @@ MD_API int md_ctx_new(md_ctx **ret)
 MD_API md_ctx *md_ctx_ref(md_ctx *ctx)
 {
     if (ctx)
-        ctx->refs++;
+        atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
     return ctx;
 }
 
 MD_API void md_ctx_unref(md_ctx *ctx)
 {
-    if (ctx && --ctx->refs == 0)
+    if (ctx && atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) == 1)
         free(ctx);
 }
 

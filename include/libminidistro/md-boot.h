@@ -71,7 +71,7 @@ typedef struct md_boot_opts {
     { MD_BOOT_OPTS_VERSION, 0, NULL, NULL, MD_BOOT_IF_VIRTIO, 256, NULL, NULL, NULL, \
       MD_BOOT_ACCEL_AUTO, -1, NULL }
 
-/** Fill @opts with the defaults of MD_BOOT_OPTS_INIT. */
+/** Fill @opts with the defaults of MD_BOOT_OPTS_INIT.  NULL-safe. */
 MD_API void md_boot_opts_init(md_boot_opts *opts);
 
 /**
@@ -122,7 +122,9 @@ MD_API int md_boot_wait(md_boot *b, uint32_t timeout_ms, int *exit_status);
 
 /**
  * Kill QEMU (and anything it started: its whole process group) now: SIGTERM,
- * then SIGKILL after 2 s; reaps it.  0 also when it had already exited.
+ * then SIGKILL after 2 s; reaps it.  Returns 0, also when it had already
+ * exited; afterwards md_boot_wait() reports the exit status (143 or 137)
+ * and md_boot_send() fails with -EPIPE.  Errors: -EINVAL (@b NULL).
  */
 MD_API int md_boot_kill(md_boot *b);
 

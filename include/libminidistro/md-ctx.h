@@ -1,5 +1,23 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The library context: error reporting, logging, version, defaults. */
+/*
+ * The library context: error reporting, logging, version, defaults.
+ *
+ * Threads.  The library has no global mutable state: two threads may use
+ * the library at the same time as long as each works with its own context
+ * and the objects made from it.  A context and every object made from it
+ * (trees, images, filesystems, disks, boot runs) are used by one thread at a
+ * time: they all write their error messages to the context, and the message
+ * of one call would overwrite another's.  A context may move between
+ * threads (nothing is thread-local), and md_ctx_ref()/md_ctx_unref() are
+ * atomic, so freeing objects of one context from different threads is safe.
+ * Some calls use helper threads internally (the cpio writer reads files
+ * ahead); they are joined before the call returns.
+ *
+ * State after a failure.  A failed call leaves its object usable and, unless
+ * its comment says otherwise, unchanged: options are checked before
+ * anything is modified.  The exceptions are documented per function (e.g.
+ * md_ext_populate() after an error other than -ENOSPC, md_image_commit()).
+ */
 #ifndef LIBMINIDISTRO_MD_CTX_H
 #define LIBMINIDISTRO_MD_CTX_H
 
@@ -26,7 +44,7 @@ typedef void (*md_log_fn)(void *userdata, int priority, const char *msg);
  */
 MD_API int md_ctx_new(md_ctx **ret);
 
-/** Take a reference.  Returns @ctx.  NULL-safe. */
+/** Take a reference (atomically).  Returns @ctx.  NULL-safe. */
 MD_API md_ctx *md_ctx_ref(md_ctx *ctx);
 
 /** Drop a reference; the context is freed with the last one.  NULL-safe. */

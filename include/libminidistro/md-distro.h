@@ -47,6 +47,7 @@ typedef struct md_kmods_opts {
 
 #define MD_KMODS_OPTS_VERSION 1
 #define MD_KMODS_OPTS_INIT { MD_KMODS_OPTS_VERSION, 0, NULL, NULL }
+/** Fill @opts with MD_KMODS_OPTS_INIT (no flags, no config, release from the directory).  NULL-safe. */
 MD_API void md_kmods_opts_init(md_kmods_opts *opts);
 
 /** Path, inside the tree, of the load-order list written by md_tree_add_kmods(). */
@@ -140,6 +141,7 @@ typedef struct md_distro_opts {
     { MD_DISTRO_OPTS_VERSION, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
       NULL, 0, MD_DISTRO_ROOT_INITRAMFS, MD_TABLE_MBR, MD_DISTRO_COMPRESS_AUTO, 0, \
       NULL, NULL }
+/** Fill @opts with MD_DISTRO_OPTS_INIT (initramfs root, MBR, 64 MiB, auto codec).  NULL-safe. */
 MD_API void md_distro_opts_init(md_distro_opts *opts);
 
 /** The ext4 label of the root partition, used in root=LABEL=... */

@@ -58,6 +58,7 @@ typedef struct md_ext_format_opts {
 #define MD_EXT_FORMAT_OPTS_VERSION 1
 #define MD_EXT_FORMAT_OPTS_INIT \
     { MD_EXT_FORMAT_OPTS_VERSION, MD_EXT4, 0, 0, 0, 0, MD_EXT_RESERVED_DEFAULT, NULL, NULL, NULL, 0, 0 }
+/** Fill @opts with MD_EXT_FORMAT_OPTS_INIT (ext4, sizes as mke2fs).  NULL-safe. */
 MD_API void md_ext_format_opts_init(md_ext_format_opts *opts);
 
 /**
@@ -117,6 +118,7 @@ typedef struct md_ext_populate_opts {
 
 #define MD_EXT_POPULATE_OPTS_VERSION 1
 #define MD_EXT_POPULATE_OPTS_INIT { MD_EXT_POPULATE_OPTS_VERSION, 0, NULL, NULL, NULL }
+/** Fill @opts with MD_EXT_POPULATE_OPTS_INIT (into "/", no progress).  NULL-safe. */
 MD_API void md_ext_populate_opts_init(md_ext_populate_opts *opts);
 
 /**

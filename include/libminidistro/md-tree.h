@@ -42,6 +42,7 @@ typedef struct md_attr {
 /* mode 0 in an md_attr means "the default for the type":
  * 0755 for directories, 0644 for files, 0777 for symlinks, 0600 for nodes. */
 #define MD_ATTR_INIT { MD_ATTR_VERSION, 0, 0, 0, MD_MTIME_DEFAULT }
+/** Fill @attr with MD_ATTR_INIT (default mode for the type, 0:0, the epoch).  NULL-safe. */
 MD_API void md_attr_init(md_attr *attr);
 
 /* Node types for md_tree_add_node(). */
@@ -132,6 +133,7 @@ typedef struct md_host_opts {
 
 #define MD_HOST_OPTS_VERSION 1
 #define MD_HOST_OPTS_INIT { MD_HOST_OPTS_VERSION, 0, NULL }
+/** Fill @opts with MD_HOST_OPTS_INIT (no flags, no prefix).  NULL-safe. */
 MD_API void md_host_opts_init(md_host_opts *opts);
 
 /**
@@ -220,6 +222,7 @@ typedef struct md_busybox_opts {
 
 #define MD_BUSYBOX_OPTS_VERSION 1
 #define MD_BUSYBOX_OPTS_INIT { MD_BUSYBOX_OPTS_VERSION, 0, NULL }
+/** Fill @opts with MD_BUSYBOX_OPTS_INIT (the built-in /init).  NULL-safe. */
 MD_API void md_busybox_opts_init(md_busybox_opts *opts);
 
 /**
