@@ -242,89 +242,100 @@ static int make_root_and_lpf(md_ext *x)
     return md_ext_write_inode(x, EXT2_ROOT_INO, &in, x->epoch, 0);
 }
 
-MD_API int md_ext_format(md_image *img, uint32_t partno, const md_ext_format_opts *opts,
-                         md_ext **ret)
-{
-    md_ext_format_opts o = MD_EXT_FORMAT_OPTS_INIT;
-    struct ext2_super_block param;
-    struct ext2fs_journal_params jparams;
-    uint64_t off, size, blocks, inodes;
-    uint32_t bs, ratio;
-    const char *path;
-    char iopt[64];
-    uint8_t uuid[16];
+/* What md_ext_format() carries from one step to the next. */
+struct format_state {
+    md_image *img;
+    uint32_t partno;
     md_ctx *ctx;
+    md_ext_format_opts o;
+    struct ext2_super_block param;  /* what ext2fs_initialize() is asked for */
+    uint64_t off, size;             /* the partition's byte range */
+    uint64_t blocks;
+    uint32_t bs;
+    uint8_t uuid[16];               /* parsed from o.uuid, else derived or random */
     md_ext *x;
-    errcode_t err;
-    dgrp_t g;
-    int r, log_bs = 0;
-    ext2_ino_t i;
+};
 
-    if (ret)
-        *ret = NULL;
-    if (!img)
-        return -EINVAL;
-    ctx = md_image_ctx(img);
+static int format_check_opts(struct format_state *st, const md_ext_format_opts *opts)
+{
+    md_ext_format_opts *o = &st->o;
+    md_ctx *ctx = st->ctx;
+
     if (opts) {
         if (opts->version < 1 || opts->version > MD_EXT_FORMAT_OPTS_VERSION)
             return md_check_version(ctx, "md_ext_format_opts", opts->version,
                                     MD_EXT_FORMAT_OPTS_VERSION);
-        o = *opts;
+        *o = *opts;
     }
-    if (o.fs_type != MD_EXT2 && o.fs_type != MD_EXT3 && o.fs_type != MD_EXT4)
-        return md_error(ctx, -EINVAL, "unknown filesystem type %d (expected 2, 3 or 4)", o.fs_type);
-    if (o.block_size && o.block_size != 1024 && o.block_size != 2048 && o.block_size != 4096)
-        return md_error(ctx, -EINVAL, "block size %u: must be 1024, 2048 or 4096", o.block_size);
-    if (o.inode_size && (o.inode_size < 128 || o.inode_size > 1024 ||
-                         (o.inode_size & (o.inode_size - 1))))
+    if (o->fs_type != MD_EXT2 && o->fs_type != MD_EXT3 && o->fs_type != MD_EXT4)
+        return md_error(ctx, -EINVAL, "unknown filesystem type %d (expected 2, 3 or 4)",
+                        o->fs_type);
+    if (o->block_size && o->block_size != 1024 && o->block_size != 2048 && o->block_size != 4096)
+        return md_error(ctx, -EINVAL, "block size %u: must be 1024, 2048 or 4096", o->block_size);
+    if (o->inode_size && (o->inode_size < 128 || o->inode_size > 1024 ||
+                          (o->inode_size & (o->inode_size - 1))))
         return md_error(ctx, -EINVAL, "inode size %u: must be a power of two from 128 to 1024",
-                        o.inode_size);
-    if (o.reserved_percent != MD_EXT_RESERVED_DEFAULT &&
-        (o.reserved_percent < 0 || o.reserved_percent > 50))
+                        o->inode_size);
+    if (o->reserved_percent != MD_EXT_RESERVED_DEFAULT &&
+        (o->reserved_percent < 0 || o->reserved_percent > 50))
         return md_error(ctx, -EINVAL, "reserved blocks percentage %d: must be 0..50",
-                        o.reserved_percent);
-    if (o.label && strlen(o.label) > EXT2_LABEL_LEN)
-        return md_error(ctx, -EINVAL, "label '%s' is longer than %d bytes", o.label, EXT2_LABEL_LEN);
-    if (o.uuid && parse_uuid(o.uuid, uuid) < 0)
+                        o->reserved_percent);
+    if (o->label && strlen(o->label) > EXT2_LABEL_LEN)
+        return md_error(ctx, -EINVAL, "label '%s' is longer than %d bytes", o->label,
+                        EXT2_LABEL_LEN);
+    if (o->uuid && parse_uuid(o->uuid, st->uuid) < 0)
         return md_error(ctx, -EINVAL, "'%s' is not a UUID (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
-                        o.uuid);
-    if (o.flags)
-        return md_error(ctx, -EINVAL, "unknown format flags 0x%x", o.flags);
+                        o->uuid);
+    if (o->flags)
+        return md_error(ctx, -EINVAL, "unknown format flags 0x%x", o->flags);
+    return 0;
+}
 
-    memset(&param, 0, sizeof(param));
-    param.s_feature_compat = EXT2_FEATURE_COMPAT_RESIZE_INODE | EXT2_FEATURE_COMPAT_DIR_INDEX |
-                             EXT2_FEATURE_COMPAT_EXT_ATTR;
-    param.s_feature_ro_compat = EXT2_FEATURE_RO_COMPAT_SPARSE_SUPER | EXT2_FEATURE_RO_COMPAT_LARGE_FILE;
-    param.s_feature_incompat = EXT2_FEATURE_INCOMPAT_FILETYPE;
-    if (o.fs_type >= MD_EXT3)
-        param.s_feature_compat |= EXT3_FEATURE_COMPAT_HAS_JOURNAL;
-    if (o.fs_type == MD_EXT4) {
-        param.s_feature_incompat |= EXT3_FEATURE_INCOMPAT_EXTENTS | EXT4_FEATURE_INCOMPAT_FLEX_BG |
-                                    EXT4_FEATURE_INCOMPAT_64BIT;
-        param.s_feature_ro_compat |= EXT4_FEATURE_RO_COMPAT_HUGE_FILE |
-                                     EXT4_FEATURE_RO_COMPAT_METADATA_CSUM |
-                                     EXT4_FEATURE_RO_COMPAT_DIR_NLINK |
-                                     EXT4_FEATURE_RO_COMPAT_EXTRA_ISIZE;
+/* The type's default features (mke2fs.conf), then o.features on top. */
+static int format_features(struct format_state *st)
+{
+    struct ext2_super_block *param = &st->param;
+    int r;
+
+    param->s_feature_compat = EXT2_FEATURE_COMPAT_RESIZE_INODE | EXT2_FEATURE_COMPAT_DIR_INDEX |
+                              EXT2_FEATURE_COMPAT_EXT_ATTR;
+    param->s_feature_ro_compat = EXT2_FEATURE_RO_COMPAT_SPARSE_SUPER |
+                                 EXT2_FEATURE_RO_COMPAT_LARGE_FILE;
+    param->s_feature_incompat = EXT2_FEATURE_INCOMPAT_FILETYPE;
+    if (st->o.fs_type >= MD_EXT3)
+        param->s_feature_compat |= EXT3_FEATURE_COMPAT_HAS_JOURNAL;
+    if (st->o.fs_type == MD_EXT4) {
+        param->s_feature_incompat |= EXT3_FEATURE_INCOMPAT_EXTENTS |
+                                     EXT4_FEATURE_INCOMPAT_FLEX_BG | EXT4_FEATURE_INCOMPAT_64BIT;
+        param->s_feature_ro_compat |= EXT4_FEATURE_RO_COMPAT_HUGE_FILE |
+                                      EXT4_FEATURE_RO_COMPAT_METADATA_CSUM |
+                                      EXT4_FEATURE_RO_COMPAT_DIR_NLINK |
+                                      EXT4_FEATURE_RO_COMPAT_EXTRA_ISIZE;
     }
-    if (o.features) {
-        r = apply_features(ctx, &param, o.features);
+    if (st->o.features) {
+        r = apply_features(st->ctx, param, st->o.features);
         if (r < 0)
             return r;
     }
-    if (ext2fs_has_feature_metadata_csum(&param))
-        ext2fs_clear_feature_gdt_csum(&param);
-    if (ext2fs_has_feature_64bit(&param) && !ext2fs_has_feature_extents(&param))
-        return md_error(ctx, -EINVAL, "feature '64bit' needs 'extent'");
-    if (ext2fs_has_feature_resize_inode(&param) && !ext2fs_has_feature_sparse_super(&param))
-        ext2fs_clear_feature_resize_inode(&param);
+    if (ext2fs_has_feature_metadata_csum(param))
+        ext2fs_clear_feature_gdt_csum(param);
+    if (ext2fs_has_feature_64bit(param) && !ext2fs_has_feature_extents(param))
+        return md_error(st->ctx, -EINVAL, "feature '64bit' needs 'extent'");
+    if (ext2fs_has_feature_resize_inode(param) && !ext2fs_has_feature_sparse_super(param))
+        ext2fs_clear_feature_resize_inode(param);
+    return 0;
+}
 
-    r = get_range(ctx, img, partno, &off, &size);
-    if (r < 0)
-        return r;
+/* Block size, inode count and the rest of the superblock parameters. */
+static void format_geometry(struct format_state *st)
+{
+    struct ext2_super_block *param = &st->param;
+    const md_ext_format_opts *o = &st->o;
+    uint64_t size = st->size, blocks, inodes;
+    uint32_t bs = o->block_size, ratio = o->inode_ratio;
+    int log_bs = 0, reserved;
 
     /* mke2fs.conf's size types */
-    bs = o.block_size;
-    ratio = o.inode_ratio;
     if (size < 3ULL << 20) {
         if (!bs) bs = 1024;
         if (!ratio) ratio = 8192;
@@ -346,155 +357,215 @@ MD_API int md_ext_format(md_image *img, uint32_t partno, const md_ext_format_opt
     while ((1024u << log_bs) < bs)
         log_bs++;
     blocks = size / bs;
-    if (!ext2fs_has_feature_64bit(&param) && blocks > 0xffffffffULL)
+    if (!ext2fs_has_feature_64bit(param) && blocks > 0xffffffffULL)
         blocks = 0xffffffffULL;
-    inodes = o.inode_count ? o.inode_count : blocks * bs / ratio;
+    inodes = o->inode_count ? o->inode_count : blocks * bs / ratio;
     if (inodes > 0xffffffffULL)
         inodes = 0xffffffffULL;
     if (inodes < 16)
         inodes = 16;
 
-    param.s_rev_level = EXT2_DYNAMIC_REV;
-    param.s_log_block_size = (uint32_t)log_bs;
-    param.s_log_cluster_size = (uint32_t)log_bs;
-    ext2fs_blocks_count_set(&param, blocks);
-    param.s_inodes_count = (uint32_t)inodes;
-    param.s_inode_size = (uint16_t)(o.inode_size ? o.inode_size : 256);
-    ext2fs_r_blocks_count_set(&param, blocks *
-                              (uint64_t)(o.reserved_percent == MD_EXT_RESERVED_DEFAULT ? 5 : o.reserved_percent) / 100);
-    if (ext2fs_has_feature_flex_bg(&param))
-        param.s_log_groups_per_flex = 4;
-    if (ext2fs_has_feature_64bit(&param))
-        param.s_desc_size = EXT2_MIN_DESC_SIZE_64BIT;
-    if (param.s_inode_size >= sizeof(struct ext2_inode_large)) {
-        param.s_min_extra_isize = param.s_want_extra_isize =
+    param->s_rev_level = EXT2_DYNAMIC_REV;
+    param->s_log_block_size = (uint32_t)log_bs;
+    param->s_log_cluster_size = (uint32_t)log_bs;
+    ext2fs_blocks_count_set(param, blocks);
+    param->s_inodes_count = (uint32_t)inodes;
+    param->s_inode_size = (uint16_t)(o->inode_size ? o->inode_size : 256);
+    reserved = o->reserved_percent == MD_EXT_RESERVED_DEFAULT ? 5 : o->reserved_percent;
+    ext2fs_r_blocks_count_set(param, blocks * (uint64_t)reserved / 100);
+    if (ext2fs_has_feature_flex_bg(param))
+        param->s_log_groups_per_flex = 4;
+    if (ext2fs_has_feature_64bit(param))
+        param->s_desc_size = EXT2_MIN_DESC_SIZE_64BIT;
+    if (param->s_inode_size >= sizeof(struct ext2_inode_large)) {
+        param->s_min_extra_isize = param->s_want_extra_isize =
             sizeof(struct ext2_inode_large) - EXT2_GOOD_OLD_INODE_SIZE;
     } else {
-        ext2fs_clear_feature_extra_isize(&param);
+        ext2fs_clear_feature_extra_isize(param);
     }
-    param.s_default_mount_opts = EXT2_DEFM_XATTR_USER | EXT2_DEFM_ACL;
+    param->s_default_mount_opts = EXT2_DEFM_XATTR_USER | EXT2_DEFM_ACL;
+    st->blocks = blocks;
+    st->bs = bs;
+}
 
-    path = md_image_path(img);
-    r = clear_range(ctx, path, off, size);
-    if (r < 0)
-        return r;
+/* ext2fs_initialize() on the partition's byte range. */
+static int format_init_fs(struct format_state *st)
+{
+    const char *path = md_image_path(st->img);
+    md_ext *x = st->x;
+    char iopt[64];
+    errcode_t err;
 
-    x = calloc(1, sizeof(*x));
-    if (!x)
-        return md_error(ctx, -ENOMEM, "out of memory");
-    md_ext_init_handle(x, img, off, size);
-
-    err = ext2fs_initialize(path, EXT2_FLAG_64BITS, &param, unix_io_manager, &x->fs);
-    if (err) {
-        r = md_ext_error(ctx, err, "%s: cannot make a filesystem of %llu blocks of %u bytes on partition %u",
-                         md_image_name(img), (unsigned long long)blocks, bs, partno);
-        goto fail;
-    }
-    snprintf(iopt, sizeof(iopt), "offset=%llu", (unsigned long long)off);
+    err = ext2fs_initialize(path, EXT2_FLAG_64BITS, &st->param, unix_io_manager, &x->fs);
+    if (err)
+        return md_ext_error(st->ctx, err, "%s: cannot make a filesystem of %llu blocks of %u bytes on partition %u",
+                            md_image_name(st->img), (unsigned long long)st->blocks, st->bs,
+                            st->partno);
+    snprintf(iopt, sizeof(iopt), "offset=%llu", (unsigned long long)st->off);
     err = io_channel_set_options(x->fs->io, iopt);
-    if (err) {
-        r = md_ext_error(ctx, err, "%s: setting the partition offset", path);
-        goto fail;
-    }
+    if (err)
+        return md_ext_error(st->ctx, err, "%s: setting the partition offset", path);
     if (x->epoch > 0)
         x->fs->now = (time_t)x->epoch;
     x->fs->umask = 0;
+    return 0;
+}
 
-    /* identity: UUID, hash seed, label, times */
-    if (!o.uuid) {
+/* identity: UUID, hash seed, label, times */
+static int format_identity(struct format_state *st)
+{
+    md_ext *x = st->x;
+    struct ext2_super_block *sb = x->fs->super;
+    uint8_t *uuid = st->uuid;
+
+    if (!st->o.uuid) {
         if (x->epoch > 0) {
             uint64_t seed = md_ext_fnv64(1469598103934665603ULL, &x->epoch, sizeof(x->epoch));
-            seed = md_ext_fnv64(seed, &off, sizeof(off));
-            seed = md_ext_fnv64(seed, &size, sizeof(size));
-            if (o.label)
-                seed = md_ext_fnv64(seed, o.label, strlen(o.label));
+            seed = md_ext_fnv64(seed, &st->off, sizeof(st->off));
+            seed = md_ext_fnv64(seed, &st->size, sizeof(st->size));
+            if (st->o.label)
+                seed = md_ext_fnv64(seed, st->o.label, strlen(st->o.label));
             uuid_from_seed(seed, uuid);
-        } else if (getrandom(uuid, sizeof(uuid), 0) != (ssize_t)sizeof(uuid)) {
-            r = md_error_errno(ctx, -errno, "getrandom");
-            goto fail;
+        } else if (getrandom(uuid, sizeof(st->uuid), 0) != (ssize_t)sizeof(st->uuid)) {
+            return md_error_errno(st->ctx, -errno, "getrandom");
         } else {
             uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40);
             uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
         }
     }
-    memcpy(x->fs->super->s_uuid, uuid, 16);
+    memcpy(sb->s_uuid, uuid, 16);
     {
         uint64_t seed = md_ext_fnv64(0x6d64696d67ULL, uuid, 16);
-        uuid_from_seed(seed, (uint8_t *)x->fs->super->s_hash_seed);
+        uuid_from_seed(seed, (uint8_t *)sb->s_hash_seed);
     }
-    x->fs->super->s_def_hash_version = EXT2_HASH_HALF_MD4;
+    sb->s_def_hash_version = EXT2_HASH_HALF_MD4;
     {
         char c = (char)255;
-        x->fs->super->s_flags |= ((int)c == -1) ? EXT2_FLAGS_SIGNED_HASH : EXT2_FLAGS_UNSIGNED_HASH;
+        sb->s_flags |= ((int)c == -1) ? EXT2_FLAGS_SIGNED_HASH : EXT2_FLAGS_UNSIGNED_HASH;
     }
-    if (o.label)
-        strncpy((char *)x->fs->super->s_volume_name, o.label, EXT2_LABEL_LEN);
-    x->fs->super->s_max_mnt_count = (uint16_t)-1;
-    x->fs->super->s_checkinterval = 0;
+    if (st->o.label)
+        strncpy((char *)sb->s_volume_name, st->o.label, EXT2_LABEL_LEN);
+    sb->s_max_mnt_count = (uint16_t)-1;
+    sb->s_checkinterval = 0;
     if (x->epoch > 0) {
-        x->fs->super->s_mkfs_time = x->fs->super->s_lastcheck = (uint32_t)x->epoch;
+        sb->s_mkfs_time = sb->s_lastcheck = (uint32_t)x->epoch;
     }
-    if (ext2fs_has_feature_metadata_csum(x->fs->super))
-        x->fs->super->s_checksum_type = EXT2_CRC32C_CHKSUM;
+    if (ext2fs_has_feature_metadata_csum(sb))
+        sb->s_checksum_type = EXT2_CRC32C_CHKSUM;
     ext2fs_init_csum_seed(x->fs);
+    return 0;
+}
 
-    err = ext2fs_allocate_tables(x->fs);
-    if (err) {
-        r = md_ext_error(ctx, err, "allocating the filesystem tables");
-        goto fail;
-    }
+/* Group tables, root and lost+found, the reserved inodes, bad blocks and
+ * resize inodes. */
+static int format_tables(struct format_state *st)
+{
+    ext2_filsys fs = st->x->fs;
+    errcode_t err;
+    ext2_ino_t i;
+    dgrp_t g;
+    int r;
+
+    err = ext2fs_allocate_tables(fs);
+    if (err)
+        return md_ext_error(st->ctx, err, "allocating the filesystem tables");
     /* the range reads back as zeros: inode tables are initialised */
-    for (g = 0; g < x->fs->group_desc_count; g++) {
-        ext2fs_bg_flags_set(x->fs, g, EXT2_BG_INODE_ZEROED);
-        ext2fs_group_desc_csum_set(x->fs, g);
+    for (g = 0; g < fs->group_desc_count; g++) {
+        ext2fs_bg_flags_set(fs, g, EXT2_BG_INODE_ZEROED);
+        ext2fs_group_desc_csum_set(fs, g);
     }
-    r = make_root_and_lpf(x);
+    r = make_root_and_lpf(st->x);
     if (r < 0)
-        goto fail;
-    for (i = EXT2_ROOT_INO + 1; i < EXT2_FIRST_INODE(x->fs->super); i++)
-        ext2fs_inode_alloc_stats2(x->fs, i, +1, 0);
-    ext2fs_mark_ib_dirty(x->fs);
-    ext2fs_mark_inode_bitmap2(x->fs->inode_map, EXT2_BAD_INO);
-    ext2fs_inode_alloc_stats2(x->fs, EXT2_BAD_INO, +1, 0);
-    err = ext2fs_update_bb_inode(x->fs, NULL);
-    if (err) {
-        r = md_ext_error(ctx, err, "writing the bad blocks inode");
-        goto fail;
+        return r;
+    for (i = EXT2_ROOT_INO + 1; i < EXT2_FIRST_INODE(fs->super); i++)
+        ext2fs_inode_alloc_stats2(fs, i, +1, 0);
+    ext2fs_mark_ib_dirty(fs);
+    ext2fs_mark_inode_bitmap2(fs->inode_map, EXT2_BAD_INO);
+    ext2fs_inode_alloc_stats2(fs, EXT2_BAD_INO, +1, 0);
+    err = ext2fs_update_bb_inode(fs, NULL);
+    if (err)
+        return md_ext_error(st->ctx, err, "writing the bad blocks inode");
+    if (ext2fs_has_feature_resize_inode(fs->super)) {
+        err = ext2fs_create_resize_inode(fs);
+        if (err)
+            return md_ext_error(st->ctx, err, "creating the resize inode");
     }
-    if (ext2fs_has_feature_resize_inode(x->fs->super)) {
-        err = ext2fs_create_resize_inode(x->fs);
-        if (err) {
-            r = md_ext_error(ctx, err, "creating the resize inode");
-            goto fail;
-        }
-    }
-    if (ext2fs_has_feature_journal(x->fs->super)) {
-        err = ext2fs_get_journal_params(&jparams, x->fs);
-        if (err && !o.journal_blocks) {
-            /* as mke2fs: too small for a journal, go without */
-            md_warn(ctx, "filesystem too small for a journal; making it without one");
-            ext2fs_clear_feature_journal(x->fs->super);
-        } else {
-            if (o.journal_blocks) {
-                jparams.num_journal_blocks = o.journal_blocks;
-                jparams.num_fc_blocks = 0;
-            }
-            err = ext2fs_add_journal_inode3(x->fs, &jparams, ~0ULL,
-                                            EXT2_MKJOURNAL_NO_MNT_CHECK | EXT2_MKJOURNAL_LAZYINIT);
-            if (err) {
-                r = md_ext_error(ctx, err, "creating a journal of %u blocks",
-                                 jparams.num_journal_blocks);
-                goto fail;
-            }
-        }
-    }
-    ext2fs_mark_super_dirty(x->fs);
-    if (ret) {
-        *ret = x;
+    return 0;
+}
+
+static int format_journal(struct format_state *st)
+{
+    ext2_filsys fs = st->x->fs;
+    struct ext2fs_journal_params jparams;
+    errcode_t err;
+
+    if (!ext2fs_has_feature_journal(fs->super))
+        return 0;
+    err = ext2fs_get_journal_params(&jparams, fs);
+    if (err && !st->o.journal_blocks) {
+        /* as mke2fs: too small for a journal, go without */
+        md_warn(st->ctx, "filesystem too small for a journal; making it without one");
+        ext2fs_clear_feature_journal(fs->super);
         return 0;
     }
-    return md_ext_close(x);
-fail:
-    md_ext_free(x);
-    return r;
+    if (st->o.journal_blocks) {
+        jparams.num_journal_blocks = st->o.journal_blocks;
+        jparams.num_fc_blocks = 0;
+    }
+    err = ext2fs_add_journal_inode3(fs, &jparams, ~0ULL,
+                                    EXT2_MKJOURNAL_NO_MNT_CHECK | EXT2_MKJOURNAL_LAZYINIT);
+    if (err)
+        return md_ext_error(st->ctx, err, "creating a journal of %u blocks",
+                            jparams.num_journal_blocks);
+    return 0;
+}
+
+MD_API int md_ext_format(md_image *img, uint32_t partno, const md_ext_format_opts *opts,
+                         md_ext **ret)
+{
+    struct format_state st;
+    int r;
+
+    if (ret)
+        *ret = NULL;
+    if (!img)
+        return -EINVAL;
+    memset(&st, 0, sizeof(st));
+    st.img = img;
+    st.partno = partno;
+    st.ctx = md_image_ctx(img);
+    md_ext_format_opts_init(&st.o);
+    r = format_check_opts(&st, opts);
+    if (r == 0)
+        r = format_features(&st);
+    if (r == 0)
+        r = get_range(st.ctx, img, partno, &st.off, &st.size);
+    if (r < 0)
+        return r;
+    format_geometry(&st);
+    r = clear_range(st.ctx, md_image_path(img), st.off, st.size);
+    if (r < 0)
+        return r;
+
+    st.x = calloc(1, sizeof(*st.x));
+    if (!st.x)
+        return md_error(st.ctx, -ENOMEM, "out of memory");
+    md_ext_init_handle(st.x, img, st.off, st.size);
+    r = format_init_fs(&st);
+    if (r == 0)
+        r = format_identity(&st);
+    if (r == 0)
+        r = format_tables(&st);
+    if (r == 0)
+        r = format_journal(&st);
+    if (r < 0) {
+        md_ext_free(st.x);
+        return r;
+    }
+    ext2fs_mark_super_dirty(st.x->fs);
+    if (ret) {
+        *ret = st.x;
+        return 0;
+    }
+    return md_ext_close(st.x);
 }
