@@ -167,13 +167,78 @@ static int write_run(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, str
     return 0;
 }
 
+/* For a host file: move *@pos to the block holding the next data and cut
+ * *@end at the hole after it.  1 when only a hole remains. */
+static int skip_hole(const struct md_ext_src *s, unsigned bs, uint64_t *pos, uint64_t *end)
+{
+    off_t d;
+
+    if (s->fd < 0)
+        return 0;
+    d = lseek(s->fd, (off_t)*pos, SEEK_DATA);
+    if (d < 0 && errno == ENXIO)
+        return 1;               /* only a hole remains */
+    if (d >= 0) {
+        off_t h;
+        *pos = (uint64_t)d / bs * bs;
+        h = lseek(s->fd, (off_t)*pos, SEEK_HOLE);
+        if (h >= 0 && (uint64_t)h < *end)
+            *end = ((uint64_t)h + bs - 1) / bs * bs;
+        if (*end > s->size)
+            *end = s->size;
+    }
+    return *pos >= s->size;
+}
+
+/* Bytes [@pos, @pos + @n) of @s into @buf. */
+static int read_piece(md_ext *x, const struct md_ext_src *s, char *buf, uint64_t pos, size_t n)
+{
+    int r;
+
+    if (s->fd < 0) {
+        memcpy(buf, (const char *)s->buf + pos, n);
+        return 0;
+    }
+    r = md_pread_full(s->fd, buf, n, pos);
+    if (r < 0)
+        return md_error(x->ctx, r == -EIO ? -ESTALE : r,
+                        "%s: read failed (file changed while the image was being built?): %s",
+                        s->name, md_strerror(r));
+    return 0;
+}
+
+/* Write the runs of non-zero blocks of the @n bytes in @buf (file offset
+ * @pos, a multiple of the block size); @buf has room for a padded last block. */
+static int write_piece(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, struct fmaps *m,
+                       char *buf, uint64_t pos, size_t n)
+{
+    unsigned bs = x->fs->blocksize;
+    size_t nblk = (n + bs - 1) / bs, b, e;
+    int r;
+
+    if (n % bs)
+        memset(buf + n, 0, nblk * bs - n);
+    for (b = 0; b < nblk;) {
+        if (md_ext_is_zero(buf + b * bs, bs)) {
+            b++;
+            continue;
+        }
+        for (e = b + 1; e < nblk && !md_ext_is_zero(buf + e * bs, bs); e++)
+            ;
+        r = write_run(x, ino, in, m, pos / bs + b, e - b, buf + b * bs);
+        if (r < 0)
+            return r;
+        b = e;
+    }
+    return 0;
+}
+
 /* Write the contents of @s to inode @ino, skipping holes and all-zero blocks. */
 static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
                       const struct md_ext_src *s, uint64_t *progress_done,
                       const md_ext_populate_opts *po)
 {
-    ext2_filsys fs = x->fs;
-    unsigned bs = fs->blocksize;
+    unsigned bs = x->fs->blocksize;
     uint64_t pos = 0;
     struct fmaps maps = { NULL, 0, 0, 0 };
     char *buf;
@@ -184,70 +249,25 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
     buf = malloc(MD_EXT_CHUNK);
     if (!buf)
         return md_error(x->ctx, -ENOMEM, "out of memory");
-    while (pos < s->size) {
-        uint64_t end = s->size, n;
-        size_t got, nblk, b;
+    while (r == 0 && pos < s->size) {
+        uint64_t end = s->size;
+        size_t got;
 
-        if (s->fd >= 0) {
-            off_t d = lseek(s->fd, (off_t)pos, SEEK_DATA);
-            if (d < 0 && errno == ENXIO)
-                break;              /* only a hole remains */
-            if (d >= 0) {
-                off_t h;
-                pos = (uint64_t)d / bs * bs;
-                h = lseek(s->fd, (off_t)pos, SEEK_HOLE);
-                if (h >= 0 && (uint64_t)h < end)
-                    end = ((uint64_t)h + bs - 1) / bs * bs;
-                if (end > s->size)
-                    end = s->size;
-            }
-            if (pos >= s->size)
-                break;
-        }
-        n = end - pos;
-        if (n > MD_EXT_CHUNK)
-            n = MD_EXT_CHUNK;
-        got = (size_t)n;
-        if (s->fd >= 0) {
-            r = md_pread_full(s->fd, buf, got, pos);
-            if (r < 0) {
-                r = md_error(x->ctx, r == -EIO ? -ESTALE : r,
-                             "%s: read failed (file changed while the image was being built?): %s",
-                             s->name, md_strerror(r));
-                break;
-            }
-        } else {
-            memcpy(buf, (const char *)s->buf + pos, got);
-        }
-        nblk = (got + bs - 1) / bs;
-        if (got % bs)
-            memset(buf + got, 0, nblk * bs - got);
-        /* runs of non-zero blocks */
-        for (b = 0; b < nblk;) {
-            size_t e;
-            if (md_ext_is_zero(buf + b * bs, bs)) {
-                b++;
-                continue;
-            }
-            for (e = b + 1; e < nblk && !md_ext_is_zero(buf + e * bs, bs); e++)
-                ;
-            r = write_run(x, ino, in, &maps, pos / bs + b, e - b, buf + b * bs);
-            if (r < 0)
-                goto out;
-            b = e;
-        }
+        if (skip_hole(s, bs, &pos, &end))
+            break;
+        got = (size_t)(end - pos < MD_EXT_CHUNK ? end - pos : MD_EXT_CHUNK);
+        r = read_piece(x, s, buf, pos, got);
+        if (r == 0)
+            r = write_piece(x, ino, in, &maps, buf, pos, got);
         pos += got;
-        if (po && po->progress) {
+        if (r == 0 && po && po->progress) {
             *progress_done += got;
-            if (po->progress(po->userdata, *progress_done, x->progress_total)) {
+            if (po->progress(po->userdata, *progress_done, x->progress_total))
                 r = md_error(x->ctx, -ECANCELED, "cancelled");
-                goto out;
-            }
         }
     }
     if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL))
         r = fmaps_commit(x, ino, in, &maps);
-out:
     free(maps.v);
     free(buf);
     return r;

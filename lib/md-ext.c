@@ -420,13 +420,55 @@ void md_ext_init_handle(md_ext *x, md_image *img, uint64_t off, uint64_t size)
     x->epoch = md_ctx_get_epoch(x->ctx);
 }
 
+/* ext2fs_open2() at the partition's offset; a missing filesystem is named
+ * as such rather than as libext2fs's "bad magic number". */
+static int open_fs(md_ext *x, uint32_t partno, int oflags)
+{
+    const char *name = md_image_name(x->img);
+    char iopt[64];
+    errcode_t err;
+
+    snprintf(iopt, sizeof(iopt), "offset=%llu", (unsigned long long)x->offset);
+    err = ext2fs_open2(md_image_path(x->img), iopt, oflags, 0, 0, unix_io_manager, &x->fs);
+    if (!err)
+        return 0;
+    x->fs = NULL;
+    if (err == EXT2_ET_BAD_MAGIC)
+        return partno ? md_error(x->ctx, -EINVAL, "%s: no ext2/ext3/ext4 filesystem on partition %u",
+                                 name, partno)
+                      : md_error(x->ctx, -EINVAL, "%s: no ext2/ext3/ext4 filesystem on the whole image "
+                                 "(partition 0)", name);
+    return md_ext_error(x->ctx, err, "%s: opening the filesystem on partition %u", name, partno);
+}
+
+/* Refuse what we cannot use safely, then load the bitmaps. */
+static int check_opened(md_ext *x, uint32_t partno)
+{
+    const char *name = md_image_name(x->img);
+    uint64_t fs_bytes = ext2fs_blocks_count(x->fs->super) * x->fs->blocksize;
+    md_ctx *ctx = x->ctx;
+    errcode_t err;
+
+    if (fs_bytes > x->size)
+        return md_error(ctx, -EINVAL, "%s: filesystem on partition %u (%llu bytes) is larger than the partition (%llu bytes)",
+                        name, partno, (unsigned long long)fs_bytes, (unsigned long long)x->size);
+    if (!x->rdonly && ext2fs_has_feature_journal_needs_recovery(x->fs->super))
+        return md_error(ctx, -EBUSY, "%s: filesystem on partition %u needs journal recovery (run e2fsck first)",
+                        name, partno);
+    if (!x->rdonly && ext2fs_has_feature_inline_data(x->fs->super))
+        return md_error(ctx, -ENOTSUP, "%s: filesystem on partition %u uses inline_data: writing is not supported",
+                        name, partno);
+    err = ext2fs_read_bitmaps(x->fs);
+    if (err)
+        return md_ext_error(ctx, err, "%s: reading the bitmaps of partition %u", name, partno);
+    return 0;
+}
+
 MD_API int md_ext_open(md_image *img, uint32_t partno, uint32_t flags, md_ext **ret)
 {
     uint64_t off, size;
-    char iopt[64];
     md_ctx *ctx;
     md_ext *x;
-    errcode_t err;
     int r, oflags = EXT2_FLAG_64BITS;
 
     if (!img || !ret)
@@ -448,49 +490,18 @@ MD_API int md_ext_open(md_image *img, uint32_t partno, uint32_t flags, md_ext **
     x->rdonly = !!(flags & MD_EXT_RDONLY);
     if (!x->rdonly)
         oflags |= EXT2_FLAG_RW;
-    snprintf(iopt, sizeof(iopt), "offset=%llu", (unsigned long long)off);
-    err = ext2fs_open2(md_image_path(img), iopt, oflags, 0, 0, unix_io_manager, &x->fs);
-    if (err) {
-        x->fs = NULL;
-        if (err == EXT2_ET_BAD_MAGIC)
-            r = partno ? md_error(ctx, -EINVAL, "%s: no ext2/ext3/ext4 filesystem on partition %u",
-                                  md_image_name(img), partno)
-                       : md_error(ctx, -EINVAL, "%s: no ext2/ext3/ext4 filesystem on the whole image "
-                                  "(partition 0)", md_image_name(img));
-        else
-            r = md_ext_error(ctx, err, "%s: opening the filesystem on partition %u",
-                             md_image_name(img), partno);
-        goto fail;
-    }
-    if (ext2fs_blocks_count(x->fs->super) * x->fs->blocksize > size) {
-        r = md_error(ctx, -EINVAL, "%s: filesystem on partition %u (%llu bytes) is larger than the partition (%llu bytes)",
-                     md_image_name(img), partno, (unsigned long long)(ext2fs_blocks_count(x->fs->super) * x->fs->blocksize),
-                     (unsigned long long)size);
-        goto fail;
-    }
-    if (!x->rdonly && ext2fs_has_feature_journal_needs_recovery(x->fs->super)) {
-        r = md_error(ctx, -EBUSY, "%s: filesystem on partition %u needs journal recovery (run e2fsck first)",
-                     md_image_name(img), partno);
-        goto fail;
-    }
-    if (!x->rdonly && ext2fs_has_feature_inline_data(x->fs->super)) {
-        r = md_error(ctx, -ENOTSUP, "%s: filesystem on partition %u uses inline_data: writing is not supported",
-                     md_image_name(img), partno);
-        goto fail;
-    }
-    err = ext2fs_read_bitmaps(x->fs);
-    if (err) {
-        r = md_ext_error(ctx, err, "%s: reading the bitmaps of partition %u", md_image_name(img), partno);
-        goto fail;
+    r = open_fs(x, partno, oflags);
+    if (r == 0)
+        r = check_opened(x, partno);
+    if (r < 0) {
+        md_ext_free(x);
+        return r;
     }
     if (x->epoch > 0)
         x->fs->now = (time_t)x->epoch;
     x->fs->umask = 0;
     *ret = x;
     return 0;
-fail:
-    md_ext_free(x);
-    return r;
 }
 
 MD_API int md_ext_close(md_ext *x)
