@@ -298,132 +298,199 @@ static void close_block(ext2_filsys fs, char *buf, unsigned last, unsigned end)
     ext2fs_set_rec_len(fs, end - last, de);
 }
 
+/* What md_ext_pdir_flush() carries from one step to the next. */
+struct flush {
+    md_ext *x;
+    struct md_ext_pdir *d;
+    struct ext2_inode_large in;
+    unsigned bs, usable;   /* usable: the block without the checksum tail */
+    int csum;
+    char *buf;             /* the block being filled */
+    blk64_t base;          /* the directory's last block, where new entries start */
+    blk64_t nblk;          /* blocks from base on that the entries need */
+    unsigned pos;          /* where the next entry goes in buf */
+    unsigned last;         /* the entry before it */
+};
+
+/* Read the directory's last block into f->buf and find where new entries
+ * go: after its last entry, or in place of an unused one. */
+static int flush_read_tail(struct flush *f)
+{
+    ext2_filsys fs = f->x->fs;
+    ext2_ino_t ino = f->d->ino;
+    blk64_t pblk;
+    unsigned off;
+    errcode_t err;
+
+    err = ext2fs_bmap2(fs, ino, (struct ext2_inode *)&f->in, NULL, 0, f->base, NULL, &pblk);
+    if (!err && !pblk)
+        err = EXT2_ET_DIR_CORRUPTED;
+    if (!err)
+        err = ext2fs_read_dir_block4(fs, pblk, f->buf, 0, ino);
+    if (err)
+        return md_ext_error(f->x->ctx, err, "reading directory inode %u", ino);
+    /* find the last entry ("..", in a directory ext2fs_mkdir() just made) */
+    for (off = 0; off < f->usable;) {
+        struct ext2_dir_entry *de = (struct ext2_dir_entry *)(f->buf + off);
+        unsigned rl;
+        if (ext2fs_get_rec_len(fs, de, &rl) || rl < 8 || off + rl > f->bs)
+            return md_error(f->x->ctx, -EIO, "directory inode %u: bad block %llu", ino,
+                            (unsigned long long)f->base);
+        f->last = off;
+        if (off + rl >= f->usable)
+            break;
+        off += rl;
+    }
+    if (((struct ext2_dir_entry *)(f->buf + f->last))->inode == 0) {
+        /* an unused entry: new entries start in its place */
+        f->pos = f->last;
+    } else {
+        /* the last entry spans the rest of the block: shrink it to its size */
+        struct ext2_dir_entry *de = (struct ext2_dir_entry *)(f->buf + f->last);
+        f->pos = f->last + dent_size((unsigned)ext2fs_dirent_name_len(de));
+        ext2fs_set_rec_len(fs, f->pos - f->last, de);
+    }
+    return 0;
+}
+
+/* Dry run of the packing in flush_pack(): how many blocks from base on. */
+static void flush_count_blocks(struct flush *f)
+{
+    unsigned p = f->pos;
+    size_t i;
+
+    f->nblk = 1;
+    for (i = 0; i < f->d->n; i++) {
+        unsigned need = dent_size(f->d->v[i].len);
+        if (p + need > f->usable) {
+            f->nblk++;
+            p = 0;
+        }
+        p += need;
+    }
+}
+
+/* Allocate the blocks after base, all at once. */
+static int flush_alloc(struct flush *f)
+{
+    md_ext *x = f->x;
+    ext2_ino_t ino = f->d->ino;
+    blk64_t k, pblk;
+    errcode_t err = 0;
+
+    if (f->nblk <= 1)
+        return 0;
+    if (f->in.i_flags & EXT4_EXTENTS_FL) {
+        err = ext2fs_fallocate(x->fs, EXT2_FALLOCATE_FORCE_INIT, ino, (struct ext2_inode *)&f->in,
+                               x->goal ? x->goal : ~0ULL, f->base + 1, f->nblk - 1);
+    } else {
+        for (k = f->base + 1; k < f->base + f->nblk && !err; k++)
+            err = ext2fs_bmap2(x->fs, ino, (struct ext2_inode *)&f->in, NULL, BMAP_ALLOC, k, NULL,
+                               &pblk);
+    }
+    if (err)
+        return md_ext_error(x->ctx, err, "allocating %llu directory blocks",
+                            (unsigned long long)(f->nblk - 1));
+    return 0;
+}
+
+/* Finish f->buf and write it as logical block @k of the directory. */
+static int flush_write_block(struct flush *f, blk64_t k)
+{
+    md_ext *x = f->x;
+    blk64_t pblk;
+    errcode_t err;
+
+    close_block(x->fs, f->buf, f->last, f->usable);
+    if (f->csum)
+        ext2fs_initialize_dirent_tail(x->fs, EXT2_DIRENT_TAIL(f->buf, f->bs));
+    err = ext2fs_bmap2(x->fs, f->d->ino, (struct ext2_inode *)&f->in, NULL, 0, k, NULL, &pblk);
+    if (!err && !pblk)
+        err = EXT2_ET_BLOCK_ALLOC_FAIL;
+    if (!err)
+        err = ext2fs_write_dir_block4(x->fs, pblk, f->buf, 0, f->d->ino);
+    if (err)
+        return md_ext_error(x->ctx, err, "writing directory inode %u", f->d->ino);
+    if (pblk >= x->goal)
+        x->goal = pblk + 1;
+    return 0;
+}
+
+/* Pack the collected entries in order from f->pos on, writing each block
+ * when the next entry does not fit, and the last one at the end. */
+static int flush_pack(struct flush *f)
+{
+    const struct md_ext_pdir *d = f->d;
+    blk64_t k = f->base;
+    size_t i;
+    int r;
+
+    for (i = 0; i <= d->n; i++) {
+        unsigned need = i < d->n ? dent_size(d->v[i].len) : 0;
+        struct ext2_dir_entry *de;
+
+        if (i == d->n || f->pos + need > f->usable) {
+            r = flush_write_block(f, k);
+            if (r < 0)
+                return r;
+            if (i == d->n)
+                break;
+            k++;
+            memset(f->buf, 0, f->bs);
+            f->pos = 0;
+        }
+        de = (struct ext2_dir_entry *)(f->buf + f->pos);
+        de->inode = d->v[i].ino;
+        ext2fs_dirent_set_name_len(de, d->v[i].len);
+        ext2fs_dirent_set_file_type(de, d->v[i].ftype);
+        ext2fs_set_rec_len(f->x->fs, need, de);
+        memcpy(de->name, d->v[i].name, d->v[i].len);
+        f->last = f->pos;
+        f->pos += need;
+    }
+    return 0;
+}
+
 int md_ext_pdir_flush(md_ext *x, struct md_ext_pdir *d)
 {
-    ext2_filsys fs = x->fs;
-    unsigned bs = fs->blocksize;
-    int csum = ext2fs_has_feature_metadata_csum(fs->super);
-    unsigned usable = csum ? bs - (unsigned)sizeof(struct ext2_dir_entry_tail) : bs;
-    struct ext2_inode_large in;
-    unsigned pos, last = 0, off;
-    blk64_t nblk = 1, k, pblk, base;
-    size_t i;
-    char *buf = NULL;
+    struct flush f;
     errcode_t err;
     int r;
 
     if (!d->n)
         goto done;
-    r = md_ext_read_inode(x, d->ino, &in);
+    memset(&f, 0, sizeof(f));
+    f.x = x;
+    f.d = d;
+    f.bs = x->fs->blocksize;
+    f.csum = ext2fs_has_feature_metadata_csum(x->fs->super);
+    f.usable = f.csum ? f.bs - (unsigned)sizeof(struct ext2_dir_entry_tail) : f.bs;
+    r = md_ext_read_inode(x, d->ino, &f.in);
     if (r < 0)
         return r;
-    if (EXT2_I_SIZE(&in) < bs || EXT2_I_SIZE(&in) % bs)
+    if (EXT2_I_SIZE(&f.in) < f.bs || EXT2_I_SIZE(&f.in) % f.bs)
         return md_error(x->ctx, -EIO, "directory inode %u: unexpected size %llu", d->ino,
-                        (unsigned long long)EXT2_I_SIZE(&in));
+                        (unsigned long long)EXT2_I_SIZE(&f.in));
     /* new entries go after the last entry of the last block, then into new blocks */
-    base = EXT2_I_SIZE(&in) / bs - 1;
-    buf = malloc(bs);
-    if (!buf)
+    f.base = EXT2_I_SIZE(&f.in) / f.bs - 1;
+    f.buf = malloc(f.bs);
+    if (!f.buf)
         return md_error(x->ctx, -ENOMEM, "out of memory");
-    err = ext2fs_bmap2(fs, d->ino, (struct ext2_inode *)&in, NULL, 0, base, NULL, &pblk);
-    if (!err && !pblk)
-        err = EXT2_ET_DIR_CORRUPTED;
-    if (!err)
-        err = ext2fs_read_dir_block4(fs, pblk, buf, 0, d->ino);
-    if (err) {
-        free(buf);
-        return md_ext_error(x->ctx, err, "reading directory inode %u", d->ino);
+    r = flush_read_tail(&f);
+    if (r == 0) {
+        flush_count_blocks(&f);
+        r = flush_alloc(&f);
     }
-    /* find the last entry ("..", in a directory ext2fs_mkdir() just made) */
-    for (off = 0; off < usable;) {
-        struct ext2_dir_entry *de = (struct ext2_dir_entry *)(buf + off);
-        unsigned rl;
-        if (ext2fs_get_rec_len(fs, de, &rl) || rl < 8 || off + rl > bs) {
-            free(buf);
-            return md_error(x->ctx, -EIO, "directory inode %u: bad block %llu", d->ino,
-                            (unsigned long long)base);
-        }
-        last = off;
-        if (off + rl >= usable)
-            break;
-        off += rl;
-    }
-    if (((struct ext2_dir_entry *)(buf + last))->inode == 0) {
-        /* an unused entry: new entries start in its place */
-        pos = last;
-    } else {
-        /* the last entry spans the rest of the block: shrink it to its size */
-        pos = last + dent_size((unsigned)ext2fs_dirent_name_len((struct ext2_dir_entry *)(buf + last)));
-        ext2fs_set_rec_len(fs, pos - last, (struct ext2_dir_entry *)(buf + last));
-    }
-    /* dry run: how many blocks */
-    {
-        unsigned p = pos;
-        for (i = 0; i < d->n; i++) {
-            unsigned need = dent_size(d->v[i].len);
-            if (p + need > usable) {
-                nblk++;
-                p = 0;
-            }
-            p += need;
-        }
-    }
-    if (nblk > 1) {
-        if (in.i_flags & EXT4_EXTENTS_FL) {
-            err = ext2fs_fallocate(fs, EXT2_FALLOCATE_FORCE_INIT, d->ino, (struct ext2_inode *)&in,
-                                   x->goal ? x->goal : ~0ULL, base + 1, nblk - 1);
-        } else {
-            for (k = base + 1, err = 0; k < base + nblk && !err; k++)
-                err = ext2fs_bmap2(fs, d->ino, (struct ext2_inode *)&in, NULL, BMAP_ALLOC, k, NULL,
-                                   &pblk);
-        }
-        if (err) {
-            free(buf);
-            return md_ext_error(x->ctx, err, "allocating %llu directory blocks",
-                                (unsigned long long)(nblk - 1));
-        }
-    }
-    k = base;
-    for (i = 0; i <= d->n; i++) {
-        unsigned need = i < d->n ? dent_size(d->v[i].len) : 0;
-        if (i == d->n || pos + need > usable) {
-            /* write block k */
-            close_block(fs, buf, last, usable);
-            if (csum)
-                ext2fs_initialize_dirent_tail(fs, EXT2_DIRENT_TAIL(buf, bs));
-            err = ext2fs_bmap2(fs, d->ino, (struct ext2_inode *)&in, NULL, 0, k, NULL, &pblk);
-            if (!err && !pblk)
-                err = EXT2_ET_BLOCK_ALLOC_FAIL;
-            if (!err)
-                err = ext2fs_write_dir_block4(fs, pblk, buf, 0, d->ino);
-            if (err) {
-                free(buf);
-                return md_ext_error(x->ctx, err, "writing directory inode %u", d->ino);
-            }
-            if (pblk >= x->goal)
-                x->goal = pblk + 1;
-            if (i == d->n)
-                break;
-            k++;
-            memset(buf, 0, bs);
-            pos = 0;
-        }
-        {
-            struct ext2_dir_entry *de = (struct ext2_dir_entry *)(buf + pos);
-            de->inode = d->v[i].ino;
-            ext2fs_dirent_set_name_len(de, d->v[i].len);
-            ext2fs_dirent_set_file_type(de, d->v[i].ftype);
-            ext2fs_set_rec_len(fs, need, de);
-            memcpy(de->name, d->v[i].name, d->v[i].len);
-            last = pos;
-            pos += need;
-        }
-    }
-    free(buf);
-    err = ext2fs_inode_size_set(fs, (struct ext2_inode *)&in, (uint64_t)(base + nblk) * bs);
+    if (r == 0)
+        r = flush_pack(&f);
+    free(f.buf);
+    if (r < 0)
+        return r;
+    err = ext2fs_inode_size_set(x->fs, (struct ext2_inode *)&f.in,
+                                (uint64_t)(f.base + f.nblk) * f.bs);
     if (err)
         return md_ext_error(x->ctx, err, "directory inode %u", d->ino);
-    r = md_ext_write_inode(x, d->ino, &in, d->mtime, 0);
+    r = md_ext_write_inode(x, d->ino, &f.in, d->mtime, 0);
     if (r < 0)
         return r;
 done:
