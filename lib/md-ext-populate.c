@@ -189,66 +189,60 @@ static int parent_inos(md_ext *x, md_tree *tree, uint32_t **ret)
     return 0;
 }
 
-static int estimate(md_ext *x, md_tree *tree, const uint32_t *parent, uint64_t *need_blocks,
-                    uint64_t *need_inodes, uint64_t *total_bytes)
+/* Space and inodes a tree needs, and the bytes of file data it carries. */
+struct need {
+    uint64_t blocks, inodes, bytes;
+};
+
+/* Add what entry @e itself needs (its directory entry is counted by the caller). */
+static int estimate_entry(md_ext *x, const struct md_entry *e, struct need *need)
 {
     ext2_filsys fs = x->fs;
     unsigned bs = fs->blocksize;
-    uint64_t blocks = 0, inodes = 0, bytes = 0;
-    uint64_t *dirbytes;
-    size_t i;
     int r;
 
-    dirbytes = calloc(tree->n + 1, sizeof(*dirbytes));
-    if (!dirbytes)
-        return md_error(x->ctx, -ENOMEM, "out of memory");
-    for (i = 0; i < tree->n; i++) {
-        const struct md_entry *e = tree->v[i];
-        const char *slash = strrchr(e->path, '/');
-        const char *name = slash ? slash + 1 : e->path;
-
-        dirbytes[parent[i]] += 8 + ((strlen(name) + 3) & ~3u);
-        if (S_ISREG(e->mode)) {
-            uint64_t b, runs;
-            if (e->master)
-                continue;   /* data and inode counted once, with the group's master */
-            if (e->nlink > EXT2_LINK_MAX) {
-                free(dirbytes);
-                return md_error(x->ctx, -EMLINK, "%s: %u hard links, more than ext2/3/4 allow (%d)",
-                                e->path, e->nlink, EXT2_LINK_MAX);
-            }
-            r = data_estimate(x, e, &b, &runs);
-            if (r < 0) {
-                free(dirbytes);
-                return r;
-            }
-            blocks += md_ext_file_blocks(fs, b, runs);
-            bytes += e->size;
-            inodes++;
-        } else if (S_ISLNK(e->mode)) {
-            if (e->size >= bs) {
-                free(dirbytes);
-                return md_error(x->ctx, -ENAMETOOLONG,
-                                "%s: symlink target of %llu bytes does not fit a %u-byte block",
-                                e->path, (unsigned long long)e->size, bs);
-            }
-            inodes++;
-            if (e->size >= sizeof(((struct ext2_inode *)0)->i_block))
-                blocks += 1;
-        } else {
-            inodes++;
-        }
-        if (e->n_xattrs) {
-            if (!ext2fs_has_feature_xattr(fs->super)) {
-                free(dirbytes);
-                return md_error(x->ctx, -ENOTSUP,
-                                "%s: has xattrs but the filesystem lacks the ext_attr feature", e->path);
-            }
-            blocks++;
-        }
+    if (S_ISREG(e->mode)) {
+        uint64_t b, runs;
+        if (e->master)
+            return 0;   /* data and inode counted once, with the group's master */
+        if (e->nlink > EXT2_LINK_MAX)
+            return md_error(x->ctx, -EMLINK, "%s: %u hard links, more than ext2/3/4 allow (%d)",
+                            e->path, e->nlink, EXT2_LINK_MAX);
+        r = data_estimate(x, e, &b, &runs);
+        if (r < 0)
+            return r;
+        need->blocks += md_ext_file_blocks(fs, b, runs);
+        need->bytes += e->size;
+        need->inodes++;
+    } else if (S_ISLNK(e->mode)) {
+        if (e->size >= bs)
+            return md_error(x->ctx, -ENAMETOOLONG,
+                            "%s: symlink target of %llu bytes does not fit a %u-byte block",
+                            e->path, (unsigned long long)e->size, bs);
+        need->inodes++;
+        if (e->size >= sizeof(((struct ext2_inode *)0)->i_block))
+            need->blocks += 1;
+    } else {
+        need->inodes++;
     }
+    if (e->n_xattrs) {
+        if (!ext2fs_has_feature_xattr(fs->super))
+            return md_error(x->ctx, -ENOTSUP,
+                            "%s: has xattrs but the filesystem lacks the ext_attr feature", e->path);
+        need->blocks++;
+    }
+    return 0;
+}
+
+/* Blocks for the directories of @tree (index 0: the target), given the
+ * bytes of entries each receives. */
+static uint64_t estimate_dirs(ext2_filsys fs, const md_tree *tree, const uint64_t *dirbytes)
+{
+    uint64_t blocks = 0;
+    size_t i;
+
     for (i = 0; i <= tree->n; i++) {
-        uint64_t per = bs - 12 - 24, n;   /* tail and "." / ".." */
+        uint64_t per = fs->blocksize - 12 - 24, n;   /* tail and "." / ".." */
         if (i > 0 && !S_ISDIR(tree->v[i - 1]->mode))
             continue;
         n = (dirbytes[i > 0 ? tree->v[i - 1]->ino : 0] + per - 1) / per;
@@ -258,242 +252,367 @@ static int estimate(md_ext *x, md_tree *tree, const uint32_t *parent, uint64_t *
             n = 1;
         blocks += md_ext_file_blocks(fs, n, n / 8 + 1);
     }
-    free(dirbytes);
-    *need_blocks = blocks;
-    *need_inodes = inodes;
-    *total_bytes = bytes;
-    return 0;
+    return blocks;
 }
 
-MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts *opts)
+static int estimate(md_ext *x, md_tree *tree, const uint32_t *parent, struct need *need)
 {
-    md_ext_populate_opts o = MD_EXT_POPULATE_OPTS_INIT;
-    uint64_t need_b = 0, need_i = 0, total = 0, free_b, free_i, done = 0;
-    ext2_ino_t tino = EXT2_ROOT_INO, *fsino = NULL;
-    uint32_t *parent = NULL;
-    unsigned char *isnew = NULL;
-    struct md_ext_pdir *pd = NULL;   /* directories created here, by tree inode (0: a new target) */
-    int target_new = 0, r;
+    uint64_t *dirbytes;
     size_t i;
+    int r = 0;
 
-    if (!x || !tree)
-        return -EINVAL;
+    dirbytes = calloc(tree->n + 1, sizeof(*dirbytes));
+    if (!dirbytes)
+        return md_error(x->ctx, -ENOMEM, "out of memory");
+    for (i = 0; i < tree->n && r == 0; i++) {
+        const struct md_entry *e = tree->v[i];
+        const char *slash = strrchr(e->path, '/');
+        const char *name = slash ? slash + 1 : e->path;
+
+        dirbytes[parent[i]] += 8 + ((strlen(name) + 3) & ~3u);
+        r = estimate_entry(x, e, need);
+    }
+    if (r == 0)
+        need->blocks += estimate_dirs(x->fs, tree, dirbytes);
+    free(dirbytes);
+    return r;
+}
+
+/* What md_ext_populate() carries from one step (and one entry) to the next.
+ * Arrays are indexed by tree inode (0: the target). */
+struct populate {
+    md_ext *x;
+    md_tree *tree;
+    md_ext_populate_opts o;
+    ext2_ino_t tino;          /* the target directory */
+    int target_new;           /* it does not exist yet */
+    uint32_t *parent;         /* per entry: its parent's tree inode */
+    ext2_ino_t *fsino;        /* filesystem inode of each tree inode written so far */
+    unsigned char *isnew;     /* the directory was made by this populate */
+    struct md_ext_pdir *pd;   /* directories created here, by tree inode (0: a new target) */
+    uint64_t total, done;     /* bytes of file data, for progress */
+};
+
+/* Where one entry goes. */
+struct slot {
+    const char *name;         /* last component of the entry's path */
+    ext2_ino_t dir;           /* filesystem inode of its parent */
+    ext2_ino_t old;           /* what the parent holds under that name (0: nothing) */
+    struct md_ext_pdir *pp;   /* the parent's pending directory */
+    int coll;                 /* the parent collects its entries (md_ext_pdir_add) */
+};
+
+static int populate_opts(struct populate *st, const md_ext_populate_opts *opts)
+{
+    md_ext *x = st->x;
+    int r;
+
     if (opts) {
         if (opts->version < 1 || opts->version > MD_EXT_POPULATE_OPTS_VERSION)
             return md_check_version(x->ctx, "md_ext_populate_opts", opts->version,
                                     MD_EXT_POPULATE_OPTS_VERSION);
-        o = *opts;
+        st->o = *opts;
     }
-    if (o.flags)
-        return md_error(x->ctx, -EINVAL, "unknown populate flags 0x%x", o.flags);
+    if (st->o.flags)
+        return md_error(x->ctx, -EINVAL, "unknown populate flags 0x%x", st->o.flags);
     r = md_ext_check_rw(x);
     if (r < 0)
         return r;
-    r = md_tree_finalize(tree);
-    if (r < 0)
-        return r;
-    if (o.target && *o.target) {
-        r = md_ext_lookup(x, o.target, &tino);
-        if (r == -ENOENT) {
-            md_ctx_clear_error(x->ctx);
-            target_new = 1;
-        } else if (r < 0) {
-            return r;
-        } else {
-            struct ext2_inode inode;
-            errcode_t err = ext2fs_read_inode(x->fs, tino, &inode);
-            if (err)
-                return md_ext_error(x->ctx, err, "%s", o.target);
-            if (!LINUX_S_ISDIR(inode.i_mode))
-                return md_error(x->ctx, -ENOTDIR, "%s: target is not a directory", o.target);
-        }
-    }
+    return md_tree_finalize(st->tree);
+}
 
-    /* validate before the first write */
-    r = parent_inos(x, tree, &parent);
+/* Look the target up; a missing one is made later, after the checks. */
+static int populate_target(struct populate *st)
+{
+    md_ext *x = st->x;
+    const char *target = st->o.target;
+    struct ext2_inode inode;
+    errcode_t err;
+    int r;
+
+    if (!target || !*target)
+        return 0;
+    r = md_ext_lookup(x, target, &st->tino);
+    if (r == -ENOENT) {
+        md_ctx_clear_error(x->ctx);
+        st->target_new = 1;
+        return 0;
+    }
     if (r < 0)
         return r;
-    r = estimate(x, tree, parent, &need_b, &need_i, &total);
+    err = ext2fs_read_inode(x->fs, st->tino, &inode);
+    if (err)
+        return md_ext_error(x->ctx, err, "%s", target);
+    if (!LINUX_S_ISDIR(inode.i_mode))
+        return md_error(x->ctx, -ENOTDIR, "%s: target is not a directory", target);
+    return 0;
+}
+
+/* validate before the first write */
+static int populate_check_space(struct populate *st)
+{
+    md_ext *x = st->x;
+    struct need need = { 0, 0, 0 };
+    uint64_t free_b, free_i;
+    unsigned kb;
+    int r;
+
+    r = parent_inos(x, st->tree, &st->parent);
     if (r < 0)
-        goto out;
+        return r;
+    r = estimate(x, st->tree, st->parent, &need);
+    if (r < 0)
+        return r;
     free_b = ext2fs_free_blocks_count(x->fs->super);
     free_i = x->fs->super->s_free_inodes_count;
-    if (need_b > free_b || need_i > free_i) {
-        unsigned kb = x->fs->blocksize / 1024;
-        r = md_error(x->ctx, -ENOSPC,
-                     "the tree does not fit: it needs about %llu KiB (%llu blocks) and %llu inodes, "
-                     "the filesystem has %llu KiB (%llu blocks) and %llu inodes free",
-                     (unsigned long long)(need_b * kb), (unsigned long long)need_b,
-                     (unsigned long long)need_i, (unsigned long long)(free_b * kb),
-                     (unsigned long long)free_b, (unsigned long long)free_i);
-        goto out;
+    if (need.blocks <= free_b && need.inodes <= free_i) {
+        st->total = need.bytes;
+        return 0;
     }
+    kb = x->fs->blocksize / 1024;
+    return md_error(x->ctx, -ENOSPC,
+                    "the tree does not fit: it needs about %llu KiB (%llu blocks) and %llu inodes, "
+                    "the filesystem has %llu KiB (%llu blocks) and %llu inodes free",
+                    (unsigned long long)(need.blocks * kb), (unsigned long long)need.blocks,
+                    (unsigned long long)need.inodes, (unsigned long long)(free_b * kb),
+                    (unsigned long long)free_b, (unsigned long long)free_i);
+}
 
-    x->progress_total = total;
-    if (target_new) {
-        r = md_ext_mkdir_p(x, o.target, NULL, &tino);
-        if (r < 0)
-            goto out;
-    }
-    fsino = calloc(tree->n + 1, sizeof(*fsino));
-    isnew = calloc(tree->n + 1, 1);
-    pd = calloc(tree->n + 1, sizeof(*pd));
-    if (!fsino || !isnew || !pd) {
-        r = md_error(x->ctx, -ENOMEM, "out of memory");
-        goto out;
-    }
-    if (target_new) {
-        pd[0].ino = tino;
-        pd[0].mtime = x->epoch;
-        pd[0].tried = 1;
-    }
-    for (i = 0; i < tree->n; i++) {
-        const struct md_entry *e = tree->v[i];
-        const char *slash = strrchr(e->path, '/');
-        const char *name = slash ? slash + 1 : e->path;
-        ext2_ino_t dir = tino, old = 0, ino = 0;
-        int pnew = target_new, coll;
-        uint32_t type = e->mode & S_IFMT;
-        struct md_ext_pdir *pp = &pd[0];
+/* The first writes: a missing target; then the per-tree-inode arrays. */
+static int populate_prepare(struct populate *st)
+{
+    md_ext *x = st->x;
+    size_t n = st->tree->n + 1;
+    int r;
 
-        if (parent[i]) {
-            if (!fsino[parent[i]]) {
-                r = md_error(x->ctx, -EIO, "%s: parent directory missing from the tree", e->path);
-                goto out;
-            }
-            dir = fsino[parent[i]];
-            pnew = isnew[parent[i]];
-            pp = &pd[parent[i]];
-        }
-        if (!pnew && !pp->tried) {
-            /* an existing directory: read its names once, then collect */
-            r = md_ext_pdir_open_existing(x, pp, dir);
-            if (r < 0)
-                goto out;
-        }
-        coll = pp->ino != 0;
-        if ((pnew || coll) && pp->ino != dir) {
-            r = md_error(x->ctx, -EIO, "%s: internal error: parent directory not pending", e->path);
-            goto out;
-        }
-        if (coll) {
-            old = pnew ? 0 : md_ext_pdir_lookup(pp, name);
-        } else {
-            errcode_t err = ext2fs_lookup(x->fs, dir, name, (int)strlen(name), NULL, &old);
-            if (err == EXT2_ET_FILE_NOT_FOUND) {
-                old = 0;
-            } else if (err) {
-                r = md_ext_error(x->ctx, err, "%s", e->path);
-                goto out;
-            }
-        }
-        if (type == S_IFDIR) {
-            if (old) {
-                struct ext2_inode inode;
-                errcode_t err = ext2fs_read_inode(x->fs, old, &inode);
-                if (err) {
-                    r = md_ext_error(x->ctx, err, "%s", e->path);
-                    goto out;
-                }
-                if (LINUX_S_ISDIR(inode.i_mode)) {
-                    r = apply_attrs(x, old, e);
-                    if (r < 0)
-                        goto out;
-                    fsino[e->ino] = old;
-                    continue;
-                }
-                r = md_ext_unlink(x, dir, name);
-                if (r < 0)
-                    goto out;
-                md_ext_pdir_forget(pp, name);
-            }
-            r = md_ext_make_dir(x, dir, name, e->mode, e->uid, e->gid, e->mtime, !coll, &ino);
-            if (r == 0 && coll)
-                r = md_ext_pdir_add(x, pp, name, ino, S_IFDIR);
-            if (r < 0)
-                goto out;
-            fsino[e->ino] = ino;
-            isnew[e->ino] = 1;
-            pd[e->ino].ino = ino;
-            pd[e->ino].path = e->path;
-            pd[e->ino].mtime = e->mtime;
-            pd[e->ino].tried = 1;
-            r = set_xattrs(x, ino, e);
-            if (r < 0)
-                goto out;
-            continue;
-        }
-        if (old) {
-            r = md_ext_unlink(x, dir, name);
-            if (r < 0) {
-                if (r == -EISDIR)
-                    r = md_error(x->ctx, -EISDIR,
-                                 "%s: is a directory in the filesystem; cannot replace it", e->path);
-                goto out;
-            }
-            md_ext_pdir_forget(pp, name);
-        }
-        if (type == S_IFREG && fsino[e->ino]) {
-            /* another link of a file already written */
-            r = coll ? md_ext_pdir_add(x, pp, name, fsino[e->ino], S_IFREG)
-                     : md_ext_link(x, dir, name, fsino[e->ino], S_IFREG);
-            if (r < 0)
-                goto out;
-            continue;
-        }
-        if (type == S_IFREG) {
-            const struct md_entry *d = md_entry_data(e);
-            struct md_ext_src s;
-            int fd = -1;
-
-            r = md_entry_open(x->ctx, e, &fd);
-            if (r < 0)
-                goto out;
-            s.fd = fd;
-            s.buf = d->src == MD_SRC_BUF ? d->buf : NULL;
-            s.size = d->src == MD_SRC_NONE ? 0 : d->size;
-            s.name = d->src == MD_SRC_HOST ? d->host_path : e->path;
-            r = md_ext_create_file(x, dir, &s, e->mode, e->uid, e->gid, e->mtime, e->nlink, &ino, &done, &o);
-            if (fd >= 0)
-                close(fd);
-            if (r < 0)
-                goto out;
-        } else if (type == S_IFLNK) {
-            r = create_symlink(x, dir, e->path, e->link, &ino);
-            if (r == 0)
-                r = apply_attrs(x, ino, e);
-            if (r < 0)
-                goto out;
-        } else {
-            r = create_node(x, dir, e, &ino);   /* with owner, mode and mtime */
-            if (r < 0)
-                goto out;
-        }
-        fsino[e->ino] = ino;
-        r = set_xattrs(x, ino, md_entry_data(e));
+    x->progress_total = st->total;
+    if (st->target_new) {
+        r = md_ext_mkdir_p(x, st->o.target, NULL, &st->tino);
         if (r < 0)
-            goto out;
-        r = coll ? md_ext_pdir_add(x, pp, name, ino, e->mode) : md_ext_link(x, dir, name, ino, e->mode);
-        if (r < 0)
-            goto out;
+            return r;
     }
+    st->fsino = calloc(n, sizeof(*st->fsino));
+    st->isnew = calloc(n, 1);
+    st->pd = calloc(n, sizeof(*st->pd));
+    if (!st->fsino || !st->isnew || !st->pd)
+        return md_error(x->ctx, -ENOMEM, "out of memory");
+    if (st->target_new) {
+        st->pd[0].ino = st->tino;
+        st->pd[0].mtime = x->epoch;
+        st->pd[0].tried = 1;
+    }
+    return 0;
+}
+
+/* Find entry @i's parent directory and what it already holds under the
+ * entry's name. */
+static int entry_slot(struct populate *st, size_t i, struct slot *sl)
+{
+    md_ext *x = st->x;
+    const struct md_entry *e = st->tree->v[i];
+    const char *slash = strrchr(e->path, '/');
+    uint32_t parent = st->parent[i];
+    int pnew = st->target_new, r;
+
+    sl->name = slash ? slash + 1 : e->path;
+    sl->dir = st->tino;
+    sl->old = 0;
+    sl->pp = &st->pd[0];
+    if (parent) {
+        if (!st->fsino[parent])
+            return md_error(x->ctx, -EIO, "%s: parent directory missing from the tree", e->path);
+        sl->dir = st->fsino[parent];
+        pnew = st->isnew[parent];
+        sl->pp = &st->pd[parent];
+    }
+    if (!pnew && !sl->pp->tried) {
+        /* an existing directory: read its names once, then collect */
+        r = md_ext_pdir_open_existing(x, sl->pp, sl->dir);
+        if (r < 0)
+            return r;
+    }
+    sl->coll = sl->pp->ino != 0;
+    if ((pnew || sl->coll) && sl->pp->ino != sl->dir)
+        return md_error(x->ctx, -EIO, "%s: internal error: parent directory not pending", e->path);
+    if (sl->coll) {
+        sl->old = pnew ? 0 : md_ext_pdir_lookup(sl->pp, sl->name);
+    } else {
+        errcode_t err = ext2fs_lookup(x->fs, sl->dir, sl->name, (int)strlen(sl->name), NULL,
+                                      &sl->old);
+        if (err == EXT2_ET_FILE_NOT_FOUND)
+            sl->old = 0;
+        else if (err)
+            return md_ext_error(x->ctx, err, "%s", e->path);
+    }
+    return 0;
+}
+
+/* Enter @ino as the slot's name: collected, or linked at once. */
+static int slot_link(struct populate *st, const struct slot *sl, ext2_ino_t ino, uint32_t mode)
+{
+    return sl->coll ? md_ext_pdir_add(st->x, sl->pp, sl->name, ino, mode)
+                    : md_ext_link(st->x, sl->dir, sl->name, ino, mode);
+}
+
+/* A directory entry: an existing directory takes its attributes, anything
+ * else of that name is replaced by a new directory (which collects its
+ * entries). */
+static int populate_dir(struct populate *st, const struct md_entry *e, const struct slot *sl)
+{
+    md_ext *x = st->x;
+    ext2_ino_t ino = 0;
+    int r;
+
+    if (sl->old) {
+        struct ext2_inode inode;
+        errcode_t err = ext2fs_read_inode(x->fs, sl->old, &inode);
+        if (err)
+            return md_ext_error(x->ctx, err, "%s", e->path);
+        if (LINUX_S_ISDIR(inode.i_mode)) {
+            r = apply_attrs(x, sl->old, e);
+            if (r < 0)
+                return r;
+            st->fsino[e->ino] = sl->old;
+            return 0;
+        }
+        r = md_ext_unlink(x, sl->dir, sl->name);
+        if (r < 0)
+            return r;
+        md_ext_pdir_forget(sl->pp, sl->name);
+    }
+    r = md_ext_make_dir(x, sl->dir, sl->name, e->mode, e->uid, e->gid, e->mtime, !sl->coll, &ino);
+    if (r == 0 && sl->coll)
+        r = md_ext_pdir_add(x, sl->pp, sl->name, ino, S_IFDIR);
+    if (r < 0)
+        return r;
+    st->fsino[e->ino] = ino;
+    st->isnew[e->ino] = 1;
+    st->pd[e->ino].ino = ino;
+    st->pd[e->ino].path = e->path;
+    st->pd[e->ino].mtime = e->mtime;
+    st->pd[e->ino].tried = 1;
+    return set_xattrs(x, ino, e);
+}
+
+static int populate_file(struct populate *st, ext2_ino_t dir, const struct md_entry *e,
+                         ext2_ino_t *ino)
+{
+    md_ext *x = st->x;
+    const struct md_entry *d = md_entry_data(e);
+    struct md_ext_src s;
+    int fd = -1, r;
+
+    r = md_entry_open(x->ctx, e, &fd);
+    if (r < 0)
+        return r;
+    s.fd = fd;
+    s.buf = d->src == MD_SRC_BUF ? d->buf : NULL;
+    s.size = d->src == MD_SRC_NONE ? 0 : d->size;
+    s.name = d->src == MD_SRC_HOST ? d->host_path : e->path;
+    r = md_ext_create_file(x, dir, &s, e->mode, e->uid, e->gid, e->mtime, e->nlink, ino,
+                           &st->done, &st->o);
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+/* Any other entry: replaces what is there (but not a directory). */
+static int populate_other(struct populate *st, const struct md_entry *e, const struct slot *sl)
+{
+    md_ext *x = st->x;
+    uint32_t type = e->mode & S_IFMT;
+    ext2_ino_t ino = 0;
+    int r;
+
+    if (sl->old) {
+        r = md_ext_unlink(x, sl->dir, sl->name);
+        if (r < 0) {
+            if (r == -EISDIR)
+                r = md_error(x->ctx, -EISDIR,
+                             "%s: is a directory in the filesystem; cannot replace it", e->path);
+            return r;
+        }
+        md_ext_pdir_forget(sl->pp, sl->name);
+    }
+    if (type == S_IFREG && st->fsino[e->ino]) {
+        /* another link of a file already written */
+        return slot_link(st, sl, st->fsino[e->ino], S_IFREG);
+    }
+    if (type == S_IFREG) {
+        r = populate_file(st, sl->dir, e, &ino);
+    } else if (type == S_IFLNK) {
+        r = create_symlink(x, sl->dir, e->path, e->link, &ino);
+        if (r == 0)
+            r = apply_attrs(x, ino, e);
+    } else {
+        r = create_node(x, sl->dir, e, &ino);   /* with owner, mode and mtime */
+    }
+    if (r < 0)
+        return r;
+    st->fsino[e->ino] = ino;
+    r = set_xattrs(x, ino, md_entry_data(e));
+    if (r < 0)
+        return r;
+    return slot_link(st, sl, ino, e->mode);
+}
+
+static int populate_entry(struct populate *st, size_t i)
+{
+    const struct md_entry *e = st->tree->v[i];
+    struct slot sl;
+    int r;
+
+    r = entry_slot(st, i, &sl);
+    if (r < 0)
+        return r;
+    if ((e->mode & S_IFMT) == S_IFDIR)
+        return populate_dir(st, e, &sl);
+    return populate_other(st, e, &sl);
+}
+
+static void populate_free(struct populate *st)
+{
+    size_t i;
+
+    if (st->pd)
+        for (i = 0; i <= st->tree->n; i++)
+            md_ext_pdir_free(&st->pd[i]);
+    free(st->pd);
+    free(st->fsino);
+    free(st->isnew);
+    free(st->parent);
+}
+
+MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts *opts)
+{
+    struct populate st;
+    size_t i;
+    int r;
+
+    if (!x || !tree)
+        return -EINVAL;
+    memset(&st, 0, sizeof(st));
+    st.x = x;
+    st.tree = tree;
+    md_ext_populate_opts_init(&st.o);
+    st.tino = EXT2_ROOT_INO;
+    r = populate_opts(&st, opts);
+    if (r == 0)
+        r = populate_target(&st);
+    if (r < 0)
+        return r;
+
+    r = populate_check_space(&st);
+    if (r == 0)
+        r = populate_prepare(&st);
+    for (i = 0; r == 0 && i < tree->n; i++)
+        r = populate_entry(&st, i);
     /* write the new directories, in tree order */
-    for (i = 0; i <= tree->n; i++) {
-        if (pd[i].ino) {
-            r = md_ext_pdir_flush(x, &pd[i]);
-            if (r < 0)
-                goto out;
-        }
-    }
-    if (o.progress && o.progress(o.userdata, total, total))
+    for (i = 0; r == 0 && i <= tree->n; i++)
+        if (st.pd[i].ino)
+            r = md_ext_pdir_flush(x, &st.pd[i]);
+    if (r == 0 && st.o.progress && st.o.progress(st.o.userdata, st.total, st.total))
         r = md_error(x->ctx, -ECANCELED, "cancelled");
-out:
-    if (pd)
-        for (i = 0; i <= tree->n; i++)
-            md_ext_pdir_free(&pd[i]);
-    free(pd);
-    free(fsino);
-    free(isnew);
-    free(parent);
+    populate_free(&st);
     return r;
 }
