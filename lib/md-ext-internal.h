@@ -87,10 +87,13 @@ int md_ext_check_rw(md_ext *x);
  * mtimes are clamped to the epoch when one is set. */
 int md_ext_attr_values(md_ext *x, const md_attr *attr, uint32_t defmode, uint32_t *mode,
                        uint32_t *uid, uint32_t *gid, int64_t *mtime);
+/* Read inode @ino (as much of it as struct ext2_inode_large holds). */
 int md_ext_read_inode(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *inode);
 /* Allocate an inode near @dir and count it as used. */
 int md_ext_new_inode(md_ext *x, ext2_ino_t dir, uint32_t mode, ext2_ino_t *ino);
+/* Whether the inodes have room for the large fields (extra_isize). */
 int md_ext_inode_full(ext2_filsys fs);
+/* The mtime, with the extra epoch bits when @full. */
 int64_t md_ext_inode_mtime(const struct ext2_inode_large *in, int full);
 void md_ext_set_owner(struct ext2_inode_large *in, uint32_t uid, uint32_t gid);
 /* The dirent file type (EXT2_FT_*) of a mode. */
@@ -109,13 +112,20 @@ struct md_ext_src {
     const char *name;   /* for messages */
 };
 
+/* A new regular-file inode holding the data of @s, not yet linked anywhere;
+ * *@ret is its number.  @progress_done and @po: populate's progress (NULL:
+ * none). */
 int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_ext_src *s, uint32_t mode,
                        uint32_t uid, uint32_t gid, int64_t mtime, uint32_t nlink, ext2_ino_t *ret,
                        uint64_t *progress_done, const md_ext_populate_opts *po);
+/* Blocks of data and mapping metadata for a file with @data_blocks allocated
+ * blocks in about @runs pieces. */
 uint64_t md_ext_file_blocks(ext2_filsys fs, uint64_t data_blocks, uint64_t runs);
 
 /* md-ext-dir.c */
 
+/* Create directory @name in @dir (linked there only when @link); *@ret is its
+ * inode. */
 int md_ext_make_dir(md_ext *x, ext2_ino_t dir, const char *name, uint32_t mode, uint32_t uid,
                     uint32_t gid, int64_t mtime, int link, ext2_ino_t *ret);
 
@@ -133,13 +143,19 @@ struct md_ext_pdir {
     int tried;           /* md_ext_pdir_open_existing() was called */
 };
 
+/* Start collecting for directory @ino, which existed before: read its names
+ * once.  Indexed (htree) and inline directories, and ones under a block, are
+ * left to ext2fs_link() (d->ino stays 0). */
 int md_ext_pdir_open_existing(md_ext *x, struct md_ext_pdir *d, ext2_ino_t ino);
 /* The inode of @name among an existing directory's names (0: none). */
 ext2_ino_t md_ext_pdir_lookup(struct md_ext_pdir *d, const char *name);
 /* Forget @name after it was unlinked. */
 void md_ext_pdir_forget(struct md_ext_pdir *d, const char *name);
+/* Collect entry @name (borrowed until the flush) for inode @ino. */
 int md_ext_pdir_add(md_ext *x, struct md_ext_pdir *d, const char *name, ext2_ino_t ino,
                     uint32_t mode);
+/* Write the collected entries after the directory's last entry, in new
+ * blocks as needed, then drop them. */
 int md_ext_pdir_flush(md_ext *x, struct md_ext_pdir *d);
 /* Drop the collected entries and names (the struct itself is the caller's). */
 void md_ext_pdir_free(struct md_ext_pdir *d);
