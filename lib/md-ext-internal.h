@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Internal access to an md_ext's libext2fs handle, for modules that need
- * ext2fs directly (extlinux: contiguous ldlinux.sys allocation).  Not
- * installed.
+ * Internal to the library, not installed.  Two parts:
+ *  - access to an md_ext's libext2fs handle, for modules that need ext2fs
+ *    directly (extlinux: contiguous ldlinux.sys allocation);
+ *  - what the md-ext*.c files share among themselves (the md_ext struct,
+ *    inode helpers, file data, pending directories).  Other modules should
+ *    not need the second part.
  */
 #ifndef MD_EXT_INTERNAL_H
 #define MD_EXT_INTERNAL_H
@@ -54,5 +57,107 @@ int md_ext_unlink(md_ext *fs, ext2_ino_t dir, const char *name);
  * initialising the large-inode fields when it is new. */
 int md_ext_write_inode(md_ext *fs, ext2_ino_t ino, struct ext2_inode_large *inode, int64_t t,
                        int is_new);
+
+/* ---- shared by md-ext.c, md-ext-format.c, md-ext-file.c, md-ext-read.c,
+ *      md-ext-dir.c and md-ext-populate.c ---------------------------------- */
+
+struct md_ext {
+    md_ctx *ctx;
+    md_image *img;
+    ext2_filsys fs;
+    uint64_t offset;     /* byte offset of the filesystem in the image */
+    uint64_t size;       /* bytes available to it */
+    int rdonly;
+    int64_t epoch;
+    blk64_t goal;        /* next data block goal: keeps files packed in order */
+    uint64_t progress_total;  /* bytes of file data of the running populate */
+};
+
+/* File data is read and written in pieces of this size. */
+#define MD_EXT_CHUNK (1u << 20)
+
+/* md-ext.c */
+
+/* Fill a zeroed @x for the filesystem at [@off, @off + @size) of @img (takes a
+ * reference on the image's context). */
+void md_ext_init_handle(md_ext *x, md_image *img, uint64_t off, uint64_t size);
+/* -EROFS with a message when opened read-only. */
+int md_ext_check_rw(md_ext *x);
+/* The mode, owner and mtime from @attr (NULL: @defmode, 0:0, the epoch);
+ * mtimes are clamped to the epoch when one is set. */
+int md_ext_attr_values(md_ext *x, const md_attr *attr, uint32_t defmode, uint32_t *mode,
+                       uint32_t *uid, uint32_t *gid, int64_t *mtime);
+/* Read inode @ino (as much of it as struct ext2_inode_large holds). */
+int md_ext_read_inode(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *inode);
+/* Allocate an inode near @dir and count it as used. */
+int md_ext_new_inode(md_ext *x, ext2_ino_t dir, uint32_t mode, ext2_ino_t *ino);
+/* Whether the inodes have room for the large fields (extra_isize). */
+int md_ext_inode_full(ext2_filsys fs);
+/* The mtime, with the extra epoch bits when @full. */
+int64_t md_ext_inode_mtime(const struct ext2_inode_large *in, int full);
+void md_ext_set_owner(struct ext2_inode_large *in, uint32_t uid, uint32_t gid);
+/* The dirent file type (EXT2_FT_*) of a mode. */
+int md_ext_ftype_of(uint32_t mode);
+int md_ext_is_zero(const char *p, size_t n);
+/* FNV-1a over @n bytes, continuing from @h. */
+uint64_t md_ext_fnv64(uint64_t h, const void *p, size_t n);
+
+/* md-ext-file.c */
+
+/* A source of file contents: a buffer or a host fd. */
+struct md_ext_src {
+    const void *buf;
+    int fd;
+    uint64_t size;
+    const char *name;   /* for messages */
+};
+
+/* A new regular-file inode holding the data of @s, not yet linked anywhere;
+ * *@ret is its number.  @progress_done and @po: populate's progress (NULL:
+ * none). */
+int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_ext_src *s, uint32_t mode,
+                       uint32_t uid, uint32_t gid, int64_t mtime, uint32_t nlink, ext2_ino_t *ret,
+                       uint64_t *progress_done, const md_ext_populate_opts *po);
+/* Blocks of data and mapping metadata for a file with @data_blocks allocated
+ * blocks in about @runs pieces. */
+uint64_t md_ext_file_blocks(ext2_filsys fs, uint64_t data_blocks, uint64_t runs);
+
+/* md-ext-dir.c */
+
+/* Create directory @name in @dir (linked there only when @link); *@ret is its
+ * inode. */
+int md_ext_make_dir(md_ext *x, ext2_ino_t dir, const char *name, uint32_t mode, uint32_t uid,
+                    uint32_t gid, int64_t mtime, int link, ext2_ino_t *ret);
+
+/* A directory whose new entries md_ext_populate() collects and writes in one
+ * go with md_ext_pdir_flush() (see md-ext-dir.c). */
+struct md_ext_pdir {
+    ext2_ino_t ino;      /* 0: not collecting (entries go through ext2fs_link) */
+    const char *path;    /* tree path (NULL for the target) */
+    int64_t mtime;
+    struct md_ext_dent *v;
+    size_t n, cap;
+    /* a directory that existed before: its names, read once */
+    struct md_ext_pname *names;
+    size_t names_cap;
+    int tried;           /* md_ext_pdir_open_existing() was called */
+};
+
+/* Start collecting for directory @ino, which existed before: read its names
+ * once.  Indexed (htree) and inline directories, and ones under a block, are
+ * left to ext2fs_link() (d->ino stays 0). */
+int md_ext_pdir_open_existing(md_ext *x, struct md_ext_pdir *d, ext2_ino_t ino);
+/* The inode of @name among an existing directory's names (0: none). */
+ext2_ino_t md_ext_pdir_lookup(struct md_ext_pdir *d, const char *name);
+/* Forget @name after it was unlinked. */
+void md_ext_pdir_forget(struct md_ext_pdir *d, const char *name);
+/* Collect entry @name (borrowed until the flush) for inode @ino. */
+int md_ext_pdir_add(md_ext *x, struct md_ext_pdir *d, const char *name, ext2_ino_t ino,
+                    uint32_t mode);
+/* Write the collected entries after the directory's last entry, in new
+ * blocks as needed, then drop them. */
+int md_ext_pdir_flush(md_ext *x, struct md_ext_pdir *d);
+/* Drop the collected entries and names (the struct itself is the caller's). */
+void md_ext_pdir_free(struct md_ext_pdir *d);
 
 #endif

@@ -180,7 +180,7 @@ MD_API int md_ext_read_file(md_ext *fs, const char *path, void **data, size_t *s
  */
 MD_API int md_ext_extract_file(md_ext *fs, const char *path, const char *host_path);
 
-/** File information returned by md_ext_stat() and md_ext_list(). */
+/** File information filled in by md_ext_stat_path() and passed to md_ext_list()'s callback. */
 typedef struct md_ext_stat {
     uint32_t version;   /* set by the caller: MD_EXT_STAT_VERSION */
     uint32_t ino;

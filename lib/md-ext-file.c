@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Regular-file data: extent and block-map allocation, holes, and writing
+ * single files (md_ext_write_file, md_ext_write_host_file).
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ext2fs/ext2fs.h>
+#include <ext2fs/ext3_extents.h>
+
+#include "md-ext-internal.h"
+
+/* ---- file data ----------------------------------------------------------------- */
+
+/* Physical ranges given to an extent-mapped file, merged while writing and
+ * turned into as few extents as possible at the end (allocating per chunk
+ * with ext2fs_fallocate() would leave one extent per chunk). */
+struct fmap {
+    blk64_t l, p, n;
+};
+
+struct fmaps {
+    struct fmap *v;
+    size_t n, cap;
+    blk64_t blocks;
+};
+
+static int fmaps_add(md_ext *x, struct fmaps *m, blk64_t l, blk64_t p, blk64_t n)
+{
+    struct fmap *last = m->n ? &m->v[m->n - 1] : NULL;
+
+    m->blocks += n;
+    if (last && last->l + last->n == l && last->p + last->n == p) {
+        last->n += n;
+        return 0;
+    }
+    if (m->n == m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 8;
+        struct fmap *nv = realloc(m->v, nc * sizeof(*nv));
+        if (!nv)
+            return md_error(x->ctx, -ENOMEM, "out of memory");
+        m->v = nv;
+        m->cap = nc;
+    }
+    m->v[m->n].l = l;
+    m->v[m->n].p = p;
+    m->v[m->n].n = n;
+    m->n++;
+    return 0;
+}
+
+/* Store the ranges of @m as the extents of inode @ino (tree empty so far). */
+static int fmaps_commit(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, struct fmaps *m)
+{
+    ext2_extent_handle_t h;
+    errcode_t err;
+    size_t i;
+    int first = 1;
+
+    if (!m->n)
+        return 0;
+    err = ext2fs_extent_open2(x->fs, ino, (struct ext2_inode *)in, &h);
+    if (err)
+        return md_ext_error(x->ctx, err, "inode %u: opening the extent tree", ino);
+    for (i = 0; i < m->n && !err; i++) {
+        blk64_t done = 0;
+        while (done < m->v[i].n && !err) {
+            struct ext2fs_extent ex;
+            blk64_t len = m->v[i].n - done;
+            if (len > EXT_INIT_MAX_LEN)
+                len = EXT_INIT_MAX_LEN;
+            memset(&ex, 0, sizeof(ex));
+            ex.e_lblk = m->v[i].l + done;
+            ex.e_pblk = m->v[i].p + done;
+            ex.e_len = (__u32)len;
+            err = ext2fs_extent_insert(h, first ? 0 : EXT2_EXTENT_INSERT_AFTER, &ex);
+            if (!err)
+                err = ext2fs_extent_fix_parents(h);
+            first = 0;
+            done += len;
+        }
+    }
+    ext2fs_extent_free(h);
+    if (err)
+        return md_ext_error(x->ctx, err, "inode %u: writing the extent tree", ino);
+    err = ext2fs_iblk_add_blocks(x->fs, (struct ext2_inode *)in, m->blocks);
+    if (err)
+        return md_ext_error(x->ctx, err, "inode %u: block count", ino);
+    return 0;
+}
+
+/* Extent files: take free ranges from @goal on, write @data, record them. */
+static int write_run_ext(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, struct fmaps *m,
+                         blk64_t l, blk64_t n, const char *data)
+{
+    ext2_filsys fs = x->fs;
+    errcode_t err;
+    int r;
+
+    while (n > 0) {
+        blk64_t goal = x->goal ? x->goal : ext2fs_find_inode_goal(fs, ino, (struct ext2_inode *)in, l);
+        blk64_t p = 0, got = 0;
+
+        err = ext2fs_new_range(fs, 0, goal, n, NULL, &p, &got);
+        if (err == EXT2_ET_BLOCK_ALLOC_FAIL && goal > fs->super->s_first_data_block)
+            err = ext2fs_new_range(fs, 0, fs->super->s_first_data_block, n, NULL, &p, &got);
+        if (err)
+            return md_ext_error(x->ctx, err, "allocating %llu blocks", (unsigned long long)n);
+        if (got > n)
+            got = n;
+        ext2fs_block_alloc_stats_range(fs, p, (blk_t)got, +1);
+        err = io_channel_write_blk64(fs->io, p, (int)got, data);
+        if (err)
+            return md_ext_error(x->ctx, err, "writing file data");
+        r = fmaps_add(x, m, l, p, got);
+        if (r < 0)
+            return r;
+        x->goal = p + got;
+        l += got;
+        n -= got;
+        data += (size_t)got * fs->blocksize;
+    }
+    return 0;
+}
+
+/* Allocate logical blocks [l, l+n) of inode @ino and write @data there. */
+static int write_run(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, struct fmaps *m,
+                     blk64_t l, blk64_t n, const char *data)
+{
+    ext2_filsys fs = x->fs;
+    blk64_t k, start = 0, prev = 0, first = 0;
+    errcode_t err;
+
+    if (in->i_flags & EXT4_EXTENTS_FL)
+        return write_run_ext(x, ino, in, m, l, n, data);
+    for (k = 0; k < n; k++) {
+        blk64_t p = 0;
+        {
+            err = ext2fs_bmap2(fs, ino, (struct ext2_inode *)in, NULL, BMAP_ALLOC, l + k, NULL, &p);
+            if (err)
+                return md_ext_error(x->ctx, err, "allocating a block");
+        }
+        if (!p)
+            return md_error(x->ctx, -EIO, "inode %u: block %llu not mapped after allocation", ino,
+                            (unsigned long long)(l + k));
+        if (k > 0 && p == prev + 1) {
+            prev = p;
+            continue;
+        }
+        if (k > 0) {
+            err = io_channel_write_blk64(fs->io, first, (int)(prev - first + 1),
+                                         data + (size_t)start * fs->blocksize);
+            if (err)
+                return md_ext_error(x->ctx, err, "writing file data");
+        }
+        first = prev = p;
+        start = k;
+    }
+    err = io_channel_write_blk64(fs->io, first, (int)(prev - first + 1),
+                                 data + (size_t)start * fs->blocksize);
+    if (err)
+        return md_ext_error(x->ctx, err, "writing file data");
+    x->goal = prev + 1;
+    return 0;
+}
+
+/* For a host file: move *@pos to the block holding the next data and cut
+ * *@end at the hole after it.  1 when only a hole remains. */
+static int skip_hole(const struct md_ext_src *s, unsigned bs, uint64_t *pos, uint64_t *end)
+{
+    off_t d;
+
+    if (s->fd < 0)
+        return 0;
+    d = lseek(s->fd, (off_t)*pos, SEEK_DATA);
+    if (d < 0 && errno == ENXIO)
+        return 1;               /* only a hole remains */
+    if (d >= 0) {
+        off_t h;
+        *pos = (uint64_t)d / bs * bs;
+        h = lseek(s->fd, (off_t)*pos, SEEK_HOLE);
+        if (h >= 0 && (uint64_t)h < *end)
+            *end = ((uint64_t)h + bs - 1) / bs * bs;
+        if (*end > s->size)
+            *end = s->size;
+    }
+    return *pos >= s->size;
+}
+
+/* Bytes [@pos, @pos + @n) of @s into @buf. */
+static int read_piece(md_ext *x, const struct md_ext_src *s, char *buf, uint64_t pos, size_t n)
+{
+    int r;
+
+    if (s->fd < 0) {
+        memcpy(buf, (const char *)s->buf + pos, n);
+        return 0;
+    }
+    r = md_pread_full(s->fd, buf, n, pos);
+    if (r < 0)
+        return md_error(x->ctx, r == -EIO ? -ESTALE : r,
+                        "%s: read failed (file changed while the image was being built?): %s",
+                        s->name, md_strerror(r));
+    return 0;
+}
+
+/* Write the runs of non-zero blocks of the @n bytes in @buf (file offset
+ * @pos, a multiple of the block size); @buf has room for a padded last block. */
+static int write_piece(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, struct fmaps *m,
+                       char *buf, uint64_t pos, size_t n)
+{
+    unsigned bs = x->fs->blocksize;
+    size_t nblk = (n + bs - 1) / bs, b, e;
+    int r;
+
+    if (n % bs)
+        memset(buf + n, 0, nblk * bs - n);
+    for (b = 0; b < nblk;) {
+        if (md_ext_is_zero(buf + b * bs, bs)) {
+            b++;
+            continue;
+        }
+        for (e = b + 1; e < nblk && !md_ext_is_zero(buf + e * bs, bs); e++)
+            ;
+        r = write_run(x, ino, in, m, pos / bs + b, e - b, buf + b * bs);
+        if (r < 0)
+            return r;
+        b = e;
+    }
+    return 0;
+}
+
+/* Write the contents of @s to inode @ino, skipping holes and all-zero blocks. */
+static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
+                      const struct md_ext_src *s, uint64_t *progress_done,
+                      const md_ext_populate_opts *po)
+{
+    unsigned bs = x->fs->blocksize;
+    uint64_t pos = 0;
+    struct fmaps maps = { NULL, 0, 0, 0 };
+    char *buf;
+    int r = 0;
+
+    if (!s->size)
+        return 0;
+    buf = malloc(MD_EXT_CHUNK);
+    if (!buf)
+        return md_error(x->ctx, -ENOMEM, "out of memory");
+    while (r == 0 && pos < s->size) {
+        uint64_t end = s->size;
+        size_t got;
+
+        if (skip_hole(s, bs, &pos, &end))
+            break;
+        got = (size_t)(end - pos < MD_EXT_CHUNK ? end - pos : MD_EXT_CHUNK);
+        r = read_piece(x, s, buf, pos, got);
+        if (r == 0)
+            r = write_piece(x, ino, in, &maps, buf, pos, got);
+        pos += got;
+        if (r == 0 && po && po->progress) {
+            *progress_done += got;
+            if (po->progress(po->userdata, *progress_done, x->progress_total))
+                r = md_error(x->ctx, -ECANCELED, "cancelled");
+        }
+    }
+    if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL))
+        r = fmaps_commit(x, ino, in, &maps);
+    free(maps.v);
+    free(buf);
+    return r;
+}
+
+/* Prepare a new regular-file inode in memory (extent header on ext4). */
+static int init_file_inode(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, uint32_t mode,
+                           uint32_t uid, uint32_t gid, uint32_t nlink)
+{
+    memset(in, 0, sizeof(*in));
+    in->i_mode = (uint16_t)(LINUX_S_IFREG | (mode & 07777));
+    md_ext_set_owner(in, uid, gid);
+    in->i_links_count = (uint16_t)nlink;
+    if (ext2fs_has_feature_extents(x->fs->super)) {
+        struct ext3_extent_header *eh = (struct ext3_extent_header *)in->i_block;
+        in->i_flags |= EXT4_EXTENTS_FL;
+        eh->eh_magic = ext2fs_cpu_to_le16(EXT3_EXT_MAGIC);
+        eh->eh_entries = 0;
+        eh->eh_max = ext2fs_cpu_to_le16((sizeof(in->i_block) - sizeof(*eh)) /
+                                        sizeof(struct ext3_extent));
+        eh->eh_depth = 0;
+        eh->eh_generation = 0;
+    }
+    (void)ino;
+    return 0;
+}
+
+/* Create a regular file inode with data from @s; returns its number. */
+int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_ext_src *s, uint32_t mode,
+                       uint32_t uid, uint32_t gid, int64_t mtime, uint32_t nlink, ext2_ino_t *ret,
+                       uint64_t *progress_done, const md_ext_populate_opts *po)
+{
+    struct ext2_inode_large in;
+    ext2_ino_t ino;
+    errcode_t err;
+    int r;
+
+    r = md_ext_new_inode(x, dir, LINUX_S_IFREG, &ino);
+    if (r < 0)
+        return r;
+    init_file_inode(x, ino, &in, mode, uid, gid, nlink);
+    /* the final size first: fallocate then extends the previous extent
+     * instead of starting a new one for every chunk */
+    err = ext2fs_inode_size_set(x->fs, (struct ext2_inode *)&in, s->size);
+    if (err)
+        return md_ext_error(x->ctx, err, "%s: setting the size", s->name);
+    r = md_ext_write_inode(x, ino, &in, mtime, 1);
+    if (r < 0)
+        return r;
+    r = write_data(x, ino, &in, s, progress_done, po);
+    if (r < 0)
+        return r;
+    err = ext2fs_inode_size_set(x->fs, (struct ext2_inode *)&in, s->size);
+    if (err)
+        return md_ext_error(x->ctx, err, "%s: setting the size", s->name);
+    r = md_ext_write_inode(x, ino, &in, mtime, 0);
+    if (r < 0)
+        return r;
+    *ret = ino;
+    return 0;
+}
+
+/* Blocks of data and mapping metadata for a file with @data_blocks allocated
+ * blocks in about @runs pieces. */
+uint64_t md_ext_file_blocks(ext2_filsys fs, uint64_t data_blocks, uint64_t runs)
+{
+    uint64_t per = fs->blocksize / 4, meta = 0;
+
+    if (!data_blocks)
+        return 0;
+    if (ext2fs_has_feature_extents(fs->super)) {
+        /* extents of up to 32768 blocks, (blocksize-12)/12 per tree block */
+        uint64_t ext = runs + data_blocks / 32768 + 1;
+        if (ext > 4)
+            meta = (ext + (fs->blocksize - 12) / 12 - 1) / ((fs->blocksize - 12) / 12) + 1;
+    } else {
+        uint64_t rest = data_blocks > 12 ? data_blocks - 12 : 0;
+        if (rest) {
+            meta++;
+            rest = rest > per ? rest - per : 0;
+        }
+        if (rest) {
+            uint64_t n = rest < per * per ? rest : per * per;
+            meta += 1 + (n + per - 1) / per;
+            rest -= n;
+        }
+        if (rest)
+            meta += 1 + (rest + per * per - 1) / (per * per) + (rest + per - 1) / per;
+    }
+    return data_blocks + meta;
+}
+
+/* ---- single files ------------------------------------------------------------ */
+
+static int write_file_common(md_ext *x, const char *path, const struct md_ext_src *s,
+                             const md_attr *attr)
+{
+    uint32_t mode, uid, gid;
+    int64_t mtime;
+    ext2_ino_t dir, ino = 0, old;
+    const char *name;
+    char *nb;
+    int r;
+
+    r = md_ext_check_rw(x);
+    if (r < 0)
+        return r;
+    r = md_ext_attr_values(x, attr, 0644, &mode, &uid, &gid, &mtime);
+    if (r < 0)
+        return r;
+    r = md_ext_lookup_parent(x, path, &dir, &nb, &name);
+    if (r < 0)
+        return r;
+    {
+        /* validate before the first write: space for the data (holes counted) */
+        uint64_t nb_need = md_ext_file_blocks(x->fs,
+                                              (s->size + x->fs->blocksize - 1) / x->fs->blocksize,
+                                              s->size / (1u << 20) + 1) + 2;
+        uint64_t nb_free = ext2fs_free_blocks_count(x->fs->super);
+        if (nb_need > nb_free || x->fs->super->s_free_inodes_count == 0) {
+            r = md_error(x->ctx, -ENOSPC,
+                         "%s: needs about %llu KiB (%llu blocks) and an inode; %llu KiB (%llu blocks) "
+                         "and %u inodes free", path,
+                         (unsigned long long)(nb_need * (x->fs->blocksize / 1024)),
+                         (unsigned long long)nb_need,
+                         (unsigned long long)(nb_free * (x->fs->blocksize / 1024)),
+                         (unsigned long long)nb_free, x->fs->super->s_free_inodes_count);
+            goto out;
+        }
+    }
+    if (ext2fs_lookup(x->fs, dir, name, (int)strlen(name), NULL, &old) == 0) {
+        r = md_ext_unlink(x, dir, name);
+        if (r < 0) {
+            if (r == -EISDIR)
+                r = md_error(x->ctx, -EISDIR, "%s: is a directory", path);
+            goto out;
+        }
+    }
+    r = md_ext_create_file(x, dir, s, mode, uid, gid, mtime, 1, &ino, NULL, NULL);
+    if (r < 0)
+        goto out;
+    r = md_ext_link(x, dir, name, ino, S_IFREG);
+out:
+    free(nb);
+    return r;
+}
+
+MD_API int md_ext_write_file(md_ext *x, const char *path, const void *data, size_t size,
+                             const md_attr *attr)
+{
+    struct md_ext_src s;
+
+    if (!x || !path || (size && !data))
+        return -EINVAL;
+    s.buf = data;
+    s.fd = -1;
+    s.size = size;
+    s.name = path;
+    return write_file_common(x, path, &s, attr);
+}
+
+MD_API int md_ext_write_host_file(md_ext *x, const char *path, const char *host_path,
+                                  const md_attr *attr)
+{
+    struct stat st;
+    struct md_ext_src s;
+    int fd, r;
+
+    if (!x || !path || !host_path)
+        return -EINVAL;
+    fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return md_error_errno(x->ctx, -errno, "%s", host_path);
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return md_error(x->ctx, -EINVAL, "%s: not a regular file", host_path);
+    }
+    s.buf = NULL;
+    s.fd = fd;
+    s.size = (uint64_t)st.st_size;
+    s.name = host_path;
+    r = write_file_common(x, path, &s, attr);
+    close(fd);
+    return r;
+}

@@ -1,0 +1,618 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * md_ext_populate(): copy an md_tree into the filesystem, after checking
+ * that it fits.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ext2fs/ext2fs.h>
+
+#include "md-ext-internal.h"
+
+/* ---- population -------------------------------------------------------------------- */
+
+static int create_symlink(md_ext *x, ext2_ino_t dir, const char *path, const char *target,
+                          ext2_ino_t *ret)
+{
+    ext2_ino_t ino;
+    errcode_t err;
+    size_t len = strlen(target);
+
+    if (len >= x->fs->blocksize)
+        return md_error(x->ctx, -ENAMETOOLONG,
+                        "%s: symlink target of %zu bytes does not fit a %u-byte block", path, len,
+                        x->fs->blocksize);
+    err = ext2fs_new_inode(x->fs, dir, LINUX_S_IFLNK | 0777, NULL, &ino);
+    if (!err)
+        err = ext2fs_symlink(x->fs, dir, ino, NULL, target);
+    if (err)
+        return md_ext_error(x->ctx, err, "%s: creating the symlink", path);
+    *ret = ino;
+    return 0;
+}
+
+static int create_node(md_ext *x, ext2_ino_t dir, const struct md_entry *e, ext2_ino_t *ret)
+{
+    struct ext2_inode_large in;
+    uint32_t type = e->mode & S_IFMT, lmode;
+    ext2_ino_t ino;
+    int r;
+
+    switch (type) {
+    case S_IFCHR: lmode = LINUX_S_IFCHR; break;
+    case S_IFBLK: lmode = LINUX_S_IFBLK; break;
+    case S_IFIFO: lmode = LINUX_S_IFIFO; break;
+    default: lmode = LINUX_S_IFSOCK; break;
+    }
+    r = md_ext_new_inode(x, dir, lmode, &ino);
+    if (r < 0)
+        return r;
+    memset(&in, 0, sizeof(in));
+    in.i_mode = (uint16_t)(lmode | (e->mode & 07777));
+    md_ext_set_owner(&in, e->uid, e->gid);
+    in.i_links_count = 1;
+    if (type == S_IFCHR || type == S_IFBLK) {
+        if (e->rmajor < 256 && e->rminor < 256) {
+            in.i_block[0] = e->rmajor * 256 + e->rminor;
+        } else {
+            in.i_block[1] = (e->rminor & 0xff) | (e->rmajor << 8) | ((e->rminor & ~0xffu) << 12);
+        }
+    }
+    *ret = ino;
+    return md_ext_write_inode(x, ino, &in, e->mtime, 1);
+}
+
+/* Store owner, mode bits and mtime of @e on existing inode @ino. */
+static int apply_attrs(md_ext *x, ext2_ino_t ino, const struct md_entry *e)
+{
+    struct ext2_inode_large in;
+    int r = md_ext_read_inode(x, ino, &in);
+    if (r < 0)
+        return r;
+    in.i_mode = (uint16_t)((in.i_mode & LINUX_S_IFMT) | (e->mode & 07777));
+    md_ext_set_owner(&in, e->uid, e->gid);
+    return md_ext_write_inode(x, ino, &in, e->mtime, 0);
+}
+
+static int set_xattrs(md_ext *x, ext2_ino_t ino, const struct md_entry *e)
+{
+    struct ext2_xattr_handle *h;
+    errcode_t err;
+    size_t i;
+
+    if (!e->n_xattrs)
+        return 0;
+    if (!ext2fs_has_feature_xattr(x->fs->super))
+        return md_error(x->ctx, -ENOTSUP, "%s: has xattrs but the filesystem lacks the ext_attr feature",
+                        e->path);
+    err = ext2fs_xattrs_open(x->fs, ino, &h);
+    if (err)
+        return md_ext_error(x->ctx, err, "%s: xattrs", e->path);
+    err = ext2fs_xattrs_read(h);
+    for (i = 0; !err && i < e->n_xattrs; i++)
+        err = ext2fs_xattr_set(h, e->xattrs[i].name, e->xattrs[i].value, e->xattrs[i].size);
+    if (err) {
+        ext2fs_xattrs_close(&h);
+        return md_ext_error(x->ctx, err, "%s: setting xattr '%s'", e->path,
+                            i > 0 ? e->xattrs[i - 1].name : "");
+    }
+    err = ext2fs_xattrs_close(&h);
+    if (err)
+        return md_ext_error(x->ctx, err, "%s: writing xattrs", e->path);
+    return 0;
+}
+
+/* Data blocks really needed by a regular entry (holes and zero blocks excluded
+ * for buffers; holes excluded for host files). */
+static int data_estimate(md_ext *x, const struct md_entry *e, uint64_t *blocks, uint64_t *runs)
+{
+    const struct md_entry *d = md_entry_data(e);
+    unsigned bs = x->fs->blocksize;
+
+    *blocks = 0;
+    *runs = 0;
+    if (d->src == MD_SRC_BUF) {
+        uint64_t b, n = (d->size + bs - 1) / bs;
+        int prev = 0;
+        for (b = 0; b < n; b++) {
+            size_t len = (b + 1) * bs <= d->size ? bs : (size_t)(d->size - b * bs);
+            int nz = !md_ext_is_zero((const char *)d->buf + b * bs, len);
+            if (nz) {
+                (*blocks)++;
+                if (!prev)
+                    (*runs)++;
+            }
+            prev = nz;
+        }
+    } else if (d->src == MD_SRC_HOST) {
+        int fd = open(d->host_path, O_RDONLY | O_CLOEXEC);
+        off_t pos = 0;
+        if (fd < 0)
+            return md_error_errno(x->ctx, -errno, "%s", d->host_path);
+        for (;;) {
+            off_t ds = lseek(fd, pos, SEEK_DATA), he;
+            if (ds < 0)
+                break;
+            he = lseek(fd, ds, SEEK_HOLE);
+            if (he < 0)
+                he = (off_t)d->size;
+            *blocks += ((uint64_t)he + bs - 1) / bs - (uint64_t)ds / bs;
+            (*runs)++;
+            pos = he;
+            if ((uint64_t)pos >= d->size)
+                break;
+        }
+        if (pos == 0 && *blocks == 0 && d->size) {
+            /* no SEEK_DATA support: assume fully allocated */
+            *blocks = (d->size + bs - 1) / bs;
+            *runs = 1;
+        }
+        close(fd);
+    }
+    return 0;
+}
+
+/* The tree inode of each entry's parent directory (0: the target), looked up
+ * once for the estimate and the walk. */
+static int parent_inos(md_ext *x, md_tree *tree, uint32_t **ret)
+{
+    uint32_t *v = calloc(tree->n + 1, sizeof(*v));
+    size_t i;
+
+    if (!v)
+        return md_error(x->ctx, -ENOMEM, "out of memory");
+    for (i = 0; i < tree->n; i++) {
+        const struct md_entry *e = tree->v[i];
+        const char *slash = strrchr(e->path, '/');
+        const struct md_entry *p;
+        char *pp;
+
+        if (!slash)
+            continue;
+        pp = strndup(e->path, (size_t)(slash - e->path));
+        if (!pp) {
+            free(v);
+            return md_error(x->ctx, -ENOMEM, "out of memory");
+        }
+        p = md_tree_lookup(tree, pp);
+        free(pp);
+        if (!p) {
+            free(v);
+            return md_error(x->ctx, -EIO, "%s: parent directory missing from the tree", e->path);
+        }
+        v[i] = p->ino;
+    }
+    *ret = v;
+    return 0;
+}
+
+/* Space and inodes a tree needs, and the bytes of file data it carries. */
+struct need {
+    uint64_t blocks, inodes, bytes;
+};
+
+/* Add what entry @e itself needs (its directory entry is counted by the caller). */
+static int estimate_entry(md_ext *x, const struct md_entry *e, struct need *need)
+{
+    ext2_filsys fs = x->fs;
+    unsigned bs = fs->blocksize;
+    int r;
+
+    if (S_ISREG(e->mode)) {
+        uint64_t b, runs;
+        if (e->master)
+            return 0;   /* data and inode counted once, with the group's master */
+        if (e->nlink > EXT2_LINK_MAX)
+            return md_error(x->ctx, -EMLINK, "%s: %u hard links, more than ext2/3/4 allow (%d)",
+                            e->path, e->nlink, EXT2_LINK_MAX);
+        r = data_estimate(x, e, &b, &runs);
+        if (r < 0)
+            return r;
+        need->blocks += md_ext_file_blocks(fs, b, runs);
+        need->bytes += e->size;
+        need->inodes++;
+    } else if (S_ISLNK(e->mode)) {
+        if (e->size >= bs)
+            return md_error(x->ctx, -ENAMETOOLONG,
+                            "%s: symlink target of %llu bytes does not fit a %u-byte block",
+                            e->path, (unsigned long long)e->size, bs);
+        need->inodes++;
+        if (e->size >= sizeof(((struct ext2_inode *)0)->i_block))
+            need->blocks += 1;
+    } else {
+        need->inodes++;
+    }
+    if (e->n_xattrs) {
+        if (!ext2fs_has_feature_xattr(fs->super))
+            return md_error(x->ctx, -ENOTSUP,
+                            "%s: has xattrs but the filesystem lacks the ext_attr feature", e->path);
+        need->blocks++;
+    }
+    return 0;
+}
+
+/* Blocks for the directories of @tree (index 0: the target), given the
+ * bytes of entries each receives. */
+static uint64_t estimate_dirs(ext2_filsys fs, const md_tree *tree, const uint64_t *dirbytes)
+{
+    uint64_t blocks = 0;
+    size_t i;
+
+    for (i = 0; i <= tree->n; i++) {
+        uint64_t per = fs->blocksize - 12 - 24, n;   /* tail and "." / ".." */
+        if (i > 0 && !S_ISDIR(tree->v[i - 1]->mode))
+            continue;
+        n = (dirbytes[i > 0 ? tree->v[i - 1]->ino : 0] + per - 1) / per;
+        if (i == 0)
+            n += n ? 1 : 0;   /* the target may be full already */
+        else if (n == 0)
+            n = 1;
+        blocks += md_ext_file_blocks(fs, n, n / 8 + 1);
+    }
+    return blocks;
+}
+
+static int estimate(md_ext *x, md_tree *tree, const uint32_t *parent, struct need *need)
+{
+    uint64_t *dirbytes;
+    size_t i;
+    int r = 0;
+
+    dirbytes = calloc(tree->n + 1, sizeof(*dirbytes));
+    if (!dirbytes)
+        return md_error(x->ctx, -ENOMEM, "out of memory");
+    for (i = 0; i < tree->n && r == 0; i++) {
+        const struct md_entry *e = tree->v[i];
+        const char *slash = strrchr(e->path, '/');
+        const char *name = slash ? slash + 1 : e->path;
+
+        dirbytes[parent[i]] += 8 + ((strlen(name) + 3) & ~3u);
+        r = estimate_entry(x, e, need);
+    }
+    if (r == 0)
+        need->blocks += estimate_dirs(x->fs, tree, dirbytes);
+    free(dirbytes);
+    return r;
+}
+
+/* What md_ext_populate() carries from one step (and one entry) to the next.
+ * Arrays are indexed by tree inode (0: the target). */
+struct populate {
+    md_ext *x;
+    md_tree *tree;
+    md_ext_populate_opts o;
+    ext2_ino_t tino;          /* the target directory */
+    int target_new;           /* it does not exist yet */
+    uint32_t *parent;         /* per entry: its parent's tree inode */
+    ext2_ino_t *fsino;        /* filesystem inode of each tree inode written so far */
+    unsigned char *isnew;     /* the directory was made by this populate */
+    struct md_ext_pdir *pd;   /* directories created here, by tree inode (0: a new target) */
+    uint64_t total, done;     /* bytes of file data, for progress */
+};
+
+/* Where one entry goes. */
+struct slot {
+    const char *name;         /* last component of the entry's path */
+    ext2_ino_t dir;           /* filesystem inode of its parent */
+    ext2_ino_t old;           /* what the parent holds under that name (0: nothing) */
+    struct md_ext_pdir *pp;   /* the parent's pending directory */
+    int coll;                 /* the parent collects its entries (md_ext_pdir_add) */
+};
+
+static int populate_opts(struct populate *st, const md_ext_populate_opts *opts)
+{
+    md_ext *x = st->x;
+    int r;
+
+    if (opts) {
+        if (opts->version < 1 || opts->version > MD_EXT_POPULATE_OPTS_VERSION)
+            return md_check_version(x->ctx, "md_ext_populate_opts", opts->version,
+                                    MD_EXT_POPULATE_OPTS_VERSION);
+        st->o = *opts;
+    }
+    if (st->o.flags)
+        return md_error(x->ctx, -EINVAL, "unknown populate flags 0x%x", st->o.flags);
+    r = md_ext_check_rw(x);
+    if (r < 0)
+        return r;
+    return md_tree_finalize(st->tree);
+}
+
+/* Look the target up; a missing one is made later, after the checks. */
+static int populate_target(struct populate *st)
+{
+    md_ext *x = st->x;
+    const char *target = st->o.target;
+    struct ext2_inode inode;
+    errcode_t err;
+    int r;
+
+    if (!target || !*target)
+        return 0;
+    r = md_ext_lookup(x, target, &st->tino);
+    if (r == -ENOENT) {
+        md_ctx_clear_error(x->ctx);
+        st->target_new = 1;
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    err = ext2fs_read_inode(x->fs, st->tino, &inode);
+    if (err)
+        return md_ext_error(x->ctx, err, "%s", target);
+    if (!LINUX_S_ISDIR(inode.i_mode))
+        return md_error(x->ctx, -ENOTDIR, "%s: target is not a directory", target);
+    return 0;
+}
+
+/* validate before the first write */
+static int populate_check_space(struct populate *st)
+{
+    md_ext *x = st->x;
+    struct need need = { 0, 0, 0 };
+    uint64_t free_b, free_i;
+    unsigned kb;
+    int r;
+
+    r = parent_inos(x, st->tree, &st->parent);
+    if (r < 0)
+        return r;
+    r = estimate(x, st->tree, st->parent, &need);
+    if (r < 0)
+        return r;
+    free_b = ext2fs_free_blocks_count(x->fs->super);
+    free_i = x->fs->super->s_free_inodes_count;
+    if (need.blocks <= free_b && need.inodes <= free_i) {
+        st->total = need.bytes;
+        return 0;
+    }
+    kb = x->fs->blocksize / 1024;
+    return md_error(x->ctx, -ENOSPC,
+                    "the tree does not fit: it needs about %llu KiB (%llu blocks) and %llu inodes, "
+                    "the filesystem has %llu KiB (%llu blocks) and %llu inodes free",
+                    (unsigned long long)(need.blocks * kb), (unsigned long long)need.blocks,
+                    (unsigned long long)need.inodes, (unsigned long long)(free_b * kb),
+                    (unsigned long long)free_b, (unsigned long long)free_i);
+}
+
+/* The first writes: a missing target; then the per-tree-inode arrays. */
+static int populate_prepare(struct populate *st)
+{
+    md_ext *x = st->x;
+    size_t n = st->tree->n + 1;
+    int r;
+
+    x->progress_total = st->total;
+    if (st->target_new) {
+        r = md_ext_mkdir_p(x, st->o.target, NULL, &st->tino);
+        if (r < 0)
+            return r;
+    }
+    st->fsino = calloc(n, sizeof(*st->fsino));
+    st->isnew = calloc(n, 1);
+    st->pd = calloc(n, sizeof(*st->pd));
+    if (!st->fsino || !st->isnew || !st->pd)
+        return md_error(x->ctx, -ENOMEM, "out of memory");
+    if (st->target_new) {
+        st->pd[0].ino = st->tino;
+        st->pd[0].mtime = x->epoch;
+        st->pd[0].tried = 1;
+    }
+    return 0;
+}
+
+/* Find entry @i's parent directory and what it already holds under the
+ * entry's name. */
+static int entry_slot(struct populate *st, size_t i, struct slot *sl)
+{
+    md_ext *x = st->x;
+    const struct md_entry *e = st->tree->v[i];
+    const char *slash = strrchr(e->path, '/');
+    uint32_t parent = st->parent[i];
+    int pnew = st->target_new, r;
+
+    sl->name = slash ? slash + 1 : e->path;
+    sl->dir = st->tino;
+    sl->old = 0;
+    sl->pp = &st->pd[0];
+    if (parent) {
+        if (!st->fsino[parent])
+            return md_error(x->ctx, -EIO, "%s: parent directory missing from the tree", e->path);
+        sl->dir = st->fsino[parent];
+        pnew = st->isnew[parent];
+        sl->pp = &st->pd[parent];
+    }
+    if (!pnew && !sl->pp->tried) {
+        /* an existing directory: read its names once, then collect */
+        r = md_ext_pdir_open_existing(x, sl->pp, sl->dir);
+        if (r < 0)
+            return r;
+    }
+    sl->coll = sl->pp->ino != 0;
+    if ((pnew || sl->coll) && sl->pp->ino != sl->dir)
+        return md_error(x->ctx, -EIO, "%s: internal error: parent directory not pending", e->path);
+    if (sl->coll) {
+        sl->old = pnew ? 0 : md_ext_pdir_lookup(sl->pp, sl->name);
+    } else {
+        errcode_t err = ext2fs_lookup(x->fs, sl->dir, sl->name, (int)strlen(sl->name), NULL,
+                                      &sl->old);
+        if (err == EXT2_ET_FILE_NOT_FOUND)
+            sl->old = 0;
+        else if (err)
+            return md_ext_error(x->ctx, err, "%s", e->path);
+    }
+    return 0;
+}
+
+/* Enter @ino as the slot's name: collected, or linked at once. */
+static int slot_link(struct populate *st, const struct slot *sl, ext2_ino_t ino, uint32_t mode)
+{
+    return sl->coll ? md_ext_pdir_add(st->x, sl->pp, sl->name, ino, mode)
+                    : md_ext_link(st->x, sl->dir, sl->name, ino, mode);
+}
+
+/* A directory entry: an existing directory takes its attributes, anything
+ * else of that name is replaced by a new directory (which collects its
+ * entries). */
+static int populate_dir(struct populate *st, const struct md_entry *e, const struct slot *sl)
+{
+    md_ext *x = st->x;
+    ext2_ino_t ino = 0;
+    int r;
+
+    if (sl->old) {
+        struct ext2_inode inode;
+        errcode_t err = ext2fs_read_inode(x->fs, sl->old, &inode);
+        if (err)
+            return md_ext_error(x->ctx, err, "%s", e->path);
+        if (LINUX_S_ISDIR(inode.i_mode)) {
+            r = apply_attrs(x, sl->old, e);
+            if (r < 0)
+                return r;
+            st->fsino[e->ino] = sl->old;
+            return 0;
+        }
+        r = md_ext_unlink(x, sl->dir, sl->name);
+        if (r < 0)
+            return r;
+        md_ext_pdir_forget(sl->pp, sl->name);
+    }
+    r = md_ext_make_dir(x, sl->dir, sl->name, e->mode, e->uid, e->gid, e->mtime, !sl->coll, &ino);
+    if (r == 0 && sl->coll)
+        r = md_ext_pdir_add(x, sl->pp, sl->name, ino, S_IFDIR);
+    if (r < 0)
+        return r;
+    st->fsino[e->ino] = ino;
+    st->isnew[e->ino] = 1;
+    st->pd[e->ino].ino = ino;
+    st->pd[e->ino].path = e->path;
+    st->pd[e->ino].mtime = e->mtime;
+    st->pd[e->ino].tried = 1;
+    return set_xattrs(x, ino, e);
+}
+
+static int populate_file(struct populate *st, ext2_ino_t dir, const struct md_entry *e,
+                         ext2_ino_t *ino)
+{
+    md_ext *x = st->x;
+    const struct md_entry *d = md_entry_data(e);
+    struct md_ext_src s;
+    int fd = -1, r;
+
+    r = md_entry_open(x->ctx, e, &fd);
+    if (r < 0)
+        return r;
+    s.fd = fd;
+    s.buf = d->src == MD_SRC_BUF ? d->buf : NULL;
+    s.size = d->src == MD_SRC_NONE ? 0 : d->size;
+    s.name = d->src == MD_SRC_HOST ? d->host_path : e->path;
+    r = md_ext_create_file(x, dir, &s, e->mode, e->uid, e->gid, e->mtime, e->nlink, ino,
+                           &st->done, &st->o);
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+/* Any other entry: replaces what is there (but not a directory). */
+static int populate_other(struct populate *st, const struct md_entry *e, const struct slot *sl)
+{
+    md_ext *x = st->x;
+    uint32_t type = e->mode & S_IFMT;
+    ext2_ino_t ino = 0;
+    int r;
+
+    if (sl->old) {
+        r = md_ext_unlink(x, sl->dir, sl->name);
+        if (r < 0) {
+            if (r == -EISDIR)
+                r = md_error(x->ctx, -EISDIR,
+                             "%s: is a directory in the filesystem; cannot replace it", e->path);
+            return r;
+        }
+        md_ext_pdir_forget(sl->pp, sl->name);
+    }
+    if (type == S_IFREG && st->fsino[e->ino]) {
+        /* another link of a file already written */
+        return slot_link(st, sl, st->fsino[e->ino], S_IFREG);
+    }
+    if (type == S_IFREG) {
+        r = populate_file(st, sl->dir, e, &ino);
+    } else if (type == S_IFLNK) {
+        r = create_symlink(x, sl->dir, e->path, e->link, &ino);
+        if (r == 0)
+            r = apply_attrs(x, ino, e);
+    } else {
+        r = create_node(x, sl->dir, e, &ino);   /* with owner, mode and mtime */
+    }
+    if (r < 0)
+        return r;
+    st->fsino[e->ino] = ino;
+    r = set_xattrs(x, ino, md_entry_data(e));
+    if (r < 0)
+        return r;
+    return slot_link(st, sl, ino, e->mode);
+}
+
+static int populate_entry(struct populate *st, size_t i)
+{
+    const struct md_entry *e = st->tree->v[i];
+    struct slot sl;
+    int r;
+
+    r = entry_slot(st, i, &sl);
+    if (r < 0)
+        return r;
+    if ((e->mode & S_IFMT) == S_IFDIR)
+        return populate_dir(st, e, &sl);
+    return populate_other(st, e, &sl);
+}
+
+static void populate_free(struct populate *st)
+{
+    size_t i;
+
+    if (st->pd)
+        for (i = 0; i <= st->tree->n; i++)
+            md_ext_pdir_free(&st->pd[i]);
+    free(st->pd);
+    free(st->fsino);
+    free(st->isnew);
+    free(st->parent);
+}
+
+MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts *opts)
+{
+    struct populate st;
+    size_t i;
+    int r;
+
+    if (!x || !tree)
+        return -EINVAL;
+    memset(&st, 0, sizeof(st));
+    st.x = x;
+    st.tree = tree;
+    md_ext_populate_opts_init(&st.o);
+    st.tino = EXT2_ROOT_INO;
+    r = populate_opts(&st, opts);
+    if (r == 0)
+        r = populate_target(&st);
+    if (r < 0)
+        return r;
+
+    r = populate_check_space(&st);
+    if (r == 0)
+        r = populate_prepare(&st);
+    for (i = 0; r == 0 && i < tree->n; i++)
+        r = populate_entry(&st, i);
+    /* write the new directories, in tree order */
+    for (i = 0; r == 0 && i <= tree->n; i++)
+        if (st.pd[i].ino)
+            r = md_ext_pdir_flush(x, &st.pd[i]);
+    if (r == 0 && st.o.progress && st.o.progress(st.o.userdata, st.total, st.total))
+        r = md_error(x->ctx, -ECANCELED, "cancelled");
+    populate_free(&st);
+    return r;
+}
