@@ -14,6 +14,7 @@ struct md_ctx {
     void *log_userdata;
     int log_max;
     int64_t epoch;
+    bool epoch_set;         /* SOURCE_DATE_EPOCH or md_ctx_set_epoch(): clamp and derive ids */
 };
 
 static void log_stderr(void *userdata, int priority, const char *msg)
@@ -26,19 +27,28 @@ static void log_stderr(void *userdata, int priority, const char *msg)
             priority >= 0 && priority <= 7 ? names[priority] : "log", msg);
 }
 
-static int64_t epoch_from_env(void)
+/* SOURCE_DATE_EPOCH: unset or empty means none; anything else must be a
+ * non-negative decimal number of seconds (reproducible-builds.org: a
+ * malformed value is an error, not a silent fallback). */
+static int epoch_from_env(int64_t *epoch, bool *set)
 {
     const char *s = getenv("SOURCE_DATE_EPOCH");
     char *end;
     long long v;
 
+    *epoch = 0;
+    *set = false;
     if (!s || !*s)
         return 0;
+    if (*s < '0' || *s > '9')
+        return -EINVAL;
     errno = 0;
     v = strtoll(s, &end, 10);
     if (errno || *end || v < 0)
-        return 0;
-    return v;
+        return -EINVAL;
+    *epoch = v;
+    *set = true;
+    return 0;
 }
 
 MD_API int md_ctx_new(md_ctx **ret)
@@ -48,11 +58,15 @@ MD_API int md_ctx_new(md_ctx **ret)
 
     if (!ret)
         return -EINVAL;
+    *ret = NULL;
     ctx = calloc(1, sizeof(*ctx));
     if (!ctx)
         return -ENOMEM;
+    if (epoch_from_env(&ctx->epoch, &ctx->epoch_set) < 0) {
+        free(ctx);
+        return -EINVAL;
+    }
     atomic_init(&ctx->refs, 1);
-    ctx->epoch = epoch_from_env();
     dbg = getenv("MD_DEBUG");
     if (dbg && *dbg && strcmp(dbg, "0") != 0) {
         ctx->log_fn = log_stderr;
@@ -105,12 +119,18 @@ MD_API int md_ctx_set_epoch(md_ctx *ctx, int64_t epoch)
     if (!ctx || epoch < 0)
         return -EINVAL;
     ctx->epoch = epoch;
+    ctx->epoch_set = true;
     return 0;
 }
 
 MD_API int64_t md_ctx_get_epoch(const md_ctx *ctx)
 {
     return ctx ? ctx->epoch : 0;
+}
+
+MD_API int md_ctx_has_epoch(const md_ctx *ctx)
+{
+    return ctx && ctx->epoch_set ? 1 : 0;
 }
 
 MD_API const char *md_strerror(int err)

@@ -405,7 +405,7 @@ static int format_init_fs(struct format_state *st)
     err = io_channel_set_options(x->fs->io, iopt);
     if (err)
         return md_ext_error(st->ctx, err, "%s: setting the partition offset", path);
-    if (x->epoch > 0)
+    if (x->has_epoch)
         x->fs->now = (time_t)x->epoch;
     x->fs->umask = 0;
     return 0;
@@ -419,7 +419,7 @@ static int format_identity(struct format_state *st)
     uint8_t *uuid = st->uuid;
 
     if (!st->o.uuid) {
-        if (x->epoch > 0) {
+        if (x->has_epoch) {
             uint64_t seed = md_ext_fnv64(1469598103934665603ULL, &x->epoch, sizeof(x->epoch));
             seed = md_ext_fnv64(seed, &st->off, sizeof(st->off));
             seed = md_ext_fnv64(seed, &st->size, sizeof(st->size));
@@ -447,7 +447,7 @@ static int format_identity(struct format_state *st)
         strncpy((char *)sb->s_volume_name, st->o.label, EXT2_LABEL_LEN);
     sb->s_max_mnt_count = (uint16_t)-1;
     sb->s_checkinterval = 0;
-    if (x->epoch > 0) {
+    if (x->has_epoch) {
         sb->s_mkfs_time = sb->s_lastcheck = (uint32_t)x->epoch;
     }
     if (ext2fs_has_feature_metadata_csum(sb))

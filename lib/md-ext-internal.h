@@ -69,6 +69,7 @@ struct md_ext {
     uint64_t size;       /* bytes available to it */
     int rdonly;
     int64_t epoch;
+    bool has_epoch;        /* an epoch is set: clamp mtimes, derive ids, fixed superblock times */
     blk64_t goal;        /* next data block goal: keeps files packed in order */
     uint64_t progress_total;  /* bytes of file data of the running populate */
 };

@@ -237,7 +237,7 @@ int md_ext_attr_values(md_ext *x, const md_attr *attr, uint32_t defmode, uint32_
     *uid = attr ? attr->uid : 0;
     *gid = attr ? attr->gid : 0;
     *mtime = (attr && attr->mtime != MD_MTIME_DEFAULT) ? attr->mtime : x->epoch;
-    if (x->epoch > 0 && (*mtime < 0 || *mtime > x->epoch))
+    if (x->has_epoch && (*mtime < 0 || *mtime > x->epoch))
         *mtime = x->epoch;
     return 0;
 }
@@ -377,7 +377,7 @@ static int release_inode(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in)
         ext2fs_file_acl_block_set(fs, (struct ext2_inode *)in, 0);
     }
     in->i_links_count = 0;
-    in->i_dtime = (uint32_t)(x->epoch > 0 ? x->epoch : time(NULL));
+    in->i_dtime = (uint32_t)(x->has_epoch ? x->epoch : time(NULL));
     ext2fs_inode_alloc_stats2(fs, ino, -1, LINUX_S_ISDIR(in->i_mode));
     return md_ext_write_inode(x, ino, in, md_ext_inode_mtime(in, 0), 0);
 }
@@ -418,6 +418,7 @@ void md_ext_init_handle(md_ext *x, md_image *img, uint64_t off, uint64_t size)
     x->offset = off;
     x->size = size;
     x->epoch = md_ctx_get_epoch(x->ctx);
+    x->has_epoch = md_ctx_has_epoch(x->ctx);
 }
 
 /* ext2fs_open2() at the partition's offset; a missing filesystem is named
@@ -497,7 +498,7 @@ MD_API int md_ext_open(md_image *img, uint32_t partno, uint32_t flags, md_ext **
         md_ext_free(x);
         return r;
     }
-    if (x->epoch > 0)
+    if (x->has_epoch)
         x->fs->now = (time_t)x->epoch;
     x->fs->umask = 0;
     *ret = x;
@@ -512,7 +513,7 @@ MD_API int md_ext_close(md_ext *x)
     if (!x)
         return 0;
     if (x->fs) {
-        if (!x->rdonly && x->epoch > 0)
+        if (!x->rdonly && x->has_epoch)
             x->fs->super->s_mtime = x->fs->super->s_mtime ? (uint32_t)x->epoch : 0;
         err = ext2fs_close_free(&x->fs);
         if (err)

@@ -796,7 +796,7 @@ static int ids_seed(md_image *img, const md_table_opts *o, uint64_t *seed)
         *seed = o->seed;
         return 1;
     }
-    if (md_ctx_get_epoch(img->ctx) > 0) {
+    if (md_ctx_has_epoch(img->ctx)) {
         *seed = (uint64_t)md_ctx_get_epoch(img->ctx);
         return 1;
     }

@@ -216,10 +216,13 @@ MD_API md_ctx *md_tree_ctx(const md_tree *t)
     return t ? t->ctx : NULL;
 }
 
+/* Generated entries (MD_MTIME_DEFAULT) get the epoch, 0 when none is set;
+ * given mtimes are kept, clamped to the epoch only when one is set. */
 static int64_t clamp_mtime(md_ctx *ctx, int64_t mtime)
 {
     int64_t epoch = md_ctx_get_epoch(ctx);
-    if (mtime < 0 || mtime > epoch)
+
+    if (mtime < 0 || (md_ctx_has_epoch(ctx) && mtime > epoch))
         return epoch;
     return mtime;
 }

@@ -77,11 +77,32 @@ static void test_epoch(void **state)
     assert_int_equal(md_ctx_set_epoch(ctx, 42), 0);
     assert_int_equal(md_ctx_get_epoch(ctx), 42);
     md_ctx_free(ctx);
-    setenv("SOURCE_DATE_EPOCH", "garbage", 1);
+    /* malformed: an error, not silently "no epoch" (reproducible-builds.org) */
+    {
+        static const char *const bad[] = { "garbage", "12abc", "-5", " 12", "+7", "1e9",
+                                           "99999999999999999999999" };
+        size_t i;
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            setenv("SOURCE_DATE_EPOCH", bad[i], 1);
+            ctx = (md_ctx *)&i;
+            assert_int_equal(md_ctx_new(&ctx), -EINVAL);
+            assert_null(ctx);
+        }
+    }
+    /* "0" is an epoch; empty or unset is none */
+    setenv("SOURCE_DATE_EPOCH", "0", 1);
     assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(md_ctx_has_epoch(ctx), 1);
+    md_ctx_free(ctx);
+    setenv("SOURCE_DATE_EPOCH", "", 1);
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    assert_int_equal(md_ctx_has_epoch(ctx), 0);
     assert_int_equal(md_ctx_get_epoch(ctx), 0);
+    assert_int_equal(md_ctx_set_epoch(ctx, 5), 0);
+    assert_int_equal(md_ctx_has_epoch(ctx), 1);
     md_ctx_free(ctx);
     unsetenv("SOURCE_DATE_EPOCH");
+    assert_int_equal(md_ctx_has_epoch(NULL), 0);
 }
 
 static void test_version(void **state)

@@ -37,10 +37,12 @@ typedef void (*md_log_fn)(void *userdata, int priority, const char *msg);
 /**
  * Create a context (reference count 1).  Logging is off unless the
  * environment variable MD_DEBUG is set to a non-empty value other than "0",
- * in which case messages up to MD_LOG_DEBUG go to stderr.  The default
- * timestamp for entries is taken from SOURCE_DATE_EPOCH when set and valid,
- * else 0.
- * Errors: -EINVAL (@ret NULL), -ENOMEM.
+ * in which case messages up to MD_LOG_DEBUG go to stderr.  The epoch (see
+ * md_ctx_set_epoch()) is taken from SOURCE_DATE_EPOCH when it is set and
+ * not empty.
+ * Errors: -EINVAL (@ret NULL, or SOURCE_DATE_EPOCH is not a non-negative
+ * decimal number of seconds: as reproducible-builds.org asks, a malformed
+ * value is an error, not ignored), -ENOMEM.
  */
 MD_API int md_ctx_new(md_ctx **ret);
 
@@ -70,14 +72,22 @@ MD_API void md_ctx_clear_error(md_ctx *ctx);
 MD_API void md_ctx_set_log_fn(md_ctx *ctx, md_log_fn fn, void *userdata, int max_priority);
 
 /**
- * Set the timestamp (seconds since the epoch) given to entries that carry
- * none, and the upper bound that entry timestamps are clamped to.  Overrides
- * SOURCE_DATE_EPOCH.  Errors: -EINVAL for a negative value.
+ * Set the epoch (seconds since 1970), overriding SOURCE_DATE_EPOCH.  The
+ * epoch is the timestamp of generated entries (directories the tree makes,
+ * BusyBox links, files written from memory, filesystem metadata) and, once
+ * set, the upper bound every other timestamp (kept host mtimes, archive
+ * mtimes) is clamped to; ids (UUIDs, disk ids, hash seeds) are then derived
+ * from it instead of being random.  Without an epoch, generated entries get
+ * time 0, other timestamps are kept as they are, and ids are random.
+ * Errors: -EINVAL for a negative value.
  */
 MD_API int md_ctx_set_epoch(md_ctx *ctx, int64_t epoch);
 
-/** The timestamp set by md_ctx_set_epoch() or taken from SOURCE_DATE_EPOCH. */
+/** The epoch set by md_ctx_set_epoch() or taken from SOURCE_DATE_EPOCH; 0 when none. */
 MD_API int64_t md_ctx_get_epoch(const md_ctx *ctx);
+
+/** 1 when an epoch is set (SOURCE_DATE_EPOCH or md_ctx_set_epoch()), else 0. */
+MD_API int md_ctx_has_epoch(const md_ctx *ctx);
 
 /** Name of a (positive or negative) errno value, as strerror(3); never NULL. */
 MD_API const char *md_strerror(int err);
