@@ -244,16 +244,23 @@ int md_extlinux_blobs_parse(md_ctx *ctx, const uint8_t *buf, size_t n, const cha
     return r;
 }
 
+/* Read @dir/@name; *@path names it for messages (the caller frees it). */
+static int read_dir_file(md_ctx *ctx, const char *dir, const char *name, char **path,
+                         char **data, size_t *size)
+{
+    *path = md_asprintf("%s/%s", dir, name);
+    if (!*path)
+        return md_error(ctx, -ENOMEM, "out of memory");
+    return md_read_file(ctx, *path, data, size);
+}
+
 /* @dir/ldlinux.bss: the boot sector. */
 static int read_dir_bss(md_ctx *ctx, const char *dir, struct md_sl_blobs *b)
 {
-    char *p = md_asprintf("%s/ldlinux.bss", dir), *data = NULL;
+    char *p, *data = NULL;
     size_t size;
-    int r;
+    int r = read_dir_file(ctx, dir, "ldlinux.bss", &p, &data, &size);
 
-    if (!p)
-        return md_error(ctx, -ENOMEM, "out of memory");
-    r = md_read_file(ctx, p, &data, &size);
     if (r >= 0 && (size < SECTOR || md_get_le16((uint8_t *)data + 0x1fe) != 0xaa55))
         r = md_error(ctx, -EINVAL, "%s: not a syslinux boot sector", p);
     if (r >= 0)
@@ -266,13 +273,10 @@ static int read_dir_bss(md_ctx *ctx, const char *dir, struct md_sl_blobs *b)
 /* @dir/ldlinux.sys: the core and its patch area. */
 static int read_dir_core(md_ctx *ctx, const char *dir, struct md_sl_blobs *b)
 {
-    char *p = md_asprintf("%s/ldlinux.sys", dir), *data = NULL;
+    char *p, *data = NULL;
     size_t size;
-    int r;
+    int r = read_dir_file(ctx, dir, "ldlinux.sys", &p, &data, &size);
 
-    if (!p)
-        return md_error(ctx, -ENOMEM, "out of memory");
-    r = md_read_file(ctx, p, &data, &size);
     if (r < 0)
         goto out;
     /* the installer pads the core to whole sectors */
