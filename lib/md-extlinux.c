@@ -1062,6 +1062,7 @@ MD_API int md_extlinux_install(md_image *img, uint32_t partno, const md_extlinux
         r = check_space(&in);
     if (r >= 0)
         r = patch_ldlinux(&in);
+    /* everything above only reads: an error up to here leaves the image as it was */
     if (r >= 0)
         r = write_ldlinux(&in);
     if (r >= 0)
