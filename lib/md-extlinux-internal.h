@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Internal API of lib/md-extlinux.c, shared with tests/test-extlinux.c so
- * that the unit test exercises the blob parser, the patcher, the ADV and the
- * config scanner directly.  Not installed.
+ * Internal API of the extlinux module, shared by its sources and with
+ * tests/test-extlinux.c so that the unit test exercises the blob parser, the
+ * patcher, the ADV and the config scanner directly.  Not installed.
+ *   md-extlinux.c         md_extlinux_install(): the filesystem and the image
+ *   md-extlinux-blobs.c   md_extlinux_blobs_*, md_extlinux_patch, md_extlinux_adv_*
+ *   md-extlinux-config.c  md_extlinux_config_* (public) and md_extlinux_config_refs
  *
  * The layouts come from syslinux's libinstaller/syslxint.h.
  */
@@ -13,6 +16,10 @@
 #include <stdint.h>
 
 #include "md-internal.h"
+
+/* Where the boot sector and ldlinux.sys come from by default (Debian's
+ * extlinux package); a missing default gets a message naming the package. */
+#define DEFAULT_EXTLINUX_BIN "/usr/bin/extlinux"
 
 #define SECTOR 512u
 #define LDLINUX_MAGIC 0x3eb202feu

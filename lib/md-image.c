@@ -719,11 +719,42 @@ static uint64_t part_sectors(const struct pending_part *p, uint64_t usable)
     return 0; /* the rest */
 }
 
+/* Size of partition @i, the one that takes the rest: what the @avail
+ * sectors leave after aligned room for the partitions that follow. */
+static int rest_sectors(md_image *img, size_t i, uint64_t avail, uint64_t usable, uint64_t *ret)
+{
+    uint64_t later = 0, nsec;
+    char a[32], b[32];
+    size_t j;
+
+    for (j = i + 1; j < img->n_parts; j++) {
+        uint64_t s = part_sectors(&img->parts[j], usable);
+        later += j + 1 < img->n_parts ? (s + GRAIN_SECTORS - 1) / GRAIN_SECTORS * GRAIN_SECTORS : s;
+    }
+    if (later == 0)
+        nsec = avail;
+    else if (avail > later)
+        nsec = (avail - later) / GRAIN_SECTORS * GRAIN_SECTORS;
+    else
+        nsec = 0;
+    if (later && nsec == 0) {
+        fmt_size(b, sizeof(b), avail * SECTOR);
+        fmt_size(a, sizeof(a), later * SECTOR);
+        return md_error(img->ctx, -ENOSPC,
+                        "partition %zu (rest of the disk) would be empty: the partitions after it "
+                        "need %s of the %s left",
+                        i + 1, a, b);
+    }
+    *ret = nsec;
+    return 0;
+}
+
 static int compute_layout(md_image *img, bool gpt, uint64_t first, uint64_t last, struct layout *lay)
 {
     uint64_t cur = first, usable;
-    size_t i, j, n_rest = 0;
+    size_t i, n_rest = 0;
     char a[32], b[32];
+    int r;
 
     usable = last >= first ? last - first + 1 : 0;
     for (i = 0; i < img->n_parts; i++)
@@ -748,26 +779,10 @@ static int compute_layout(md_image *img, bool gpt, uint64_t first, uint64_t last
         } else {
             /* The rest: leave room for the partitions that follow, each
              * starting on a 1 MiB boundary. */
-            uint64_t later = 0;
             snprintf(a, sizeof(a), "rest of the disk");
-            for (j = i + 1; j < img->n_parts; j++) {
-                uint64_t s = part_sectors(&img->parts[j], usable);
-                later += j + 1 < img->n_parts ? (s + GRAIN_SECTORS - 1) / GRAIN_SECTORS * GRAIN_SECTORS : s;
-            }
-            if (later == 0)
-                nsec = avail;
-            else if (avail > later)
-                nsec = (avail - later) / GRAIN_SECTORS * GRAIN_SECTORS;
-            else
-                nsec = 0;
-            if (later && nsec == 0) {
-                fmt_size(b, sizeof(b), avail * SECTOR);
-                fmt_size(a, sizeof(a), later * SECTOR);
-                return md_error(img->ctx, -ENOSPC,
-                                "partition %zu (rest of the disk) would be empty: the partitions after it "
-                                "need %s of the %s left",
-                                i + 1, a, b);
-            }
+            r = rest_sectors(img, i, avail, usable, &nsec);
+            if (r < 0)
+                return r;
         }
         fmt_size(b, sizeof(b), avail * SECTOR);
         if (nsec == 0 || nsec > avail) {
@@ -807,189 +822,257 @@ static int ids_seed(md_image *img, const md_table_opts *o, uint64_t *seed)
     return 0;
 }
 
-MD_API int md_image_write_table(md_image *img, const md_table_opts *opts)
-{
-    md_table_opts o = MD_TABLE_OPTS_INIT;
-    struct fdisk_context *cxt = NULL;
+/* One md_image_write_table() call: what each phase finds, for the next. */
+struct table_job {
+    md_image *img;
+    md_table_opts o;      /* the caller's options, or the defaults */
+    bool gpt;
+    bool seeded;          /* derive the ids from seed (else libfdisk's random ones) */
+    uint64_t seed;
+    struct fdisk_context *cxt;
     struct fdisk_label *lb;
-    struct layout *lay = NULL;
-    uint64_t sectors, first, last, seed = 0;
-    bool gpt, seeded;
-    char idbuf[40];
-    size_t i;
+    uint64_t first, last; /* usable sectors */
+    struct layout *lay;   /* where each queued partition goes */
+    char disk_id[40];     /* the disk id to set; "" leaves libfdisk's */
+};
+
+/* The options and the label type; the image must hold the table. */
+static int table_check(struct table_job *t, md_image *img, const md_table_opts *opts)
+{
+    static const md_table_opts defaults = MD_TABLE_OPTS_INIT;
+    uint64_t sectors;
     int r;
 
-    if (!img)
-        return -EINVAL;
+    t->img = img;
+    t->o = defaults;
     if (opts) {
         r = md_check_version(img->ctx, "md_table_opts", opts->version, MD_TABLE_OPTS_VERSION);
         if (r < 0)
             return r;
-        o = *opts;
+        t->o = *opts;
     }
-    if (o.flags & ~MD_TABLE_SEED)
-        return md_error(img->ctx, -EINVAL, "partition table: unknown flags 0x%x", o.flags);
-    if (o.type != MD_TABLE_GPT && o.type != MD_TABLE_MBR)
+    if (t->o.flags & ~MD_TABLE_SEED)
+        return md_error(img->ctx, -EINVAL, "partition table: unknown flags 0x%x", t->o.flags);
+    if (t->o.type != MD_TABLE_GPT && t->o.type != MD_TABLE_MBR)
         return md_error(img->ctx, -EINVAL, "%s: partition table type %u is not MD_TABLE_GPT or MD_TABLE_MBR",
-                        img->path, o.type);
-    gpt = o.type == MD_TABLE_GPT;
-    if (!gpt && img->n_parts > 4)
+                        img->path, t->o.type);
+    t->gpt = t->o.type == MD_TABLE_GPT;
+    if (!t->gpt && img->n_parts > 4)
         return md_error(img->ctx, -EINVAL,
                         "%zu partitions: an MBR table holds at most 4 primary partitions (use gpt)",
                         img->n_parts);
-    seeded = ids_seed(img, &o, &seed);
+    t->seeded = ids_seed(img, &t->o, &t->seed);
 
     /* Up-front checks that give clear messages; libfdisk's own checks follow. */
     sectors = img->size / SECTOR;
-    if (sectors < GRAIN_SECTORS + (gpt ? 34 : 1))
+    if (sectors < GRAIN_SECTORS + (t->gpt ? 34 : 1))
         return md_error(img->ctx, -ENOSPC,
                         "%s: image of %" PRIu64 " bytes is too small for a%s partition table "
                         "(partitions start at 1 MiB; minimum %u bytes)",
-                        img->path, img->size, gpt ? " GPT" : "n MBR",
-                        (GRAIN_SECTORS + (gpt ? 34u : 1u) + 1u) * SECTOR);
+                        img->path, img->size, t->gpt ? " GPT" : "n MBR",
+                        (GRAIN_SECTORS + (t->gpt ? 34u : 1u) + 1u) * SECTOR);
+    return 0;
+}
 
-    r = fdisk_open(img, &cxt);
+/* A new empty label in libfdisk's memory, and the sectors it leaves usable. */
+static int table_create(struct table_job *t)
+{
+    md_image *img = t->img;
+    int r = fdisk_create_disklabel(t->cxt, t->gpt ? "gpt" : "dos");
+
     if (r < 0)
-        return r;
-    r = fdisk_create_disklabel(cxt, gpt ? "gpt" : "dos");
-    if (r < 0) {
-        r = md_error(img->ctx, fdisk_err(r), "%s: libfdisk cannot create a %s table%s%s", img->path,
-                     gpt ? "GPT" : "MBR", img->fdisk_msg[0] ? ": " : "", img->fdisk_msg);
-        goto out;
-    }
-    lb = fdisk_get_label(cxt, NULL);
-    first = fdisk_get_first_lba(cxt);
-    last = fdisk_get_last_lba(cxt);
-    if (first < GRAIN_SECTORS)
-        first = GRAIN_SECTORS;
+        return md_error(img->ctx, fdisk_err(r), "%s: libfdisk cannot create a %s table%s%s", img->path,
+                        t->gpt ? "GPT" : "MBR", img->fdisk_msg[0] ? ": " : "", img->fdisk_msg);
+    t->lb = fdisk_get_label(t->cxt, NULL);
+    t->first = fdisk_get_first_lba(t->cxt);
+    t->last = fdisk_get_last_lba(t->cxt);
+    if (t->first < GRAIN_SECTORS)
+        t->first = GRAIN_SECTORS;
     md_dbg(img->ctx, "%s: %s table, usable sectors %" PRIu64 "..%" PRIu64, img->path,
-           gpt ? "GPT" : "MBR", first, last);
+           t->gpt ? "GPT" : "MBR", t->first, t->last);
+    return 0;
+}
 
-    lay = md_calloc(img->n_parts, sizeof(*lay));
-    if (!lay) {
-        r = md_error(img->ctx, -ENOMEM, "out of memory");
-        goto out;
-    }
-    r = compute_layout(img, gpt, first, last, lay);
-    if (r < 0)
-        goto out;
+static int table_layout(struct table_job *t)
+{
+    t->lay = md_calloc(t->img->n_parts, sizeof(*t->lay));
+    if (!t->lay)
+        return md_error(t->img->ctx, -ENOMEM, "out of memory");
+    return compute_layout(t->img, t->gpt, t->first, t->last, t->lay);
+}
 
-    /* Disk identifier */
-    if (o.disk_id) {
-        uint32_t id;
-        if (gpt ? !is_guid(o.disk_id) : !parse_dos_id(o.disk_id, &id)) {
-            r = md_error(img->ctx, -EINVAL, "disk id '%s' is not %s", o.disk_id,
-                         gpt ? "a GUID" : "a 32-bit hex number such as 0x1234abcd");
-            goto out;
-        }
-        if (gpt)
-            snprintf(idbuf, sizeof(idbuf), "%s", o.disk_id);
+/* The disk identifier: the given one, one derived from the seed, or none. */
+static int table_disk_id(struct table_job *t)
+{
+    md_image *img = t->img;
+    uint32_t id;
+    int r;
+
+    if (t->o.disk_id) {
+        if (t->gpt ? !is_guid(t->o.disk_id) : !parse_dos_id(t->o.disk_id, &id))
+            return md_error(img->ctx, -EINVAL, "disk id '%s' is not %s", t->o.disk_id,
+                            t->gpt ? "a GUID" : "a 32-bit hex number such as 0x1234abcd");
+        if (t->gpt)
+            snprintf(t->disk_id, sizeof(t->disk_id), "%s", t->o.disk_id);
         else
-            snprintf(idbuf, sizeof(idbuf), "0x%08x", id);
-    } else if (seeded) {
-        if (gpt) {
-            derive_guid(seed, 1, 0, idbuf);
+            snprintf(t->disk_id, sizeof(t->disk_id), "0x%08x", id);
+    } else if (t->seeded) {
+        if (t->gpt) {
+            derive_guid(t->seed, 1, 0, t->disk_id);
         } else {
             uint8_t u[16];
-            uint32_t id;
-            derive_bytes(seed, 2, 0, u);
+            derive_bytes(t->seed, 2, 0, u);
             id = (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
             if (id == 0)
                 id = 1;
-            snprintf(idbuf, sizeof(idbuf), "0x%08x", id);
-        }
-    } else {
-        idbuf[0] = '\0';
-    }
-    if (idbuf[0]) {
-        r = fdisk_set_disklabel_id_from_string(cxt, idbuf);
-        if (r < 0) {
-            r = md_error(img->ctx, fdisk_err(r), "%s: cannot set disk id %s", img->path, idbuf);
-            goto out;
+            snprintf(t->disk_id, sizeof(t->disk_id), "0x%08x", id);
         }
     }
-
-    for (i = 0; i < img->n_parts; i++) {
-        const struct pending_part *p = &img->parts[i];
-        struct fdisk_parttype *pt = NULL;
-        struct fdisk_partition *pa;
-        char guid[40];
-
-        r = parse_type(img, lb, gpt, p->type, i + 1, &pt);
-        if (r < 0)
-            goto out;
-        if (!gpt && (p->name || p->uuid)) {
-            fdisk_unref_parttype(pt);
-            r = md_error(img->ctx, -EINVAL, "partition %zu: partition %s need a GPT table", i + 1,
-                         p->name ? "names" : "GUIDs");
-            goto out;
-        }
-        pa = fdisk_new_partition();
-        if (!pa) {
-            fdisk_unref_parttype(pt);
-            r = md_error(img->ctx, -ENOMEM, "out of memory");
-            goto out;
-        }
-        fdisk_partition_set_partno(pa, i);
-        fdisk_partition_set_start(pa, lay[i].start);
-        fdisk_partition_set_size(pa, lay[i].nsec);
-        fdisk_partition_size_explicit(pa, 1);
-        fdisk_partition_set_type(pa, pt);
-        fdisk_unref_parttype(pt);
-        if (gpt) {
-            if (p->name)
-                fdisk_partition_set_name(pa, p->name);
-            if (p->uuid) {
-                fdisk_partition_set_uuid(pa, p->uuid);
-            } else if (seeded) {
-                derive_guid(seed, 3, (uint32_t)i, guid);
-                fdisk_partition_set_uuid(pa, guid);
-            }
-        }
-        r = fdisk_add_partition(cxt, pa, NULL);
-        fdisk_unref_partition(pa);
-        if (r < 0) {
-            r = md_error(img->ctx, fdisk_err(r), "%s: libfdisk refused partition %zu%s%s", img->path, i + 1,
-                         img->fdisk_msg[0] ? ": " : "", img->fdisk_msg);
-            goto out;
-        }
-        if (p->flags & MD_PART_BOOTABLE) {
-            if (gpt)
-                r = fdisk_gpt_set_partition_attrs(cxt, i, GPT_ATTR_LEGACY_BOOT);
-            else
-                r = fdisk_toggle_partition_flag(cxt, i, DOS_FLAG_ACTIVE);
-            if (r < 0) {
-                r = md_error(img->ctx, fdisk_err(r), "%s: cannot mark partition %zu bootable", img->path, i + 1);
-                goto out;
-            }
-        }
-    }
-
-    /* Check libfdisk placed everything where we computed it. */
-    for (i = 0; i < img->n_parts; i++) {
-        struct fdisk_partition *pa = NULL;
-        if (fdisk_get_partition(cxt, i, &pa) < 0 || fdisk_partition_get_start(pa) != lay[i].start ||
-            fdisk_partition_get_size(pa) != lay[i].nsec) {
-            fdisk_unref_partition(pa);
-            r = md_error(img->ctx, -EIO, "%s: libfdisk moved partition %zu", img->path, i + 1);
-            goto out;
-        }
-        fdisk_unref_partition(pa);
-    }
-
-    r = fdisk_write_disklabel(cxt);
-    if (r < 0) {
-        r = md_error_errno(img->ctx, fdisk_err(r), "%s: writing the partition table", img->path);
-        goto out;
-    }
-    md_dbg(img->ctx, "%s: wrote %s table with %zu partitions", img->path, gpt ? "GPT" : "MBR", img->n_parts);
-    clear_pending(img);
-    r = 0;
-out:
-    free(lay);
-    fdisk_close(cxt);
+    if (!t->disk_id[0])
+        return 0;
+    r = fdisk_set_disklabel_id_from_string(t->cxt, t->disk_id);
     if (r < 0)
-        clear_pending(img);
+        return md_error(img->ctx, fdisk_err(r), "%s: cannot set disk id %s", img->path, t->disk_id);
+    return 0;
+}
+
+/* libfdisk's description of queued partition @i (takes @pt); NULL: no memory. */
+static struct fdisk_partition *table_partition(struct table_job *t, size_t i,
+                                               struct fdisk_parttype *pt)
+{
+    const struct pending_part *p = &t->img->parts[i];
+    struct fdisk_partition *pa = fdisk_new_partition();
+    char guid[40];
+
+    if (!pa) {
+        fdisk_unref_parttype(pt);
+        return NULL;
+    }
+    fdisk_partition_set_partno(pa, i);
+    fdisk_partition_set_start(pa, t->lay[i].start);
+    fdisk_partition_set_size(pa, t->lay[i].nsec);
+    fdisk_partition_size_explicit(pa, 1);
+    fdisk_partition_set_type(pa, pt);
+    fdisk_unref_parttype(pt);
+    if (t->gpt) {
+        if (p->name)
+            fdisk_partition_set_name(pa, p->name);
+        if (p->uuid) {
+            fdisk_partition_set_uuid(pa, p->uuid);
+        } else if (t->seeded) {
+            derive_guid(t->seed, 3, (uint32_t)i, guid);
+            fdisk_partition_set_uuid(pa, guid);
+        }
+    }
+    return pa;
+}
+
+/* Queued partition @i into the label, with its boot flag. */
+static int table_add_partition(struct table_job *t, size_t i)
+{
+    md_image *img = t->img;
+    const struct pending_part *p = &img->parts[i];
+    struct fdisk_parttype *pt = NULL;
+    struct fdisk_partition *pa;
+    int r;
+
+    r = parse_type(img, t->lb, t->gpt, p->type, i + 1, &pt);
+    if (r < 0)
+        return r;
+    if (!t->gpt && (p->name || p->uuid)) {
+        fdisk_unref_parttype(pt);
+        return md_error(img->ctx, -EINVAL, "partition %zu: partition %s need a GPT table", i + 1,
+                        p->name ? "names" : "GUIDs");
+    }
+    pa = table_partition(t, i, pt);
+    if (!pa)
+        return md_error(img->ctx, -ENOMEM, "out of memory");
+    r = fdisk_add_partition(t->cxt, pa, NULL);
+    fdisk_unref_partition(pa);
+    if (r < 0)
+        return md_error(img->ctx, fdisk_err(r), "%s: libfdisk refused partition %zu%s%s", img->path,
+                        i + 1, img->fdisk_msg[0] ? ": " : "", img->fdisk_msg);
+    if (p->flags & MD_PART_BOOTABLE) {
+        if (t->gpt)
+            r = fdisk_gpt_set_partition_attrs(t->cxt, i, GPT_ATTR_LEGACY_BOOT);
+        else
+            r = fdisk_toggle_partition_flag(t->cxt, i, DOS_FLAG_ACTIVE);
+        if (r < 0)
+            return md_error(img->ctx, fdisk_err(r), "%s: cannot mark partition %zu bootable",
+                            img->path, i + 1);
+    }
+    return 0;
+}
+
+static int table_add_partitions(struct table_job *t)
+{
+    size_t i;
+    int r;
+
+    for (i = 0; i < t->img->n_parts; i++) {
+        r = table_add_partition(t, i);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Check libfdisk placed everything where we computed it. */
+static int table_verify(struct table_job *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->img->n_parts; i++) {
+        struct fdisk_partition *pa = NULL;
+        if (fdisk_get_partition(t->cxt, i, &pa) < 0 || fdisk_partition_get_start(pa) != t->lay[i].start ||
+            fdisk_partition_get_size(pa) != t->lay[i].nsec) {
+            fdisk_unref_partition(pa);
+            return md_error(t->img->ctx, -EIO, "%s: libfdisk moved partition %zu", t->img->path, i + 1);
+        }
+        fdisk_unref_partition(pa);
+    }
+    return 0;
+}
+
+static int table_write(struct table_job *t)
+{
+    md_image *img = t->img;
+    int r = fdisk_write_disklabel(t->cxt);
+
+    if (r < 0)
+        return md_error_errno(img->ctx, fdisk_err(r), "%s: writing the partition table", img->path);
+    md_dbg(img->ctx, "%s: wrote %s table with %zu partitions", img->path, t->gpt ? "GPT" : "MBR",
+           img->n_parts);
+    return 0;
+}
+
+MD_API int md_image_write_table(md_image *img, const md_table_opts *opts)
+{
+    struct table_job t;
+    int r;
+
+    if (!img)
+        return -EINVAL;
+    memset(&t, 0, sizeof(t));
+    r = table_check(&t, img, opts);
+    if (r >= 0)
+        r = fdisk_open(img, &t.cxt);
+    if (r < 0)
+        return r; /* the partitions stay queued */
+    r = table_create(&t);
+    if (r >= 0)
+        r = table_layout(&t);
+    if (r >= 0)
+        r = table_disk_id(&t);
+    if (r >= 0)
+        r = table_add_partitions(&t);
+    if (r >= 0)
+        r = table_verify(&t);
+    if (r >= 0)
+        r = table_write(&t);
+    free(t.lay);
+    fdisk_close(t.cxt);
+    clear_pending(img);
     return r;
 }
 
@@ -1259,6 +1342,52 @@ MD_API void md_probe_free(md_probe *p)
     free(p);
 }
 
+/* The table type and id of @ls into @p; *@gpt when it is a GPT.  Returns
+ * the number of partitions. */
+static int probe_table(md_probe *p, blkid_partlist ls, bool *gpt)
+{
+    blkid_parttable tab = blkid_partlist_get_table(ls);
+    const char *t = blkid_parttable_get_type(tab), *id = blkid_parttable_get_id(tab);
+    int n;
+
+    *gpt = t && !strcmp(t, "gpt");
+    p->table = md_strdup(t);
+    if (id)
+        p->id = *gpt ? strdup(id) : md_asprintf("0x%s", id);
+    n = blkid_partlist_numof_partitions(ls);
+    return n < 0 ? 0 : n;
+}
+
+/* Entry @e from libblkid's @par, and the filesystem in it. */
+static void probe_partition(md_image *img, blkid_partition par, bool gpt, struct probe_entry *e)
+{
+    char code[16];
+
+    e->number = (uint32_t)blkid_partition_get_partno(par);
+    e->start = (uint64_t)blkid_partition_get_start(par) * SECTOR;
+    e->size = (uint64_t)blkid_partition_get_size(par) * SECTOR;
+    e->attrs = blkid_partition_get_flags(par);
+    if (gpt) {
+        e->type = md_strdup(blkid_partition_get_type_string(par));
+        e->name = md_strdup(blkid_partition_get_name(par));
+        if (e->name && !*e->name) {
+            free(e->name);
+            e->name = NULL;
+        }
+        if (e->attrs & GPT_ATTR_LEGACY_BOOT)
+            e->flags |= MD_PART_BOOTABLE;
+    } else {
+        snprintf(code, sizeof(code), "0x%02x", (unsigned)blkid_partition_get_type(par) & 0xff);
+        e->type = strdup(code);
+        if (e->attrs & DOS_ACTIVE)
+            e->flags |= MD_PART_BOOTABLE;
+    }
+    e->uuid = md_strdup(blkid_partition_get_uuid(par));
+    e->type_name = type_name_of(gpt, e->type);
+    if (!blkid_partition_is_extended(par))
+        probe_fs(img, e);
+}
+
 MD_API int md_image_probe(md_image *img, md_probe **ret)
 {
     blkid_probe pr = NULL;
@@ -1279,64 +1408,26 @@ MD_API int md_image_probe(md_image *img, md_probe **ret)
         free(p);
         return r;
     }
-    if (ls) {
-        blkid_parttable tab = blkid_partlist_get_table(ls);
-        const char *t = blkid_parttable_get_type(tab), *id = blkid_parttable_get_id(tab);
-        gpt = t && !strcmp(t, "gpt");
-        p->table = md_strdup(t);
-        if (id)
-            p->id = gpt ? strdup(id) : md_asprintf("0x%s", id);
-        n = blkid_partlist_numof_partitions(ls);
-        if (n < 0)
-            n = 0;
-    }
+    if (ls)
+        n = probe_table(p, ls, &gpt);
     p->count = (uint32_t)n;
     p->e = calloc((size_t)n + 1, sizeof(*p->e));
     if (!p->e) {
-        r = md_error(img->ctx, -ENOMEM, "out of memory");
-        goto fail;
+        blkid_free_probe(pr);
+        md_probe_free(p);
+        return md_error(img->ctx, -ENOMEM, "out of memory");
     }
     p->e[0].size = img->size;
     for (i = 0; i < n; i++) {
         blkid_partition par = blkid_partlist_get_partition(ls, i);
-        struct probe_entry *e = &p->e[i + 1];
-        char code[16];
-
-        if (!par)
-            continue;
-        e->number = (uint32_t)blkid_partition_get_partno(par);
-        e->start = (uint64_t)blkid_partition_get_start(par) * SECTOR;
-        e->size = (uint64_t)blkid_partition_get_size(par) * SECTOR;
-        e->attrs = blkid_partition_get_flags(par);
-        if (gpt) {
-            e->type = md_strdup(blkid_partition_get_type_string(par));
-            e->name = md_strdup(blkid_partition_get_name(par));
-            if (e->name && !*e->name) {
-                free(e->name);
-                e->name = NULL;
-            }
-            if (e->attrs & GPT_ATTR_LEGACY_BOOT)
-                e->flags |= MD_PART_BOOTABLE;
-        } else {
-            snprintf(code, sizeof(code), "0x%02x", (unsigned)blkid_partition_get_type(par) & 0xff);
-            e->type = strdup(code);
-            if (e->attrs & DOS_ACTIVE)
-                e->flags |= MD_PART_BOOTABLE;
-        }
-        e->uuid = md_strdup(blkid_partition_get_uuid(par));
-        e->type_name = type_name_of(gpt, e->type);
-        if (!blkid_partition_is_extended(par))
-            probe_fs(img, e);
+        if (par)
+            probe_partition(img, par, gpt, &p->e[i + 1]);
     }
     if (!ls)
         probe_fs(img, &p->e[0]);
     blkid_free_probe(pr);
     *ret = p;
     return 0;
-fail:
-    blkid_free_probe(pr);
-    md_probe_free(p);
-    return r;
 }
 
 static const struct probe_entry *entry(const md_probe *p, uint32_t idx)

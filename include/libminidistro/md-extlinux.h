@@ -37,7 +37,7 @@ typedef struct md_extlinux_opts {
 #define MD_EXTLINUX_OPTS_VERSION 1
 #define MD_EXTLINUX_OPTS_INIT { MD_EXTLINUX_OPTS_VERSION, 0, NULL, NULL, NULL, NULL, NULL }
 
-/** Fill @opts with the defaults (same as MD_EXTLINUX_OPTS_INIT). */
+/** Fill @opts with the defaults (same as MD_EXTLINUX_OPTS_INIT); a NULL @opts is ignored. */
 MD_API void md_extlinux_opts_init(md_extlinux_opts *opts);
 
 /**
@@ -77,7 +77,12 @@ MD_API int md_extlinux_config_set_default(md_extlinux_config *cfg, const char *l
  * than 35999, syslinux's limit of one hour). */
 MD_API int md_extlinux_config_set_timeout(md_extlinux_config *cfg, uint32_t deciseconds);
 
-/** PROMPT: 0 = show the boot: prompt only when Shift/Alt is held, 1 = always. */
+/**
+ * PROMPT: @prompt 0 = show the boot: prompt only when Shift/Alt is held; any
+ * other value = always (rendered as PROMPT 1).  Every value is accepted.
+ * Errors: -EINVAL only when @cfg is NULL (then no message is stored: there is
+ * no context to store it on).
+ */
 MD_API int md_extlinux_config_set_prompt(md_extlinux_config *cfg, int32_t prompt);
 
 /**

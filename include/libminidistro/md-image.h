@@ -28,6 +28,7 @@ typedef struct md_image_create_opts {
 
 #define MD_IMAGE_CREATE_OPTS_VERSION 1
 #define MD_IMAGE_CREATE_OPTS_INIT { MD_IMAGE_CREATE_OPTS_VERSION, 0 }
+/** Fill @opts with the defaults (same as MD_IMAGE_CREATE_OPTS_INIT); a NULL @opts is ignored. */
 MD_API void md_image_create_opts_init(md_image_create_opts *opts);
 
 /**
@@ -43,7 +44,25 @@ MD_API int md_image_create(md_ctx *ctx, const char *path, uint64_t size,
 /** Open an existing image file.  Errors: -ENOENT, -EACCES, -EINVAL (not a regular file). */
 MD_API int md_image_open(md_ctx *ctx, const char *path, uint32_t flags, md_image **ret);
 
-/** Publish a created image under its final path (no-op for opened images). */
+/**
+ * Publish a created image under its final path: the temporary file is
+ * closed and renamed over the path given to md_image_create() (an existing
+ * file there is replaced only with MD_IMAGE_FORCE, checked at creation).
+ * After success the image stays open and usable, now under its final path.
+ * Returns 0 and does nothing for an opened image or one already committed.
+ * Errors: -EINVAL (@img NULL); -errno from dup(): nothing has changed, the
+ * image is still uncommitted and usable and the call can be repeated;
+ * -errno from close() or rename() ("PATH: rename: ..."): see below.
+ * After a failed close() or rename() the temporary file has been deleted
+ * (its data is lost) and the final path is untouched (a file MD_IMAGE_FORCE
+ * was to replace is still there).  The handle is dead: its descriptor is
+ * closed and it counts as committed, so a second md_image_commit() returns 0
+ * without publishing anything and md_image_path() names the final path.
+ * Call nothing but md_image_free() on it: calls through the descriptor fail,
+ * and calls that open md_image_path() by name (whole-image md_ext_format(),
+ * md_ext_open(), md_extlinux_install()) would reach whatever file is at the
+ * final path.
+ */
 MD_API int md_image_commit(md_image *img);
 
 /** Close; an uncommitted created image is deleted.  NULL-safe. */
@@ -119,6 +138,7 @@ typedef struct md_part_opts {
 
 #define MD_PART_OPTS_VERSION 1
 #define MD_PART_OPTS_INIT { MD_PART_OPTS_VERSION, 0, 0, 0, 0, NULL, NULL, NULL }
+/** Fill @opts with the defaults (same as MD_PART_OPTS_INIT); a NULL @opts is ignored. */
 MD_API void md_part_opts_init(md_part_opts *opts);
 
 /**
@@ -163,7 +183,7 @@ typedef struct md_table_opts {
 
 #define MD_TABLE_OPTS_VERSION 1
 #define MD_TABLE_OPTS_INIT { MD_TABLE_OPTS_VERSION, 0, MD_TABLE_GPT, 0, 0, NULL }
-/** Fill @opts with the defaults of MD_TABLE_OPTS_INIT.  NULL-safe. */
+/** Fill @opts with the defaults (same as MD_TABLE_OPTS_INIT); a NULL @opts is ignored. */
 MD_API void md_table_opts_init(md_table_opts *opts);
 
 /**
