@@ -18,7 +18,6 @@ md_need_kernel
 
 md_tmpdir e2e-boot
 trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT # KEEP=1: leave $T for a look
-fail=0
 now() { date +%s.%N; }
 elapsed() { echo "$(now) $1" | awk '{ printf "%.1f", $1 - $2 }'; }
 
@@ -53,8 +52,8 @@ ls /mods/*.ko 2>/dev/null | sed 's/^/module not loaded: /'
 echo "MD-E2E-MARKER $(uname -r) cmdline=$(cat /proc/cmdline)"
 exec setsid cttyhack sh
 SH
-"$MDIMG" initramfs -q -o "$T/initrd" --busybox "$BUSYBOX" --init "$T/init" "$T/root" || {
-    echo "FAIL: mdimg initramfs"; exit 1; }
+"$MDIMG" initramfs -q -o "$T/initrd" --busybox "$BUSYBOX" --init "$T/init" "$T/root" ||
+    md_die "mdimg initramfs"
 truncate -s 4M "$T/disk.img"
 DISKCMD=
 if [ $DISK = yes ]; then
@@ -76,17 +75,17 @@ fi
 rc=$?
 echo "scripted boot to power-off: exit $rc in $(elapsed "$t0") s"
 if [ $rc != 0 ]; then
-    echo "FAIL: scripted boot exit $rc"; cat "$T/err1"; fail=1
+    md_fail "scripted boot exit $rc"; cat "$T/err1" >&2
 else
     grep -q "MD-E2E-MARKER .* cmdline=console=ttyS0 panic=-1 quiet" "$T/out1" ||
-        { echo "FAIL: no marker in the serial output"; fail=1; }
+        md_fail "no marker in the serial output"
     # the typed command ran in the guest: its output is a line of its own
-    grep -q "^hi-3" "$T/out1" || { echo "FAIL: 'hi-3' not printed by the guest"; fail=1; }
-    grep -q "reboot: Power down" "$T/out1" || { echo "FAIL: no clean power-off"; fail=1; }
-    [ ! -s "$T/err1" ] || { echo "FAIL: unexpected stderr:"; cat "$T/err1"; fail=1; }
+    grep -q "^hi-3" "$T/out1" || md_fail "'hi-3' not printed by the guest"
+    grep -q "reboot: Power down" "$T/out1" || md_fail "no clean power-off"
+    [ ! -s "$T/err1" ] || { md_fail "unexpected stderr:"; cat "$T/err1" >&2; }
     if [ $DISK = yes ]; then
         [ "$(head -c 13 "$T/disk.img")" = MD-DISK-WRITE ] ||
-            { echo "FAIL: the guest's write did not reach disk.img"; fail=1; }
+            md_fail "the guest's write did not reach disk.img"
     fi
 fi
 
@@ -97,13 +96,13 @@ t0=$(now)
 rc=$?
 el=$(elapsed "$t0")
 echo "--expect never seen: exit $rc after $el s"
-[ $rc = 1 ] || { echo "FAIL: exit $rc, want 1"; fail=1; }
+[ $rc = 1 ] || md_fail "exit $rc, want 1"
 awk -v e="$el" 'BEGIN { exit !(e >= 19.5 && e <= 25) }' ||
-    { echo "FAIL: took $el s, want 20..25"; fail=1; }
+    md_fail "took $el s, want 20..25"
 grep -q '"NEVER-PRINTED" not seen within the 20 s timeout' "$T/err2" ||
-    { echo "FAIL: no timeout message"; cat "$T/err2"; fail=1; }
+    { md_fail "no timeout message"; cat "$T/err2" >&2; }
 grep -q "last serial output" "$T/err2" && grep -q "MD-E2E-MARKER" "$T/err2" ||
-    { echo "FAIL: last serial lines not printed"; cat "$T/err2"; fail=1; }
+    { md_fail "last serial lines not printed"; cat "$T/err2" >&2; }
 
 # 3. a kernel panic (no initramfs, no root): exit 1, reported as a panic
 t0=$(now)
@@ -111,11 +110,11 @@ t0=$(now)
     --timeout 120 >"$T/out3" 2>"$T/err3" </dev/null
 rc=$?
 echo "kernel panic: exit $rc after $(elapsed "$t0") s"
-[ $rc = 1 ] || { echo "FAIL: exit $rc, want 1"; fail=1; }
+[ $rc = 1 ] || md_fail "exit $rc, want 1"
 grep -q 'kernel panic before "login:" was seen' "$T/err3" ||
-    { echo "FAIL: panic not reported"; cat "$T/err3"; fail=1; }
+    { md_fail "panic not reported"; cat "$T/err3" >&2; }
 grep -q "Kernel panic - not syncing" "$T/err3" ||
-    { echo "FAIL: panic line not in the tail"; fail=1; }
+    md_fail "panic line not in the tail"
 
 # 4. IDE + --snapshot: the guest sees its own write, the image file does not change
 if [ $DISK = yes ]; then
@@ -125,12 +124,12 @@ if [ $DISK = yes ]; then
         --send 'for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/sda ] && break; sleep 0.5; done; head -c 13 /dev/sda; echo; [ -b /dev/sda ] && echo MD-SNAP-WRITE | dd of=/dev/sda conv=fsync 2>/dev/null; head -c 13 /dev/sda | tr A-Z a-z; echo' \
         --expect md-snap-write --send 'poweroff -f' "$T/disk.img" >"$T/out4" 2>"$T/err4" </dev/null
     rc=$?
-    [ $rc = 0 ] || { echo "FAIL: boot with a --snapshot IDE disk: exit $rc"; cat "$T/err4"; fail=1; }
-    [ ! -s "$T/out4" ] || { echo "FAIL: --quiet-serial wrote to stdout"; fail=1; }
-    [ "$(md5sum < "$T/disk.img")" = "$sum" ] || { echo "FAIL: disk changed under --snapshot"; fail=1; }
+    [ $rc = 0 ] || { md_fail "boot with a --snapshot IDE disk: exit $rc"; cat "$T/err4" >&2; }
+    [ ! -s "$T/out4" ] || md_fail "--quiet-serial wrote to stdout"
+    [ "$(md5sum < "$T/disk.img")" = "$sum" ] || md_fail "disk changed under --snapshot"
 else
-    echo "note: no disk drivers for $KERNEL: disk checks skipped"
+    md_missing_part "disk drivers for $KERNEL in $MODDIR (uncompressed modules or built in)" \
+        linux-image-cloud-amd64 || true
 fi
 
-[ $fail = 0 ] && echo "PASS"
-exit $fail
+md_done PASS

@@ -18,7 +18,7 @@ md_need_busybox
 md_need_kernel
 KVER=${KERNEL#/boot/vmlinuz-}
 MODDIR=/lib/modules/$KVER
-[ -r "$MODDIR/modules.dep" ] || { echo "SKIP: no $MODDIR/modules.dep"; exit 77; }
+md_need_file "$MODDIR/modules.dep" linux-image-cloud-amd64
 
 md_tmpdir e2e-disk-kernel
 export SOURCE_DATE_EPOCH=1700000000
@@ -37,7 +37,7 @@ for m in virtio_pci virtio_blk; do
     if [ -n "$p" ]; then
         add_mod "$p"
     elif ! grep -q "/$m.ko" "$MODDIR/modules.builtin" 2>/dev/null; then
-        echo "SKIP: $m is neither a module nor built in"; exit 77
+        md_missing "$m (neither a module in $MODDIR nor built in)" linux-image-cloud-amd64
     fi
 done
 mkdir -p "$T/rd/lib/modules"
@@ -79,7 +79,6 @@ fi
 busybox poweroff -f
 EOF
 
-failed=0
 for fs in $FSTYPES; do
     echo "$fs" >"$T/rd/fstype"
     "$MDIMG" initramfs -q -o "$T/initrd" --busybox "$BUSYBOX" --init "$T/init" "$T/rd"
@@ -98,7 +97,7 @@ for fs in $FSTYPES; do
     "$MDIMG" -q disk format "$img" --part 1 --fs "$fs" --label E2E
     "$MDIMG" -q disk populate "$img" --part 1 "$T/tree"
     dev="$img?offset=1048576"
-    e2fsck -fn "$dev" >"$T/fsck0" 2>&1 || { cat "$T/fsck0"; echo "FAIL: $fs: e2fsck before boot"; exit 1; }
+    e2fsck -fn "$dev" >"$T/fsck0" 2>&1 || { cat "$T/fsck0" >&2; md_die "$fs: e2fsck before boot"; }
     start=$(date +%s)
     set +e
     timeout 400 "$QEMU" -nodefaults -display none -serial stdio -no-reboot \
@@ -110,29 +109,28 @@ for fs in $FSTYPES; do
     secs=$(( $(date +%s) - start ))
     tr -d '\r' <"$T/log" >"$T/log2"
     ok=1
-    grep -q "INSMOD-FAILED" "$T/log2" && { echo "FAIL: $fs: insmod failed"; ok=0; }
+    grep -q "INSMOD-FAILED" "$T/log2" && { md_fail "$fs: insmod failed"; ok=0; }
     sed -n '/PARTITIONS-BEGIN/,/PARTITIONS-END/p' "$T/log2" | grep -q ' vda1$' ||
-        { echo "FAIL: $fs: vda1 not in /proc/partitions"; ok=0; }
-    grep -q "^MOUNTED /dev/vda1 /mnt $fs rw" "$T/log2" || { echo "FAIL: $fs: not mounted rw"; ok=0; }
-    grep -q "^READ hello from mdimg$" "$T/log2" || { echo "FAIL: $fs: our file not read back"; ok=0; }
-    grep -q "^SUM $blobsum " "$T/log2" || { echo "FAIL: $fs: the kernel read different data"; ok=0; }
-    grep -q "^COUNT 3000$" "$T/log2" || { echo "FAIL: $fs: 3000-entry directory"; ok=0; }
-    grep -q "^UMOUNTED$" "$T/log2" || { echo "FAIL: $fs: umount"; ok=0; }
+        { md_fail "$fs: vda1 not in /proc/partitions"; ok=0; }
+    grep -q "^MOUNTED /dev/vda1 /mnt $fs rw" "$T/log2" || { md_fail "$fs: not mounted rw"; ok=0; }
+    grep -q "^READ hello from mdimg$" "$T/log2" || { md_fail "$fs: our file not read back"; ok=0; }
+    grep -q "^SUM $blobsum " "$T/log2" || { md_fail "$fs: the kernel read different data"; ok=0; }
+    grep -q "^COUNT 3000$" "$T/log2" || { md_fail "$fs: 3000-entry directory"; ok=0; }
+    grep -q "^UMOUNTED$" "$T/log2" || { md_fail "$fs: umount"; ok=0; }
     if [ $ok = 1 ]; then
         if ! e2fsck -fn "$dev" >"$T/fsck1" 2>&1; then
-            cat "$T/fsck1"; echo "FAIL: $fs: e2fsck -fn after the kernel wrote"; ok=0
+            cat "$T/fsck1" >&2; md_fail "$fs: e2fsck -fn after the kernel wrote"; ok=0
         fi
         debugfs -R 'cat /newfile' "$dev" 2>/dev/null | grep -qx "written by the kernel" ||
-            { echo "FAIL: $fs: /newfile not found by debugfs"; ok=0; }
+            { md_fail "$fs: /newfile not found by debugfs"; ok=0; }
         debugfs -R 'cat /newdir/x' "$dev" 2>/dev/null | grep -qx x ||
-            { echo "FAIL: $fs: /newdir/x not found by debugfs"; ok=0; }
+            { md_fail "$fs: /newdir/x not found by debugfs"; ok=0; }
     fi
     if [ $ok = 1 ]; then
-        echo "ok: $fs: kernel $KVER mounted, read, wrote; e2fsck clean (${secs}s)"
+        md_ok "$fs: kernel $KVER mounted, read, wrote; e2fsck clean (${secs}s)"
     else
         echo "qemu exit $st after ${secs}s; console log:" >&2
         tail -n 40 "$T/log2" >&2
-        failed=1
     fi
 done
-exit $failed
+md_done

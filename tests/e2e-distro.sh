@@ -19,6 +19,7 @@
 #      MD_E2E_TINY_KERNEL=PATH instead of scripts/build-kernel's kernel.
 # Exit 0 pass, 77 skip, other fail.
 set -u
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 
 MDIMG=${MDIMG:?MDIMG not set}
 SRC=${MD_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -28,16 +29,13 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/e2e-distro.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 1
 
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
 for tool in sfdisk blkid e2fsck debugfs; do
     command -v $tool >/dev/null 2>&1 || PATH=$PATH:/sbin:/usr/sbin
 done
 
 BUSYBOX=
 for b in /bin/busybox /usr/bin/busybox; do [ -x "$b" ] && { BUSYBOX=$b; break; }; done
-[ -n "$BUSYBOX" ] || { echo "SKIP: no static busybox (apt-get install busybox-static)"; exit 77; }
+[ -n "$BUSYBOX" ] || md_missing "a static busybox (/bin/busybox or /usr/bin/busybox)" busybox-static
 
 # --- bad input (no QEMU needed) -----------------------------------------------------
 
@@ -48,13 +46,13 @@ expect_fail() {
     "$MDIMG" build -o "$out" "$@" >"$T/out" 2>"$T/err"
     rc=$?
     if [ "$rc" != "$code" ]; then
-        fail "$name: exit $rc, want $code"; cat "$T/err"
+        md_fail "$name: exit $rc, want $code"; cat "$T/err" >&2
     elif ! grep -q -- "$pat" "$T/err"; then
-        fail "$name: message lacks '$pat':"; cat "$T/err"
+        md_fail "$name: message lacks '$pat':"; cat "$T/err" >&2
     elif [ "$out" != /dev/null ] && [ "$code" = 1 ] && ls -a "$(dirname "$out")" | grep -q "$(basename "$out")"; then
-        fail "$name: left $(ls -a "$(dirname "$out")" | grep "$(basename "$out")")"
+        md_fail "$name: left $(ls -a "$(dirname "$out")" | grep "$(basename "$out")")"
     else
-        ok "$name: exit $rc: $(head -n 1 "$T/err")"
+        md_ok "$name: exit $rc: $(head -n 1 "$T/err")"
     fi
 }
 
@@ -72,7 +70,6 @@ expect_fail "bad --size" 2 "--size" "$T/bad/c.img" -- --kernel "$BUSYBOX" --size
 
 # --- kernels -------------------------------------------------------------------------
 
-QEMU=$(command -v qemu-system-x86_64 || true)
 TINY=${MD_E2E_TINY_KERNEL:-$("$SRC/scripts/build-kernel" --query 2>/dev/null)}
 if [ -z "$TINY" ]; then
     echo "note: building the minidistro kernel (cached afterwards; ~10 min on 2 cores)"
@@ -86,7 +83,8 @@ if [ "${MD_E2E_DEBIAN:-1}" != 0 ]; then
         [ -r "$k" ] && [ -r "/lib/modules/$rel/modules.dep" ] && DEB=$k
     done
 fi
-[ -n "$TINY" ] || [ -n "$DEB" ] || { echo "SKIP: no kernel (scripts/build-kernel failed, no readable /boot/vmlinuz-*)"; exit 77; }
+[ -n "$TINY" ] || [ -n "$DEB" ] ||
+    md_missing "a kernel (scripts/build-kernel failed, no readable /boot/vmlinuz-* with /lib/modules)" linux-image-cloud-amd64
 ANYK=${TINY:-$DEB}
 
 # Bad input that needs a real kernel.
@@ -100,9 +98,10 @@ if [ -n "$DEB" ]; then
 fi
 : >"$T/bad/exists.img"
 expect_fail "existing output" 1 "exists" /dev/null -- --kernel "$ANYK" -o "$T/bad/exists.img"
-[ -s "$T/bad/exists.img" ] && fail "existing output was overwritten"
+[ -s "$T/bad/exists.img" ] && md_fail "existing output was overwritten"
 
-[ -n "$QEMU" ] || { echo "SKIP: qemu-system-x86_64 not installed (bad-input checks: $fails failures)"; [ $fails = 0 ] && exit 77; exit 1; }
+# after the bad-input checks: md_need_qemu fails, not skips, if one of them failed
+md_need_qemu
 
 # --- build + boot --------------------------------------------------------------------
 
@@ -116,30 +115,30 @@ check_image() { # IMG TABLE
     img=$1 c_table=$2
     dump=$(sfdisk -d "$img" 2>&1)
     case $c_table in
-    mbr) echo "$dump" | grep -q '^label: dos' || { fail "$img: sfdisk sees no dos table: $dump"; return 1; }
-         echo "$dump" | grep -q 'bootable' || { fail "$img: partition 1 not bootable: $dump"; return 1; } ;;
-    gpt) echo "$dump" | grep -q '^label: gpt' || { fail "$img: sfdisk sees no gpt table: $dump"; return 1; }
+    mbr) echo "$dump" | grep -q '^label: dos' || { md_fail "$img: sfdisk sees no dos table: $dump"; return 1; }
+         echo "$dump" | grep -q 'bootable' || { md_fail "$img: partition 1 not bootable: $dump"; return 1; } ;;
+    gpt) echo "$dump" | grep -q '^label: gpt' || { md_fail "$img: sfdisk sees no gpt table: $dump"; return 1; }
          echo "$dump" | grep -q 'LegacyBIOSBootable\|attrs="[^"]*GUID:2' ||
-             { fail "$img: partition 1 lacks the legacy BIOS bootable attribute: $dump"; return 1; } ;;
+             { md_fail "$img: partition 1 lacks the legacy BIOS bootable attribute: $dump"; return 1; } ;;
     esac
     off=$(part_offset "$img")
-    [ -n "$off" ] || { fail "$img: no partition 1"; return 1; }
+    [ -n "$off" ] || { md_fail "$img: no partition 1"; return 1; }
     info=$(blkid -p -O "$off" "$img" 2>&1)
     echo "$info" | grep -q 'LABEL="minidistro"' && echo "$info" | grep -q 'TYPE="ext4"' ||
-        { fail "$img: blkid at $off: $info"; return 1; }
+        { md_fail "$img: blkid at $off: $info"; return 1; }
     fsck_clean "$img" "after build" || return 1
     for f in boot/vmlinuz boot/initramfs.img boot/syslinux/ldlinux.sys bin/busybox init etc/inittab; do
         debugfs -R "stat /$f" "$img?offset=$off" 2>/dev/null | grep -q 'Type: regular' ||
-            { fail "$img: /$f missing from the root filesystem"; return 1; }
+            { md_fail "$img: /$f missing from the root filesystem"; return 1; }
     done
 }
 
 fsck_clean() { # IMG WHEN
     f_off=$(part_offset "$1")
     if ! e2fsck -fn "$1?offset=$f_off" >"$T/fsck" 2>&1; then
-        fail "$1: e2fsck -fn not clean $2:"; cat "$T/fsck"; return 1
+        md_fail "$1: e2fsck -fn not clean $2:"; cat "$T/fsck" >&2; return 1
     fi
-    ok "$1: e2fsck -fn clean $2"
+    md_ok "$1: e2fsck -fn clean $2"
 }
 
 # boot IMG NAME SEND [EXTRA...]: boots, types SEND; checks banner, prompt, clean exit
@@ -152,19 +151,19 @@ boot() {
     b_rc=$?
     b_secs=$(( $(date +%s) - b_start ))
     if [ $b_rc != 0 ]; then
-        fail "$b_name: mdimg boot exit $b_rc after ${b_secs}s:"; tail -n 30 "$T/$b_name.log"; return 1
+        md_fail "$b_name: mdimg boot exit $b_rc after ${b_secs}s:"; tail -n 30 "$T/$b_name.log" >&2; return 1
     fi
     if grep -q "Kernel panic" "$T/$b_name.log"; then
-        fail "$b_name: kernel panic"; tail -n 30 "$T/$b_name.log"; return 1
+        md_fail "$b_name: kernel panic"; tail -n 30 "$T/$b_name.log" >&2; return 1
     fi
-    grep -q "root@[a-z]*:.*# " "$T/$b_name.log" || { fail "$b_name: no shell prompt"; tail -n 30 "$T/$b_name.log"; return 1; }
-    grep -q "reboot: Power down" "$T/$b_name.log" || { fail "$b_name: no clean power-off"; tail -n 30 "$T/$b_name.log"; return 1; }
-    ok "$b_name: booted, banner, prompt, ran the command, powered off (QEMU exit 0) in ${b_secs}s"
+    grep -q "root@[a-z]*:.*# " "$T/$b_name.log" || { md_fail "$b_name: no shell prompt"; tail -n 30 "$T/$b_name.log" >&2; return 1; }
+    grep -q "reboot: Power down" "$T/$b_name.log" || { md_fail "$b_name: no clean power-off"; tail -n 30 "$T/$b_name.log" >&2; return 1; }
+    md_ok "$b_name: booted, banner, prompt, ran the command, powered off (QEMU exit 0) in ${b_secs}s"
 }
 
 want_line() { # NAME PATTERN: a line of the boot log matches exactly (CRs dropped)
     tr -d '\r' <"$T/$1.log" | grep -qx "$2" || {
-        fail "$1: no line '$2' in the serial output:"; tail -n 20 "$T/$1.log"; return 1; }
+        md_fail "$1: no line '$2' in the serial output:"; tail -n 20 "$T/$1.log" >&2; return 1; }
 }
 
 run_case() { # KERNEL KNAME ROOT TABLE
@@ -177,12 +176,12 @@ run_case() { # KERNEL KNAME ROOT TABLE
     # shellcheck disable=SC2086
     if ! "$MDIMG" build -q -o "$img" --kernel "$k" --root "$root" --table "$table" --size 48M \
         --hostname "h$kn" --overlay "$T/overlay" ${EXTRA_BUILD:-} 2>"$T/$name.build"; then
-        fail "$name: mdimg build failed:"; cat "$T/$name.build"; return
+        md_fail "$name: mdimg build failed:"; cat "$T/$name.build" >&2; return
     fi
-    ok "$name: built in $(( $(date +%s) - start ))s ($(du -k "$img" | cut -f1) KiB allocated)"
+    md_ok "$name: built in $(( $(date +%s) - start ))s ($(du -k "$img" | cut -f1) KiB allocated)"
     check_image "$img" "$table" || return
     rel=$(debugfs -R "cat /init" "$img?offset=$(part_offset "$img")" 2>/dev/null | grep -c switch_root)
-    [ "$rel" -ge 1 ] || fail "$name: /init lacks switch_root"
+    [ "$rel" -ge 1 ] || md_fail "$name: /init lacks switch_root"
 
     token=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
     if [ "$root" = disk ]; then
@@ -192,19 +191,19 @@ run_case() { # KERNEL KNAME ROOT TABLE
         if [ -n "${WANT_MODS:-}" ]; then
             mods=$(tr -d '\r' <"$T/$name-1.log" | sed -n 's/^MODS //p')
             for m in $WANT_MODS; do
-                case " $mods " in *" $m "*) ;; *) fail "$name: module $m not loaded (loaded: $mods)"; return ;; esac
+                case " $mods " in *" $m "*) ;; *) md_fail "$name: module $m not loaded (loaded: $mods)"; return ;; esac
             done
-            ok "$name: /init loaded the modules: $mods"
+            md_ok "$name: /init loaded the modules: $mods"
         fi
         want_line "$name-1" "minidistro: root is /dev/[a-z0-9]* (LABEL=minidistro)" || return
         want_line "$name-1" "1" || return
         fsck_clean "$img" "after boot 1" || return
         got=$(debugfs -R "cat /root/persist" "$img?offset=$(part_offset "$img")" 2>/dev/null)
-        [ "$got" = "$token" ] || { fail "$name: debugfs reads '$got' from /root/persist, want $token"; return; }
-        ok "$name: the file written in boot 1 is in the image (debugfs)"
+        [ "$got" = "$token" ] || { md_fail "$name: debugfs reads '$got' from /root/persist, want $token"; return; }
+        md_ok "$name: the file written in boot 1 is in the image (debugfs)"
         boot "$img" "$name-2" "echo READ-\$(cat /root/persist)-END; poweroff" || return
         want_line "$name-2" "READ-$token-END" || return
-        ok "$name: boot 2 reads the file written in boot 1"
+        md_ok "$name: boot 2 reads the file written in boot 1"
         fsck_clean "$img" "after boot 2" || return
     else
         boot "$img" "$name" "echo RUN-\$((6*7)); uname -n; cat /etc/overlay-test; poweroff" || return
@@ -220,18 +219,16 @@ if [ -n "$TINY" ]; then
         run_case "$TINY" tiny "${c%%:*}" "${c##*:}"
     done
 else
-    echo "note: no minidistro kernel: skipping the tiny-kernel matrix"
+    md_missing_part "the minidistro kernel (scripts/build-kernel failed)" || true
 fi
 if [ -n "$DEB" ]; then
     # virtio_blk and virtio_pci are needed for the root disk; ata_piix asked for
     EXTRA_BUILD="--add-module ata_piix" WANT_MODS="virtio_blk virtio_pci ata_piix" \
         run_case "$DEB" debian disk mbr
+elif [ "${MD_E2E_DEBIAN:-1}" = 0 ]; then
+    echo "note: MD_E2E_DEBIAN=0: the Debian kernel part is skipped"
 else
-    echo "note: no readable Debian kernel with /lib/modules: skipping that part"
+    md_missing_part "a readable /boot/vmlinuz-* with /lib/modules" linux-image-cloud-amd64 || true
 fi
 
-if [ $fails != 0 ]; then
-    echo "$fails failure(s)"
-    exit 1
-fi
-echo "all distro checks passed"
+md_done "all distro checks passed"

@@ -11,21 +11,21 @@
 # (which leaves all-zero blocks of the kernel as holes: the install must fill
 # them, EXTLINUX cannot read sparse files), cpio.
 set -eu
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 
 : "${MDIMG:?}"
 for t in qemu-system-x86_64 sfdisk mkfs.ext4 e2fsck debugfs cpio; do
-    command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t not installed"; exit 77; }
+    md_need_tool "$t"
 done
 KERNEL=$(ls /boot/vmlinuz-* 2>/dev/null | head -n1)
-[ -n "$KERNEL" ] && [ -r "$KERNEL" ] || { echo "SKIP: no readable /boot/vmlinuz-*"; exit 77; }
+[ -n "$KERNEL" ] && [ -r "$KERNEL" ] || md_missing "a readable /boot/vmlinuz-*" linux-image-cloud-amd64
 BUSYBOX=/bin/busybox # Debian busybox-static
 [ -x "$BUSYBOX" ] || BUSYBOX=$(command -v busybox || true)
-[ -n "$BUSYBOX" ] && [ -x "$BUSYBOX" ] || { echo "SKIP: no busybox"; exit 77; }
-[ -r /usr/bin/extlinux ] || { echo "SKIP: no /usr/bin/extlinux (package extlinux)"; exit 77; }
+[ -n "$BUSYBOX" ] && [ -x "$BUSYBOX" ] || md_missing busybox busybox-static
+md_need_file /usr/bin/extlinux extlinux
 
 W=$(mktemp -d /tmp/md-extlinux-e2e.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # initramfs: static busybox + /init printing a marker and powering off
 mkdir -p "$W/ird/bin" "$W/root/boot"
@@ -68,7 +68,7 @@ mkimage() {
 fsck_ok() { # IMG START what
     if ! e2fsck -fn "$1?offset=$(($2 * 512))" >"$W/fsck.log" 2>&1; then
         cat "$W/fsck.log" >&2
-        fail "$1: e2fsck -fn not clean $3"
+        md_die "$1: e2fsck -fn not clean $3"
     fi
 }
 
@@ -80,31 +80,31 @@ check() {
     dir=/boot/syslinux
     case "$*" in *"--dir /") dir= ;; esac
     for run in 1 2; do
-        "$MDIMG" -q extlinux install "$img" --part "$part" "$@" || fail "$name: install run $run"
+        "$MDIMG" -q extlinux install "$img" --part "$part" "$@" || md_die "$name: install run $run"
         fsck_ok "$img" "$start" "after install run $run"
     done
     # the file: immutable, mode 0444, one extent
     debugfs -R "stat $dir/ldlinux.sys" "$img?offset=$((start * 512))" >"$W/stat" 2>/dev/null
-    grep -q "Mode:  0444" "$W/stat" || fail "$name: ldlinux.sys mode"
-    grep -q "Size: 59392" "$W/stat" || fail "$name: ldlinux.sys size"
+    grep -q "Mode:  0444" "$W/stat" || md_die "$name: ldlinux.sys mode"
+    grep -q "Size: 59392" "$W/stat" || md_die "$name: ldlinux.sys size"
     flags=$(sed -n 's/.*Flags: \(0x[0-9a-f]*\).*/\1/p' "$W/stat")
-    [ $((flags & 0x10)) -ne 0 ] || { cat "$W/stat"; fail "$name: ldlinux.sys not immutable"; }
+    [ $((flags & 0x10)) -ne 0 ] || { cat "$W/stat" >&2; md_die "$name: ldlinux.sys not immutable"; }
     case $table in
     dos)
-        sfdisk -d "$img" | grep "^$img$part :" | grep -q "bootable" || fail "$name: partition $part not active"
+        sfdisk -d "$img" | grep "^$img$part :" | grep -q "bootable" || md_die "$name: partition $part not active"
         n=$(sfdisk -d "$img" | grep -c bootable || true)
-        [ "$n" = 1 ] || fail "$name: $n active partitions"
-        cmp -n 440 "$img" /usr/lib/syslinux/mbr/mbr.bin || fail "$name: MBR boot code is not mbr.bin"
+        [ "$n" = 1 ] || md_die "$name: $n active partitions"
+        cmp -n 440 "$img" /usr/lib/syslinux/mbr/mbr.bin || md_die "$name: MBR boot code is not mbr.bin"
         ;;
     gpt)
         sfdisk -d "$img" | grep "^$img$part :" | grep -q "LegacyBIOSBootable" ||
-            fail "$name: partition $part lacks the LegacyBIOSBootable attribute"
-        cmp -n 440 "$img" /usr/lib/syslinux/mbr/gptmbr.bin || fail "$name: MBR boot code is not gptmbr.bin"
+            md_die "$name: partition $part lacks the LegacyBIOSBootable attribute"
+        cmp -n 440 "$img" /usr/lib/syslinux/mbr/gptmbr.bin || md_die "$name: MBR boot code is not gptmbr.bin"
         ;;
     esac
     # VBR: hidden sectors = partition start
     hidden=$(od -An -tu4 -j $((start * 512 + 0x1c)) -N4 "$img" | tr -d ' ')
-    [ "$hidden" = "$start" ] || fail "$name: VBR hidden sectors $hidden, expected $start"
+    [ "$hidden" = "$start" ] || md_die "$name: VBR hidden sectors $hidden, expected $start"
 
     t0=$(date +%s)
     timeout 300 qemu-system-x86_64 -nodefaults -display none -serial stdio -no-reboot -m 512 \
@@ -114,9 +114,9 @@ check() {
     if ! grep -q "^SYSLINUX 6" "$W/$name.txt" || ! grep -q "mdcase=$name" "$W/$name.txt" ||
         ! grep -q "MD-EXTLINUX-MARKER: /init reached" "$W/$name.txt"; then
         tail -n 30 "$W/$name.txt" >&2
-        fail "$name: did not boot to the initramfs marker"
+        md_die "$name: did not boot to the initramfs marker"
     fi
-    echo "ok: $name ($table, partition $part) booted in $((t1 - t0)) s"
+    md_ok "$name ($table, partition $part) booted in $((t1 - t0)) s"
 }
 
 APPEND="console=ttyS0 panic=-1"
@@ -154,4 +154,4 @@ s=$(mkimage ext3-mbr1 dos 1 mkfs.ext3 -I 128)
 check ext3-mbr1 dos 1 "$s" --kernel /boot/vmlinuz --initrd /boot/initrd.gz \
     --append "$APPEND mdcase=ext3-mbr1" --serial 0,115200
 
-echo "PASS"
+md_done PASS

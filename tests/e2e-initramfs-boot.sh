@@ -20,7 +20,6 @@ md_tmpdir e2e-initramfs-boot
 # TCG only: KVM is not usable on the CI machines (it hangs there).
 ACCEL=${MD_E2E_ACCEL:-tcg}
 
-failed=0
 for c in $CODECS; do
     sym=$(echo "CONFIG_RD_$c" | tr a-z A-Z)
     if [ -r "$CONFIG" ] && ! grep -q "^$sym=y" "$CONFIG"; then
@@ -45,11 +44,10 @@ EOF
     # the marker line proves /init ran from our archive: busybox applets work
     if grep -a -q "^MARKER-$c [0-9]* [0-9]*" "$T/log.$c" &&
        [ "$(grep -a "^MARKER-$c" "$T/log.$c" | head -1 | tr -d '\r' | awk '{print $3}')" -gt 50 ]; then
-        echo "ok: $c ($(stat -c %s "$T/initrd.$c") bytes) booted in ${secs}s"
+        md_ok "$c ($(stat -c %s "$T/initrd.$c") bytes) booted in ${secs}s"
     else
-        echo "FAIL: $c: no marker (qemu exit $st after ${secs}s); console log:" >&2
+        md_fail "$c: no marker (qemu exit $st after ${secs}s); console log:"
         tail -n 30 "$T/log.$c" >&2
-        failed=1
     fi
 done
-exit $failed
+md_done

@@ -15,13 +15,13 @@ MDIMG=${MDIMG:?MDIMG not set}
 SRCDIR=${MD_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 . "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 BB="$SRCDIR/scripts/build-busybox"
-[ -x "$BB" ] || md_skip "no $BB"
+[ -x "$BB" ] || md_missing "$BB (executable, of the libminidistro sources)"
 for tool in make readelf sha256sum cmp; do
-    command -v "$tool" >/dev/null 2>&1 || md_skip "$tool not installed"
+    md_need_tool "$tool"
 done
 md_need_busybox
 case $(readelf -lW "$BUSYBOX" 2>/dev/null) in
-*INTERP*) md_skip "$BUSYBOX is not static (install busybox-static)" ;;
+*INTERP*) md_missing "a static busybox ($BUSYBOX is dynamic)" busybox-static ;;
 esac
 
 # A kernel for the image: the cached minidistro kernel (from the real cache,
@@ -32,8 +32,6 @@ KERNEL=$("$SRCDIR/scripts/build-kernel" --query 2>/dev/null || true)
 md_tmpdir t-busybox-src
 export XDG_CACHE_HOME="$T/cache" LC_ALL=C
 unset MDIMG_BUILD_BUSYBOX 2>/dev/null || true
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # make_tree DIR RESULT: a fake BusyBox tree whose "build" copies RESULT.
 make_tree() {
@@ -73,28 +71,28 @@ make_tree "$F" "$BUSYBOX"
 before=$(tree_sum "$F")
 
 # ---- first build -----------------------------------------------------------------
-"$BB" "$F" >"$T/out1" 2>"$T/err1" || { cat "$T/err1" >&2; fail "build-busybox failed"; }
+"$BB" "$F" >"$T/out1" 2>"$T/err1" || { cat "$T/err1" >&2; md_die "build-busybox failed"; }
 P=$(tail -n 1 "$T/out1")
-case $P in "$T/cache/minidistro/busybox/"*/busybox) ;; *) fail "unexpected path '$P'" ;; esac
-[ -x "$P" ] || fail "'$P' is not executable"
-cmp -s "$P" "$BUSYBOX" || fail "'$P' is not the fake tree's build result"
-case $(readelf -lW "$P") in *INTERP*) fail "'$P' has a program interpreter" ;; esac
-"$P" --list | grep -qx sh || fail "'$P --list' has no sh"
-[ "$(count)" = 1 ] || fail "make defconfig ran $(count) times, expected 1"
-grep -qx CONFIG_STATIC=y "$(dirname "$P")/config" || fail "cached config lacks CONFIG_STATIC=y"
-grep -qx '# CONFIG_TC is not set' "$(dirname "$P")/config" || fail "cached config still has CONFIG_TC"
-grep -q 'configuring' "$T/err1" || fail "no progress on stderr"
-[ "$(tree_sum "$F")" = "$before" ] || fail "the source tree was modified by the build"
-ls -a "$T/cache/minidistro/busybox" | grep -q '^\.build-' && fail "temporary build dir left in the cache"
+case $P in "$T/cache/minidistro/busybox/"*/busybox) ;; *) md_die "unexpected path '$P'" ;; esac
+[ -x "$P" ] || md_die "'$P' is not executable"
+cmp -s "$P" "$BUSYBOX" || md_die "'$P' is not the fake tree's build result"
+case $(readelf -lW "$P") in *INTERP*) md_die "'$P' has a program interpreter" ;; esac
+"$P" --list | grep -qx sh || md_die "'$P --list' has no sh"
+[ "$(count)" = 1 ] || md_die "make defconfig ran $(count) times, expected 1"
+grep -qx CONFIG_STATIC=y "$(dirname "$P")/config" || md_die "cached config lacks CONFIG_STATIC=y"
+grep -qx '# CONFIG_TC is not set' "$(dirname "$P")/config" || md_die "cached config still has CONFIG_TC"
+grep -q 'configuring' "$T/err1" || md_die "no progress on stderr"
+[ "$(tree_sum "$F")" = "$before" ] || md_die "the source tree was modified by the build"
+ls -a "$T/cache/minidistro/busybox" | grep -q '^\.build-' && md_die "temporary build dir left in the cache"
 
 # ---- second build: cached, fast, make not run ------------------------------------
 t0=$(date +%s%N)
-"$BB" "$F" >"$T/out2" 2>"$T/err2" || { cat "$T/err2" >&2; fail "cached build-busybox failed"; }
+"$BB" "$F" >"$T/out2" 2>"$T/err2" || { cat "$T/err2" >&2; md_die "cached build-busybox failed"; }
 t1=$(date +%s%N)
-[ "$(tail -n 1 "$T/out2")" = "$P" ] || fail "second run printed '$(tail -n 1 "$T/out2")', not '$P'"
-[ "$(count)" = 1 ] || fail "second run ran make again"
+[ "$(tail -n 1 "$T/out2")" = "$P" ] || md_die "second run printed '$(tail -n 1 "$T/out2")', not '$P'"
+[ "$(count)" = 1 ] || md_die "second run ran make again"
 ms=$(( (t1 - t0) / 1000000 ))
-[ "$ms" -lt 1000 ] || fail "cached run took $ms ms"
+[ "$ms" -lt 1000 ] || md_die "cached run took $ms ms"
 echo "cached run: $ms ms"
 
 # ---- a changed source file means a new build -------------------------------------
@@ -102,34 +100,34 @@ sleep 0.01
 printf '/* changed */\n' >>"$F/applets/applets.c"
 before=$(tree_sum "$F")
 P2=$("$BB" "$F" 2>/dev/null | tail -n 1)
-[ "$(count)" = 2 ] || fail "a changed tree was not rebuilt"
-[ "$P2" != "$P" ] && [ -x "$P2" ] || fail "a changed tree got the old cache entry '$P2'"
+[ "$(count)" = 2 ] || md_die "a changed tree was not rebuilt"
+[ "$P2" != "$P" ] && [ -x "$P2" ] || md_die "a changed tree got the old cache entry '$P2'"
 
 # ---- mdimg build --busybox-src ---------------------------------------------------
 IMG=$T/x.img
 "$MDIMG" build -q -o "$IMG" --kernel "$KERNEL" --busybox-src "$F" --root initramfs \
-    2>"$T/err3" || { cat "$T/err3" >&2; fail "mdimg build --busybox-src failed"; }
-[ "$(count)" = 2 ] || fail "mdimg build did not use the cache"
-"$MDIMG" disk cp "$IMG:1:/bin/busybox" "$T/bb.out" || fail "mdimg disk cp failed"
-cmp "$T/bb.out" "$BUSYBOX" || fail "/bin/busybox in the image differs from the built one"
+    2>"$T/err3" || { cat "$T/err3" >&2; md_die "mdimg build --busybox-src failed"; }
+[ "$(count)" = 2 ] || md_die "mdimg build did not use the cache"
+"$MDIMG" disk cp "$IMG:1:/bin/busybox" "$T/bb.out" || md_die "mdimg disk cp failed"
+cmp "$T/bb.out" "$BUSYBOX" || md_die "/bin/busybox in the image differs from the built one"
 # and inside the initramfs
-"$MDIMG" disk cp "$IMG:1:/boot/initramfs.img" "$T/initramfs.img" || fail "no /boot/initramfs.img"
-if command -v bsdtar >/dev/null 2>&1; then
+"$MDIMG" disk cp "$IMG:1:/boot/initramfs.img" "$T/initramfs.img" || md_die "no /boot/initramfs.img"
+if md_want_tool bsdtar; then
     mkdir "$T/ir"
-    bsdtar -xf "$T/initramfs.img" -C "$T/ir" bin/busybox || fail "bsdtar cannot read the initramfs"
-    cmp "$T/ir/bin/busybox" "$BUSYBOX" || fail "/bin/busybox in the initramfs differs"
+    bsdtar -xf "$T/initramfs.img" -C "$T/ir" bin/busybox || md_die "bsdtar cannot read the initramfs"
+    cmp "$T/ir/bin/busybox" "$BUSYBOX" || md_die "/bin/busybox in the initramfs differs"
 fi
-[ "$(tree_sum "$F")" = "$before" ] || fail "mdimg build modified the source tree"
+[ "$(tree_sum "$F")" = "$before" ] || md_die "mdimg build modified the source tree"
 
 # ---- a tree configured in place: built from a cleaned copy -----------------------
 C=$T/configured
 make_tree "$C" "$BUSYBOX"
 printf 'CONFIG_STATIC=y\n' >"$C/.config"
 before=$(tree_sum "$C")
-PC=$("$BB" "$C" 2>"$T/err4" | tail -n 1) || { cat "$T/err4" >&2; fail "configured tree failed"; }
-cmp -s "$PC" "$BUSYBOX" || fail "configured tree: wrong result '$PC'"
-grep -q 'cleaned copy' "$T/err4" || fail "configured tree: no 'cleaned copy' message"
-[ -f "$C/.config" ] && [ "$(tree_sum "$C")" = "$before" ] || fail "configured tree was modified"
+PC=$("$BB" "$C" 2>"$T/err4" | tail -n 1) || { cat "$T/err4" >&2; md_die "configured tree failed"; }
+cmp -s "$PC" "$BUSYBOX" || md_die "configured tree: wrong result '$PC'"
+grep -q 'cleaned copy' "$T/err4" || md_die "configured tree: no 'cleaned copy' message"
+[ -f "$C/.config" ] && [ "$(tree_sum "$C")" = "$before" ] || md_die "configured tree was modified"
 
 # ---- bad input -----------------------------------------------------------------------
 N=$T/not-busybox
@@ -137,21 +135,21 @@ mkdir -p "$N"
 echo 'all:' >"$N/Makefile"
 rc=0
 "$BB" "$N" >"$T/out5" 2>"$T/err5" || rc=$?
-[ "$rc" = 1 ] || fail "not a BusyBox tree: exit $rc, expected 1"
+[ "$rc" = 1 ] || md_die "not a BusyBox tree: exit $rc, expected 1"
 grep -q "$N" "$T/err5" && grep -q 'Config.in' "$T/err5" && grep -q 'applets' "$T/err5" ||
-    fail "not a BusyBox tree: message does not name the dir and what is missing: $(cat "$T/err5")"
-[ ! -s "$T/out5" ] || fail "not a BusyBox tree: something on stdout"
+    md_die "not a BusyBox tree: message does not name the dir and what is missing: $(cat "$T/err5")"
+[ ! -s "$T/out5" ] || md_die "not a BusyBox tree: something on stdout"
 
 rc=0
 "$MDIMG" build -o "$IMG.bad" --kernel "$KERNEL" --busybox-src "$N" 2>"$T/err6" || rc=$?
-[ "$rc" = 1 ] || fail "mdimg build with a non-BusyBox tree: exit $rc, expected 1"
-grep -q "$N" "$T/err6" || fail "mdimg build: message does not name '$N': $(cat "$T/err6")"
-[ ! -e "$IMG.bad" ] || fail "an image was left behind"
+[ "$rc" = 1 ] || md_die "mdimg build with a non-BusyBox tree: exit $rc, expected 1"
+grep -q "$N" "$T/err6" || md_die "mdimg build: message does not name '$N': $(cat "$T/err6")"
+[ ! -e "$IMG.bad" ] || md_die "an image was left behind"
 
 rc=0
 "$MDIMG" build -o "$IMG.bad" --kernel "$KERNEL" --busybox-src /nonexistent/bb 2>"$T/err7" || rc=$?
-[ "$rc" = 1 ] && grep -q '/nonexistent/bb' "$T/err7" || fail "missing dir: exit $rc: $(cat "$T/err7")"
-[ ! -e "$IMG.bad" ] || fail "an image was left behind"
+[ "$rc" = 1 ] && grep -q '/nonexistent/bb' "$T/err7" || md_die "missing dir: exit $rc: $(cat "$T/err7")"
+[ ! -e "$IMG.bad" ] || md_die "an image was left behind"
 
 # A helper that succeeds without printing a path: the message says so.
 printf '#!/bin/sh\nexit 0\n' >"$T/silent-build"
@@ -160,15 +158,15 @@ rc=0
 MDIMG_BUILD_BUSYBOX="$T/silent-build" "$MDIMG" build -o "$IMG.bad" --kernel "$KERNEL" \
     --busybox-src "$F" 2>"$T/err7b" || rc=$?
 [ "$rc" = 1 ] && grep -q 'silent-build succeeded but printed no path' "$T/err7b" ||
-    fail "helper without output: exit $rc: $(cat "$T/err7b")"
-[ ! -e "$IMG.bad" ] || fail "an image was left behind"
+    md_die "helper without output: exit $rc: $(cat "$T/err7b")"
+[ ! -e "$IMG.bad" ] || md_die "an image was left behind"
 
 rc=0
 "$MDIMG" build -o "$IMG.bad" --kernel "$KERNEL" --busybox "$BUSYBOX" --busybox-src "$F" \
     2>"$T/err8" || rc=$?
-[ "$rc" = 2 ] || fail "--busybox with --busybox-src: exit $rc, expected 2"
-grep -q 'exclude' "$T/err8" || fail "--busybox with --busybox-src: $(cat "$T/err8")"
-[ ! -e "$IMG.bad" ] || fail "an image was left behind"
+[ "$rc" = 2 ] || md_die "--busybox with --busybox-src: exit $rc, expected 2"
+grep -q 'exclude' "$T/err8" || md_die "--busybox with --busybox-src: $(cat "$T/err8")"
+[ ! -e "$IMG.bad" ] || md_die "an image was left behind"
 
 # A "build" that yields a dynamic executable is refused and not cached.
 DYN=$(command -v ls)
@@ -178,17 +176,17 @@ case $(readelf -lW "$DYN" 2>/dev/null) in
     make_tree "$D" "$DYN"
     rc=0
     "$BB" "$D" >"$T/out9" 2>"$T/err9" || rc=$?
-    [ "$rc" = 1 ] || fail "dynamic result: exit $rc, expected 1"
-    grep -q 'dynamically linked' "$T/err9" || fail "dynamic result: $(cat "$T/err9")"
+    [ "$rc" = 1 ] || md_die "dynamic result: exit $rc, expected 1"
+    grep -q 'dynamically linked' "$T/err9" || md_die "dynamic result: $(cat "$T/err9")"
     n=$(find "$T/cache/minidistro/busybox" -name busybox -type f | wc -l)
-    [ "$n" = 3 ] || fail "dynamic result: $n cache entries, expected 3"
+    [ "$n" = 3 ] || md_die "dynamic result: $n cache entries, expected 3"
     ;;
 esac
 
 # Usage errors of the script.
 rc=0; "$BB" >/dev/null 2>&1 || rc=$?
-[ "$rc" = 2 ] || fail "no SRC_DIR: exit $rc, expected 2"
+[ "$rc" = 2 ] || md_die "no SRC_DIR: exit $rc, expected 2"
 rc=0; "$BB" "$F" --jobs x >/dev/null 2>&1 || rc=$?
-[ "$rc" = 2 ] || fail "--jobs x: exit $rc, expected 2"
+[ "$rc" = 2 ] || md_die "--jobs x: exit $rc, expected 2"
 
-echo "PASS"
+md_done PASS

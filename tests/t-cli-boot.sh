@@ -3,11 +3,11 @@
 # the problem (exit 1), usage errors exit 2.  No guest is booted here; see
 # e2e-boot.sh for real boots.
 set -u
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 
 MDIMG=${MDIMG:?MDIMG not set}
 T=$(mktemp -d /tmp/t-cli-boot.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-fail=0
 
 # run EXPECTED_STATUS EXPECTED_STDERR_SUBSTRING -- ARGS...
 run() {
@@ -15,12 +15,12 @@ run() {
     "$@" >"$T/out" 2>"$T/err" </dev/null
     got=$?
     if [ "$got" != "$want" ]; then
-        echo "FAIL: $* -> exit $got, want $want"; cat "$T/err"; fail=1; return
+        md_fail "$* -> exit $got, want $want"; cat "$T/err" >&2; return
     fi
     if ! grep -qF -- "$msg" "$T/err"; then
-        echo "FAIL: $* -> stderr lacks '$msg':"; cat "$T/err"; fail=1; return
+        md_fail "$* -> stderr lacks '$msg':"; cat "$T/err" >&2; return
     fi
-    echo "ok: $* -> $got: $(head -n1 "$T/err")"
+    md_ok "$* -> $got: $(head -n1 "$T/err")"
 }
 
 # a minimal "bzImage": only the header magic matters to the check
@@ -62,8 +62,8 @@ run 2 "--initrd and --append need --kernel" -- "$MDIMG" boot --initrd x "$T/disk
 run 2 "unexpected argument" -- "$MDIMG" boot "$T/disk.img" "$T/disk.img"
 run 2 "--expect: empty string" -- "$MDIMG" boot --expect "" "$T/disk.img"
 
-"$MDIMG" boot --help > "$T/help" || { echo "FAIL: --help"; fail=1; }
-grep -q -- "--expect STR" "$T/help" || { echo "FAIL: --help lacks --expect"; fail=1; }
+"$MDIMG" boot --help > "$T/help" || md_fail "--help"
+grep -q -- "--expect STR" "$T/help" || md_fail "--help lacks --expect"
 
 # a fake QEMU that exits with an error: exit 1, QEMU's stderr shown
 cat > "$T/qemu-fail" <<'SH'
@@ -75,9 +75,9 @@ SH
 chmod +x "$T/qemu-fail"
 run 1 "QEMU exited (status 1) before \"login:\" was seen: qemu-fake: -drive file=x: Could not open 'x'" -- \
     "$MDIMG" boot --qemu "$T/qemu-fail" --accel tcg --expect login: "$T/disk.img"
-grep -q "^--- qemu stderr ---" "$T/err" || { echo "FAIL: no QEMU stderr in the report"; cat "$T/err"; fail=1; }
-grep -q "^SeaBIOS (fake)" "$T/err" || { echo "FAIL: no serial tail in the report"; fail=1; }
-grep -q "^SeaBIOS (fake)" "$T/out" || { echo "FAIL: serial not echoed to stdout"; fail=1; }
+grep -q "^--- qemu stderr ---" "$T/err" || { md_fail "no QEMU stderr in the report"; cat "$T/err" >&2; }
+grep -q "^SeaBIOS (fake)" "$T/err" || md_fail "no serial tail in the report"
+grep -q "^SeaBIOS (fake)" "$T/out" || md_fail "serial not echoed to stdout"
 run 1 "QEMU exited with status 1" -- \
     "$MDIMG" boot --qemu "$T/qemu-fail" --accel tcg --batch "$T/disk.img"
 run 1 "QEMU exited with status 1" -- \
@@ -101,8 +101,8 @@ chmod +x "$T/qemu-chat" "$T/qemu-hang"
 # with --expect stops QEMU: exit 0
 "$MDIMG" boot --qemu "$T/qemu-chat" --accel tcg --kernel "$T/bzImage" --timeout 20 \
     --send 'uname' --expect 'ran: uname' >"$T/out" 2>"$T/err" </dev/null ||
-    { echo "FAIL: scripted fake session"; cat "$T/err"; fail=1; }
-grep -q "^ran: uname" "$T/out" || { echo "FAIL: no command output echoed"; fail=1; }
+    { md_fail "scripted fake session"; cat "$T/err" >&2; }
+grep -q "^ran: uname" "$T/out" || md_fail "no command output echoed"
 # ending with --send waits for the exit, whose status decides
 run 1 "QEMU exited with status 4" -- \
     "$MDIMG" boot --qemu "$T/qemu-chat" --accel tcg --kernel "$T/bzImage" --timeout 20 --send fail
@@ -111,8 +111,8 @@ start=$(date +%s)
 run 1 '"NEVER" not seen within the 2 s timeout' -- \
     "$MDIMG" boot --qemu "$T/qemu-hang" --accel tcg --kernel "$T/bzImage" --timeout 2 --expect NEVER
 took=$(( $(date +%s) - start ))
-[ $took -le 5 ] || { echo "FAIL: --timeout 2 took $took s"; fail=1; }
-grep -q "^hanging guest" "$T/err" || { echo "FAIL: no tail after the timeout"; fail=1; }
+[ $took -le 5 ] || md_fail "--timeout 2 took $took s"
+grep -q "^hanging guest" "$T/err" || md_fail "no tail after the timeout"
 run 1 "QEMU still running after the 1 s timeout: killed" -- \
     "$MDIMG" boot --qemu "$T/qemu-hang" --accel tcg --kernel "$T/bzImage" --timeout 1 --batch
 run 1 'the prompt "$ " (to send "ls") not seen within the 1 s timeout' -- \
@@ -121,11 +121,13 @@ run 1 'the prompt "$ " (to send "ls") not seen within the 1 s timeout' -- \
 
 # --quiet-serial keeps stdout clean
 "$MDIMG" boot --qemu "$T/qemu-fail" --accel tcg --quiet-serial --batch "$T/disk.img" >"$T/out" 2>/dev/null
-[ ! -s "$T/out" ] || { echo "FAIL: --quiet-serial still wrote to stdout"; fail=1; }
+[ ! -s "$T/out" ] || md_fail "--quiet-serial still wrote to stdout"
 
 # The same runner from another language: Python ctypes against the shared
 # library (checks the options struct layout and the int/handle conventions).
-if command -v python3 >/dev/null && [ -n "${MD_LIBDIR:-}" ]; then
+if [ -z "${MD_LIBDIR:-}" ]; then
+    echo "note: MD_LIBDIR not set: FFI check skipped"
+elif md_want_tool python3; then
     if ! python3 - "$MD_LIBDIR/libminidistro.so.0" "$T/qemu-chat" "$T/bzImage" <<'PY'
 import ctypes as C, sys
 lib = C.CDLL(sys.argv[1])
@@ -159,11 +161,8 @@ lib.md_ctx_free(ctx)
 print("python ctypes: ok")
 PY
     then
-        echo "FAIL: the boot runner through Python ctypes"; fail=1
+        md_fail "the boot runner through Python ctypes"
     fi
-else
-    echo "note: python3 or MD_LIBDIR missing: FFI check skipped"
 fi
 
-[ $fail = 0 ] && echo "PASS"
-exit $fail
+md_done PASS

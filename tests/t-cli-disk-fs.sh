@@ -3,17 +3,17 @@
 # dumpe2fs, debugfs and e2fsck; bad input: exit codes, messages, and the
 # image left byte-for-byte unchanged.
 set -eu
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 
 : "${MDIMG:?}"
 for t in e2fsck debugfs dumpe2fs blkid sha256sum cpio python3; do
-    command -v $t >/dev/null || { echo "SKIP: $t missing"; exit 77; }
+    md_need_tool $t
 done
 tmp=$(mktemp -d /tmp/t-cli-disk-fs.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 export SOURCE_DATE_EPOCH=1700000000
 
-fail() { echo "FAIL: $*"; exit 1; }
 # expect CODE PATTERN cmd...: exit status CODE and stderr matching PATTERN
 expect() {
     code=$1 pat=$2
@@ -22,8 +22,8 @@ expect() {
     "$@" >out.txt 2>err.txt
     rc=$?
     set -e
-    [ "$rc" = "$code" ] || { cat err.txt; fail "'$*' exited $rc, expected $code"; }
-    [ -z "$pat" ] || grep -q -- "$pat" err.txt || { cat err.txt; fail "'$*': stderr lacks '$pat'"; }
+    [ "$rc" = "$code" ] || { cat err.txt >&2; md_die "'$*' exited $rc, expected $code"; }
+    [ -z "$pat" ] || grep -q -- "$pat" err.txt || { cat err.txt >&2; md_die "'$*': stderr lacks '$pat'"; }
 }
 sum() { sha256sum <"$1" | cut -d' ' -f1; }
 
@@ -49,65 +49,65 @@ EOF
 "$MDIMG" -q disk create d.img --size 64M --table mbr --part rest:linux:bootable
 "$MDIMG" -q disk format d.img --part 1 --fs ext4 --label ROOTFS --uuid 11111111-2222-4333-8444-555555555555
 blkid -p -O 1048576 -o export d.img >blkid.txt
-grep -qx 'TYPE=ext4' blkid.txt || fail "blkid type"
-grep -qx 'LABEL=ROOTFS' blkid.txt || fail "blkid label"
-grep -qx 'UUID=11111111-2222-4333-8444-555555555555' blkid.txt || fail "blkid uuid"
-e2fsck -fn "d.img?offset=1048576" >fsck.txt 2>&1 || { cat fsck.txt; fail "e2fsck after format"; }
+grep -qx 'TYPE=ext4' blkid.txt || md_die "blkid type"
+grep -qx 'LABEL=ROOTFS' blkid.txt || md_die "blkid label"
+grep -qx 'UUID=11111111-2222-4333-8444-555555555555' blkid.txt || md_die "blkid uuid"
+e2fsck -fn "d.img?offset=1048576" >fsck.txt 2>&1 || { cat fsck.txt >&2; md_die "e2fsck after format"; }
 # the MBR survives the format
-sfdisk -d d.img 2>/dev/null | grep -q 'bootable' || fail "partition table damaged by format"
+sfdisk -d d.img 2>/dev/null | grep -q 'bootable' || md_die "partition table damaged by format"
 
 # ---- populate from a DIR, a spec and a cpio archive
 "$MDIMG" -q disk populate d.img --part 1 tree --spec spec --cpio src/in.cpio
-e2fsck -fn "d.img?offset=1048576" >fsck.txt 2>&1 || { cat fsck.txt; fail "e2fsck after populate"; }
+e2fsck -fn "d.img?offset=1048576" >fsck.txt 2>&1 || { cat fsck.txt >&2; md_die "e2fsck after populate"; }
 dev="d.img?offset=1048576"
-debugfs -R 'cat /etc/motd' "$dev" 2>/dev/null | grep -qx hello || fail "motd content"
-debugfs -R 'cat /usr/share/note' "$dev" 2>/dev/null | grep -qx 'from cpio' || fail "cpio content"
-debugfs -R 'stat /dev/console' "$dev" 2>/dev/null | grep -q 'Device major/minor number: 05:01' || fail "console rdev"
-debugfs -R 'stat /dev/sda' "$dev" 2>/dev/null | grep -q 'Type: block' || fail "sda type"
-debugfs -R 'stat /run.fifo' "$dev" 2>/dev/null | grep -q 'Type: FIFO' || fail "fifo"
-debugfs -R 'stat /etc/owned' "$dev" 2>/dev/null | grep -q 'User:  1000   Group:  1000' || fail "spec owner"
-debugfs -R 'stat /bin/hi' "$dev" 2>/dev/null | grep -q 'User:     0   Group:     0' || fail "owner squash"
-debugfs -R 'stat /bin/hello' "$dev" 2>/dev/null | grep -q 'Fast link dest: "hi"' || fail "symlink"
-debugfs -R 'stat /etc/motd' "$dev" 2>/dev/null | grep -q 'Links: 2' || fail "hard link count"
+debugfs -R 'cat /etc/motd' "$dev" 2>/dev/null | grep -qx hello || md_die "motd content"
+debugfs -R 'cat /usr/share/note' "$dev" 2>/dev/null | grep -qx 'from cpio' || md_die "cpio content"
+debugfs -R 'stat /dev/console' "$dev" 2>/dev/null | grep -q 'Device major/minor number: 05:01' || md_die "console rdev"
+debugfs -R 'stat /dev/sda' "$dev" 2>/dev/null | grep -q 'Type: block' || md_die "sda type"
+debugfs -R 'stat /run.fifo' "$dev" 2>/dev/null | grep -q 'Type: FIFO' || md_die "fifo"
+debugfs -R 'stat /etc/owned' "$dev" 2>/dev/null | grep -q 'User:  1000   Group:  1000' || md_die "spec owner"
+debugfs -R 'stat /bin/hi' "$dev" 2>/dev/null | grep -q 'User:     0   Group:     0' || md_die "owner squash"
+debugfs -R 'stat /bin/hello' "$dev" 2>/dev/null | grep -q 'Fast link dest: "hi"' || md_die "symlink"
+debugfs -R 'stat /etc/motd' "$dev" 2>/dev/null | grep -q 'Links: 2' || md_die "hard link count"
 
 # ---- ls
 "$MDIMG" disk ls d.img:1:/etc >ls.txt
-printf 'motd\nmotd.link\nowned\n' | cmp -s - ls.txt || { cat ls.txt; fail "ls /etc"; }
+printf 'motd\nmotd.link\nowned\n' | cmp -s - ls.txt || { cat ls.txt >&2; md_die "ls /etc"; }
 "$MDIMG" disk ls -l d.img:1:/bin >ls.txt
-grep -q '^lrwxrwxrwx .* hello -> hi$' ls.txt || { cat ls.txt; fail "ls -l symlink"; }
-grep -q '^-rwxr-xr-x   1     0     0         18 2023-11-14 22:13 hi$' ls.txt || { cat ls.txt; fail "ls -l file"; }
+grep -q '^lrwxrwxrwx .* hello -> hi$' ls.txt || { cat ls.txt >&2; md_die "ls -l symlink"; }
+grep -q '^-rwxr-xr-x   1     0     0         18 2023-11-14 22:13 hi$' ls.txt || { cat ls.txt >&2; md_die "ls -l file"; }
 "$MDIMG" disk ls --json d.img:1:/dev | python3 -c '
 import json, sys
 d = {e["name"]: e for e in json.load(sys.stdin)}
 assert d["console"]["type"] == "chardev" and d["console"]["major"] == 5 and d["console"]["minor"] == 1, d
 assert d["sda"]["type"] == "blockdev" and d["sda"]["mode"] == "0660" and d["sda"]["gid"] == 6, d
-' || fail "ls --json"
-"$MDIMG" disk ls -l d.img:1:/etc/motd | grep -q ' motd$' || fail "ls of a file"
+' || md_die "ls --json"
+"$MDIMG" disk ls -l d.img:1:/etc/motd | grep -q ' motd$' || md_die "ls of a file"
 
 # ---- cp out and in
 "$MDIMG" -q disk cp d.img:1:/blob blob.out
-cmp blob.out tree/blob || fail "cp out content"
+cmp blob.out tree/blob || md_die "cp out content"
 "$MDIMG" -q disk cp --mode 0600 --owner 12:34 tree/blob d.img:1:/etc/blob2
-debugfs -R 'stat /etc/blob2' "$dev" 2>/dev/null | grep -q 'Mode:  0600' || fail "cp in mode"
-debugfs -R 'stat /etc/blob2' "$dev" 2>/dev/null | grep -q 'User:    12   Group:    34' || fail "cp in owner"
+debugfs -R 'stat /etc/blob2' "$dev" 2>/dev/null | grep -q 'Mode:  0600' || md_die "cp in mode"
+debugfs -R 'stat /etc/blob2' "$dev" 2>/dev/null | grep -q 'User:    12   Group:    34' || md_die "cp in owner"
 debugfs -R 'dump /etc/blob2 blob2.out' "$dev" >/dev/null 2>&1
-cmp blob2.out tree/blob || fail "cp in content"
+cmp blob2.out tree/blob || md_die "cp in content"
 "$MDIMG" -q disk cp tree/etc/motd d.img:1:/usr/      # into a directory: keeps the name
-debugfs -R 'cat /usr/motd' "$dev" 2>/dev/null | grep -qx hello || fail "cp into dir"
+debugfs -R 'cat /usr/motd' "$dev" 2>/dev/null | grep -qx hello || md_die "cp into dir"
 printf 'replaced\n' >new.txt
 "$MDIMG" -q disk cp new.txt d.img:1:/etc/motd.link   # replace one link of a hard-link pair
-debugfs -R 'cat /etc/motd' "$dev" 2>/dev/null | grep -qx hello || fail "other link changed"
-debugfs -R 'stat /etc/motd' "$dev" 2>/dev/null | grep -q 'Links: 1' || fail "link count after replace"
-e2fsck -fn "$dev" >fsck.txt 2>&1 || { cat fsck.txt; fail "e2fsck after cp"; }
+debugfs -R 'cat /etc/motd' "$dev" 2>/dev/null | grep -qx hello || md_die "other link changed"
+debugfs -R 'stat /etc/motd' "$dev" 2>/dev/null | grep -q 'Links: 1' || md_die "link count after replace"
+e2fsck -fn "$dev" >fsck.txt 2>&1 || { cat fsck.txt >&2; md_die "e2fsck after cp"; }
 
 # ---- an image name containing ':' and a whole-image filesystem
 "$MDIMG" -q disk create 'a:b.img' --size 16M
 "$MDIMG" -q disk format 'a:b.img' --fs ext2 -b 1024
 "$MDIMG" -q disk cp tree/etc/motd 'a:b.img:/motd'
 "$MDIMG" -q disk cp 'a:b.img:/motd' motd.out
-cmp motd.out tree/etc/motd || fail "cp via IMG with ':'"
-dumpe2fs -h 'a:b.img' 2>/dev/null | grep -q 'Block size: *1024' || fail "block size"
-e2fsck -fn 'a:b.img' >fsck.txt 2>&1 || { cat fsck.txt; fail "e2fsck a:b.img"; }
+cmp motd.out tree/etc/motd || md_die "cp via IMG with ':'"
+dumpe2fs -h 'a:b.img' 2>/dev/null | grep -q 'Block size: *1024' || md_die "block size"
+e2fsck -fn 'a:b.img' >fsck.txt 2>&1 || { cat fsck.txt >&2; md_die "e2fsck a:b.img"; }
 
 # ---- bad input: clear errors, the image unchanged
 before=$(sum d.img)
@@ -122,19 +122,19 @@ expect 1 "partition" "$MDIMG" disk populate d.img --part 3 tree
 expect 1 "no-such-dir" "$MDIMG" disk populate d.img --part 1 no-such-dir
 expect 1 "" "$MDIMG" disk ls d.img:1:/nope
 expect 1 "" "$MDIMG" disk cp d.img:1:/nope nope.out
-[ ! -e nope.out ] || fail "cp of a missing file created the output"
+[ ! -e nope.out ] || md_die "cp of a missing file created the output"
 expect 1 "" "$MDIMG" disk cp tree/etc/motd d.img:1:/no/such/dir/x
 expect 1 "directory" "$MDIMG" disk cp tree/etc/motd d.img:1:/etc/motd/x
 expect 2 "" "$MDIMG" disk cp tree/etc/motd other-file
 expect 1 "" "$MDIMG" disk populate missing.img tree
-[ "$(sum d.img)" = "$before" ] || fail "a failed command changed the image"
+[ "$(sum d.img)" = "$before" ] || md_die "a failed command changed the image"
 
 # a tree that does not fit: ENOSPC naming the sizes, nothing written
 head -c $((80 << 20)) /dev/zero | tr '\0' 'x' >huge
 mkdir big && mv huge big/
 expect 1 "needs about .* KiB" "$MDIMG" disk populate d.img --part 1 big
-grep -q "free" err.txt || fail "ENOSPC message lacks the free space"
-[ "$(sum d.img)" = "$before" ] || fail "ENOSPC changed the image"
+grep -q "free" err.txt || md_die "ENOSPC message lacks the free space"
+[ "$(sum d.img)" = "$before" ] || md_die "ENOSPC changed the image"
 
 # populate into a filesystem that is not there
 "$MDIMG" -q disk create blank.img --size 8M
@@ -148,11 +148,11 @@ for i in 1 2; do
         "$tmp/tree" --spec "$tmp/spec" )
     touch tree/etc/motd
 done
-[ "$(sum det1.img)" = "$(sum det2.img)" ] || fail "same inputs gave different images"
+[ "$(sum det1.img)" = "$(sum det2.img)" ] || md_die "same inputs gave different images"
 
 # help
-"$MDIMG" disk format --help | grep -q -- '--features' || fail "format --help"
-"$MDIMG" disk populate --help | grep -q -- '--spec' || fail "populate --help"
-"$MDIMG" disk cp --help | grep -q 'IMG\[:PART\]' || fail "cp --help"
-"$MDIMG" disk ls --help | grep -q -- '--json' || fail "ls --help"
-echo "ok"
+"$MDIMG" disk format --help | grep -q -- '--features' || md_die "format --help"
+"$MDIMG" disk populate --help | grep -q -- '--spec' || md_die "populate --help"
+"$MDIMG" disk cp --help | grep -q 'IMG\[:PART\]' || md_die "cp --help"
+"$MDIMG" disk ls --help | grep -q -- '--json' || md_die "ls --help"
+md_done ok

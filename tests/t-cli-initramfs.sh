@@ -2,18 +2,17 @@
 # mdimg initramfs: listings through GNU cpio and bsdcpio, every compression
 # through its own tool, determinism, and bad input (exit 1, message, no OUT).
 set -eu
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 
 MDIMG=${MDIMG:?MDIMG not set}
 for tool in cpio bsdcpio gzip xz zstd lz4 sha256sum od; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool not installed"; exit 77; }
+    md_need_tool "$tool"
 done
 
 T=$(mktemp -d /tmp/t-cli-initramfs.XXXXXX)
 cleanup() { chmod -R u+rwx "$T" 2>/dev/null || true; rm -rf "$T"; }
 trap cleanup EXIT
 export TZ=UTC LC_ALL=C
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # ---- fixture: a host tree plus a spec with what a host tree cannot hold ----
 R=$T/root
@@ -40,8 +39,8 @@ EOF
 
 OUT=$T/out.cpio
 "$MDIMG" initramfs -q -o "$OUT" --epoch 1000 "$R" --spec "$T/extra.spec"
-[ -f "$OUT" ] || fail "no output"
-[ $(( $(stat -c %s "$OUT") % 512 )) -eq 0 ] || fail "uncompressed output not padded to 512 bytes"
+[ -f "$OUT" ] || md_die "no output"
+[ $(( $(stat -c %s "$OUT") % 512 )) -eq 0 ] || md_die "uncompressed output not padded to 512 bytes"
 
 # GNU cpio's view.  Data is on the last link only: motd (first) has size 0.
 cat > "$T/expect-cpio" <<'EOF'
@@ -62,7 +61,7 @@ prw-r--r-- 1 0 0 0 Jan 1 1970 run/fifo
 srw------- 1 0 0 0 Jan 1 1970 run/sock
 EOF
 cpio -itv --numeric-uid-gid < "$OUT" 2>"$T/cpio.err" | tr -s ' ' > "$T/got-cpio"
-diff -u "$T/expect-cpio" "$T/got-cpio" || fail "cpio -itv listing differs"
+diff -u "$T/expect-cpio" "$T/got-cpio" || md_die "cpio -itv listing differs"
 
 # bsdcpio (libarchive) reports the hard link and the same metadata.
 cat > "$T/expect-bsd" <<'EOF'
@@ -83,7 +82,7 @@ prw-r--r-- 1 0 0 0 Jan 1 1970 run/fifo
 srw------- 1 0 0 0 Jan 1 1970 run/sock
 EOF
 bsdcpio -itvn < "$OUT" 2>/dev/null | tr -s ' ' > "$T/got-bsd"
-diff -u "$T/expect-bsd" "$T/got-bsd" || fail "bsdcpio -itv listing differs"
+diff -u "$T/expect-bsd" "$T/got-bsd" || md_die "bsdcpio -itv listing differs"
 
 # Raw header fields cpio -tv does not show: inode numbers and hard-link ino.
 # (newc header: magic(6) ino(8) mode(8) ...; find each name's header.)
@@ -106,15 +105,15 @@ while True:
     off = (off + fsz + 3) & ~3
 PY
 }
-if command -v python3 >/dev/null 2>&1; then
+if md_want_tool python3; then
     a=$(hdr_of "$OUT" etc/motd); b=$(hdr_of "$OUT" etc/motd.hard); c=$(hdr_of "$OUT" bin)
-    [ "${a%% *}" = "${b%% *}" ] || fail "hard links have different inodes: $a / $b"
-    [ "$c" = "1 2 0 0 1000" ] || fail "first entry: ino/nlink/devmajor/devminor/mtime = $c, want 1 2 0 0 1000"
+    [ "${a%% *}" = "${b%% *}" ] || md_die "hard links have different inodes: $a / $b"
+    [ "$c" = "1 2 0 0 1000" ] || md_die "first entry: ino/nlink/devmajor/devminor/mtime = $c, want 1 2 0 0 1000"
 fi
 
 # File contents come out intact.
-[ "$(cpio -i --to-stdout etc/motd.hard < "$OUT" 2>/dev/null)" = hello ] || fail "etc/motd.hard contents"
-[ "$(cpio -i --to-stdout etc/issue < "$OUT" 2>/dev/null)" = "issue text" ] || fail "etc/issue contents"
+[ "$(cpio -i --to-stdout etc/motd.hard < "$OUT" 2>/dev/null)" = hello ] || md_die "etc/motd.hard contents"
+[ "$(cpio -i --to-stdout etc/issue < "$OUT" 2>/dev/null)" = "issue text" ] || md_die "etc/issue contents"
 
 # --prefix, --keep-owner/--keep-mtime, --init (overrides a DIR's /init), later DIR overlays earlier
 mkdir -p "$T/over/etc"
@@ -129,28 +128,28 @@ touch -d '1970-01-01 00:05:00' "$R/bin/tool"
     --init "$T/myinit" "$R" "$T/first" "$T/over"
 cpio -itv --numeric-uid-gid < "$T/p.cpio" 2>/dev/null | tr -s ' ' > "$T/got-p"
 u=$(id -u) g=$(id -g)
-grep -q "^drwxr-xr-x 3 0 0 0 Jan 2 1970 opt$" "$T/got-p" || fail "--prefix: parent opt: $(cat "$T/got-p")"
+grep -q "^drwxr-xr-x 3 0 0 0 Jan 2 1970 opt$" "$T/got-p" || md_die "--prefix: parent opt: $(cat "$T/got-p")"
 grep -q "^-rwxr-xr-x 1 $u $g 20 Jan 1 1970 opt/x/bin/tool$" "$T/got-p" ||
-    fail "--keep-owner/--keep-mtime: $(grep tool "$T/got-p")"
-if command -v python3 >/dev/null 2>&1; then
-    [ "$(hdr_of "$T/p.cpio" opt/x/bin/tool | cut -d' ' -f5)" = 300 ] || fail "--keep-mtime: mtime not kept"
+    md_die "--keep-owner/--keep-mtime: $(grep tool "$T/got-p")"
+if md_want_tool python3; then
+    [ "$(hdr_of "$T/p.cpio" opt/x/bin/tool | cut -d' ' -f5)" = 300 ] || md_die "--keep-mtime: mtime not kept"
 fi
-grep -q "^-rwxr-xr-x 1 0 0 27 Jan 2 1970 init$" "$T/got-p" || fail "--init: $(grep init "$T/got-p")"
+grep -q "^-rwxr-xr-x 1 0 0 27 Jan 2 1970 init$" "$T/got-p" || md_die "--init: $(grep init "$T/got-p")"
 [ "$(cpio -i --to-stdout opt/x/etc/issue < "$T/p.cpio" 2>/dev/null)" = override ] ||
-    fail "a later DIR does not overlay an earlier one"
-[ "$(cpio -i --to-stdout init < "$T/p.cpio" 2>/dev/null)" = "$(cat "$T/myinit")" ] || fail "--init contents"
+    md_die "a later DIR does not overlay an earlier one"
+[ "$(cpio -i --to-stdout init < "$T/p.cpio" 2>/dev/null)" = "$(cat "$T/myinit")" ] || md_die "--init contents"
 # the summary line, and nothing with -q
 "$MDIMG" initramfs -o "$T/s.cpio" "$R" > "$T/summary"
-grep -q "^wrote $T/s.cpio: 7 entries, [0-9]* bytes (none)$" "$T/summary" || fail "summary: $(cat "$T/summary")"
-[ -z "$("$MDIMG" initramfs -q -o "$T/s.cpio" "$R")" ] || fail "-q is not quiet"
-"$MDIMG" initramfs --help | grep -q -- "--compress" || fail "--help"
+grep -q "^wrote $T/s.cpio: 7 entries, [0-9]* bytes (none)$" "$T/summary" || md_die "summary: $(cat "$T/summary")"
+[ -z "$("$MDIMG" initramfs -q -o "$T/s.cpio" "$R")" ] || md_die "-q is not quiet"
+"$MDIMG" initramfs --help | grep -q -- "--compress" || md_die "--help"
 # -o - writes the same bytes to stdout; a device as OUT is refused (never renamed over)
-"$MDIMG" initramfs -q -o - "$R" | cmp -s - "$T/s.cpio" || fail "-o - differs from a file OUT"
+"$MDIMG" initramfs -q -o - "$R" | cmp -s - "$T/s.cpio" || md_die "-o - differs from a file OUT"
 set +e
 "$MDIMG" initramfs -o /dev/null "$R" 2>"$T/err"; st=$?
 set -e
 [ "$st" -eq 1 ] && grep -q "/dev/null: exists and is not a regular file" "$T/err" && [ -c /dev/null ] ||
-    fail "-o /dev/null: exit $st: $(cat "$T/err")"
+    md_die "-o /dev/null: exit $st: $(cat "$T/err")"
 
 # ---- compression: each tool accepts it and it holds the same archive ----------
 for c in gzip xz zstd lz4; do
@@ -158,17 +157,17 @@ for c in gzip xz zstd lz4; do
     case $c in
     gzip) gzip -t "$T/out.$c"; gzip -dc "$T/out.$c" > "$T/dec" ;;
     xz) xz -t "$T/out.$c"; xz -dc "$T/out.$c" > "$T/dec"
-        xz --robot --list "$T/out.$c" | grep -q '^file.*CRC32' || fail "xz check is not CRC32" ;;
+        xz --robot --list "$T/out.$c" | grep -q '^file.*CRC32' || md_die "xz check is not CRC32" ;;
     zstd) zstd -q -t "$T/out.$c"; zstd -q -dc "$T/out.$c" > "$T/dec" ;;
     lz4) lz4 -q -t "$T/out.$c"; lz4 -q -dc "$T/out.$c" > "$T/dec"
-        [ "$(od -An -tx1 -N4 "$T/out.$c" | tr -d ' ')" = 02214c18 ] || fail "lz4 is not the legacy format" ;;
+        [ "$(od -An -tx1 -N4 "$T/out.$c" | tr -d ' ')" = 02214c18 ] || md_die "lz4 is not the legacy format" ;;
     esac
     # the compressed stream holds the unpadded archive: a prefix of the plain one
     n=$(stat -c %s "$T/dec")
-    cmp -n "$n" "$T/dec" "$OUT" || fail "$c: decompressed archive differs"
-    [ $(( $(stat -c %s "$OUT") - n )) -lt 512 ] || fail "$c: decompressed archive too short"
+    cmp -n "$n" "$T/dec" "$OUT" || md_die "$c: decompressed archive differs"
+    [ $(( $(stat -c %s "$OUT") - n )) -lt 512 ] || md_die "$c: decompressed archive too short"
 done
-[ "$(od -An -tx1 -j4 -N4 "$T/out.gzip" | tr -d ' ')" = 00000000 ] || fail "gzip header has a timestamp"
+[ "$(od -An -tx1 -j4 -N4 "$T/out.gzip" | tr -d ' ')" = 00000000 ] || md_die "gzip header has a timestamp"
 "$MDIMG" initramfs -q -o "$T/l1" -c gzip -l 1 "$R"
 "$MDIMG" initramfs -q -o "$T/l9" -c gzip --level 9 "$R"
 gzip -t "$T/l1" "$T/l9"
@@ -180,7 +179,7 @@ mkdir "$T/copy"
   printf 'hello\n' > etc/motd && chmod 640 etc/motd && ln etc/motd etc/motd.hard &&
   touch -d '2001-02-03 04:05' etc/motd bin/tool )
 ( cd "$T" && TZ=Asia/Tokyo SOURCE_DATE_EPOCH=1000 "$MDIMG" initramfs -q -o out2.cpio copy --spec extra.spec )
-[ "$(sha256sum < "$OUT")" = "$(sha256sum < "$T/out2.cpio")" ] || fail "not deterministic"
+[ "$(sha256sum < "$OUT")" = "$(sha256sum < "$T/out2.cpio")" ] || md_die "not deterministic"
 
 # ---- bad input: exit 1, a message naming the thing, and no OUT ---------------------
 # expect_fail STATUS PATTERN ARGS...: run mdimg initramfs -o $T/bad/out ARGS
@@ -192,9 +191,9 @@ expect_fail() {
     "$MDIMG" initramfs -o "$T/bad/out" "$@" 2>"$T/err" >/dev/null
     st=$?
     set -e
-    [ "$st" -eq "$want" ] || fail "exit $st (want $want) for: $* ($(cat "$T/err"))"
-    grep -q -- "$pat" "$T/err" || fail "message '$(cat "$T/err")' does not mention '$pat'"
-    [ -z "$(ls -A "$T/bad")" ] || fail "output left behind for: $* ($(ls -A "$T/bad"))"
+    [ "$st" -eq "$want" ] || md_die "exit $st (want $want) for: $* ($(cat "$T/err"))"
+    grep -q -- "$pat" "$T/err" || md_die "message '$(cat "$T/err")' does not mention '$pat'"
+    [ -z "$(ls -A "$T/bad")" ] || md_die "output left behind for: $* ($(ls -A "$T/bad"))"
 }
 expect_fail 1 "$T/missing" "$T/missing"
 expect_fail 1 "$T/issue: not a directory" "$T/issue"
@@ -220,12 +219,12 @@ expect_fail 2 "nothing to archive"
 set +e
 "$MDIMG" initramfs "$R" 2>"$T/err"; st=$?
 set -e
-[ "$st" -eq 2 ] && grep -q "missing -o" "$T/err" || fail "missing -o: exit $st"
+[ "$st" -eq 2 ] && grep -q "missing -o" "$T/err" || md_die "missing -o: exit $st"
 # an output directory that does not exist / is not writable
 set +e
 "$MDIMG" initramfs -o "$T/nodir/out" "$R" 2>"$T/err"; st=$?
 set -e
-[ "$st" -eq 1 ] && grep -q "$T/nodir/out" "$T/err" || fail "missing output dir: exit $st: $(cat "$T/err")"
+[ "$st" -eq 1 ] && grep -q "$T/nodir/out" "$T/err" || md_die "missing output dir: exit $st: $(cat "$T/err")"
 if [ "$(id -u)" -ne 0 ]; then
     chmod 555 "$T/bad"
     expect_fail 1 "$T/bad/out: cannot create output file: Permission denied" "$R"
@@ -242,6 +241,6 @@ echo old > "$T/keep"
 set +e
 "$MDIMG" initramfs -o "$T/keep" "$T/missing" 2>/dev/null
 set -e
-[ "$(cat "$T/keep")" = old ] || fail "a failed run replaced an existing OUT"
+[ "$(cat "$T/keep")" = old ] || md_die "a failed run replaced an existing OUT"
 
-echo "PASS"
+md_done PASS

@@ -4,16 +4,15 @@
 # their mtimes; and a real change (content, mode, SOURCE_DATE_EPOCH) does
 # change the output, so that the comparisons can fail.
 set -eu
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 
 MDIMG=${MDIMG:?MDIMG not set}
-command -v sha256sum >/dev/null 2>&1 || { echo "SKIP: sha256sum not installed"; exit 77; }
+md_need_tool sha256sum
 
 T=$(mktemp -d /tmp/t-determinism.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 export LC_ALL=C
 unset TZ
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # mk_tree DIR forward|reverse MTIME: the same tree, created in a different
 # order, with different mtimes; modes are set explicitly (umask-proof).
@@ -55,7 +54,7 @@ build() {
     name=$1 dir=$2 cwd=$3 tz=$4 um=$5
     shift 5
     (cd "$cwd" && umask "$um" && TZ=$tz "$MDIMG" initramfs -q -o "$T/$name" "$@" "$dir") ||
-        fail "mdimg initramfs failed for $name"
+        md_die "mdimg initramfs failed for $name"
     sha256sum < "$T/$name" | cut -d' ' -f1
 }
 
@@ -63,23 +62,23 @@ n=0
 for c in none gzip xz zstd lz4; do
     h1=$(build "one.$c" "$T/first/src" / UTC 022 --compress "$c")
     h2=$(build "two.$c" "$T/elsewhere/deeper/copy" "$T/elsewhere" Asia/Tokyo 077 --compress "$c")
-    [ "$h1" = "$h2" ] || fail "$c: two builds of the same tree differ ($h1 vs $h2)"
+    [ "$h1" = "$h2" ] || md_die "$c: two builds of the same tree differ ($h1 vs $h2)"
     n=$((n + 1))
 done
 # the archive holds what we think it holds (so equal hashes mean something)
 [ "$(cpio -it --quiet < "$T/one.none" | wc -l)" -eq 15 ] ||
-    { cpio -it < "$T/one.none"; fail "unexpected entry count"; }
+    { cpio -it < "$T/one.none" >&2; md_die "unexpected entry count"; }
 cpio -i --quiet --to-stdout data/numbers < "$T/one.none" | cmp - "$T/first/src/data/numbers" ||
-    fail "data/numbers content"
+    md_die "data/numbers content"
 
 # mtimes kept but all later than the epoch: clamped to it, still identical
 h1=$(build keep1 "$T/first/src" / UTC 022 --keep-mtime)
 h2=$(build keep2 "$T/elsewhere/deeper/copy" / UTC 022 --keep-mtime)
 # first/src has 2001 mtimes (kept), the copy 2030 ones (clamped): must differ
-[ "$h1" != "$h2" ] || fail "--keep-mtime: mtimes before the epoch were not kept"
+[ "$h1" != "$h2" ] || md_die "--keep-mtime: mtimes before the epoch were not kept"
 touch -d "2029-01-01" "$T/first/src" && find "$T/first/src" -exec touch -h -d "2029-01-01" {} +
 h1=$(build keep3 "$T/first/src" / UTC 022 --keep-mtime)
-[ "$h1" = "$h2" ] || fail "--keep-mtime: mtimes after the epoch are not clamped"
+[ "$h1" = "$h2" ] || md_die "--keep-mtime: mtimes after the epoch are not clamped"
 
 # a spec source: same spec and files in two places, relative locations
 for w in "$T/specA" "$T/x/specB"; do
@@ -95,33 +94,33 @@ pipe /run/fifo 0600 0 0
 EOF
 done
 touch -d "1999-01-01" "$T/specA/files/data"
-(cd / && "$MDIMG" initramfs -q -o "$T/spec1" --spec "$T/specA/list.spec") || fail "spec build 1"
+(cd / && "$MDIMG" initramfs -q -o "$T/spec1" --spec "$T/specA/list.spec") || md_die "spec build 1"
 (cd "$T/x" && umask 077 && TZ=America/New_York "$MDIMG" initramfs -q -o "$T/spec2" --spec specB/list.spec) ||
-    fail "spec build 2"
-cmp "$T/spec1" "$T/spec2" || fail "two builds of the same spec differ"
+    md_die "spec build 2"
+cmp "$T/spec1" "$T/spec2" || md_die "two builds of the same spec differ"
 
 # BusyBox: same binary, different cwd and TZ
-if [ -x /bin/busybox ]; then
+if [ -x /bin/busybox ] || md_missing_part /bin/busybox busybox-static; then
     (cd / && "$MDIMG" initramfs -q -o "$T/bb1" --compress gzip --busybox /bin/busybox "$T/first/src") ||
-        fail "busybox build 1"
+        md_die "busybox build 1"
     (cd "$T" && TZ=Europe/Paris "$MDIMG" initramfs -q -o "$T/bb2" --compress gzip --busybox /bin/busybox \
-        "$T/elsewhere/deeper/copy") || fail "busybox build 2"
-    cmp "$T/bb1" "$T/bb2" || fail "two BusyBox builds differ"
+        "$T/elsewhere/deeper/copy") || md_die "busybox build 2"
+    cmp "$T/bb1" "$T/bb2" || md_die "two BusyBox builds differ"
 fi
 
 # ---- and real changes do change the output ------------------------------------
 base=$(sha256sum < "$T/one.gzip" | cut -d' ' -f1)
 h=$(SOURCE_DATE_EPOCH=1600000001 build epoch "$T/first/src" / UTC 022 --compress gzip)
-[ "$h" != "$base" ] || fail "changing SOURCE_DATE_EPOCH did not change the output"
+[ "$h" != "$base" ] || md_die "changing SOURCE_DATE_EPOCH did not change the output"
 printf 'x=2\n' > "$T/elsewhere/deeper/copy/etc/conf.d/x.conf"
 h=$(build content "$T/elsewhere/deeper/copy" / UTC 022 --compress gzip)
-[ "$h" != "$base" ] || fail "changing a file's content did not change the output"
+[ "$h" != "$base" ] || md_die "changing a file's content did not change the output"
 printf 'x=1\n' > "$T/elsewhere/deeper/copy/etc/conf.d/x.conf"
 chmod 0640 "$T/elsewhere/deeper/copy/etc/conf.d/x.conf"
 h=$(build mode "$T/elsewhere/deeper/copy" / UTC 022 --compress gzip)
-[ "$h" != "$base" ] || fail "changing a file's mode did not change the output"
+[ "$h" != "$base" ] || md_die "changing a file's mode did not change the output"
 chmod 0644 "$T/elsewhere/deeper/copy/etc/conf.d/x.conf"
 h=$(build back "$T/elsewhere/deeper/copy" / UTC 022 --compress gzip)
-[ "$h" = "$base" ] || fail "restoring the content and mode did not restore the output"
+[ "$h" = "$base" ] || md_die "restoring the content and mode did not restore the output"
 
-echo "PASS: identical output for $n codecs, --keep-mtime, a spec and BusyBox; changes detected"
+md_done "PASS: identical output for $n codecs, --keep-mtime, a spec and BusyBox; changes detected"

@@ -10,6 +10,7 @@
 # With MD_EXAMPLES_BOOT=1 the Python example also boots its image in QEMU.
 # Exit 0 pass, 77 skip, other fail.
 set -u
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 SRC=${MD_SRCDIR:?}
 BUILD=${MD_BUILDDIR:?}
 LIBDIR=${MD_LIBDIR:-$BUILD/lib}
@@ -17,95 +18,90 @@ PATH=$PATH:/sbin:/usr/sbin
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/t-examples.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
 
 KERNEL=$("$SRC/scripts/build-kernel" --query 2>/dev/null)
 if [ -z "$KERNEL" ]; then
     for k in /boot/vmlinuz-*; do [ -r "$k" ] && KERNEL=$k; done
 fi
-[ -n "$KERNEL" ] || { echo "SKIP: no kernel (scripts/build-kernel not run, no readable /boot/vmlinuz-*)"; exit 77; }
-[ -x /bin/busybox ] || { echo "SKIP: no /bin/busybox (busybox-static)"; exit 77; }
+[ -n "$KERNEL" ] ||
+    md_missing "a kernel (scripts/build-kernel not run, no readable /boot/vmlinuz-*)" linux-image-cloud-amd64
+[ -x /bin/busybox ] || md_missing /bin/busybox busybox-static
 printf 'garbage\n' >"$T/notakernel"
 
 check_image() { # IMG TABLE
     d=$(sfdisk -d "$1" 2>&1)
-    echo "$d" | grep -q "^label: $2" || { fail "$1: sfdisk: want label $2: $d"; return 1; }
+    echo "$d" | grep -q "^label: $2" || { md_fail "$1: sfdisk: want label $2: $d"; return 1; }
     start=$(echo "$d" | sed -n 's/^[^ ]*1 : start= *\([0-9]*\),.*/\1/p')
-    [ -n "$start" ] || { fail "$1: no partition 1"; return 1; }
+    [ -n "$start" ] || { md_fail "$1: no partition 1"; return 1; }
     off=$((start * 512))
     blkid -p -O "$off" "$1" | grep -q 'LABEL="minidistro".*TYPE="ext4"\|TYPE="ext4".*LABEL="minidistro"' ||
-        { fail "$1: blkid: $(blkid -p -O "$off" "$1" 2>&1)"; return 1; }
+        { md_fail "$1: blkid: $(blkid -p -O "$off" "$1" 2>&1)"; return 1; }
     cfg=$(debugfs -R "cat /boot/syslinux/extlinux.conf" "$1?offset=$off" 2>/dev/null)
-    echo "$cfg" | grep -q "LINUX /boot/vmlinuz" || { fail "$1: extlinux.conf: $cfg"; return 1; }
-    ok "$1: $2 table, ext4 'minidistro', extlinux.conf boots /boot/vmlinuz"
+    echo "$cfg" | grep -q "LINUX /boot/vmlinuz" || { md_fail "$1: extlinux.conf: $cfg"; return 1; }
+    md_ok "$1: $2 table, ext4 'minidistro', extlinux.conf boots /boot/vmlinuz"
 }
 
 # --- C example against the installed library -------------------------------------------
 dest=$T/root
 if meson install -C "$BUILD" --destdir "$dest" --no-rebuild >"$T/install.log" 2>&1; then
     pc=$(find "$dest" -name libminidistro.pc | head -n 1)
-    [ -n "$pc" ] || { fail "no libminidistro.pc installed"; }
+    [ -n "$pc" ] || md_fail "no libminidistro.pc installed"
     if [ -n "$pc" ]; then
         pcdir=$(dirname "$pc")
         flags=$(PKG_CONFIG_PATH=$pcdir PKG_CONFIG_SYSROOT_DIR=$dest pkg-config --cflags --libs libminidistro)
         libpath=$(dirname "$(find "$dest" -name 'libminidistro.so.0' | head -n 1)")
         # shellcheck disable=SC2086
         if cc -std=c99 -Wall -Wextra -Werror -o "$T/minidistro" "$SRC/examples/minidistro.c" $flags 2>"$T/cc.log"; then
-            ok "examples/minidistro.c compiles with: pkg-config --cflags --libs libminidistro"
+            md_ok "examples/minidistro.c compiles with: pkg-config --cflags --libs libminidistro"
             # make sure it runs against the installed copy, not the build tree
             if LD_LIBRARY_PATH=$libpath ldd "$T/minidistro" | grep -q "$dest"; then
-                ok "the C example links the installed libminidistro.so.0"
+                md_ok "the C example links the installed libminidistro.so.0"
             else
-                fail "the C example does not resolve to the installed library: $(LD_LIBRARY_PATH=$libpath ldd "$T/minidistro" | grep minidistro)"
+                md_fail "the C example does not resolve to the installed library: $(LD_LIBRARY_PATH=$libpath ldd "$T/minidistro" | grep minidistro)"
             fi
             if LD_LIBRARY_PATH=$libpath "$T/minidistro" "$T/c.img" "$KERNEL" disk gpt >"$T/c.out" 2>&1; then
-                grep -q "built $T/c.img" "$T/c.out" || fail "C example output: $(cat "$T/c.out")"
+                grep -q "built $T/c.img" "$T/c.out" || md_fail "C example output: $(cat "$T/c.out")"
                 check_image "$T/c.img" gpt
             else
-                fail "C example failed: $(cat "$T/c.out")"
+                md_fail "C example failed: $(cat "$T/c.out")"
             fi
             LD_LIBRARY_PATH=$libpath "$T/minidistro" "$T/cbad.img" "$T/notakernel" >"$T/cbad.out" 2>&1
             rc=$?
             if [ $rc = 1 ] && grep -q "not an x86 bzImage" "$T/cbad.out" && [ ! -e "$T/cbad.img" ]; then
-                ok "C example: bad kernel -> exit 1, '$(tail -n 1 "$T/cbad.out")'"
+                md_ok "C example: bad kernel -> exit 1, '$(tail -n 1 "$T/cbad.out")'"
             else
-                fail "C example with a bad kernel: exit $rc: $(cat "$T/cbad.out")"
+                md_fail "C example with a bad kernel: exit $rc: $(cat "$T/cbad.out")"
             fi
         else
-            fail "examples/minidistro.c does not compile against the installed library ($flags): $(cat "$T/cc.log")"
+            md_fail "examples/minidistro.c does not compile against the installed library ($flags): $(cat "$T/cc.log")"
         fi
     fi
 else
-    fail "meson install: $(tail -n 20 "$T/install.log")"
+    md_fail "meson install: $(tail -n 20 "$T/install.log")"
 fi
 
 # --- Python example over ctypes ----------------------------------------------------------
-if command -v python3 >/dev/null 2>&1; then
+if md_want_tool python3; then
     py="python3 $SRC/examples/minidistro.py --lib $LIBDIR/libminidistro.so.0"
     boot=
     [ "${MD_EXAMPLES_BOOT:-0}" = 1 ] && command -v qemu-system-x86_64 >/dev/null && boot=--boot
     # shellcheck disable=SC2086
     if $py $boot "$T/py.img" "$KERNEL" initramfs mbr >"$T/py.out" 2>&1; then
-        grep -q "built $T/py.img in 6 steps" "$T/py.out" || fail "python example output: $(cat "$T/py.out")"
+        grep -q "built $T/py.img in 6 steps" "$T/py.out" || md_fail "python example output: $(cat "$T/py.out")"
         check_image "$T/py.img" dos
         [ -z "$boot" ] || grep -q "hello from python on minidistro" "$T/py.out" ||
-            fail "python example boot: $(tail -n 20 "$T/py.out")"
+            md_fail "python example boot: $(tail -n 20 "$T/py.out")"
     else
-        fail "python example failed: $(cat "$T/py.out")"
+        md_fail "python example failed: $(cat "$T/py.out")"
     fi
     # shellcheck disable=SC2086
     $py "$T/pybad.img" "$T/notakernel" >"$T/pybad.out" 2>&1
     rc=$?
     if [ $rc = 1 ] && grep -q "not an x86 bzImage" "$T/pybad.out" && [ ! -e "$T/pybad.img" ]; then
-        ok "python example: bad kernel -> exit 1, '$(cat "$T/pybad.out")'"
+        md_ok "python example: bad kernel -> exit 1, '$(cat "$T/pybad.out")'"
     else
-        fail "python example with a bad kernel: exit $rc: $(cat "$T/pybad.out")"
+        md_fail "python example with a bad kernel: exit $rc: $(cat "$T/pybad.out")"
     fi
-else
-    echo "note: no python3: Python example not checked"
 fi
 
-[ $fails = 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "examples ok"
+md_done "examples ok"

@@ -9,11 +9,12 @@
 # numbers are read with debugfs (ls -p / stat), never with our own reader.
 # Plus a few big cases: a 64 MiB file, a 10000-entry directory.
 set -eu
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 
 : "${MDIMG:?}"
-command -v python3 >/dev/null || { echo "SKIP: python3 missing"; exit 77; }
-command -v debugfs >/dev/null || { echo "SKIP: debugfs missing"; exit 77; }
-command -v e2fsck >/dev/null || { echo "SKIP: e2fsck missing"; exit 77; }
+md_need_tool python3
+md_need_tool debugfs
+md_need_tool e2fsck
 
 TREES=${MD_CORPUS_TREES:-50}
 tmp=$(mktemp -d /tmp/t-ext-corpus.XXXXXX)
@@ -161,7 +162,11 @@ if __name__ == "__main__":
         sys.exit(compare(sys.argv[2], sys.argv[3], sys.argv[4]))
 EOF
 
-fail() { echo "FAIL: $*"; [ -f "$tmp/w/lsp" ] && grep -a "fifo\|sock\|link/\|owned" "$tmp/w/lsp" | head; exit 1; }
+# md_die after the spec entries of the last debugfs listing, if there is one
+corpus_die() {
+    [ -f "$tmp/w/lsp" ] && grep -a "fifo\|sock\|link/\|owned" "$tmp/w/lsp" | head >&2
+    md_die "$*"
+}
 
 # debugfs "ls -p" of every directory: /ino/mode/uid/gid/name/size/
 lsp_all() { # IMG DIRLIST OUT
@@ -185,29 +190,29 @@ check_tree() { # seed fstype bs mbr
         part=0 dev="$img"
     fi
     "$MDIMG" -q disk format "$img" --part $part --fs "$fstype" --block-size "$bs" \
-        || fail "seed $seed $fstype: format"
+        || corpus_die "seed $seed $fstype: format"
     "$MDIMG" -q disk populate "$img" --part $part "$w/tree" --spec "$w/spec" \
-        || fail "seed $seed $fstype bs $bs: populate"
-    e2fsck -fn "$dev" >"$w/fsck" 2>&1 || { cat "$w/fsck"; fail "seed $seed $fstype bs $bs: e2fsck -fn"; }
+        || corpus_die "seed $seed $fstype bs $bs: populate"
+    e2fsck -fn "$dev" >"$w/fsck" 2>&1 || { cat "$w/fsck" >&2; corpus_die "seed $seed $fstype bs $bs: e2fsck -fn"; }
     mkdir "$w/out"
-    debugfs -R "rdump / $w/out" "$dev" >/dev/null 2>&1 || fail "seed $seed: rdump"
+    debugfs -R "rdump / $w/out" "$dev" >/dev/null 2>&1 || corpus_die "seed $seed: rdump"
     (cd "$w/tree" && find . -type d | sed 's|^\./||; s|^\.$||') >"$w/dirs"
     echo specdir >>"$w/dirs"
     lsp_all "$dev" "$w/dirs" "$w/lsp"
-    python3 "$tmp/gen.py" cmp "$w/tree" "$w/out" "$w/lsp" || fail "seed $seed $fstype bs $bs: tree differs"
-    grep -q "^/[0-9]*/120777/0/0/link/" "$w/lsp" || fail "seed $seed: spec symlink"
-    grep -q "^/[0-9]*/100640/70000/80000/owned/" "$w/lsp" || fail "seed $seed: spec file owner"
-    grep -q "^/[0-9]*/010644/0/0/fifo/" "$w/lsp" || fail "seed $seed: spec fifo"
-    grep -q "^/[0-9]*/140755/123/456/sock/" "$w/lsp" || fail "seed $seed: spec socket"
+    python3 "$tmp/gen.py" cmp "$w/tree" "$w/out" "$w/lsp" || corpus_die "seed $seed $fstype bs $bs: tree differs"
+    grep -q "^/[0-9]*/120777/0/0/link/" "$w/lsp" || corpus_die "seed $seed: spec symlink"
+    grep -q "^/[0-9]*/100640/70000/80000/owned/" "$w/lsp" || corpus_die "seed $seed: spec file owner"
+    grep -q "^/[0-9]*/010644/0/0/fifo/" "$w/lsp" || corpus_die "seed $seed: spec fifo"
+    grep -q "^/[0-9]*/140755/123/456/sock/" "$w/lsp" || corpus_die "seed $seed: spec socket"
     # device numbers (independent: debugfs stat) against the spec
     grep '^nod ' "$w/spec" | while read -r _ p mode uid gid t maj mnr; do
         out=$(debugfs -R "stat $p" "$dev" 2>/dev/null)
         case "$t" in c) want=character;; b) want=block;; esac
-        echo "$out" | grep -q "Type: $want" || fail "seed $seed: $p type"
-        echo "$out" | grep -q "User: *$uid *Group: *$gid " || fail "seed $seed: $p owner"
+        echo "$out" | grep -q "Type: $want" || corpus_die "seed $seed: $p type"
+        echo "$out" | grep -q "User: *$uid *Group: *$gid " || corpus_die "seed $seed: $p owner"
         mm=$(printf '%02d:%02d' "$maj" "$mnr")
         echo "$out" | grep -q "Device major/minor number: $mm " || {
-            echo "$out" | grep Device; fail "seed $seed: $p rdev want $mm"; }
+            echo "$out" | grep Device >&2; corpus_die "seed $seed: $p rdev want $mm"; }
     done
     rm -rf "$w"
 }
@@ -222,7 +227,7 @@ while [ $n -lt "$TREES" ]; do
     n=$((n + 1))
     seed=$((seed + 1))
 done
-echo "ok: $n trees x ext2/ext3/ext4"
+md_ok "$n trees x ext2/ext3/ext4"
 
 # big cases: a 64 MiB file with a hole and a 10000-entry directory
 w="$tmp/big"
@@ -248,15 +253,16 @@ for fstype in ext2 ext4; do
     "$MDIMG" -q disk create "$img" --size 200M
     "$MDIMG" -q disk format "$img" --fs $fstype --block-size 4096
     start=$(date +%s)
-    "$MDIMG" -q disk populate "$img" "$w/tree" || fail "big $fstype: populate"
+    "$MDIMG" -q disk populate "$img" "$w/tree" || corpus_die "big $fstype: populate"
     echo "big tree on $fstype: populate $(( $(date +%s) - start )) s"
-    e2fsck -fn "$img" >"$w/fsck" 2>&1 || { cat "$w/fsck"; fail "big $fstype: e2fsck -fn"; }
+    e2fsck -fn "$img" >"$w/fsck" 2>&1 || { cat "$w/fsck" >&2; corpus_die "big $fstype: e2fsck -fn"; }
     debugfs -R "dump /big64m $w/out64" "$img" >/dev/null 2>&1
-    cmp "$w/out64" "$w/tree/big64m" || fail "big $fstype: 64 MiB file differs"
+    cmp "$w/out64" "$w/tree/big64m" || corpus_die "big $fstype: 64 MiB file differs"
     rm -f "$w/out64"
     cnt=$(debugfs -R "ls -p /many" "$img" 2>/dev/null | grep -c '/entry-')
-    [ "$cnt" = 10000 ] || fail "big $fstype: /many has $cnt entries, not 10000"
+    [ "$cnt" = 10000 ] || corpus_die "big $fstype: /many has $cnt entries, not 10000"
     debugfs -R "cat /many/entry-09999-nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn" "$img" 2>/dev/null |
-        grep -qx 9999 || fail "big $fstype: last entry content"
+        grep -qx 9999 || corpus_die "big $fstype: last entry content"
 done
-echo "ok: 64 MiB file and 10000-entry directory on ext2 and ext4"
+md_ok "64 MiB file and 10000-entry directory on ext2 and ext4"
+md_done

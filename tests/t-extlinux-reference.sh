@@ -8,11 +8,13 @@
 # sector, the checksum, the extent list and the ADV pointers of ldlinux.sys,
 # and each of those must match the file's real block map (debugfs).
 set -eu
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (loop mount)"; exit 77; }
+# environmental: CI runs the suites as root and again as nobody (this skip)
+[ "$(id -u)" = 0 ] || md_skip_env "needs root (loop mount of the reference image)"
 : "${MDIMG:?}"
 for t in extlinux losetup mount debugfs mkfs.ext4 sfdisk od awk; do
-    command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t not installed"; exit 77; }
+    md_need_tool "$t"
 done
 W=$(mktemp -d /tmp/md-extlinux-ref.XXXXXX)
 LOOP=
@@ -22,11 +24,11 @@ cleanup() {
     rm -rf "$W"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 mkdir -p "$W/mnt" "$W/root/boot/syslinux"
 # try a loop device once; some containers have none
 truncate -s 1M "$W/probe"
-LOOP=$(losetup -f --show "$W/probe" 2>/dev/null) || { echo "SKIP: no loop devices"; exit 77; }
+LOOP=$(losetup -f --show "$W/probe" 2>/dev/null) ||
+    md_skip_env "no loop device (losetup -f failed: a container without /dev/loop*?)"
 losetup -d "$LOOP"
 LOOP=
 
@@ -51,14 +53,14 @@ compare() {
             >"$W/$name-$who.sect"
         debugfs -R "stat /boot/syslinux/ldlinux.sys" "$img?$fs" 2>/dev/null >"$W/$name-$who.stat"
     done
-    cmp "$W/$name-ours.c32" "$W/$name-ref.c32" || fail "$name: ldlinux.c32 differs"
+    cmp "$W/$name-ours.c32" "$W/$name-ref.c32" || md_die "$name: ldlinux.c32 differs"
     sys_o="$W/$name-ours.sys" sys_r="$W/$name-ref.sys"
-    [ "$(stat -c %s "$sys_o")" = "$(stat -c %s "$sys_r")" ] || fail "$name: ldlinux.sys sizes differ"
-    grep -q "Mode:  0444" "$W/$name-ours.stat" || fail "$name: our ldlinux.sys mode"
+    [ "$(stat -c %s "$sys_o")" = "$(stat -c %s "$sys_r")" ] || md_die "$name: ldlinux.sys sizes differ"
+    grep -q "Mode:  0444" "$W/$name-ours.stat" || md_die "$name: our ldlinux.sys mode"
 
     # patch area: the LDLINUX_MAGIC dword after the banner
     pa=24
-    [ "$(u32 "$sys_r" $pa)" = $((0x3eb202fe)) ] || fail "$name: no patch area at 0x18"
+    [ "$(u32 "$sys_r" $pa)" = $((0x3eb202fe)) ] || md_die "$name: no patch area at 0x18"
     epa=$(u16 "$sys_r" $((pa + 22)))
     advptr=$(u16 "$sys_r" "$epa")
     secptr=$(u16 "$sys_r" $((epa + 10)))
@@ -70,23 +72,23 @@ compare() {
     # 1. boot sector: only the first-sector pointer may differ
     cmp -l "$W/$name-ours.vbr" "$W/$name-ref.vbr" | awk -v a=$sect1ptr0 -v b=$sect1ptr1 '
         { o = $1 - 1; if (!((o >= a && o < a + 4) || (o >= b && o < b + 4))) { print "VBR differs at " o; bad = 1 } }
-        END { exit bad }' || fail "$name: boot sectors differ outside the sector pointer"
+        END { exit bad }' || md_die "$name: boot sectors differ outside the sector pointer"
     # 2. ldlinux.sys: only checksum, extents, ADV pointers (and the ADV, which
     #    is empty in both) may differ
     cmp -l "$sys_o" "$sys_r" | awk -v c=$((pa + 16)) -v e=$secptr -v n=$((secptrcnt * 10)) -v v=$advptr '
         { o = $1 - 1; if (!((o >= c && o < c + 4) || (o >= e && o < e + n) || (o >= v && o < v + 16))) { print "ldlinux.sys differs at " o; bad = 1 } }
-        END { exit bad }' || fail "$name: ldlinux.sys differs outside the patched fields"
+        END { exit bad }' || md_die "$name: ldlinux.sys differs outside the patched fields"
     # 3. each image's fields match its own block map
     for who in ours ref; do
         sys="$W/$name-$who.sys"
         first=$(sed -n 1p "$W/$name-$who.sect")
-        [ "$(u32 "$W/$name-$who.vbr" "$sect1ptr0")" = "$first" ] || fail "$name/$who: sect1ptr"
+        [ "$(u32 "$W/$name-$who.vbr" "$sect1ptr0")" = "$first" ] || md_die "$name/$who: sect1ptr"
         nsect=$(wc -l <"$W/$name-$who.sect")
         nsect=$((ldlen / 512 + 2 < nsect ? ldlen / 512 + 2 : nsect))
         adv0=$(sed -n "$((nsect - 1))p" "$W/$name-$who.sect")
         adv1=$(sed -n "${nsect}p" "$W/$name-$who.sect")
-        [ "$(u64 "$sys" "$advptr")" = "$adv0" ] || fail "$name/$who: ADV pointer 0"
-        [ "$(u64 "$sys" $((advptr + 8)))" = "$adv1" ] || fail "$name/$who: ADV pointer 1"
+        [ "$(u64 "$sys" "$advptr")" = "$adv0" ] || md_die "$name/$who: ADV pointer 0"
+        [ "$(u64 "$sys" $((advptr + 8)))" = "$adv1" ] || md_die "$name/$who: ADV pointer 1"
         # extents expand to sectors 2 .. nsect-2 of the list
         k=0 expect=2 : >"$W/x"
         while [ $k -lt "$secptrcnt" ]; do
@@ -97,13 +99,13 @@ compare() {
             while [ $i -lt "$len" ]; do echo $((lba + i)); i=$((i + 1)); done >>"$W/x"
             k=$((k + 1))
         done
-        sed -n "2,$((nsect - 2))p" "$W/$name-$who.sect" | cmp -s - "$W/x" || fail "$name/$who: extent list"
+        sed -n "2,$((nsect - 2))p" "$W/$name-$who.sect" | cmp -s - "$W/x" || md_die "$name/$who: extent list"
         sum=$(od -An -tu4 -v -N "$ldlen" "$sys" | awk '{ for (i = 1; i <= NF; i++) s = (s + $i) % 4294967296 } END { print s }')
-        [ "$sum" = $((0x3eb202fe)) ] || fail "$name/$who: checksum"
+        [ "$sum" = $((0x3eb202fe)) ] || md_die "$name/$who: checksum"
         echo "$name/$who: ldlinux.sys at sector $first, $k extent(s), ADV at $adv0/$adv1"
     done
     hidden_o=$(u32 "$W/$name-ours.vbr" 28) hidden_r=$(u32 "$W/$name-ref.vbr" 28)
-    echo "ok: $name (bsHidden ours $hidden_o, extlinux $hidden_r)"
+    md_ok "$name (bsHidden ours $hidden_o, extlinux $hidden_r)"
 }
 
 # whole-disk ext4, bookworm defaults
@@ -113,7 +115,7 @@ cp "$W/base.img" "$W/whole-ours.img"
 cp "$W/base.img" "$W/whole-ref.img"
 "$MDIMG" -q extlinux install "$W/whole-ours.img"
 mount -o loop "$W/whole-ref.img" "$W/mnt"
-extlinux --install "$W/mnt/boot/syslinux" >/dev/null 2>&1 || fail "extlinux --install"
+extlinux --install "$W/mnt/boot/syslinux" >/dev/null 2>&1 || md_die "extlinux --install"
 umount "$W/mnt"
 compare whole 0
 
@@ -126,11 +128,11 @@ cp "$W/pbase.img" "$W/part-ref.img"
 "$MDIMG" -q extlinux install "$W/part-ours.img" --part 2 --no-mbr
 LOOP=$(losetup -f --show -o $((10240 * 512)) --sizelimit $((131072 * 512)) "$W/part-ref.img")
 mount "$LOOP" "$W/mnt"
-extlinux --install "$W/mnt/boot/syslinux" >/dev/null 2>&1 || fail "extlinux --install (partition)"
+extlinux --install "$W/mnt/boot/syslinux" >/dev/null 2>&1 || md_die "extlinux --install (partition)"
 umount "$W/mnt"
 losetup -d "$LOOP"
 LOOP=
 compare part 10240
 # only the hidden-sectors field may differ: our value is the partition start
-[ "$(u32 "$W/part-ours.vbr" 28)" = 10240 ] || fail "part: our bsHidden is not 10240"
-echo "PASS"
+[ "$(u32 "$W/part-ours.vbr" 28)" = 10240 ] || md_die "part: our bsHidden is not 10240"
+md_done PASS

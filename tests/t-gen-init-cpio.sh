@@ -13,20 +13,19 @@
 #  - gen_init_cpio gives fifos and sockets a link count of 2 (it writes them
 #    with its directory code), we give 1.
 set -eu
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 
 MDIMG=${MDIMG:?MDIMG not set}
 TARBALL=${MD_LINUX_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
-[ -r "$TARBALL" ] || { echo "SKIP: $TARBALL not found (linux-source-6.1)"; exit 77; }
+md_need_file "$TARBALL" linux-source-6.1
 for tool in cc tar xz cpio bsdtar diff find sort; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool not installed"; exit 77; }
+    md_need_tool "$tool"
 done
 
 T=$(mktemp -d /tmp/t-gen-init-cpio.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 export TZ=UTC LC_ALL=C
 EPOCH=1700000000
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # ---- the kernel's gen_init_cpio --------------------------------------------
 # Extracting one file means decompressing most of the tarball (a minute on a
@@ -37,11 +36,11 @@ if [ -s "$CACHE" ]; then
     cp "$CACHE" "$SRC"
 else
     tar -xJf "$TARBALL" -O --occurrence=1 linux-source-6.1/usr/gen_init_cpio.c > "$SRC" ||
-        fail "cannot extract usr/gen_init_cpio.c from $TARBALL"
-    [ -s "$SRC" ] || fail "usr/gen_init_cpio.c not in $TARBALL"
+        md_die "cannot extract usr/gen_init_cpio.c from $TARBALL"
+    [ -s "$SRC" ] || md_die "usr/gen_init_cpio.c not in $TARBALL"
     cp "$SRC" "$CACHE.tmp.$$" 2>/dev/null && mv "$CACHE.tmp.$$" "$CACHE" 2>/dev/null || true
 fi
-cc -O2 -w -o "$T/gen_init_cpio" "$SRC" || fail "cannot compile gen_init_cpio.c"
+cc -O2 -w -o "$T/gen_init_cpio" "$SRC" || md_die "cannot compile gen_init_cpio.c"
 
 # ---- fixture: host files and a spec with every line type ---------------------
 W=$T/work
@@ -78,9 +77,9 @@ EOF
 # gen_init_cpio resolves relative locations against the cwd, we against the
 # spec's directory: run it from there.
 (cd "$W" && "$T/gen_init_cpio" -t "$EPOCH" all.spec) > "$T/kernel.cpio" ||
-    fail "gen_init_cpio failed"
+    md_die "gen_init_cpio failed"
 (cd / && "$MDIMG" initramfs -q --spec "$W/all.spec" --epoch "$EPOCH" -o "$T/ours.cpio") ||
-    fail "mdimg initramfs --spec failed"
+    md_die "mdimg initramfs --spec failed"
 
 # ---- listings ----------------------------------------------------------------
 listing() {
@@ -97,21 +96,21 @@ listing "$T/kernel.cpio" > "$T/kernel.list"
 listing "$T/ours.cpio" > "$T/ours.list"
 normalise "$T/kernel.list" > "$T/kernel.norm"
 normalise "$T/ours.list" > "$T/ours.norm"
-if ! diff -u "$T/kernel.norm" "$T/ours.norm"; then
-    fail "cpio -itv listings differ (- gen_init_cpio, + ours)"
+if ! diff -u "$T/kernel.norm" "$T/ours.norm" >&2; then
+    md_die "cpio -itv listings differ (- gen_init_cpio, + ours)"
 fi
 # the comparison means something only if the listing is the expected one
-[ "$(wc -l < "$T/ours.list")" -eq 19 ] || { cat "$T/ours.list"; fail "expected 19 entries"; }
+[ "$(wc -l < "$T/ours.list")" -eq 19 ] || { cat "$T/ours.list" >&2; md_die "expected 19 entries"; }
 grep -qx -- '-rw-r--r-- 3 1000 100 0 Nov 14 2023 etc/hello' "$T/ours.list" ||
-    { cat "$T/ours.list"; fail "etc/hello: expected 3 links, size 0 (data on the last link)"; }
+    { cat "$T/ours.list" >&2; md_die "etc/hello: expected 3 links, size 0 (data on the last link)"; }
 grep -qx -- '-rw-r--r-- 3 1000 100 17 Nov 14 2023 etc/hello.hard' "$T/ours.list" ||
-    fail "etc/hello.hard: expected the data on the last link"
-grep -qx 'crw------- 1 0 0 5, 1 Nov 14 2023 dev/console' "$T/ours.list" || fail "dev/console"
-grep -qx 'brw-rw---- 1 0 6 8, 1 Nov 14 2023 dev/sda1' "$T/ours.list" || fail "dev/sda1"
-grep -qx 'drwxrwxrwt 2 0 0 0 Nov 14 2023 tmp' "$T/ours.list" || fail "tmp 1777"
-grep -q '^prw--w---- .* run/fifo$' "$T/ours.list" || fail "run/fifo"
-grep -q '^srwxr-xr-x 1 12 34 .* run/sock$' "$T/ours.list" || fail "run/sock"
-grep -q '^lrwxrwxrwx .* bin/sh -> tool$' "$T/ours.list" || fail "bin/sh"
+    md_die "etc/hello.hard: expected the data on the last link"
+grep -qx 'crw------- 1 0 0 5, 1 Nov 14 2023 dev/console' "$T/ours.list" || md_die "dev/console"
+grep -qx 'brw-rw---- 1 0 6 8, 1 Nov 14 2023 dev/sda1' "$T/ours.list" || md_die "dev/sda1"
+grep -qx 'drwxrwxrwt 2 0 0 0 Nov 14 2023 tmp' "$T/ours.list" || md_die "tmp 1777"
+grep -q '^prw--w---- .* run/fifo$' "$T/ours.list" || md_die "run/fifo"
+grep -q '^srwxr-xr-x 1 12 34 .* run/sock$' "$T/ours.list" || md_die "run/sock"
+grep -q '^lrwxrwxrwx .* bin/sh -> tool$' "$T/ours.list" || md_die "bin/sh"
 
 # ---- unpacked trees ----------------------------------------------------------
 # Device nodes cannot be created by a normal user, bsdtar turns sockets into
@@ -119,7 +118,7 @@ grep -q '^lrwxrwxrwx .* bin/sh -> tool$' "$T/ours.list" || fail "bin/sh"
 # above, left out here.  Hard links are checked through link counts.
 unpack() {
     mkdir "$2"
-    (cd "$2" && bsdtar -x --no-same-owner --exclude 'dev/*' --exclude run/sock -f "$1") || fail "bsdtar -x $1"
+    (cd "$2" && bsdtar -x --no-same-owner --exclude 'dev/*' --exclude run/sock -f "$1") || md_die "bsdtar -x $1"
 }
 unpack "$T/kernel.cpio" "$T/k"
 unpack "$T/ours.cpio" "$T/o"
@@ -127,31 +126,31 @@ unpack "$T/ours.cpio" "$T/o"
 meta() { (cd "$1" && find . -mindepth 1 -printf '%p %y %m %n %s %T@ %l\n' | sort); }
 meta "$T/k" > "$T/k.meta"
 meta "$T/o" > "$T/o.meta"
-diff -u "$T/k.meta" "$T/o.meta" || fail "unpacked metadata differs (- gen_init_cpio, + ours)"
+diff -u "$T/k.meta" "$T/o.meta" >&2 || md_die "unpacked metadata differs (- gen_init_cpio, + ours)"
 # ... and the contents of the regular files (diff -r trips over fifos)
 (cd "$T/k" && find . -type f | sort) > "$T/files"
-[ "$(wc -l < "$T/files")" -eq 6 ] || { cat "$T/files"; fail "expected 6 regular files unpacked"; }
+[ "$(wc -l < "$T/files")" -eq 6 ] || { cat "$T/files" >&2; md_die "expected 6 regular files unpacked"; }
 while read -r f; do
-    cmp "$T/k/$f" "$T/o/$f" || fail "$f: contents differ"
+    cmp "$T/k/$f" "$T/o/$f" || md_die "$f: contents differ"
 done < "$T/files"
-cmp "$W/files/random.bin" "$T/o/data/random.bin" || fail "random.bin content"
-[ "$(stat -c %h "$T/o/bin/hello.hard2")" -eq 3 ] || fail "hard links not restored as a group"
+cmp "$W/files/random.bin" "$T/o/data/random.bin" || md_die "random.bin content"
+[ "$(stat -c %h "$T/o/bin/hello.hard2")" -eq 3 ] || md_die "hard links not restored as a group"
 [ "$(stat -c %i "$T/o/etc/hello")" = "$(stat -c %i "$T/o/bin/hello.hard2")" ] ||
-    fail "hard links unpack as separate files"
+    md_die "hard links unpack as separate files"
 
 # ---- errors name the spec line; nothing is written ---------------------------
 bad() {
     printf '%s\n' "dir /ok 0755 0 0" "$1" > "$W/bad.spec"
     rm -f "$T/bad.cpio"
     if "$MDIMG" initramfs -q --spec "$W/bad.spec" -o "$T/bad.cpio" 2> "$T/err"; then
-        fail "accepted bad line: $1"
+        md_die "accepted bad line: $1"
     else
         rc=$?
     fi
-    [ "$rc" -eq 1 ] || fail "exit $rc for: $1"
-    grep -qF -- "$W/bad.spec:2: $2" "$T/err" || { cat "$T/err"; fail "message for: $1"; }
-    [ ! -e "$T/bad.cpio" ] || fail "output left behind for: $1"
-    [ -z "$(find "$T" -maxdepth 1 -name '.bad.cpio*')" ] || fail "temporary file left for: $1"
+    [ "$rc" -eq 1 ] || md_die "exit $rc for: $1"
+    grep -qF -- "$W/bad.spec:2: $2" "$T/err" || { cat "$T/err" >&2; md_die "message for: $1"; }
+    [ ! -e "$T/bad.cpio" ] || md_die "output left behind for: $1"
+    [ -z "$(find "$T" -maxdepth 1 -name '.bad.cpio*')" ] || md_die "temporary file left for: $1"
 }
 bad "fiel /x files/hello.txt 0644 0 0" "unknown type 'fiel'"
 bad "dir /x 9x9 0 0" "bad mode '9x9'"
@@ -162,4 +161,4 @@ bad "file /x files/nothere 0644 0 0" "file location '$W/files/nothere': No such 
 unset MD_T_UNSET 2>/dev/null || true
 bad "file /x \${MD_T_UNSET}/hello.txt 0644 0 0" "file location '/hello.txt': No such file or directory (\${MD_T_UNSET} not set)"
 
-echo "PASS: gen_init_cpio and mdimg agree on $(wc -l < "$T/ours.list") entries"
+md_done "PASS: gen_init_cpio and mdimg agree on $(wc -l < "$T/ours.list") entries"

@@ -2,11 +2,12 @@
 # After `meson install --destdir`, an external C program builds and runs
 # against the installed library using only `pkg-config --cflags --libs`.
 set -eu
+. "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 dest="$tmp/root"
 meson install -C "$MD_BUILDDIR" --destdir "$dest" --no-rebuild >"$tmp/install.log" 2>&1 || {
-    cat "$tmp/install.log"; echo "FAIL: meson install"; exit 1; }
+    cat "$tmp/install.log" >&2; md_die "meson install"; }
 prefix=$(meson introspect "$MD_BUILDDIR" --buildoptions | python3 -c '
 import json, sys
 print([o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"][0])')
@@ -15,13 +16,13 @@ import json, sys
 print([o["value"] for o in json.load(sys.stdin) if o["name"] == "libdir"][0])')
 case "$libdir" in /*) ;; *) libdir="$prefix/$libdir" ;; esac
 pcdir="$dest$libdir/pkgconfig"
-[ -f "$pcdir/libminidistro.pc" ] || { echo "FAIL: no libminidistro.pc in $pcdir"; exit 1; }
+[ -f "$pcdir/libminidistro.pc" ] || md_die "no libminidistro.pc in $pcdir"
 for h in minidistro.h md-ctx.h md-tree.h md-version.h; do
-    [ -f "$dest$prefix/include/libminidistro/$h" ] || { echo "FAIL: header $h not installed"; exit 1; }
+    [ -f "$dest$prefix/include/libminidistro/$h" ] || md_die "header $h not installed"
 done
-ls "$dest$libdir"/libminidistro.so.0 >/dev/null || { echo "FAIL: no SONAME link libminidistro.so.0"; exit 1; }
+ls "$dest$libdir"/libminidistro.so.0 >/dev/null || md_die "no SONAME link libminidistro.so.0"
 soname=$(readelf -d "$dest$libdir/libminidistro.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
-[ "$soname" = "libminidistro.so.0" ] || { echo "FAIL: SONAME is '$soname'"; exit 1; }
+[ "$soname" = "libminidistro.so.0" ] || md_die "SONAME is '$soname'"
 
 cat > "$tmp/app.c" <<'C'
 #include <stdio.h>
@@ -47,8 +48,9 @@ export PKG_CONFIG_PATH="$pcdir"
 export PKG_CONFIG_SYSROOT_DIR="$dest"
 # the .pc lists Requires.private; static flags are not needed for a shared link
 flags=$(pkg-config --cflags --libs libminidistro)
-cc -std=c99 -Wall -Werror -o "$tmp/app" "$tmp/app.c" $flags || { echo "FAIL: compile with: $flags"; exit 1; }
+cc -std=c99 -Wall -Werror -o "$tmp/app" "$tmp/app.c" $flags || md_die "compile with: $flags"
 out=$(LD_LIBRARY_PATH="$dest$libdir" "$tmp/app")
 echo "$out"
-case "$out" in "libminidistro "*", 1 entries") ;; *) echo "FAIL: unexpected output"; exit 1 ;; esac
-echo "ok: external program links via pkg-config"
+case "$out" in "libminidistro "*", 1 entries") ;; *) md_die "unexpected output" ;; esac
+md_ok "external program links via pkg-config"
+md_done

@@ -55,14 +55,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void need_busybox(void)
-{
-    if (access(BUSYBOX, X_OK) < 0) {
-        print_message("no %s (busybox-static): skipped\n", BUSYBOX);
-        skip();
-    }
-}
-
 /* A fake "busybox": a shell script (returns its path, malloc'ed). */
 static char *script(struct fx *f, const char *name, const char *body, mode_t mode)
 {
@@ -112,7 +104,7 @@ static void test_real_busybox(void **state)
     FILE *p;
     int fds;
 
-    need_busybox();
+    md_test_need_file(BUSYBOX, X_OK, "busybox-static");
     fds = count_fds();
     if (md_tree_add_busybox(f->tree, BUSYBOX, NULL) < 0)
         fail_msg("%s", md_ctx_errmsg(f->ctx));
@@ -186,7 +178,7 @@ static void test_real_busybox_is_deterministic(void **state)
     md_tree *t2;
     size_t i;
 
-    need_busybox();
+    md_test_need_file(BUSYBOX, X_OK, "busybox-static");
     assert_int_equal(md_tree_add_busybox(f->tree, BUSYBOX, NULL), 0);
     assert_int_equal(md_tree_new(f->ctx, &t2), 0);
     assert_int_equal(md_tree_add_busybox(t2, BUSYBOX, NULL), 0);
@@ -208,7 +200,7 @@ static void test_options(void **state)
     char *init, *missing;
     md_attr a = MD_ATTR_INIT;
 
-    need_busybox();
+    md_test_need_file(BUSYBOX, X_OK, "busybox-static");
     md_busybox_opts_init(&o);
     assert_int_equal(o.version, MD_BUSYBOX_OPTS_VERSION);
     assert_int_equal(o.flags, 0);

@@ -20,14 +20,16 @@
 
 #include "md-extlinux-internal.h"
 #include "md-internal.h"
+#include "test-util.h"
 
 #define EXTLINUX_BIN "/usr/bin/extlinux"
 
-static bool have_tool(const char *t)
+/* The fixture's mke2fs and the real installer's blobs: skip without them
+ * (fail in CI, where scripts/setup installs both). */
+static void need_mkfs_extlinux(void)
 {
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", t);
-    return system(cmd) == 0;
+    md_test_need_tool("mkfs.ext4", "e2fsprogs");
+    md_test_need_file(EXTLINUX_BIN, R_OK, "extlinux");
 }
 
 /* ---- a synthetic installer binary --------------------------------------- */
@@ -149,8 +151,7 @@ static void test_blobs_real(void **state)
     bool found = false;
     (void)state;
 
-    if (access(EXTLINUX_BIN, R_OK) < 0)
-        skip();
+    md_test_need_file(EXTLINUX_BIN, R_OK, "extlinux");
     assert_int_equal(md_ctx_new(&ctx), 0);
     assert_int_equal(md_extlinux_blobs_load(ctx, EXTLINUX_BIN, "/usr/lib/syslinux", &b), 0);
     assert_int_equal(b.ldlen % 512, 0);
@@ -408,8 +409,8 @@ static int setup_img(void **state)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->img, sizeof(f->img), "%s/a.img", f->dir);
     *state = f;
-    if (!have_tool("mkfs.ext4") || access(EXTLINUX_BIN, R_OK) < 0)
-        return 0;
+    if (!md_test_have_tool("mkfs.ext4") || access(EXTLINUX_BIN, R_OK) < 0)
+        return 0; /* no image: the test itself skips (fails in CI) */
     /* kernel with zero blocks, which mke2fs -d stores as holes */
     assert_int_equal(run("mkdir -p %s/root/boot && head -c 200000 /dev/urandom > %s/root/boot/vmlinuz"
                          " && head -c 8192 /dev/zero >> %s/root/boot/vmlinuz"
@@ -477,8 +478,7 @@ static void test_install_errors(void **state)
     char zero[160];
     md_ctx *ctx;
 
-    if (!have_tool("mkfs.ext4") || access(EXTLINUX_BIN, R_OK) < 0)
-        skip();
+    need_mkfs_extlinux();
     assert_int_equal(md_ctx_new(&ctx), 0);
     o.config_text = "DEFAULT l\nLABEL l\n  KERNEL /boot/missing\n";
     expect_fail(ctx, f->img, 0, &o, -ENOENT, "line 3: kernel '/boot/missing' not found");
@@ -580,13 +580,12 @@ static void test_install_ok(void **state)
     md_ctx *ctx;
     int fd;
 
-    if (!have_tool("mkfs.ext4") || access(EXTLINUX_BIN, R_OK) < 0)
-        skip();
+    need_mkfs_extlinux();
+    if (md_test_want_file("/usr/lib/syslinux/modules/bios/menu.c32", R_OK, "syslinux-common"))
+        o.modules = mods;
     assert_int_equal(md_ctx_new(&ctx), 0);
     assert_int_equal(md_ctx_set_epoch(ctx, 1700000000), 0);
     o.config_text = good_conf;
-    if (access("/usr/lib/syslinux/modules/bios/menu.c32", R_OK) == 0)
-        o.modules = mods;
     assert_int_equal(install(ctx, f->img, 0, &o), 0);
     assert_int_equal(run("e2fsck -fn %s >/dev/null 2>&1", f->img), 0);
 
@@ -699,8 +698,8 @@ static void install_partitioned(const char *label, const char *mbrbin)
     size_t binlen;
     int fd;
 
-    if (access(EXTLINUX_BIN, R_OK) < 0 || access(mbrbin, R_OK) < 0)
-        skip();
+    md_test_need_file(EXTLINUX_BIN, R_OK, "extlinux");
+    md_test_need_file(mbrbin, R_OK, "syslinux-common");
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/p.img", dir);
     assert_int_equal(md_ctx_new(&ctx), 0);
@@ -768,8 +767,7 @@ static void test_deterministic(void **state)
     char copy[160], *d1, *d2;
     md_ctx *ctx;
 
-    if (!have_tool("mkfs.ext4") || access(EXTLINUX_BIN, R_OK) < 0)
-        skip();
+    need_mkfs_extlinux();
     snprintf(copy, sizeof(copy), "%s/b.img", f->dir);
     assert_int_equal(run("cp %s %s", f->img, copy), 0);
     assert_int_equal(md_ctx_new(&ctx), 0);
@@ -801,8 +799,7 @@ static void test_install_epoch_2038(void **state)
     ext2_ino_t ino;
     md_ctx *ctx;
 
-    if (!have_tool("mkfs.ext4") || access(EXTLINUX_BIN, R_OK) < 0)
-        skip();
+    need_mkfs_extlinux();
     assert_int_equal(md_ctx_new(&ctx), 0);
     assert_int_equal(md_ctx_set_epoch(ctx, t), 0);
     o.config_text = good_conf;
@@ -833,8 +830,7 @@ static void test_keep_config(void **state)
     size_t size;
     struct ext2_inode inode;
 
-    if (!have_tool("mkfs.ext4") || access(EXTLINUX_BIN, R_OK) < 0)
-        skip();
+    need_mkfs_extlinux();
     snprintf(img, sizeof(img), "%s/k.img", f->dir);
     assert_int_equal(run("mkdir -p %s/root/boot/syslinux && printf '%%s' '%s' > %s/root/boot/syslinux/extlinux.conf"
                          " && mkfs.ext4 -q -F -d %s/root %s 16M >/dev/null 2>&1",

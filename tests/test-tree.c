@@ -20,6 +20,7 @@
 #include <archive_entry.h>
 
 #include "md-internal.h"
+#include "test-util.h"
 
 #define EPOCH 1700000000
 
@@ -706,7 +707,7 @@ static void test_host_xattrs(void **state)
         md_tree_free(t);
         rmtree(d);
         md_ctx_free(ctx);
-        skip(); /* no user xattrs on this /tmp (tmpfs without user_xattr, ...) */
+        md_test_skip_env("no user xattrs on this /tmp (tmpfs without user_xattr, ...)");
     }
     free(p);
     assert_int_equal(md_tree_add_host(t, d, &o), 0);
