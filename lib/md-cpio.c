@@ -338,10 +338,12 @@ struct reader {
     bool stop;           /* consumer gave up: producer must exit */
 };
 
-static bool ra_has_host_data(const struct md_entry *e)
+/* Contents read through a file descriptor: host files and the spool. */
+static bool ra_has_fd_data(const struct md_entry *e)
 {
     const struct md_entry *d = md_entry_data(e);
-    return S_ISREG(e->mode) && e->last_link && d->src == MD_SRC_HOST && d->size > 0;
+    return S_ISREG(e->mode) && e->last_link && (d->src == MD_SRC_HOST || d->src == MD_SRC_SPOOL) &&
+           d->size > 0;
 }
 
 /* Producer: wait for a free slot; NULL when told to stop. */
@@ -365,6 +367,17 @@ static void ra_slot_put(struct reader *r)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* Tell the consumer why entry @i ends here. */
+static void ra_report(struct reader *r, size_t i, int kind, int err)
+{
+    struct ra_chunk *c = ra_slot_get(r);
+
+    if (c) {
+        c->entry = i, c->n = 0, c->kind = kind, c->err = err;
+        ra_slot_put(r);
+    }
+}
+
 static void *ra_main(void *userdata)
 {
     struct reader *r = userdata;
@@ -372,60 +385,42 @@ static void *ra_main(void *userdata)
     size_t i;
 
     for (i = 0; i < t->n; i++) {
-        const struct md_entry *e = t->v[i], *d;
-        uint64_t left;
-        struct stat st;
-        int fd;
+        const struct md_entry *e = t->v[i];
+        struct md_data d;
+        uint64_t pos = 0;
+        int k;
 
-        if (!ra_has_host_data(e))
+        if (!ra_has_fd_data(e))
             continue;
-        d = md_entry_data(e);
-        left = d->size;
-        fd = open(d->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-                        (uint64_t)st.st_size != d->size)) {
-            struct ra_chunk *c = ra_slot_get(r);
-            close(fd);
-            if (c) {
-                c->entry = i, c->n = 0, c->kind = RA_CHANGED, c->err = ESTALE;
-                ra_slot_put(r);
-            }
+        /* no context from this thread: the consumer words the message */
+        k = md_data_open(t, NULL, e, &d);
+        if (k < 0) {
+            ra_report(r, i, k == -ESTALE ? RA_CHANGED : RA_OPEN, -k);
             return NULL;
         }
-        if (fd < 0) {
-            int err = errno;
+        if (d.own_fd)
+            (void)posix_fadvise(d.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        while (pos < d.size) {
             struct ra_chunk *c = ra_slot_get(r);
-            if (c) {
-                c->entry = i, c->n = 0, c->kind = RA_OPEN, c->err = err;
-                ra_slot_put(r);
-            }
-            return NULL;
-        }
-        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        while (left > 0) {
-            struct ra_chunk *c = ra_slot_get(r);
-            size_t want = left < CHUNK ? (size_t)left : CHUNK;
-            ssize_t k;
+            size_t want = d.size - pos < CHUNK ? (size_t)(d.size - pos) : CHUNK;
 
             if (!c) {
-                close(fd);
+                md_data_close(&d);
                 return NULL;
             }
-            do
-                k = read(fd, c->buf, want);
-            while (k < 0 && errno == EINTR);
+            k = md_data_read(&d, c->buf, want, pos);
             c->entry = i;
-            c->n = k > 0 ? (size_t)k : 0;
-            c->kind = k < 0 ? RA_READ : k == 0 ? RA_SHRANK : RA_OK;
-            c->err = k < 0 ? errno : k == 0 ? ESTALE : 0;
+            c->n = k == 0 ? want : 0;
+            c->kind = k == 0 ? RA_OK : k == -EIO ? RA_SHRANK : RA_READ;
+            c->err = k == -EIO ? ESTALE : -k;
             ra_slot_put(r);
-            if (k <= 0) {
-                close(fd);
+            if (k < 0) {
+                md_data_close(&d);
                 return NULL;
             }
-            left -= (uint64_t)k;
+            pos += want;
         }
-        close(fd);
+        md_data_close(&d);
     }
     return NULL;
 }
@@ -502,7 +497,8 @@ static int write_data(struct sink *s, struct archive *a, struct reader *ra, size
     const struct md_entry *e = s->tree->v[idx];
     const struct md_entry *d = md_entry_data(e);
     uint64_t left = d->size, off = 0;
-    bool host = ra_has_host_data(e);
+    bool host = ra_has_fd_data(e);
+    const char *name = d->src == MD_SRC_HOST ? d->host_path : "archive contents";
 
     if (!host && d->src != MD_SRC_BUF && left)
         return md_error(s->ctx, -EINVAL, "%s: no contents for a %llu-byte file", e->path,
@@ -519,17 +515,17 @@ static int write_data(struct sink *s, struct archive *a, struct reader *ra, size
                 return md_error(s->ctx, -EIO, "%s: internal error: read-ahead out of order", e->path);
             switch (c->kind) {
             case RA_OPEN:
-                return md_error(s->ctx, -c->err, "%s: %s: %s", e->path, d->host_path, strerror(c->err));
+                return md_error(s->ctx, -c->err, "%s: %s: %s", e->path, name, strerror(c->err));
             case RA_CHANGED:
                 return md_error(s->ctx, -ESTALE,
                                 "%s: %s: file changed or vanished while the image was being built",
-                                e->path, d->host_path);
+                                e->path, name);
             case RA_READ:
-                return md_error(s->ctx, -c->err, "%s: read error (%s): %s", e->path, d->host_path,
+                return md_error(s->ctx, -c->err, "%s: read error (%s): %s", e->path, name,
                                 strerror(c->err));
             case RA_SHRANK:
                 return md_error(s->ctx, -ESTALE, "%s: %s shrank while the archive was being written",
-                                e->path, d->host_path);
+                                e->path, name);
             }
             p = c->buf;
             n = c->n;
@@ -575,6 +571,65 @@ static int set_filter(struct sink *s, struct archive *a)
     return 0;
 }
 
+/* newc has no extended attributes: say once what the archive leaves out. */
+static void warn_lost_xattrs(md_tree *tree)
+{
+    static const struct {
+        const char *what, *prefix;
+    } kinds[] = {
+        { "file capabilities", "security.capability" },
+        { "ACLs", "system.posix_acl_" },
+        { "SELinux labels", "security.selinux" },
+        { "other extended attributes", "" },
+    };
+    size_t n[4] = { 0, 0, 0, 0 }, i, j, k;
+    const char *example[4] = { NULL, NULL, NULL, NULL };
+    char msg[MD_ERRMSG_MAX] = "";
+
+    for (i = 0; i <= tree->n; i++) {
+        const struct md_entry *e = i < tree->n ? tree->v[i] : &tree->root;
+        bool seen[4] = { false, false, false, false };
+
+        if (e->master)
+            continue;
+        for (j = 0; j < e->n_xattrs; j++) {
+            for (k = 0; k < 3 && strncmp(e->xattrs[j].name, kinds[k].prefix, strlen(kinds[k].prefix)); k++)
+                ;
+            if (!seen[k]) {
+                seen[k] = true;
+                n[k]++;
+                if (!example[k])
+                    example[k] = *e->path ? e->path : "/";
+            }
+        }
+    }
+    for (k = 0; k < 4; k++) {
+        size_t len = strlen(msg);
+        if (n[k])
+            snprintf(msg + len, sizeof(msg) - len, "%s%s of %zu entr%s (e.g. %s)", len ? ", " : "",
+                     kinds[k].what, n[k], n[k] == 1 ? "y" : "ies", example[k]);
+    }
+    if (*msg)
+        md_warn(tree->ctx, "the initramfs (newc cpio) cannot hold extended attributes: dropped %s", msg);
+}
+
+/* The "." entry: the kernel applies its mode, owner and mtime to the root of
+ * the initramfs (without it "/" stays at 1777). */
+static void root_entry(const md_tree *tree, struct archive_entry *ae)
+{
+    const struct md_entry *r = &tree->root;
+
+    archive_entry_clear(ae);
+    archive_entry_copy_pathname(ae, ".");
+    archive_entry_set_mode(ae, r->mode);
+    archive_entry_set_ino(ae, r->ino);
+    archive_entry_set_nlink(ae, r->nlink);
+    archive_entry_set_uid(ae, r->uid);
+    archive_entry_set_gid(ae, r->gid);
+    archive_entry_set_mtime(ae, (time_t)r->mtime, 0);
+    archive_entry_set_size(ae, 0);
+}
+
 static int write_archive(md_tree *tree, int fd, const char *outname, const md_cpio_opts *o)
 {
     md_ctx *ctx = tree->ctx;
@@ -599,8 +654,8 @@ static int write_archive(md_tree *tree, int fd, const char *outname, const md_cp
     if (r < 0)
         return r;
     /* Validate everything we can before the first byte goes out. */
-    for (i = 0; i < tree->n; i++) {
-        const struct md_entry *e = tree->v[i];
+    for (i = 0; i <= tree->n; i++) {
+        const struct md_entry *e = i < tree->n ? tree->v[i] : &tree->root;
         if (e->mtime < 0 || (uint64_t)e->mtime > NEWC_MAX_SIZE)
             return md_error(ctx, -ERANGE, "%s: mtime %lld does not fit a newc header", e->path,
                             (long long)e->mtime);
@@ -644,6 +699,12 @@ static int write_archive(md_tree *tree, int fd, const char *outname, const md_cp
     r = ra_start(&ra, tree);
     if (r < 0) {
         r = md_error_errno(ctx, r, "cannot start the read-ahead thread");
+        goto out;
+    }
+    warn_lost_xattrs(tree);
+    root_entry(tree, ae);
+    if (archive_write_header(a, ae) != ARCHIVE_OK) {
+        r = arch_error(&s, a, ".");
         goto out;
     }
 

@@ -1018,7 +1018,11 @@ static int build_tree(struct build *b)
             return r;
     }
     for (i = 0; o->overlays && o->overlays[i]; i++) {
-        r = md_tree_add_host(b->tree, o->overlays[i], NULL);
+        md_host_opts ho = MD_HOST_OPTS_INIT;
+
+        /* an overlay's contents go over the system; "/" stays 0755 root */
+        ho.flags = MD_HOST_NO_ROOT;
+        r = md_tree_add_host(b->tree, o->overlays[i], &ho);
         if (r < 0) {
             md_error_prefix(b->ctx, "overlay '%s'", o->overlays[i]);
             return r;

@@ -169,11 +169,12 @@ static int write_run(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, str
 
 /* For a host file: move *@pos to the block holding the next data and cut
  * *@end at the hole after it.  1 when only a hole remains. */
-static int skip_hole(const struct md_ext_src *s, unsigned bs, uint64_t *pos, uint64_t *end)
+static int skip_hole(const struct md_data *s, unsigned bs, uint64_t *pos, uint64_t *end)
 {
     off_t d;
 
-    if (s->fd < 0)
+    /* only a file of its own has holes worth looking for (the spool has none) */
+    if (s->fd < 0 || !s->own_fd || s->off)
         return 0;
     d = lseek(s->fd, (off_t)*pos, SEEK_DATA);
     if (d < 0 && errno == ENXIO)
@@ -191,15 +192,11 @@ static int skip_hole(const struct md_ext_src *s, unsigned bs, uint64_t *pos, uin
 }
 
 /* Bytes [@pos, @pos + @n) of @s into @buf. */
-static int read_piece(md_ext *x, const struct md_ext_src *s, char *buf, uint64_t pos, size_t n)
+static int read_piece(md_ext *x, const struct md_data *s, char *buf, uint64_t pos, size_t n)
 {
     int r;
 
-    if (s->fd < 0) {
-        memcpy(buf, (const char *)s->buf + pos, n);
-        return 0;
-    }
-    r = md_pread_full(s->fd, buf, n, pos);
+    r = md_data_read(s, buf, n, pos);
     if (r < 0)
         return md_error(x->ctx, r == -EIO ? -ESTALE : r,
                         "%s: read failed (file changed while the image was being built?): %s",
@@ -235,7 +232,7 @@ static int write_piece(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, s
 
 /* Write the contents of @s to inode @ino, skipping holes and all-zero blocks. */
 static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
-                      const struct md_ext_src *s, uint64_t *progress_done,
+                      const struct md_data *s, uint64_t *progress_done,
                       const md_ext_populate_opts *po)
 {
     unsigned bs = x->fs->blocksize;
@@ -296,7 +293,7 @@ static int init_file_inode(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *i
 }
 
 /* Create a regular file inode with data from @s; returns its number. */
-int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_ext_src *s, uint32_t mode,
+int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_data *s, uint32_t mode,
                        uint32_t uid, uint32_t gid, int64_t mtime, uint32_t nlink, ext2_ino_t *ret,
                        uint64_t *progress_done, const md_ext_populate_opts *po)
 {
@@ -362,7 +359,7 @@ uint64_t md_ext_file_blocks(ext2_filsys fs, uint64_t data_blocks, uint64_t runs)
 
 /* ---- single files ------------------------------------------------------------ */
 
-static int write_file_common(md_ext *x, const char *path, const struct md_ext_src *s,
+static int write_file_common(md_ext *x, const char *path, const struct md_data *s,
                              const md_attr *attr)
 {
     uint32_t mode, uid, gid;
@@ -418,10 +415,11 @@ out:
 MD_API int md_ext_write_file(md_ext *x, const char *path, const void *data, size_t size,
                              const md_attr *attr)
 {
-    struct md_ext_src s;
+    struct md_data s;
 
     if (!x || !path || (size && !data))
         return -EINVAL;
+    memset(&s, 0, sizeof(s));
     s.buf = data;
     s.fd = -1;
     s.size = size;
@@ -433,19 +431,21 @@ MD_API int md_ext_write_host_file(md_ext *x, const char *path, const char *host_
                                   const md_attr *attr)
 {
     struct stat st;
-    struct md_ext_src s;
+    struct md_data s;
     int fd, r;
 
     if (!x || !path || !host_path)
         return -EINVAL;
-    fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO is refused below instead of blocking the open */
+    fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return md_error_errno(x->ctx, -errno, "%s", host_path);
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return md_error(x->ctx, -EINVAL, "%s: not a regular file", host_path);
     }
-    s.buf = NULL;
+    memset(&s, 0, sizeof(s));
+    s.own_fd = true;
     s.fd = fd;
     s.size = (uint64_t)st.st_size;
     s.name = host_path;

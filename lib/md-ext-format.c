@@ -236,9 +236,12 @@ static int make_root_and_lpf(md_ext *x)
     r = md_ext_write_inode(x, lpf, &in, x->epoch, 0);
     if (r < 0)
         return r;
+    /* as mke2fs: 0755 root:root (libext2fs applies fs->umask, which is 0 here) */
     r = md_ext_read_inode(x, EXT2_ROOT_INO, &in);
     if (r < 0)
         return r;
+    in.i_mode = LINUX_S_IFDIR | 0755;
+    md_ext_set_owner(&in, 0, 0);
     return md_ext_write_inode(x, EXT2_ROOT_INO, &in, x->epoch, 0);
 }
 

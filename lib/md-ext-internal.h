@@ -105,18 +105,10 @@ uint64_t md_ext_fnv64(uint64_t h, const void *p, size_t n);
 
 /* md-ext-file.c */
 
-/* A source of file contents: a buffer or a host fd. */
-struct md_ext_src {
-    const void *buf;
-    int fd;
-    uint64_t size;
-    const char *name;   /* for messages */
-};
-
-/* A new regular-file inode holding the data of @s, not yet linked anywhere;
+/* A new regular-file inode holding the data of @s (a buffer or an fd, md_data_open()), not yet linked anywhere;
  * *@ret is its number.  @progress_done and @po: populate's progress (NULL:
  * none). */
-int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_ext_src *s, uint32_t mode,
+int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_data *s, uint32_t mode,
                        uint32_t uid, uint32_t gid, int64_t mtime, uint32_t nlink, ext2_ino_t *ret,
                        uint64_t *progress_done, const md_ext_populate_opts *po);
 /* Blocks of data and mapping metadata for a file with @data_blocks allocated

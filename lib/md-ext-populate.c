@@ -128,14 +128,19 @@ static int data_estimate(md_ext *x, const struct md_entry *e, uint64_t *blocks, 
             prev = nz;
         }
     } else if (d->src == MD_SRC_HOST) {
-        int fd = open(d->host_path, O_RDONLY | O_CLOEXEC);
+        /* only the layout of holes is read here; md_data_open() checks the
+         * file again when its data is copied */
+        int fd = open(d->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        bool seek_ok = true;
         off_t pos = 0;
         if (fd < 0)
             return md_error_errno(x->ctx, -errno, "%s", d->host_path);
         for (;;) {
             off_t ds = lseek(fd, pos, SEEK_DATA), he;
-            if (ds < 0)
+            if (ds < 0) {
+                seek_ok = errno == ENXIO; /* ENXIO: only a hole is left */
                 break;
+            }
             he = lseek(fd, ds, SEEK_HOLE);
             if (he < 0)
                 he = (off_t)d->size;
@@ -145,12 +150,15 @@ static int data_estimate(md_ext *x, const struct md_entry *e, uint64_t *blocks, 
             if ((uint64_t)pos >= d->size)
                 break;
         }
-        if (pos == 0 && *blocks == 0 && d->size) {
+        if (!seek_ok && pos == 0) {
             /* no SEEK_DATA support: assume fully allocated */
             *blocks = (d->size + bs - 1) / bs;
             *runs = 1;
         }
         close(fd);
+    } else if (d->src == MD_SRC_SPOOL && d->size) {
+        *blocks = (d->size + bs - 1) / bs; /* at most: zero blocks are left out when written */
+        *runs = 1;
     }
     return 0;
 }
@@ -261,7 +269,7 @@ static int estimate(md_ext *x, md_tree *tree, const uint32_t *parent, struct nee
     size_t i;
     int r = 0;
 
-    dirbytes = calloc(tree->n + 1, sizeof(*dirbytes));
+    dirbytes = calloc(tree->n + 2, sizeof(*dirbytes)); /* by tree inode: 1 (the root) .. n + 1 */
     if (!dirbytes)
         return md_error(x->ctx, -ENOMEM, "out of memory");
     for (i = 0; i < tree->n && r == 0; i++) {
@@ -382,7 +390,7 @@ static int populate_check_space(struct populate *st)
 static int populate_prepare(struct populate *st)
 {
     md_ext *x = st->x;
-    size_t n = st->tree->n + 1;
+    size_t n = st->tree->n + 2; /* tree inodes: 0 (the target), 1 (the root) .. n + 1 */
     int r;
 
     x->progress_total = st->total;
@@ -469,7 +477,10 @@ static int populate_dir(struct populate *st, const struct md_entry *e, const str
         if (err)
             return md_ext_error(x->ctx, err, "%s", e->path);
         if (LINUX_S_ISDIR(inode.i_mode)) {
+            /* an existing directory keeps its entries, takes the tree's attributes */
             r = apply_attrs(x, sl->old, e);
+            if (r == 0)
+                r = set_xattrs(x, sl->old, e);
             if (r < 0)
                 return r;
             st->fsino[e->ino] = sl->old;
@@ -498,21 +509,15 @@ static int populate_file(struct populate *st, ext2_ino_t dir, const struct md_en
                          ext2_ino_t *ino)
 {
     md_ext *x = st->x;
-    const struct md_entry *d = md_entry_data(e);
-    struct md_ext_src s;
-    int fd = -1, r;
+    struct md_data d;
+    int r;
 
-    r = md_entry_open(x->ctx, e, &fd);
+    r = md_data_open(st->tree, x->ctx, e, &d);
     if (r < 0)
         return r;
-    s.fd = fd;
-    s.buf = d->src == MD_SRC_BUF ? d->buf : NULL;
-    s.size = d->src == MD_SRC_NONE ? 0 : d->size;
-    s.name = d->src == MD_SRC_HOST ? d->host_path : e->path;
-    r = md_ext_create_file(x, dir, &s, e->mode, e->uid, e->gid, e->mtime, e->nlink, ino,
+    r = md_ext_create_file(x, dir, &d, e->mode, e->uid, e->gid, e->mtime, e->nlink, ino,
                            &st->done, &st->o);
-    if (fd >= 0)
-        close(fd);
+    md_data_close(&d);
     return r;
 }
 
@@ -608,9 +613,16 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
     for (i = 0; r == 0 && i < tree->n; i++)
         r = populate_entry(&st, i);
     /* write the new directories, in tree order */
-    for (i = 0; r == 0 && i <= tree->n; i++)
+    for (i = 0; r == 0 && i <= tree->n + 1; i++)
         if (st.pd[i].ino)
             r = md_ext_pdir_flush(x, &st.pd[i]);
+    /* the root's own attributes, when a source gave them, go to the target
+     * directory: last, once nothing else changes it */
+    if (r == 0 && tree->root_set) {
+        r = apply_attrs(x, st.tino, &tree->root);
+        if (r == 0)
+            r = set_xattrs(x, st.tino, &tree->root);
+    }
     if (r == 0 && st.o.progress && st.o.progress(st.o.userdata, st.total, st.total))
         r = md_error(x->ctx, -ECANCELED, "cancelled");
     populate_free(&st);

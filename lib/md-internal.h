@@ -125,6 +125,7 @@ enum md_src {
     MD_SRC_NONE = 0,   /* no contents (dir, link, node, or empty file) */
     MD_SRC_HOST,       /* read from host_path at write time */
     MD_SRC_BUF,        /* owned buffer */
+    MD_SRC_SPOOL,      /* in the tree's spool file at spool_off (archive contents) */
 };
 
 struct md_xattr {
@@ -144,7 +145,9 @@ struct md_entry {
     uint32_t links_in;       /* number of entries whose master is this one */
     enum md_src src;
     char *host_path;
+    uint64_t host_dev, host_ino; /* MD_SRC_HOST: the file the source saw (0, 0: not known) */
     void *buf;
+    uint64_t spool_off;      /* MD_SRC_SPOOL */
     uint64_t size;           /* file size; symlink: strlen(link) */
     struct md_xattr *xattrs;
     size_t n_xattrs;
@@ -157,28 +160,73 @@ struct md_entry {
 
 struct md_tree {
     md_ctx *ctx;
-    struct md_entry **v;     /* all entries (tombstones included) */
+    struct md_entry **v;     /* all entries (tombstones included); not the root */
     size_t n, cap;
     size_t live;
     struct md_entry **hash;  /* open addressing on path */
     size_t hash_cap;
     bool sorted;             /* v is sorted and finalized */
+    /* The root directory: attributes and xattrs only, path "".  root_set
+     * once a source described it (a host DIR, an archive's "./", a spec's
+     * "dir /"); sinks that merge into an existing root apply it only then. */
+    struct md_entry root;
+    bool root_set;
+    /* Contents of archive entries, streamed to an unlinked temporary file
+     * instead of memory; written through a buffer, flushed by finalize. */
+    int spool_fd;
+    uint64_t spool_size;     /* bytes written or buffered */
+    char *spool_buf;
+    size_t spool_buf_len;
 };
 
-/* Sort, drop tombstones, assign inode numbers and link counts.  Sinks call
- * this before iterating tree->v[0 .. tree->n).  Idempotent. */
+/* Sort, drop tombstones, assign inode numbers (the root is 1) and link
+ * counts, flush the spool.  Sinks call this before iterating
+ * tree->v[0 .. tree->n) (the root is tree->root).  Idempotent. */
 int md_tree_finalize(md_tree *tree);
 
+/* The live entry at normalised @norm_path; "" is the root. */
 struct md_entry *md_tree_lookup(const md_tree *tree, const char *norm_path);
+
+/* Append @n bytes to the tree's spool file (created on first use in
+ * $TMPDIR, else /var/tmp, unlinked at once); *@off is where they start.
+ * Errors: -errno (message on the context). */
+int md_tree_spool_write(md_tree *tree, const void *buf, size_t n, uint64_t *off);
 
 /* Normalise @in into a newly allocated string; error message on @ctx. */
 int md_path_normalize(md_ctx *ctx, const char *in, char **out);
 
-/* Open the contents of a regular entry for reading: for MD_SRC_HOST opens the
- * file (checking it still has the recorded size), -1 otherwise.  Hard links
- * read through their master. */
+/* Extended attributes a tree holds: user.*, security.*, trusted.* and the
+ * POSIX ACLs (system.posix_acl_access, system.posix_acl_default, in the
+ * Linux xattr format). */
+#define MD_XATTR_ACL_ACCESS "system.posix_acl_access"
+#define MD_XATTR_ACL_DEFAULT "system.posix_acl_default"
+bool md_xattr_name_ok(const char *name);
+/* 0 if @value is an ACL in that format, else -EINVAL. */
+int md_acl_xattr_check(const void *value, size_t size);
+
+/* The entry holding the contents of @e: its hard-link master, or itself. */
 const struct md_entry *md_entry_data(const struct md_entry *e);
-int md_entry_open(md_ctx *ctx, const struct md_entry *e, int *fd);
+
+/* The contents of a regular entry, as a sink reads them. */
+struct md_data {
+    int fd;             /* -1: in memory (buf) or empty */
+    bool own_fd;        /* close fd in md_data_close() */
+    uint64_t off;       /* where the contents start in fd */
+    uint64_t size;
+    const void *buf;
+    const char *name;   /* the host file or the entry path, for messages */
+};
+
+/* Open the contents of regular entry @e (through its hard-link master).
+ * A host file is opened without following a symlink and without blocking on
+ * a FIFO, and must still be the regular file the source saw (same device,
+ * inode and size): else -ESTALE.  Errors: -errno; a message on @ctx unless
+ * it is NULL (helper threads pass NULL and report themselves). */
+int md_data_open(md_tree *tree, md_ctx *ctx, const struct md_entry *e, struct md_data *d);
+/* @n bytes at offset @pos of the contents into @buf: 0, -EIO when the file
+ * is shorter than that, or -errno. */
+int md_data_read(const struct md_data *d, void *buf, size_t n, uint64_t pos);
+void md_data_close(struct md_data *d);
 
 /* md_tree_add_archive(); @guessed: the path was a "DIR or ARCHIVE" argument
  * (MD_SOURCE_AUTO), so an unreadable one is reported as possibly neither. */

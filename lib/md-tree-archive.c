@@ -3,7 +3,7 @@
  * Source: an existing archive (cpio newc/odc/bin, tar/pax/ustar, zip, ...,
  * with any compression filter libarchive knows, including the legacy lz4
  * frame the kernel uses), read with libarchive into the entry model.
- * Contents are copied into memory.
+ * Contents go to the tree's spool file (md_tree_spool_write), not memory.
  *
  * Hard links: libarchive reports every later name of a newc link group as a
  * hard link to the first name it saw; the entry that carries the data (the
@@ -24,90 +24,207 @@
 
 #define READ_BLOCK (64 * 1024)
 
-/* Read the current entry's data into a malloc'ed buffer. */
-static int read_data(md_ctx *ctx, struct archive *a, struct archive_entry *ae, const char *apath,
-                     void **ret, uint64_t *ret_size)
+/* Stream the current entry's data to the tree's spool file: memory stays
+ * bounded whatever the archive holds.  *@off and *@size: where it went. */
+static int spool_data(md_tree *tree, struct archive *a, struct archive_entry *ae, const char *apath,
+                      uint64_t *off, uint64_t *size)
 {
-    size_t cap, len = 0;
-    char *buf;
+    md_ctx *ctx = tree->ctx;
+    char *buf = malloc(READ_BLOCK);
+    uint64_t o;
+    int r = 0;
 
-    *ret = NULL;
-    *ret_size = 0;
-    if (archive_entry_size_is_set(ae)) {
-        la_int64_t s = archive_entry_size(ae);
-        if (s < 0 || (uint64_t)s > SIZE_MAX - 1)
-            return md_error(ctx, -EINVAL, "%s: entry '%s': bad size %lld", apath,
-                            archive_entry_pathname(ae), (long long)s);
-        cap = (size_t)s + 1;
-    } else {
-        cap = READ_BLOCK;
-    }
-    buf = malloc(cap);
+    *off = 0;
+    *size = 0;
     if (!buf)
-        return md_error(ctx, -ENOMEM, "%s: entry '%s': out of memory", apath,
-                        archive_entry_pathname(ae));
+        return md_error(ctx, -ENOMEM, "%s: entry '%s': out of memory", apath, archive_entry_pathname(ae));
     for (;;) {
-        la_ssize_t n;
+        la_ssize_t n = archive_read_data(a, buf, READ_BLOCK);
 
-        if (len == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return md_error(ctx, -ENOMEM, "%s: entry '%s': out of memory", apath,
-                                archive_entry_pathname(ae));
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        n = archive_read_data(a, buf + len, cap - len);
         if (n < 0) {
-            int r = md_error(ctx, -EINVAL, "%s: entry '%s': %s", apath, archive_entry_pathname(ae),
-                             archive_error_string(a) ? archive_error_string(a) : "read error");
-            free(buf);
-            return r;
+            r = md_error(ctx, -EINVAL, "%s: entry '%s': %s", apath, archive_entry_pathname(ae),
+                         archive_error_string(a) ? archive_error_string(a) : "read error");
+            break;
         }
         if (n == 0)
             break;
-        len += (size_t)n;
+        r = md_tree_spool_write(tree, buf, (size_t)n, &o);
+        if (r < 0)
+            break;
+        if (*size == 0)
+            *off = o;
+        *size += (uint64_t)n;
     }
-    if (len == 0) {
-        free(buf);
-        buf = NULL;
-    }
-    *ret = buf;
-    *ret_size = len;
-    return 0;
+    free(buf);
+    return r;
 }
 
-/* Give regular entry @e the contents @buf (taken). */
-static void set_data(struct md_entry *e, void *buf, uint64_t size)
+/* Give regular entry @e the contents spooled at @off. */
+static void set_data(struct md_entry *e, uint64_t off, uint64_t size)
 {
     free(e->host_path);
     e->host_path = NULL;
     free(e->buf);
-    e->buf = buf;
+    e->buf = NULL;
+    e->spool_off = off;
     e->size = size;
-    e->src = size ? MD_SRC_BUF : MD_SRC_NONE;
+    e->src = size ? MD_SRC_SPOOL : MD_SRC_NONE;
 }
 
-static int copy_xattrs(md_tree *tree, struct archive_entry *ae, const char *path)
+/* ---- POSIX ACLs: libarchive's entries -> the Linux xattr format ------------- */
+
+/* linux/posix_acl_xattr.h: a version word, then {tag, perm, id} entries in
+ * the order the kernel checks (posix_acl_valid): owner, named users by id,
+ * owning group, named groups by id, mask, other. */
+#define ACL_XATTR_VERSION 2u
+#define ACL_UNDEFINED_ID 0xffffffffu
+enum { ACL_USER_OBJ = 0x01, ACL_USER = 0x02, ACL_GROUP_OBJ = 0x04, ACL_GROUP = 0x08,
+       ACL_MASK = 0x10, ACL_OTHER = 0x20 };
+
+struct acl_ent {
+    uint16_t tag, perm;
+    uint32_t id;
+};
+
+static int cmp_acl(const void *a, const void *b)
+{
+    const struct acl_ent *x = a, *y = b;
+    if (x->tag != y->tag)
+        return x->tag < y->tag ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int acl_tag(int t)
+{
+    switch (t) {
+    case ARCHIVE_ENTRY_ACL_USER_OBJ: return ACL_USER_OBJ;
+    case ARCHIVE_ENTRY_ACL_USER: return ACL_USER;
+    case ARCHIVE_ENTRY_ACL_GROUP_OBJ: return ACL_GROUP_OBJ;
+    case ARCHIVE_ENTRY_ACL_GROUP: return ACL_GROUP;
+    case ARCHIVE_ENTRY_ACL_MASK: return ACL_MASK;
+    case ARCHIVE_ENTRY_ACL_OTHER: return ACL_OTHER;
+    default: return 0; /* NFSv4 "everyone@" and the like: not POSIX */
+    }
+}
+
+/* One ACL (access or default) of @ae as a system.posix_acl_* xattr. */
+static int copy_acl(md_tree *tree, struct archive_entry *ae, const char *path, int type,
+                    const char *xname, const char *apath)
+{
+    struct acl_ent *v;
+    unsigned char *x;
+    int n, i = 0, atype, perm, tag, id, seen = 0, r;
+    const char *qname;
+    uint32_t mode = archive_entry_perm(ae);
+
+    n = archive_entry_acl_reset(ae, type);
+    if (n <= 0)
+        return 0;
+    v = calloc((size_t)n + 3, sizeof(*v));
+    if (!v)
+        return md_error(tree->ctx, -ENOMEM, "out of memory");
+    while (i < n && archive_entry_acl_next(ae, type, &atype, &perm, &tag, &id, &qname) == ARCHIVE_OK) {
+        int t = acl_tag(tag);
+        if (!t)
+            continue;
+        if ((t == ACL_USER || t == ACL_GROUP) && id < 0) {
+            /* a name without its number means nothing on another system:
+             * leave the whole ACL out rather than grant the wrong user */
+            char *end = NULL;
+            long num = qname ? strtol(qname, &end, 10) : -1;
+            if (!qname || !*qname || *end || num < 0 || num > 0x7fffffffL) {
+                md_warn(tree->ctx, "%s: entry '%s': ACL names %s '%s' without a numeric id; ACL left out",
+                        apath, path, t == ACL_USER ? "user" : "group", qname ? qname : "");
+                free(v);
+                return 0;
+            }
+            id = (int)num;
+        }
+        v[i].tag = (uint16_t)t;
+        v[i].perm = (uint16_t)(perm & 07);
+        v[i].id = (t == ACL_USER || t == ACL_GROUP) ? (uint32_t)id : ACL_UNDEFINED_ID;
+        seen |= t;
+        i++;
+    }
+    /* an access ACL's base entries mirror the mode when the archive leaves
+     * them out (without a mask the group bits are the owning group's) */
+    if (type == ARCHIVE_ENTRY_ACL_TYPE_ACCESS) {
+        if (!(seen & ACL_USER_OBJ))
+            v[i++] = (struct acl_ent){ ACL_USER_OBJ, (uint16_t)((mode >> 6) & 7), ACL_UNDEFINED_ID };
+        if (!(seen & ACL_GROUP_OBJ))
+            v[i++] = (struct acl_ent){ ACL_GROUP_OBJ, (uint16_t)((mode >> 3) & 7), ACL_UNDEFINED_ID };
+        if (!(seen & ACL_OTHER))
+            v[i++] = (struct acl_ent){ ACL_OTHER, (uint16_t)(mode & 7), ACL_UNDEFINED_ID };
+    }
+    if (i == 0) {
+        free(v);
+        return 0;
+    }
+    qsort(v, (size_t)i, sizeof(*v), cmp_acl);
+    x = malloc(4 + (size_t)i * 8);
+    if (!x) {
+        free(v);
+        return md_error(tree->ctx, -ENOMEM, "out of memory");
+    }
+    md_put_le32(x, ACL_XATTR_VERSION);
+    for (n = 0; n < i; n++) {
+        md_put_le16(x + 4 + n * 8, v[n].tag);
+        md_put_le16(x + 6 + n * 8, v[n].perm);
+        md_put_le32(x + 8 + n * 8, v[n].id);
+    }
+    r = md_tree_set_xattr(tree, path, xname, x, 4 + (size_t)i * 8);
+    if (r < 0)
+        md_error_prefix(tree->ctx, "%s: entry '%s': ACL", apath, path);
+    free(x);
+    free(v);
+    return r;
+}
+
+static bool has_xattr(md_tree *tree, const char *path, const char *name)
+{
+    char *norm = NULL;
+    const struct md_entry *e;
+    size_t i;
+    bool found = false;
+
+    if (md_path_normalize(tree->ctx, path, &norm) < 0)
+        return false;
+    e = md_tree_lookup(tree, norm);
+    free(norm);
+    for (i = 0; e && i < e->n_xattrs; i++)
+        found = found || !strcmp(e->xattrs[i].name, name);
+    return found;
+}
+
+static int copy_xattrs(md_tree *tree, struct archive_entry *ae, const char *path, const char *apath)
 {
     const char *name;
     const void *value;
     size_t size;
+    int r;
 
-    if (archive_entry_xattr_reset(ae) <= 0)
-        return 0;
-    while (archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
-        int r;
-        if (!name || (strncmp(name, "user.", 5) && strncmp(name, "security.", 9) &&
-                      strncmp(name, "trusted.", 8)))
-            continue; /* e.g. system.posix_acl_*: not representable */
-        r = md_tree_set_xattr(tree, path, name, value, size);
-        if (r < 0)
-            return r;
+    if (archive_entry_xattr_reset(ae) > 0) {
+        while (archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
+            if (!name || !md_xattr_name_ok(name))
+                continue; /* e.g. another system.* attribute: not representable */
+            if (!strncmp(name, "system.", 7) && md_acl_xattr_check(value, size) < 0) {
+                md_warn(tree->ctx, "%s: entry '%s': %s is not a POSIX ACL; skipped", apath, path, name);
+                continue;
+            }
+            r = md_tree_set_xattr(tree, path, name, value, size);
+            if (r < 0)
+                return r;
+        }
     }
-    return 0;
+    /* pax/star ACL records (tar --acls), which libarchive keeps as ACLs;
+     * an ACL also stored as its xattr (GNU tar --xattrs --acls writes both)
+     * is taken from the xattr, which has the numeric ids */
+    r = 0;
+    if (!has_xattr(tree, path, MD_XATTR_ACL_ACCESS))
+        r = copy_acl(tree, ae, path, ARCHIVE_ENTRY_ACL_TYPE_ACCESS, MD_XATTR_ACL_ACCESS, apath);
+    if (r >= 0 && !has_xattr(tree, path, MD_XATTR_ACL_DEFAULT))
+        r = copy_acl(tree, ae, path, ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, MD_XATTR_ACL_DEFAULT, apath);
+    return r;
 }
 
 static int add_one(md_tree *tree, struct archive *a, struct archive_entry *ae, const char *apath)
@@ -119,8 +236,7 @@ static int add_one(md_tree *tree, struct archive *a, struct archive_entry *ae, c
     struct md_entry *e;
     uint32_t fmt = 0, perm = archive_entry_perm(ae) & 07777;
     char *path = NULL;
-    void *data = NULL;
-    uint64_t size = 0;
+    uint64_t off = 0, size = 0;
     md_attr at;
     la_int64_t uid = archive_entry_uid(ae), gid = archive_entry_gid(ae);
     int r;
@@ -133,12 +249,15 @@ static int add_one(md_tree *tree, struct archive *a, struct archive_entry *ae, c
         return r;
     }
     if (!*path) {
-        /* the archive's root ("." or "/"): the tree's root always exists */
+        char *root = strdup("/"); /* the archive's "./": the root */
         free(path);
-        if (!hl && type == AE_IFDIR)
-            return 0;
-        return md_error(ctx, -EINVAL, "%s: entry '%s' names the root but is not a directory",
-                        apath, name);
+        if (hl || type != AE_IFDIR || !root) {
+            free(root);
+            return root ? md_error(ctx, -EINVAL, "%s: entry '%s' names the root but is not a directory",
+                                   apath, name)
+                        : md_error(ctx, -ENOMEM, "out of memory");
+        }
+        path = root;
     }
 
     if (hl) {
@@ -149,15 +268,13 @@ static int add_one(md_tree *tree, struct archive *a, struct archive_entry *ae, c
             goto fail;
         /* A link that carries data supplies the group's contents (newc). */
         if (archive_entry_size_is_set(ae) && archive_entry_size(ae) > 0) {
-            r = read_data(ctx, a, ae, apath, &data, &size);
+            r = spool_data(tree, a, ae, apath, &off, &size);
             if (r < 0)
                 goto out;
             e = md_tree_lookup(tree, path);
             target = e ? (struct md_entry *)md_entry_data(e) : NULL;
-            if (target) {
-                set_data(target, data, size);
-                data = NULL;
-            }
+            if (target)
+                set_data(target, off, size);
         }
         goto out;
     }
@@ -180,14 +297,12 @@ static int add_one(md_tree *tree, struct archive *a, struct archive_entry *ae, c
         break;
     case AE_IFREG:
         fmt = S_IFREG;
-        r = read_data(ctx, a, ae, apath, &data, &size);
+        r = spool_data(tree, a, ae, apath, &off, &size);
         if (r < 0)
             goto out;
         r = md_tree_add_entry(tree, path, S_IFREG, &at, &e);
-        if (r >= 0) {
-            set_data(e, data, size);
-            data = NULL;
-        }
+        if (r >= 0)
+            set_data(e, off, size);
         break;
     case AE_IFLNK: {
         const char *target = archive_entry_symlink(ae);
@@ -220,18 +335,18 @@ static int add_one(md_tree *tree, struct archive *a, struct archive_entry *ae, c
     }
     if (r < 0)
         goto fail;
-    /* md_attr's mode 0 means "default"; keep the archive's real bits */
+    /* md_attr's mode 0 means "default"; keep the archive's real bits (the
+     * archive's "./" is the root, "" here) */
     e = md_tree_lookup(tree, path);
     if (e)
         e->mode = fmt | perm;
-    r = copy_xattrs(tree, ae, path);
+    r = copy_xattrs(tree, ae, path, apath);
     if (r < 0)
         goto fail;
     goto out;
 fail:
     md_error_prefix(ctx, "%s", apath);
 out:
-    free(data);
     free(path);
     return r;
 }

@@ -86,7 +86,7 @@ static int read_xattrs(struct walk *w, const char *host, const char *dest)
     len = llistxattr(host, names, (size_t)len);
     for (n = names; len > 0 && n < names + len; n += strlen(n) + 1) {
         char *val;
-        if (strncmp(n, "user.", 5) && strncmp(n, "security.", 9) && strncmp(n, "trusted.", 8))
+        if (!md_xattr_name_ok(n))
             continue;
         vlen = lgetxattr(host, n, NULL, 0);
         if (vlen < 0)
@@ -259,15 +259,17 @@ static int walk_one(struct walk *w, const char *host, const char *dest, const st
 
     attr_from_stat(w, st, &a);
     if (S_ISDIR(st->st_mode)) {
-        if (*dest) {
-            r = md_tree_add_entry(w->tree, dest, S_IFDIR, &a, &e);
+        /* the DIR itself ("" without a prefix) describes the root, unless
+         * only its contents are wanted */
+        if (*dest || !(w->opts->flags & MD_HOST_NO_ROOT)) {
+            r = md_tree_add_entry(w->tree, *dest ? dest : "/", S_IFDIR, &a, &e);
             if (r < 0)
                 return r;
             /* mode 0 means "default" in md_attr; keep a real 0000 */
             e->mode = S_IFDIR | (st->st_mode & 07777);
+            if ((w->opts->flags & MD_HOST_XATTRS) && (r = read_xattrs(w, host, *dest ? dest : "/")) < 0)
+                return r;
         }
-        if (*dest && (w->opts->flags & MD_HOST_XATTRS) && (r = read_xattrs(w, host, dest)) < 0)
-            return r;
         return walk_dir(w, host, dest);
     }
     if (S_ISREG(st->st_mode)) {
@@ -296,6 +298,8 @@ static int walk_one(struct walk *w, const char *host, const char *dest, const st
         e->mode = S_IFREG | (st->st_mode & 07777);
         e->src = MD_SRC_HOST;
         e->host_path = hp;
+        e->host_dev = (uint64_t)st->st_dev;
+        e->host_ino = (uint64_t)st->st_ino;
         e->size = (uint64_t)st->st_size;
     } else if (S_ISLNK(st->st_mode)) {
         a.mode = 0777;

@@ -141,7 +141,11 @@ static struct md_entry *lookup_any(const md_tree *t, const char *path)
 
 struct md_entry *md_tree_lookup(const md_tree *t, const char *path)
 {
-    struct md_entry *e = lookup_any(t, path);
+    struct md_entry *e;
+
+    if (!*path)
+        return (struct md_entry *)&t->root;
+    e = lookup_any(t, path);
     return e && !e->removed ? e : NULL;
 }
 
@@ -188,6 +192,10 @@ MD_API int md_tree_new(md_ctx *ctx, md_tree **ret)
     if (!t)
         return md_error(ctx, -ENOMEM, "out of memory");
     t->ctx = md_ctx_ref(ctx);
+    t->root.path = (char *)"";
+    t->root.mode = S_IFDIR | 0755;
+    t->root.mtime = MD_MTIME_DEFAULT; /* the epoch when finalised: it may be set later */
+    t->spool_fd = -1;
     *ret = t;
     return 0;
 }
@@ -200,8 +208,12 @@ MD_API void md_tree_free(md_tree *t)
         return;
     for (i = 0; i < t->n; i++)
         entry_free(t->v[i]);
+    entry_clear(&t->root);
     free(t->v);
     free(t->hash);
+    if (t->spool_fd >= 0)
+        close(t->spool_fd);
+    free(t->spool_buf);
     md_ctx_unref(t->ctx);
     free(t);
 }
@@ -398,7 +410,13 @@ int md_tree_add_entry(md_tree *t, const char *in_path, uint32_t mode, const md_a
         return r;
     if (!*path) {
         free(path);
-        return md_error(t->ctx, -EINVAL, "'%s': names the root directory", in_path);
+        if ((mode & S_IFMT) != S_IFDIR)
+            return md_error(t->ctx, -EINVAL, "'%s': names the root directory", in_path);
+        /* the root directory itself: its attributes */
+        set_attr(t, &t->root, S_IFDIR, attr);
+        t->root_set = true;
+        *ret = &t->root;
+        return 0;
     }
     e = md_tree_lookup(t, path);
     if (e) {
@@ -430,18 +448,11 @@ int md_tree_add_entry(md_tree *t, const char *in_path, uint32_t mode, const md_a
 MD_API int md_tree_add_dir(md_tree *t, const char *path, const md_attr *attr)
 {
     struct md_entry *e;
-    char *norm;
-    int r;
 
     if (!t)
         return -EINVAL;
-    /* "/" or "." is accepted and ignored: the root always exists. */
-    r = md_path_normalize(t->ctx, path, &norm);
-    if (r < 0)
-        return r;
-    r = *norm ? md_tree_add_entry(t, norm, S_IFDIR, attr, &e) : 0;
-    free(norm);
-    return r;
+    /* "/" or "." gives the root directory its attributes */
+    return md_tree_add_entry(t, path, S_IFDIR, attr, &e);
 }
 
 MD_API int md_tree_add_file(md_tree *t, const char *path, const char *host_path, const md_attr *attr)
@@ -471,6 +482,8 @@ MD_API int md_tree_add_file(md_tree *t, const char *path, const char *host_path,
     }
     e->src = MD_SRC_HOST;
     e->host_path = hp;
+    e->host_dev = (uint64_t)st.st_dev;
+    e->host_ino = (uint64_t)st.st_ino;
     e->size = (uint64_t)st.st_size;
     return 0;
 }
@@ -595,6 +608,23 @@ MD_API int md_tree_add_node(md_tree *t, const char *path, uint32_t type, uint32_
     return 0;
 }
 
+int md_acl_xattr_check(const void *value, size_t size)
+{
+    const unsigned char *p = value;
+
+    /* the Linux xattr form: version 2, then 8-byte {tag, perm, id} entries */
+    if (size < 4 || (size - 4) % 8 || md_get_le32(p) != 2)
+        return -EINVAL;
+    return 0;
+}
+
+bool md_xattr_name_ok(const char *name)
+{
+    return !strncmp(name, "user.", 5) || !strncmp(name, "security.", 9) ||
+           !strncmp(name, "trusted.", 8) || !strcmp(name, MD_XATTR_ACL_ACCESS) ||
+           !strcmp(name, MD_XATTR_ACL_DEFAULT);
+}
+
 MD_API int md_tree_set_xattr(md_tree *t, const char *path, const char *name, const void *value,
                              size_t size)
 {
@@ -607,8 +637,11 @@ MD_API int md_tree_set_xattr(md_tree *t, const char *path, const char *name, con
 
     if (!t || !name || (size && !value))
         return -EINVAL;
-    if (strncmp(name, "user.", 5) && strncmp(name, "security.", 9) && strncmp(name, "trusted.", 8))
+    if (!md_xattr_name_ok(name))
         return md_error(t->ctx, -EINVAL, "'%s': unsupported xattr namespace in '%s'", path, name);
+    if (!strncmp(name, "system.", 7) && md_acl_xattr_check(value, size) < 0)
+        return md_error(t->ctx, -EINVAL, "'%s': %s is not a POSIX ACL in the Linux xattr format",
+                        path, name);
     r = md_path_normalize(t->ctx, path, &norm);
     if (r < 0)
         return r;
@@ -659,6 +692,10 @@ MD_API int md_tree_remove(md_tree *t, const char *path)
     r = md_path_normalize(t->ctx, path, &norm);
     if (r < 0)
         return r;
+    if (!*norm) {
+        free(norm);
+        return md_error(t->ctx, -EINVAL, "'%s': the root directory cannot be removed", path);
+    }
     e = md_tree_lookup(t, norm);
     if (!e) {
         r = md_error(t->ctx, -ENOENT, "'%s': not in the tree", path);
@@ -728,11 +765,84 @@ static struct md_entry *parent_of(md_tree *t, const char *path)
     return md_tree_lookup(t, buf);
 }
 
+/* ---- the spool: archive contents on disk, not in memory --------------------- */
+
+#define SPOOL_BUF (1u << 20)
+
+static int spool_flush(md_tree *t)
+{
+    int r;
+
+    if (!t->spool_buf_len)
+        return 0;
+    r = md_pwrite_full(t->spool_fd, t->spool_buf, t->spool_buf_len, t->spool_size - t->spool_buf_len);
+    if (r < 0)
+        return md_error_errno(t->ctx, r, "writing the spool file for archive contents");
+    t->spool_buf_len = 0;
+    return 0;
+}
+
+/* An unlinked file: nothing is left behind whatever happens to the process. */
+static int spool_open(md_tree *t)
+{
+    const char *dir = getenv("TMPDIR");
+    char *path;
+    int fd;
+
+    if (!dir || !*dir)
+        dir = "/var/tmp"; /* on disk, unlike a tmpfs /tmp */
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        path = md_asprintf("%s/.libminidistro-spool.XXXXXX", dir);
+        if (!path)
+            return md_error(t->ctx, -ENOMEM, "out of memory");
+        fd = mkostemp(path, O_CLOEXEC);
+        if (fd >= 0)
+            unlink(path);
+        free(path);
+    }
+    if (fd < 0)
+        return md_error_errno(t->ctx, -errno, "%s: cannot create a spool file for archive contents "
+                              "(set TMPDIR to a writable directory)", dir);
+    t->spool_buf = malloc(SPOOL_BUF);
+    if (!t->spool_buf) {
+        close(fd);
+        return md_error(t->ctx, -ENOMEM, "out of memory");
+    }
+    t->spool_fd = fd;
+    return 0;
+}
+
+int md_tree_spool_write(md_tree *t, const void *buf, size_t n, uint64_t *off)
+{
+    const char *p = buf;
+    int r;
+
+    if (t->spool_fd < 0 && (r = spool_open(t)) < 0)
+        return r;
+    *off = t->spool_size;
+    while (n) {
+        size_t k = SPOOL_BUF - t->spool_buf_len;
+        if (k > n)
+            k = n;
+        memcpy(t->spool_buf + t->spool_buf_len, p, k);
+        t->spool_buf_len += k;
+        t->spool_size += k;
+        p += k;
+        n -= k;
+        if (t->spool_buf_len == SPOOL_BUF && (r = spool_flush(t)) < 0)
+            return r;
+    }
+    t->sorted = false; /* finalize flushes */
+    return 0;
+}
+
 int md_tree_finalize(md_tree *t)
 {
     size_t i, o = 0;
     uint32_t ino = 0;
     unsigned char *seen;
+    int r;
 
     if (t->sorted)
         return 0;
@@ -762,6 +872,14 @@ int md_tree_finalize(md_tree *t)
             return md_error(t->ctx, -EINVAL, "'%s': hard link to '%s', which is no longer a regular file",
                             e->path, e->master->path);
     }
+    r = spool_flush(t);
+    if (r < 0)
+        return r;
+    /* the root: its own attributes when a source gave them, else the defaults */
+    if (!t->root_set)
+        t->root.mtime = clamp_mtime(t->ctx, MD_MTIME_DEFAULT);
+    t->root.nlink = 2;
+    t->root.ino = ++ino;
     for (i = 0; i < t->n; i++) {
         struct md_entry *e = t->v[i];
         e->nlink = S_ISDIR(e->mode) ? 2 : 1;
@@ -773,8 +891,7 @@ int md_tree_finalize(md_tree *t)
         struct md_entry *e = t->v[i];
         if (S_ISDIR(e->mode)) {
             struct md_entry *p = parent_of(t, e->path);
-            if (p)
-                p->nlink++;
+            (p ? p : &t->root)->nlink++;
         }
         if (e->master) {
             struct md_entry *m = e->master;
@@ -812,25 +929,70 @@ const struct md_entry *md_entry_data(const struct md_entry *e)
     return e->master ? e->master : e;
 }
 
-int md_entry_open(md_ctx *ctx, const struct md_entry *e, int *fd)
+int md_data_open(md_tree *t, md_ctx *ctx, const struct md_entry *e, struct md_data *d)
 {
-    const struct md_entry *d = md_entry_data(e);
+    const struct md_entry *m = md_entry_data(e);
     struct stat st;
-    int f;
+    int f, err;
 
-    *fd = -1;
-    if (d->src != MD_SRC_HOST)
+    memset(d, 0, sizeof(*d));
+    d->fd = -1;
+    d->size = m->src == MD_SRC_NONE ? 0 : m->size;
+    d->name = m->src == MD_SRC_HOST ? m->host_path : e->path;
+    switch (m->src) {
+    case MD_SRC_NONE:
         return 0;
-    f = open(d->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (f < 0)
-        return md_error_errno(ctx, -errno, "%s", d->host_path);
-    if (fstat(f, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != d->size) {
-        close(f);
-        return md_error(ctx, -ESTALE, "%s: file changed or vanished while the image was being built",
-                        d->host_path);
+    case MD_SRC_BUF:
+        d->buf = m->buf;
+        return 0;
+    case MD_SRC_SPOOL:
+        d->fd = t->spool_fd;
+        d->off = m->spool_off;
+        return 0;
+    case MD_SRC_HOST:
+        break;
     }
-    *fd = f;
+    /* O_NOFOLLOW: a file swapped for a symlink is not followed; O_NONBLOCK:
+     * one swapped for a FIFO does not block the open. */
+    f = open(m->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+    if (f < 0) {
+        err = errno == ELOOP ? ESTALE : errno;
+        goto fail;
+    }
+    if (fstat(f, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != m->size ||
+        (m->host_ino && ((uint64_t)st.st_dev != m->host_dev || (uint64_t)st.st_ino != m->host_ino))) {
+        close(f);
+        err = ESTALE;
+        goto fail;
+    }
+    d->fd = f;
+    d->own_fd = true;
     return 0;
+fail:
+    if (err == ESTALE)
+        return md_error(ctx, -ESTALE, "%s: file changed or vanished while the image was being built",
+                        m->host_path);
+    return md_error_errno(ctx, -err, "%s", m->host_path);
+}
+
+int md_data_read(const struct md_data *d, void *buf, size_t n, uint64_t pos)
+{
+    if (pos > d->size || n > d->size - pos)
+        return -EIO;
+    if (d->fd < 0) {
+        if (n)
+            memcpy(buf, (const char *)d->buf + pos, n);
+        return 0;
+    }
+    return md_pread_full(d->fd, buf, n, d->off + pos);
+}
+
+void md_data_close(struct md_data *d)
+{
+    if (d->own_fd && d->fd >= 0)
+        close(d->fd);
+    d->fd = -1;
+    d->own_fd = false;
 }
 
 MD_API int md_tree_add_source(md_tree *t, uint32_t kind, const char *path, const md_host_opts *opts)

@@ -44,6 +44,7 @@ OUT=$T/out.cpio
 
 # GNU cpio's view.  Data is on the last link only: motd (first) has size 0.
 cat > "$T/expect-cpio" <<'EOF'
+drwxr-xr-x 7 0 0 0 Jan 1 1970 .
 drwxr-xr-x 2 0 0 0 Jan 1 1970 bin
 lrwxrwxrwx 1 0 0 4 Jan 1 1970 bin/sh -> tool
 -rwxr-xr-x 1 0 0 20 Jan 1 1970 bin/tool
@@ -65,6 +66,7 @@ diff -u "$T/expect-cpio" "$T/got-cpio" || md_die "cpio -itv listing differs"
 
 # bsdcpio (libarchive) reports the hard link and the same metadata.
 cat > "$T/expect-bsd" <<'EOF'
+drwxr-xr-x 7 0 0 0 Jan 1 1970 .
 drwxr-xr-x 2 0 0 0 Jan 1 1970 bin
 lrwxrwxrwx 1 0 0 4 Jan 1 1970 bin/sh -> tool
 -rwxr-xr-x 1 0 0 20 Jan 1 1970 bin/tool
@@ -107,8 +109,10 @@ PY
 }
 if md_want_tool python3; then
     a=$(hdr_of "$OUT" etc/motd); b=$(hdr_of "$OUT" etc/motd.hard); c=$(hdr_of "$OUT" bin)
+    r=$(hdr_of "$OUT" .)
     [ "${a%% *}" = "${b%% *}" ] || md_die "hard links have different inodes: $a / $b"
-    [ "$c" = "1 2 0 0 1000" ] || md_die "first entry: ino/nlink/devmajor/devminor/mtime = $c, want 1 2 0 0 1000"
+    [ "$r" = "1 7 0 0 1000" ] || md_die "the root '.': ino/nlink/devmajor/devminor/mtime = $r, want 1 7 0 0 1000"
+    [ "$c" = "2 2 0 0 1000" ] || md_die "first entry: ino/nlink/devmajor/devminor/mtime = $c, want 2 2 0 0 1000"
 fi
 
 # File contents come out intact.

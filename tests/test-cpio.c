@@ -183,9 +183,10 @@ static md_tree *full_tree(md_ctx *ctx, const char *host_file)
     return t;
 }
 
-static void check_full_listing(const struct listing *l, const char *host_file)
+/* @more_top: top-level directories the archive has beyond those in @l */
+static void check_full_listing(const struct listing *l, const char *host_file, unsigned more_top)
 {
-    static const char *order[] = { "bin", "bin/sh", "bin/tool", "dev", "dev/console", "dev/sda",
+    static const char *order[] = { ".", "bin", "bin/sh", "bin/tool", "dev", "dev/console", "dev/sda",
                                    "empty", "etc", "etc/motd", "h", "h/a", "h/b", "h/c",
                                    "run", "run/fifo", "run/sock" };
     const struct rec *x, *ha, *hb, *hc;
@@ -198,6 +199,23 @@ static void check_full_listing(const struct listing *l, const char *host_file)
         assert_string_equal(l->v[i].path, order[i]);
         if (i > 0) /* stable inode numbers, unique except for hard links */
             assert_true(l->v[i].ino > 0);
+    }
+
+    /* the root comes first: 0755 root:root at the epoch, inode 1, 2 links
+     * plus one per top-level directory */
+    x = find(l, ".");
+    assert_ptr_equal(x, &l->v[0]);
+    assert_int_equal(x->mode, 040755);
+    assert_int_equal(x->uid, 0);
+    assert_int_equal(x->gid, 0);
+    assert_int_equal(x->mtime, EPOCH);
+    assert_int_equal(x->ino, 1);
+    {
+        unsigned top = 0;
+        for (i = 1; i < l->n; i++)
+            top += (l->v[i].mode & 0170000) == 040000 && !strchr(l->v[i].path, '/');
+        assert_int_equal(top, 5);
+        assert_int_equal(x->nlink, 2 + top + more_top);
     }
 
     x = find(l, "etc");
@@ -334,7 +352,7 @@ static void test_all_types(void **state)
     assert_int_equal(stat(out, &st), 0);
     assert_int_equal(st.st_size % 512, 0); /* padded like cpio(1) */
     read_archive(out, &l);
-    check_full_listing(&l, host);
+    check_full_listing(&l, host, 0);
     listing_free(&l);
 
     /* to an fd, same bytes; the tree can be written again */
@@ -416,7 +434,7 @@ static void test_compression(void **state)
         assert_memory_equal(x->data, big, BIG_SIZE);
         free(l.v[l.n - 1].data);
         l.n -= 2; /* zz/big and zz */
-        check_full_listing(&l, host);
+        check_full_listing(&l, host, 1);
         l.n += 2;
         l.v[l.n - 1].data = NULL;
         listing_free(&l);
@@ -599,13 +617,16 @@ static void test_empty_and_pipe(void **state)
 
     assert_int_equal(md_tree_new(ctx, &t), 0);
     assert_int_equal(pipe(pfd), 0);
-    /* an empty tree is just the trailer, padded to 512 bytes; fits the pipe */
+    /* an empty tree is the root "." and the trailer, padded to 512 bytes;
+     * fits the pipe */
     assert_int_equal(md_cpio_write_fd(t, pfd[1], NULL), 0);
     close(pfd[1]);
     n = read(pfd[0], buf, sizeof(buf));
     assert_int_equal(n, 512);
     assert_memory_equal(buf, "070701", 6);
-    assert_memory_equal(buf + 110, "TRAILER!!!", 11);
+    assert_memory_equal(buf + 110, ".", 2);
+    assert_memory_equal(buf + 112, "070701", 6);
+    assert_memory_equal(buf + 112 + 110, "TRAILER!!!", 11);
     close(pfd[0]);
     md_tree_free(t);
     md_ctx_free(ctx);

@@ -239,9 +239,10 @@ static void report(const struct create *c, const md_disk *d)
                (uint64_t)st.st_blocks * 512u);
     if (c->table.type != MD_TABLE_NONE)
         mdimg_info(", %s", c->table.type == MD_TABLE_GPT ? "GPT" : "MBR");
-    if (c->fs)
-        mdimg_info(", %s on %s%u", c->fs, md_disk_fs_partition(d, 0) ? "partition " : "the whole image",
-                   md_disk_fs_partition(d, 0));
+    if (c->fs && md_disk_fs_partition(d, 0))
+        mdimg_info(", %s on partition %u", c->fs, md_disk_fs_partition(d, 0));
+    else if (c->fs)
+        mdimg_info(", %s on the whole image", c->fs);
     mdimg_info("%s\n", c->extlinux ? ", EXTLINUX" : "");
 }
 

@@ -95,19 +95,31 @@ void mdimg_info(const char *fmt, ...)
 static void log_to_stderr(void *userdata, int prio, const char *msg)
 {
     (void)userdata;
-    (void)prio;
-    fprintf(stderr, "mdimg: debug: %s\n", msg);
+    if (prio <= MD_LOG_WARNING)
+        fprintf(stderr, "mdimg: %s: warning: %s\n", mdimg_cmdname ? mdimg_cmdname : "", msg);
+    else
+        fprintf(stderr, "mdimg: debug: %s\n", msg);
 }
 
 int mdimg_ctx_new(md_ctx **ret)
 {
     int r = md_ctx_new(ret);
+    if (r == -EINVAL) {
+        /* the only reason md_ctx_new() gives -EINVAL */
+        mdimg_err("SOURCE_DATE_EPOCH='%s' is not a number of seconds since 1970",
+                  getenv("SOURCE_DATE_EPOCH") ? getenv("SOURCE_DATE_EPOCH") : "");
+        return r;
+    }
     if (r < 0) {
         mdimg_err("cannot create context: %s", md_strerror(r));
         return r;
     }
+    /* warnings (metadata a sink cannot hold, ...) always, unless -q;
+     * debug messages with -v */
     if (mdimg_verbose > 0)
         md_ctx_set_log_fn(*ret, log_to_stderr, NULL, MD_LOG_DEBUG);
+    else if (mdimg_verbose == 0)
+        md_ctx_set_log_fn(*ret, log_to_stderr, NULL, MD_LOG_WARNING);
     return 0;
 }
 

@@ -123,7 +123,9 @@ MD_API int md_tree_contains(const md_tree *tree, const char *path);
 #define MD_HOST_KEEP_OWNER 0x1u   /* keep host uid/gid (default: squash to 0:0) */
 #define MD_HOST_KEEP_MTIME 0x2u   /* keep host mtimes, clamped to the epoch (default: epoch) */
 #define MD_HOST_NO_HARDLINKS 0x4u /* store hard-linked files as separate copies */
-#define MD_HOST_XATTRS 0x8u       /* read security.* / user.* / trusted.* xattrs */
+#define MD_HOST_XATTRS 0x8u       /* read security.* / user.* / trusted.* xattrs and POSIX ACLs */
+#define MD_HOST_NO_ROOT 0x10u     /* contents only: the DIR's own mode, owner and mtime are
+                                   * not given to the tree's root (without a prefix) */
 
 typedef struct md_host_opts {
     uint32_t version;       /* MD_HOST_OPTS_VERSION */
@@ -137,8 +139,10 @@ typedef struct md_host_opts {
 MD_API void md_host_opts_init(md_host_opts *opts);
 
 /**
- * Add the contents of host directory @dir (not the directory itself; its
- * mode goes to @prefix when a prefix is given) recursively.  Symlinks are
+ * Add the contents of host directory @dir recursively; the directory's own
+ * attributes (mode; owner and mtime as the flags say; xattrs) go to @prefix
+ * when a prefix is given, else to the tree's root directory (unless
+ * MD_HOST_NO_ROOT).  Symlinks are
  * stored as links, never followed.  Files with several links inside the tree
  * become hard links unless MD_HOST_NO_HARDLINKS.  Permission bits come from
  * the host (umask-independent); owners are squashed to 0:0 and mtimes set
@@ -176,8 +180,10 @@ MD_API int md_tree_add_spec_buf(md_tree *tree, const char *text, size_t size, co
 /**
  * Add every entry of an archive that libarchive can read (cpio in any
  * variant, tar, optionally compressed with gzip, xz, zstd, lz4 including
- * the kernel's legacy lz4 frames, bzip2, ...).  Contents are copied into
- * memory.  Modes, owners, mtimes (clamped), device numbers, hard links
+ * the kernel's legacy lz4 frames, bzip2, ...).  Contents are streamed to
+ * an unlinked temporary file ($TMPDIR, else /var/tmp), not kept in memory,
+ * whatever the archive's size.  Modes, owners, mtimes (kept; clamped to the
+ * epoch when one is set), POSIX ACLs (pax/star records), device numbers, hard links
  * (newc groups with data on the last link included) and user/security/
  * trusted xattrs are kept.  Entry names are normalised like any path
  * (absolute names become relative; the root entry "." is skipped); a name
