@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "md-internal.h"
+#include "md-ext-internal.h"
 
 struct disk_fs {
     uint32_t partno;            /* as asked: N, or MD_DISK_PART_AUTO */
@@ -26,7 +27,11 @@ struct disk_fs {
 
 struct md_disk {
     md_ctx *ctx;
-    uint64_t size;
+    uint64_t size;              /* 0: computed */
+    uint64_t computed;          /* the size the last md_disk_write() computed */
+    uint64_t headroom_bytes;    /* free space a computed size leaves: bytes, or */
+    uint32_t headroom_pct;      /* this percentage of the contents (headroom_bytes 0) */
+    bool headroom_set;
     bool table_set;
     md_table_opts table;        /* disk_id owned */
     md_part_opts *parts;        /* type, name, uuid owned */
@@ -145,16 +150,28 @@ MD_API int md_disk_set_size(md_disk *d, uint64_t size)
 {
     if (!d)
         return -EINVAL;
-    if (size == 0 || size % 512 || size > (uint64_t)INT64_MAX)
-        return md_error(d->ctx, -EINVAL, "image size %" PRIu64 " is not a positive multiple of 512 bytes",
-                        size);
+    if (size % 512 || size > (uint64_t)INT64_MAX)
+        return md_error(d->ctx, -EINVAL, "image size %" PRIu64 " is not a positive multiple of 512 bytes "
+                        "(or 0: computed)", size);
     d->size = size;
+    return 0;
+}
+
+MD_API int md_disk_set_headroom(md_disk *d, uint64_t bytes, uint32_t percent)
+{
+    if (!d)
+        return -EINVAL;
+    if (percent > 1000)
+        return md_error(d->ctx, -EINVAL, "headroom of %u%%: at most 1000%%", percent);
+    d->headroom_bytes = bytes;
+    d->headroom_pct = percent;
+    d->headroom_set = true;
     return 0;
 }
 
 MD_API uint64_t md_disk_size(const md_disk *d)
 {
-    return d ? d->size : 0;
+    return d ? (d->size ? d->size : d->computed) : 0;
 }
 
 MD_API int md_disk_set_table(md_disk *d, const md_table_opts *opts)
@@ -382,6 +399,7 @@ struct dw {
     const md_disk_write_opts *o;
     const char *path;
     uint32_t table;
+    uint64_t size;          /* of the image: given or computed */
     md_image *img;
     uint64_t done, total;   /* file data bytes, over all filesystems */
     uint64_t fs_base;       /* bytes done before the running filesystem */
@@ -394,8 +412,6 @@ static int dw_check(struct dw *w)
     md_disk *d = w->d;
     size_t i;
 
-    if (!d->size)
-        return md_error(d->ctx, -EINVAL, "%s: no image size given", w->path);
     if (w->table == MD_TABLE_NONE && d->n_parts)
         return md_error(d->ctx, -EINVAL, "%s: partitions need a partition table (MBR or GPT)", w->path);
     for (i = 0; i < d->n_fs; i++) {
@@ -440,6 +456,150 @@ static int dw_finalize_trees(struct dw *w)
         w->total += tree_data_bytes(w->d->fs[i].tree);
     }
     return 0;
+}
+
+/* ---- computed sizes ------------------------------------------------------- */
+
+#define MIB ((uint64_t)1 << 20)
+
+static uint64_t align_mib(uint64_t v)
+{
+    return (v + MIB - 1) / MIB * MIB;
+}
+
+static uint64_t headroom_for(const md_disk *d, const md_tree *t)
+{
+    uint64_t data = tree_data_bytes(t), h;
+
+    if (!d->headroom_set)
+        return data / 5 > 16 * MIB ? data / 5 : 16 * MIB;
+    if (d->headroom_bytes)
+        return d->headroom_bytes;
+    h = data / 100 * d->headroom_pct;
+    return h;
+}
+
+static bool is_linux_spec(const char *type)
+{
+    static const char *const names[] = { "linux", "l", "0x83", "83",
+                                         "0fc63daf-8483-4772-8e79-3d69d8477de4",
+                                         "4f68bce3-e8cd-4db1-96e7-fbcaf984b709", NULL };
+    size_t i;
+
+    if (!type || !*type)
+        return true;
+    for (i = 0; names[i]; i++)
+        if (!strcasecmp(type, names[i]))
+            return true;
+    return false;
+}
+
+/* The partition MD_DISK_PART_AUTO will resolve to, told from the
+ * description (md_image_default_partition() decides for real once the
+ * table exists, by the same rule); 0 when it cannot be told. */
+static uint32_t planned_partition(const md_disk *d, const struct disk_fs *f)
+{
+    uint32_t i, linux_n = 0, linux_p = 0;
+
+    if (f->partno != MD_DISK_PART_AUTO)
+        return f->partno;
+    if (!d->n_parts)
+        return 0;
+    for (i = 0; i < d->n_parts; i++)
+        if (d->parts[i].flags & MD_PART_BOOTABLE)
+            return i + 1;
+    for (i = 0; i < d->n_parts; i++)
+        if (is_linux_spec(d->parts[i].type) && !linux_n++)
+            linux_p = i + 1;
+    if (linux_n == 1)
+        return linux_p;
+    return d->n_parts == 1 ? 1 : 0;
+}
+
+/* What size the image needs: each filesystem's planned size (for a
+ * partition without a size: that partition's size), the partitions in
+ * 1 MiB steps from 1 MiB, and the GPT's backup at the end.  @part_size[i]
+ * gets what partition i + 1 needs (0: no filesystem on it). */
+static int dw_plan(struct dw *w, uint64_t *image, uint64_t *part_size)
+{
+    md_disk *d = w->d;
+    uint64_t total = 0;
+    size_t i;
+    int r;
+
+    for (i = 0; i < d->n_parts; i++)
+        part_size[i] = 0;
+    for (i = 0; i < d->n_fs; i++) {
+        struct disk_fs *f = &d->fs[i];
+        uint32_t p = planned_partition(d, f);
+        uint64_t fs_size;
+
+        if (w->table != MD_TABLE_NONE && p == 0)
+            return md_error(d->ctx, -EINVAL, "%s: cannot tell which partition filesystem %zu goes on "
+                            "to compute the image size: name it, or give the size", w->path, i + 1);
+        r = md_ext_plan_size(d->ctx, f->tree, &f->fo, headroom_for(d, f->tree), &fs_size);
+        if (r < 0)
+            return r;
+        if (w->table == MD_TABLE_NONE)
+            total = align_mib(fs_size);
+        else
+            part_size[p - 1] = align_mib(fs_size);
+    }
+    if (w->table != MD_TABLE_NONE) {
+        total = MIB; /* the table and the 1 MiB before the first partition */
+        for (i = 0; i < d->n_parts; i++) {
+            const md_part_opts *p = &d->parts[i];
+            uint64_t sz = p->size ? p->size : part_size[i];
+
+            if (!p->size && p->percent && p->percent < 100)
+                return md_error(d->ctx, -EINVAL, "%s: partition %zu is %u%% of the disk: give the image "
+                                "size, or the partition's", w->path, i + 1, p->percent);
+            if (!sz)
+                return md_error(d->ctx, -EINVAL, "%s: partition %zu has neither a size nor a filesystem "
+                                "to size it by: give the image size, or the partition's", w->path, i + 1);
+            total += align_mib(sz);
+        }
+        if (w->table == MD_TABLE_GPT)
+            total += MIB; /* the backup table */
+    }
+    *image = total;
+    return 0;
+}
+
+static int dw_size(struct dw *w)
+{
+    uint64_t *parts;
+    int r;
+
+    w->size = w->d->size;
+    if (w->size)
+        return 0;
+    parts = md_calloc(w->d->n_parts, sizeof(*parts));
+    if (!parts)
+        return md_error(w->d->ctx, -ENOMEM, "out of memory");
+    r = dw_plan(w, &w->size, parts);
+    free(parts);
+    if (r == 0)
+        w->d->computed = w->size;
+    return r;
+}
+
+/* A given size too small: say what would do. */
+static void dw_too_small(struct dw *w)
+{
+    uint64_t need = 0, *parts = md_calloc(w->d->n_parts, sizeof(*parts));
+    char msg[MD_ERRMSG_MAX];
+
+    if (!parts)
+        return;
+    snprintf(msg, sizeof(msg), "%s", md_ctx_errmsg(w->d->ctx));
+    if (dw_plan(w, &need, parts) == 0 && need > w->size)
+        md_error(w->d->ctx, -ENOSPC, "%s: an image of %" PRIu64 " MiB is too small: its contents need "
+                 "about %" PRIu64 " MiB (give --size %" PRIu64 "M or more, or no size to have it "
+                 "computed): %s", w->path, w->size / MIB, need / MIB, need / MIB, msg);
+    else
+        md_error(w->d->ctx, -ENOSPC, "%s", msg);
+    free(parts);
 }
 
 static int dw_table(struct dw *w)
@@ -545,17 +705,19 @@ MD_API int md_disk_write(md_disk *d, const char *path, const md_disk_write_opts 
     w.o = opts ? opts : &def;
     w.path = path;
     w.table = md_disk_table(d);
-    if ((r = dw_check(&w)) < 0 || (r = dw_finalize_trees(&w)) < 0)
+    if ((r = dw_check(&w)) < 0 || (r = dw_finalize_trees(&w)) < 0 || (r = dw_size(&w)) < 0)
         return r;
     if (w.o->flags & MD_DISK_FORCE)
         co.flags |= MD_IMAGE_FORCE;
-    r = md_image_create(d->ctx, path, d->size, &co, &w.img);
+    r = md_image_create(d->ctx, path, w.size, &co, &w.img);
     if (r < 0)
         return r;
     if ((r = dw_table(&w)) < 0 || (r = dw_place(&w)) < 0)
         goto out;
     for (i = 0; i < d->n_fs; i++) {
         r = dw_fs(&w, &d->fs[i]);
+        if (r == -ENOSPC && d->size)
+            dw_too_small(&w);
         if (r < 0)
             goto out;
     }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ext2fs/ext2fs.h>
@@ -391,6 +392,115 @@ static void format_geometry(struct format_state *st)
     st->bs = bs;
 }
 
+/* ext2fs_initialize() in memory only, on /dev/null (initialising writes
+ * nothing): the geometry and the journal are checked before anything is
+ * cleared, and the result says how much room the tables leave. */
+static int format_dry_run(struct format_state *st, uint64_t *free_blocks, uint64_t *free_inodes,
+                          ext2_filsys *ret)
+{
+    struct ext2fs_journal_params jp;
+    ext2_filsys fs;
+    uint64_t fb, journal = 0;
+    errcode_t err;
+
+    err = ext2fs_initialize("/dev/null", EXT2_FLAG_64BITS, &st->param, unix_io_manager, &fs);
+    if (err)
+        return md_ext_error(st->ctx, err, "cannot make a filesystem of %llu blocks of %u bytes",
+                            (unsigned long long)st->blocks, st->bs);
+    fb = ext2fs_free_blocks_count(fs->super);
+    if (ext2fs_has_feature_journal(fs->super)) {
+        if (st->o.journal_blocks)
+            journal = st->o.journal_blocks;
+        else if (ext2fs_get_journal_params(&jp, fs) == 0)
+            journal = (uint64_t)jp.num_journal_blocks + jp.num_fc_blocks;
+    }
+    if (ret)
+        *ret = fs; /* the caller's, to look at */
+    else
+        ext2fs_free(fs);
+    /* as libext2fs's own limits, said before the range is cleared */
+    if ((st->o.journal_blocks && st->o.journal_blocks < 1024) || journal + 64 > fb) {
+        if (ret) {
+            ext2fs_free(fs);
+            *ret = NULL;
+        }
+        if (journal + 64 > fb)
+            return md_error(st->ctx, -ENOSPC, "a journal of %llu blocks does not fit the %llu free blocks",
+                            (unsigned long long)journal, (unsigned long long)fb);
+        return md_error(st->ctx, -EINVAL, "a journal of %u blocks is too small (at least 1024)",
+                        st->o.journal_blocks);
+    }
+    /* the journal, the reserved blocks, root and lost+found are not for files */
+    fb -= journal + ext2fs_r_blocks_count(&st->param) + 8;
+    if (free_blocks)
+        *free_blocks = fb;
+    if (free_inodes)
+        *free_inodes = st->param.s_inodes_count > 16 ? st->param.s_inodes_count - 16 : 0;
+    return 0;
+}
+
+#define MIB (1024ull * 1024ull)
+
+int md_ext_plan_size(md_ctx *ctx, md_tree *tree, const md_ext_format_opts *opts, uint64_t headroom,
+                     uint64_t *size)
+{
+    struct format_state st;
+    uint64_t guess = 0, fb, fi, blocks, inodes, bytes;
+    md_ext x;
+    int r, i;
+
+    memset(&st, 0, sizeof(st));
+    st.ctx = ctx;
+    md_ext_format_opts_init(&st.o);
+    if ((r = format_check_opts(&st, opts)) < 0 || (r = format_features(&st)) < 0 ||
+        (r = md_tree_finalize(tree)) < 0)
+        return r;
+    /* grow a first guess (the file data and 1/8 more, plus room for the
+     * tables of a small filesystem) until the tree and the headroom fit */
+    for (i = 0; i < 64; i++) {
+        struct ext2_super_block keep = st.param;
+        uint64_t have, want;
+
+        if (!guess) {
+            uint64_t data = 0;
+            size_t k;
+            for (k = 0; k < tree->n; k++)
+                data += S_ISREG(tree->v[k]->mode) && !tree->v[k]->master ? tree->v[k]->size : 0;
+            guess = data + data / 8 + headroom + 8 * MIB;
+        }
+        guess = (guess + MIB - 1) / MIB * MIB;
+        st.size = guess;
+        format_geometry(&st);
+        memset(&x, 0, sizeof(x));
+        x.ctx = ctx;
+        r = format_dry_run(&st, &fb, &fi, &x.fs);
+        st.param = keep;
+        if (r == -ENOSPC) {
+            md_ctx_clear_error(ctx);
+            guess += guess / 4;
+            continue;
+        }
+        if (r < 0)
+            return r;
+        r = md_ext_tree_need(&x, tree, &blocks, &inodes, &bytes);
+        ext2fs_free(x.fs);
+        if (r < 0)
+            return r;
+        have = fb * st.bs;
+        want = blocks * st.bs + headroom;
+        if (want <= have && inodes <= fi) {
+            *size = guess;
+            return 0;
+        }
+        /* short of space or of inodes: grow by what is missing and a bit */
+        guess += want > have ? want - have + (want - have) / 8 : 0;
+        if (inodes > fi)
+            guess += (inodes - fi) * (guess / (fi ? fi : 1)) + guess / 16;
+        guess += MIB;
+    }
+    return md_error(ctx, -EFBIG, "cannot find a filesystem size that holds the tree");
+}
+
 /* ext2fs_initialize() on the partition's byte range. */
 static int format_init_fs(struct format_state *st)
 {
@@ -546,9 +656,17 @@ MD_API int md_ext_format(md_image *img, uint32_t partno, const md_ext_format_opt
     if (r < 0)
         return r;
     format_geometry(&st);
-    r = clear_range(st.ctx, md_image_path(img), st.off, st.size);
-    if (r < 0)
+    /* everything that can fail is tried before the old contents are cleared */
+    r = format_dry_run(&st, NULL, NULL, NULL);
+    if (r == 0)
+        r = clear_range(st.ctx, md_image_path(img), st.off, st.size);
+    if (r < 0) {
+        if (partno)
+            md_error_prefix(st.ctx, "%s: partition %u", md_image_name(img), partno);
+        else
+            md_error_prefix(st.ctx, "%s", md_image_name(img));
         return r;
+    }
 
     st.x = calloc(1, sizeof(*st.x));
     if (!st.x)

@@ -115,6 +115,17 @@ int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_data *s, uint3
  * blocks in about @runs pieces. */
 uint64_t md_ext_file_blocks(ext2_filsys fs, uint64_t data_blocks, uint64_t runs);
 
+/* md-ext-populate.c: what populating @tree into @x would take (blocks of
+ * data, directories and mappings; inodes; bytes of file data), as the
+ * populate's own space check counts it.  Only @x->fs's layout is used. */
+int md_ext_tree_need(md_ext *x, md_tree *tree, uint64_t *blocks, uint64_t *inodes, uint64_t *bytes);
+
+/* md-ext-format.c: the size of a filesystem made with @opts (NULL:
+ * defaults) that holds @tree with @headroom bytes to spare: its tables,
+ * journal and reserved blocks counted as md_ext_format() would make them. */
+int md_ext_plan_size(md_ctx *ctx, md_tree *tree, const md_ext_format_opts *opts, uint64_t headroom,
+                     uint64_t *size);
+
 /* md-ext-dir.c */
 
 /* Create directory @name in @dir (linked there only when @link); *@ret is its

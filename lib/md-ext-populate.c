@@ -286,6 +286,24 @@ static int estimate(md_ext *x, md_tree *tree, const uint32_t *parent, struct nee
     return r;
 }
 
+int md_ext_tree_need(md_ext *x, md_tree *tree, uint64_t *blocks, uint64_t *inodes, uint64_t *bytes)
+{
+    struct need need = { 0, 0, 0 };
+    uint32_t *parent = NULL;
+    int r;
+
+    r = md_tree_finalize(tree);
+    if (r == 0)
+        r = parent_inos(x, tree, &parent);
+    if (r == 0)
+        r = estimate(x, tree, parent, &need);
+    free(parent);
+    *blocks = need.blocks;
+    *inodes = need.inodes;
+    *bytes = need.bytes;
+    return r;
+}
+
 /* What md_ext_populate() carries from one step (and one entry) to the next.
  * Arrays are indexed by tree inode (0: the target). */
 struct populate {

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "md-internal.h"
+#include "md-ext-internal.h"
 #include "test-util.h"
 
 #define MiB (1024ULL * 1024ULL)
@@ -96,10 +97,8 @@ static void test_checked_first(void **state)
 
     assert_int_equal(md_disk_new(f->ctx, &d), 0);
     assert_ptr_equal(md_disk_ctx(d), f->ctx);
-    /* no size */
-    assert_int_equal(md_disk_write(d, f->path, NULL), -EINVAL);
-    assert_non_null(strstr(md_ctx_errmsg(f->ctx), "no image size"));
     assert_int_equal(md_disk_set_size(d, 1000), -EINVAL);
+    assert_int_equal(md_disk_set_headroom(d, 0, 1001), -EINVAL);
     assert_int_equal(md_disk_set_size(d, 16 * MiB), 0);
     assert_int_equal(md_disk_size(d), 16 * MiB);
     /* no partitions and no table: no table; partitions: GPT */
@@ -270,6 +269,102 @@ static void test_progress_and_failure(void **state)
     md_disk_free(d);
 }
 
+static void add_blob(md_tree *t, const char *path, size_t n)
+{
+    char *b = malloc(n);
+    size_t i;
+
+    assert_non_null(b);
+    for (i = 0; i < n; i++)
+        b[i] = (char)(i * 7 + (i >> 12));
+    assert_int_equal(md_tree_add_data(t, path, b, n, NULL), 0);
+    free(b);
+}
+
+/* Free space in filesystem @partno of the image, in bytes. */
+static uint64_t free_bytes(struct fixture *f, uint32_t partno)
+{
+    md_image *img;
+    md_ext *fs;
+    uint64_t n;
+
+    assert_int_equal(md_image_open(f->ctx, f->path, MD_IMAGE_RDONLY, &img), 0);
+    assert_int_equal(md_ext_open(img, partno, MD_EXT_RDONLY, &fs), 0);
+    n = (ext2fs_free_blocks_count(fs->fs->super) - ext2fs_r_blocks_count(fs->fs->super)) *
+        (uint64_t)fs->fs->blocksize;
+    md_ext_free(fs);
+    md_image_free(img);
+    return n;
+}
+
+/* No size: computed from the trees, with the headroom asked for. */
+static void test_computed_size(void **state)
+{
+    struct fixture *f = *state;
+    md_table_opts t = MD_TABLE_OPTS_INIT;
+    md_disk_write_opts wo = MD_DISK_WRITE_OPTS_INIT;
+    md_disk *d;
+    md_tree *tree;
+    uint64_t size;
+
+    wo.flags = MD_DISK_FORCE;
+    /* the whole image: data 6 MiB, default headroom (at least 16 MiB) */
+    assert_int_equal(md_disk_new(f->ctx, &d), 0);
+    assert_int_equal(md_disk_add_ext(d, MD_DISK_PART_AUTO, NULL, &tree), 0);
+    add_blob(tree, "big/a", 6 * MiB);
+    add_blob(tree, "big/b", 1000);
+    assert_int_equal(md_disk_write(d, f->path, &wo), 0);
+    size = md_disk_size(d);
+    assert_true(size >= 22 * MiB && size < 40 * MiB);
+    assert_int_equal(size % MiB, 0);
+    assert_true(free_bytes(f, 0) >= 16 * MiB);
+    /* a headroom of 1 MiB gives a smaller image that still holds the tree */
+    assert_int_equal(md_disk_set_headroom(d, MiB, 0), 0);
+    assert_int_equal(md_disk_write(d, f->path, &wo), 0);
+    assert_true(md_disk_size(d) < size);
+    assert_true(free_bytes(f, 0) >= MiB);
+    /* percent of the contents */
+    assert_int_equal(md_disk_set_headroom(d, 0, 100), 0);
+    assert_int_equal(md_disk_write(d, f->path, &wo), 0);
+    assert_true(free_bytes(f, 0) >= 6 * MiB);
+    md_disk_free(d);
+
+    /* GPT: 1 MiB before, the fixed partition, the filesystem's, 1 MiB for the backup */
+    assert_int_equal(md_disk_new(f->ctx, &d), 0);
+    assert_int_equal(md_disk_set_headroom(d, 2 * MiB, 0), 0);
+    assert_int_equal(md_disk_add_partition_spec(d, "3M:efi"), 0);
+    assert_int_equal(md_disk_add_partition_spec(d, "rest:linux"), 0);
+    assert_int_equal(md_disk_add_ext(d, MD_DISK_PART_AUTO, NULL, &tree), 0);
+    add_blob(tree, "x", 3 * MiB);
+    assert_int_equal(md_disk_write(d, f->path, &wo), 0);
+    assert_int_equal(md_disk_fs_partition(d, 0), 2);
+    assert_true(free_bytes(f, 2) >= 2 * MiB);
+    size = md_disk_size(d);
+    /* a given size that is too small says what would do */
+    assert_int_equal(md_disk_set_size(d, 6 * MiB), 0);
+    assert_int_equal(md_disk_write(d, f->path, &wo), -ENOSPC);
+    assert_non_null(strstr(md_ctx_errmsg(f->ctx), "too small"));
+    assert_non_null(strstr(md_ctx_errmsg(f->ctx), "--size"));
+    /* what cannot be sized */
+    assert_int_equal(md_disk_set_size(d, 0), 0);
+    assert_int_equal(md_disk_add_partition_spec(d, "10%:swap"), 0);
+    assert_int_equal(md_disk_write(d, f->path, &wo), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(f->ctx), "10%"));
+    md_disk_free(d);
+    (void)size;
+
+    /* two Linux partitions, none bootable: which one is not known */
+    assert_int_equal(md_disk_new(f->ctx, &d), 0);
+    t.type = MD_TABLE_MBR;
+    assert_int_equal(md_disk_set_table(d, &t), 0);
+    assert_int_equal(md_disk_add_partition_spec(d, "rest"), 0);
+    assert_int_equal(md_disk_add_partition_spec(d, "rest"), 0);
+    assert_int_equal(md_disk_add_ext(d, MD_DISK_PART_AUTO, NULL, &tree), 0);
+    assert_int_equal(md_disk_write(d, f->path, &wo), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(f->ctx), "which partition"));
+    md_disk_free(d);
+}
+
 /* The default partition: bootable, else the only Linux one. */
 static void test_default_partition(void **state)
 {
@@ -323,6 +418,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checked_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_and_read_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_and_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_computed_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_partition, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 
 enum {
     OPT_SEED = 0x100,
+    OPT_FREE,
     OPT_DISK_ID,
     OPT_FS,
     OPT_FS_PART,
@@ -23,7 +24,8 @@ enum {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: mdimg disk create IMG --size SIZE [--table mbr|gpt|none] [--part SPEC]...\n"
+            "Usage: mdimg disk create IMG [--size SIZE | --free SIZE|N%%] [--table mbr|gpt|none]\n"
+            "                         [--part SPEC]...\n"
             "                         [--seed N] [--force] [--fs ext2|ext3|ext4 [--label L]\n"
             "                         [DIR|ARCHIVE]... [SOURCE OPTIONS]] [--extlinux [EXTLINUX OPTIONS]]\n"
             "\n"
@@ -33,7 +35,10 @@ static void usage(FILE *f)
             "IMG is written under a temporary name and renamed only on success.\n"
             "\n"
             "Options:\n"
-            "  -s, --size SIZE      image size: 512-byte multiple, K/M/G/T suffixes (64M)\n"
+            "  -s, --size SIZE      image size: 512-byte multiple, K/M/G/T suffixes (64M);\n"
+            "                       default: computed from the sources (printed)\n"
+            "      --free SIZE|N%%   free space a computed size leaves in the filesystem\n"
+            "                       (default: 20%% of its contents, at least 16M)\n"
             "  -t, --table TYPE     gpt, mbr (alias dos) or none (default: gpt when --part\n"
             "                       is given, else none)\n"
             "  -p, --part SPEC      add a partition (repeat, in order; the first is 1):\n"
@@ -81,7 +86,7 @@ static void usage(FILE *f)
 
 /* What the options say, before anything is built. */
 struct create {
-    const char *img, *size_s, *table_s, **parts;
+    const char *img, *size_s, *free_s, *table_s, **parts;
     size_t n_parts;
     md_table_opts table;
     md_ext_format_opts fo;
@@ -90,13 +95,15 @@ struct create {
     struct mdimg_sources src;
     struct mdimg_extlinux xl;
     int extlinux, force;
-    uint64_t size;
+    uint64_t size, free_bytes;
+    uint32_t free_pct;
 };
 
 static int parse(struct create *c, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "size", required_argument, NULL, 's' },
+        { "free", required_argument, NULL, OPT_FREE },
         { "table", required_argument, NULL, 't' },
         { "part", required_argument, NULL, 'p' },
         { "seed", required_argument, NULL, OPT_SEED },
@@ -125,6 +132,7 @@ static int parse(struct create *c, int argc, char **argv)
                 mdimg_sources_push(&c->src, MD_SOURCE_AUTO, optarg);
             break;
         case 's': c->size_s = optarg; break;
+        case OPT_FREE: c->free_s = optarg; break;
         case 't': c->table_s = optarg; break;
         case 'p': c->parts[c->n_parts++] = optarg; break;
         case OPT_SEED:
@@ -165,10 +173,14 @@ static int check(struct create *c)
 
     if (!c->img)
         return mdimg_usage_error("missing IMG");
-    if (!c->size_s)
-        return mdimg_usage_error("missing --size SIZE");
-    if (mdimg_parse_size("--size", c->size_s, &c->size) < 0)
+    if (c->size_s && mdimg_parse_size("--size", c->size_s, &c->size) < 0)
         return EXIT_USAGE;
+    if (c->size_s && c->free_s)
+        return mdimg_usage_error("--free is for a computed size: it excludes --size");
+    if (c->free_s && mdimg_parse_free(c->free_s, &c->free_bytes, &c->free_pct) < 0)
+        return EXIT_USAGE;
+    if (!c->size_s && !c->fs)
+        return mdimg_usage_error("missing --size SIZE (only a filesystem's contents can size the image)");
     if (c->table_s && mdimg_parse_table("--table", c->table_s, &c->table.type) < 0)
         return EXIT_USAGE;
     t = c->table_s ? c->table.type : c->n_parts ? MD_TABLE_GPT : MD_TABLE_NONE;
@@ -218,6 +230,8 @@ static int describe(struct create *c, md_disk *d)
 
     if ((r = md_disk_set_size(d, c->size)) < 0 || (r = md_disk_set_table(d, &c->table)) < 0)
         return r;
+    if (c->free_s && (r = md_disk_set_headroom(d, c->free_bytes, c->free_pct)) < 0)
+        return r;
     if (!c->fs)
         return 0;
     idx = md_disk_add_ext(d, c->fs_part, &c->fo, &tree);
@@ -235,8 +249,8 @@ static void report(const struct create *c, const md_disk *d)
 
     if (stat(c->img, &st) < 0)
         return;
-    mdimg_info("%s: %" PRIu64 " bytes (%" PRIu64 " allocated)", c->img, md_disk_size(d),
-               (uint64_t)st.st_blocks * 512u);
+    mdimg_info("%s: %" PRIu64 " bytes%s (%" PRIu64 " allocated)", c->img, md_disk_size(d),
+               c->size_s ? "" : ", computed from the contents", (uint64_t)st.st_blocks * 512u);
     if (c->table.type != MD_TABLE_NONE)
         mdimg_info(", %s", c->table.type == MD_TABLE_GPT ? "GPT" : "MBR");
     if (c->fs && md_disk_fs_partition(d, 0))

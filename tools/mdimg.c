@@ -160,6 +160,31 @@ int mdimg_parse_table(const char *opt, const char *s, uint32_t *ret)
     return r;
 }
 
+int mdimg_parse_free(const char *arg, uint64_t *bytes, uint32_t *percent)
+{
+    size_t n = strlen(arg);
+    unsigned long pct;
+    char *end;
+
+    *bytes = 0;
+    *percent = 0;
+    if (n > 1 && arg[n - 1] == '%' && arg[0] >= '0' && arg[0] <= '9') {
+        errno = 0;
+        pct = strtoul(arg, &end, 10);
+        if (errno || end != arg + n - 1 || pct > 1000) {
+            mdimg_usage_error("--free: '%s' is not a percentage from 0%% to 1000%%", arg);
+            return -EINVAL;
+        }
+        *percent = (uint32_t)pct;
+        return 0;
+    }
+    if (md_parse_size(arg, bytes) < 0) {
+        mdimg_usage_error("--free: '%s' is not a size or a percentage (examples: 64M, 25%%)", arg);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int mdimg_parse_partno(const char *s, uint32_t *ret)
 {
     unsigned long v;

@@ -36,6 +36,9 @@ int mdimg_parse_size(const char *opt, const char *s, uint64_t *ret);
 int mdimg_parse_fs_type(const char *opt, const char *s, int32_t *ret);
 /* Parse a partition table type name given to @opt (md_table_from_name); usage error on failure. */
 int mdimg_parse_table(const char *opt, const char *s, uint32_t *ret);
+/* --free SIZE|N%: the headroom of a computed image size (md_disk_set_headroom:
+ * bytes, or a percentage when bytes is 0); usage error on failure. */
+int mdimg_parse_free(const char *arg, uint64_t *bytes, uint32_t *percent);
 /* Parse a partition number for --part; usage error on failure. */
 int mdimg_parse_partno(const char *s, uint32_t *ret);
 

@@ -77,12 +77,25 @@ MD_API void md_disk_free(md_disk *disk);
 MD_API md_ctx *md_disk_ctx(const md_disk *disk);
 
 /**
- * The image size in bytes: a positive multiple of 512.
+ * The image size in bytes: a multiple of 512, or 0 (the default) to have
+ * md_disk_write() compute it: each filesystem as small as holds its tree
+ * (data, directories, inode tables, journal, reserved blocks, as
+ * md_ext_format() would make them) plus the headroom of
+ * md_disk_set_headroom(); partitions without a size take their
+ * filesystem's; the table's own space and 1 MiB alignment added.
  * Errors: -EINVAL.
  */
 MD_API int md_disk_set_size(md_disk *disk, uint64_t size);
 
-/** The image size set (or the one the last md_disk_write() used); 0 if none. */
+/**
+ * The free space a computed size leaves in each filesystem: @bytes, or, when
+ * @bytes is 0, @percent (0..1000) of the filesystem's contents.  Default:
+ * 20 % of the contents, at least 16 MiB.
+ * Errors: -EINVAL (@percent over 1000).
+ */
+MD_API int md_disk_set_headroom(md_disk *disk, uint64_t bytes, uint32_t percent);
+
+/** The image size set, or the one the last md_disk_write() computed; 0 if none yet. */
 MD_API uint64_t md_disk_size(const md_disk *disk);
 
 /**
@@ -162,16 +175,18 @@ MD_API void md_disk_write_opts_init(md_disk_write_opts *opts);
 
 /**
  * Build the described image at @path (borrowed).  Checked before the image
- * is created: a size is set; partitions need a table; a filesystem on
+ * is created: partitions need a table; a filesystem on
  * partition 0 needs MD_TABLE_NONE, one on partition N needs N partitions;
  * no two filesystems on one partition (also after MD_DISK_PART_AUTO is
  * resolved, which happens once the table is written).  Each
  * filesystem's tree is finalised (md-tree.h).  The description is not
  * changed and may be written again.  @opts may be NULL.
  * Errors (message on the context, naming the image, partition or entry):
- * -EINVAL (an inconsistent description; see above), -EEXIST (@path exists,
- * no MD_DISK_FORCE), -ENOSPC (a partition or the files do not fit: the
- * message says how much is needed), -ECANCELED (progress callback), and the
+ * -EINVAL (an inconsistent description; see above; a computed size with a
+ * partition given in percent, or a sizeless partition without a
+ * filesystem), -EEXIST (@path exists, no MD_DISK_FORCE), -ENOSPC (a
+ * partition or the files do not fit: the message says what size is needed),
+ * -ECANCELED (progress callback), and the
  * errors of md_image_create(), md_image_write_table(), md_ext_format(),
  * md_ext_populate() and md_extlinux_install().
  */
