@@ -782,7 +782,6 @@ MD_API int md_cpio_write(md_tree *tree, const char *path, const md_cpio_opts *op
 {
     static const md_cpio_opts def = MD_CPIO_OPTS_INIT;
     md_tmpfile t;
-    struct stat st;
     int r;
 
     if (!tree)
@@ -794,15 +793,7 @@ MD_API int md_cpio_write(md_tree *tree, const char *path, const md_cpio_opts *op
     r = check_opts(tree->ctx, opts);
     if (r < 0)
         return r;
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode))
-            return md_error(tree->ctx, -EISDIR, "%s: is a directory", path);
-        /* renaming over a device or FIFO (say /dev/stdout) is never meant */
-        if (!S_ISREG(st.st_mode))
-            return md_error(tree->ctx, -EINVAL,
-                            "%s: exists and is not a regular file (write to a file descriptor instead)",
-                            path);
-    }
+    /* refuses to replace anything but a regular file (say /dev/stdout) */
     r = md_tmpfile_open(tree->ctx, &t, path, true);
     if (r < 0)
         return r;

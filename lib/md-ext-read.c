@@ -141,6 +141,17 @@ static int to_fd(void *ud, const void *p, size_t n)
     return 0;
 }
 
+/* a pipe, a terminal, a socket: written in order */
+static int to_stream(void *ud, const void *p, size_t n)
+{
+    struct fdout *o = ud;
+    int r = md_write_full(o->fd, p, n);
+    if (r < 0)
+        return md_error_errno(o->ctx, r, "%s: writing", o->host_path);
+    o->off += n;
+    return 0;
+}
+
 MD_API int md_ext_extract_file(md_ext *x, const char *path, const char *host_path)
 {
     struct ext2_inode_large in;
@@ -174,6 +185,27 @@ MD_API int md_ext_extract_file(md_ext *x, const char *path, const char *host_pat
     /* best effort, as cp: some host filesystems (vfat) refuse modes */
     (void)fchmod(t.fd, in.i_mode & 0777);
     return md_tmpfile_publish(x->ctx, &t);
+}
+
+MD_API int md_ext_extract_fd(md_ext *x, const char *path, int fd)
+{
+    struct ext2_inode_large in;
+    struct fdout o;
+    ext2_ino_t ino;
+    int r;
+
+    if (!x || !path)
+        return -EINVAL;
+    if (fd < 0)
+        return md_error(x->ctx, -EBADF, "invalid output file descriptor %d", fd);
+    r = open_regular(x, path, &ino, &in);
+    if (r < 0)
+        return r;
+    o.ctx = x->ctx;
+    o.host_path = "output";
+    o.fd = fd;
+    o.off = 0;
+    return read_stream(x, ino, path, to_stream, &o);
 }
 
 static void fill_stat(md_ext *x, ext2_ino_t ino, const struct ext2_inode_large *in, md_ext_stat *st)

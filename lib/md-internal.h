@@ -94,11 +94,15 @@ static inline void md_put_le64(void *p, uint64_t v)
 /* Atomic publication: create a temporary file next to @path
  * (".NAME.XXXXXX", mode 0666 & ~umask like a plain open), later rename it
  * over @path or unlink it.  md_tmpfile_open() fails with -EEXIST if @path
- * exists and @overwrite is false. */
+ * exists and @overwrite is false, and with -EINVAL/-EISDIR if @path is
+ * anything but a regular file (a device, FIFO, symlink is never replaced);
+ * md_tmpfile_publish() without @overwrite never replaces a file that
+ * appeared meanwhile (RENAME_NOREPLACE). */
 typedef struct md_tmpfile {
     char *path;      /* final path */
     char *tmp_path;  /* temporary path, NULL once published/discarded */
     int fd;
+    bool overwrite;  /* replace a regular file at path; never anything else */
 } md_tmpfile;
 int md_tmpfile_open(md_ctx *ctx, md_tmpfile *t, const char *path, bool overwrite);
 /* fsync is skipped: images are build products, not databases. */

@@ -158,11 +158,23 @@ int md_tmpfile_open(md_ctx *ctx, md_tmpfile *t, const char *path, bool overwrite
 
     memset(t, 0, sizeof(*t));
     t->fd = -1;
+    t->overwrite = overwrite;
     if (!path || !*path)
         return md_error(ctx, -EINVAL, "empty output path");
     slash = strrchr(path, '/');
-    if (!overwrite && lstat(path, &st) == 0)
-        return md_error(ctx, -EEXIST, "%s: already exists (use --force to replace it)", path);
+    if (lstat(path, &st) == 0) {
+        /* only a regular file is ever replaced: renaming over a device node,
+         * a FIFO or a symlink (say /dev/null, /dev/stdout) is never meant */
+        if (S_ISDIR(st.st_mode))
+            return md_error(ctx, -EISDIR, "%s: is a directory", path);
+        if (!S_ISREG(st.st_mode))
+            return md_error(ctx, -EINVAL, "%s: exists and is not a regular file (%s): refusing to "
+                            "replace it", path, S_ISLNK(st.st_mode) ? "a symlink" :
+                            S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ?
+                            "a device" : "a socket");
+        if (!overwrite)
+            return md_error(ctx, -EEXIST, "%s: already exists (use --force to replace it)", path);
+    }
     t->path = strdup(path);
     if (slash)
         t->tmp_path = md_asprintf("%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
@@ -187,6 +199,40 @@ int md_tmpfile_open(md_ctx *ctx, md_tmpfile *t, const char *path, bool overwrite
     return 0;
 }
 
+/* Put the temporary file in place.  Without overwrite nothing that appeared
+ * at the path meanwhile (another run, say) is replaced; with it, still only a
+ * regular file. */
+static int put_in_place(md_ctx *ctx, md_tmpfile *t)
+{
+    struct stat st;
+
+    if (t->overwrite) {
+        if (lstat(t->path, &st) == 0 && !S_ISREG(st.st_mode))
+            return md_error(ctx, -EINVAL, "%s: became something other than a regular file "
+                            "meanwhile: refusing to replace it", t->path);
+        if (rename(t->tmp_path, t->path) < 0)
+            return md_error_errno(ctx, -errno, "%s: rename", t->path);
+        return 0;
+    }
+    if (renameat2(AT_FDCWD, t->tmp_path, AT_FDCWD, t->path, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS) {
+        if (errno == EEXIST)
+            return md_error(ctx, -EEXIST, "%s: appeared while it was being made (by another run?); "
+                            "left alone (use --force to replace it)", t->path);
+        return md_error_errno(ctx, -errno, "%s: rename", t->path);
+    }
+    /* a filesystem without RENAME_NOREPLACE: link() does not replace either */
+    if (link(t->tmp_path, t->path) < 0) {
+        if (errno == EEXIST)
+            return md_error(ctx, -EEXIST, "%s: appeared while it was being made (by another run?); "
+                            "left alone (use --force to replace it)", t->path);
+        return md_error_errno(ctx, -errno, "%s: link", t->path);
+    }
+    unlink(t->tmp_path);
+    return 0;
+}
+
 int md_tmpfile_publish(md_ctx *ctx, md_tmpfile *t)
 {
     int r = 0;
@@ -194,8 +240,8 @@ int md_tmpfile_publish(md_ctx *ctx, md_tmpfile *t)
     if (t->fd >= 0 && close(t->fd) < 0)
         r = md_error_errno(ctx, -errno, "%s: close", t->path);
     t->fd = -1;
-    if (r == 0 && rename(t->tmp_path, t->path) < 0)
-        r = md_error_errno(ctx, -errno, "%s: rename", t->path);
+    if (r == 0)
+        r = put_in_place(ctx, t);
     if (r == 0) {
         free(t->tmp_path);
         t->tmp_path = NULL;

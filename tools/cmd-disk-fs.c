@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mdimg.h"
 
@@ -336,7 +337,7 @@ static int open_loc(md_ctx *ctx, struct loc *l, int rdonly, md_image **img, md_e
 static void cp_usage(FILE *f)
 {
     fprintf(f,
-            "Usage: mdimg disk cp IMG[:PART]:/PATH HOSTFILE\n"
+            "Usage: mdimg disk cp IMG[:PART]:/PATH HOSTFILE|-\n"
             "       mdimg disk cp [--mode MODE] [--owner UID:GID] HOSTFILE IMG[:PART]:/PATH\n"
             "\n"
             "Copy a regular file out of or into the ext2/3/4 filesystem of an image.\n"
@@ -346,7 +347,8 @@ static void cp_usage(FILE *f)
             "IMG may contain ':' — the first ':' after which \"/...\" or \"N:/...\" follows\n"
             "and before which an existing file is named separates it.  Copying into an\n"
             "existing directory (or a PATH ending in '/') keeps the host file's name; an\n"
-            "existing file is replaced.  Host output is written atomically.\n"
+            "existing file is replaced.  Host output is written atomically; '-' is\n"
+            "standard output; a device, FIFO or symlink at HOSTFILE is never replaced.\n"
             "\n"
             "Options:\n"
             "  -m, --mode MODE     permission bits in the image (octal; default: the host file's)\n"
@@ -433,7 +435,10 @@ static int cp_out(md_ctx *ctx, struct loc *src, const char *host)
     md_ext *fs = NULL;
     int r = open_loc(ctx, src, 1, &img, &fs);
 
-    if (r >= 0)
+    /* "-": standard output; anything else is written atomically */
+    if (r >= 0 && !strcmp(host, "-"))
+        r = md_ext_extract_fd(fs, src->path, STDOUT_FILENO);
+    else if (r >= 0)
         r = md_ext_extract_file(fs, src->path, host);
     md_ext_free(fs);
     md_image_free(img);

@@ -175,10 +175,20 @@ MD_API int md_ext_read_file(md_ext *fs, const char *path, void **data, size_t *s
 
 /**
  * Copy the regular file @path to host file @host_path, streamed, written
- * atomically (temporary file renamed on success; an existing file is
- * replaced).  Errors: as md_ext_read_file() and -errno for the host file.
+ * atomically (temporary file renamed on success; an existing regular file
+ * is replaced, anything else at @host_path — a device, FIFO, symlink — is
+ * refused with -EINVAL).  Errors: as md_ext_read_file() and -errno for the
+ * host file.
  */
 MD_API int md_ext_extract_file(md_ext *fs, const char *path, const char *host_path);
+
+/**
+ * As md_ext_extract_file() but to the open file descriptor @fd (a pipe or
+ * terminal too: written sequentially from its current position, not closed;
+ * holes are written as zeros).  On failure part of the file may have been
+ * written.  Errors: as md_ext_read_file(), -EBADF, -errno from writing.
+ */
+MD_API int md_ext_extract_fd(md_ext *fs, const char *path, int fd);
 
 /** File information filled in by md_ext_stat_path() and passed to md_ext_list()'s callback. */
 typedef struct md_ext_stat {
