@@ -123,6 +123,16 @@ int md_part_opts_check(md_ctx *ctx, size_t n, const md_part_opts *opts);
  * point into *@buf (free it after use). */
 int md_part_spec_parse(md_ctx *ctx, size_t n, const char *spec, md_part_opts *out, char **buf);
 
+/* ---- kernels (md-kernel.c) ---------------------------------------------- */
+
+/* md_kernel_release() on contents already open (a tree entry, say); @kernel
+ * names it in messages. */
+struct md_data;
+int md_kernel_release_data(md_ctx *ctx, const char *kernel, const struct md_data *d, char *buf,
+                           size_t size);
+/* The value of @sym in the .config text @config: 'y', 'm' or 0 (unset). */
+char md_kconfig_value(const char *config, const char *sym);
+
 /* ---- the entry model (md-tree.c) ---------------------------------------- */
 
 enum md_src {

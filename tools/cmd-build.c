@@ -28,6 +28,10 @@ enum {
     OPT_FORCE,
     OPT_NO_MODULES,
     OPT_COMPRESS,
+    OPT_ROOTFS,
+    OPT_INITRD,
+    OPT_ROOT_PASSWORD,
+    OPT_FREE,
 };
 
 static void usage(FILE *f)
@@ -35,12 +39,25 @@ static void usage(FILE *f)
     fprintf(f,
             "Usage: mdimg build -o IMAGE (--kernel PATH | --build-kernel)\n"
             "                   [--busybox PATH | --busybox-src DIR] [options]\n"
+            "       mdimg build -o IMAGE --rootfs TAR|DIR [--root-password PASS] [options]\n"
             "\n"
             "Build a bootable disk image holding a BusyBox system: partition table,\n"
             "ext4 root filesystem, kernel + initramfs in /boot, EXTLINUX. No root needed.\n"
+            "With --rootfs the system is a distribution's root filesystem instead (a\n"
+            "tarball from mmdebstrap, say), booted by its own kernel and initrd.\n"
             "\n"
             "Options:\n"
             "  -o, --output IMAGE     the image to create\n"
+            "      --rootfs TAR|DIR   the root filesystem: an archive (tar, cpio, ...; any\n"
+            "                         compression) or a directory; its /vmlinuz and\n"
+            "                         /initrd.img (else the newest /boot/vmlinuz-* and its\n"
+            "                         /boot/initrd.img-*) boot it with root=UUID=...\n"
+            "                         console=ttyS0; /etc/fstab gets a root line if it has\n"
+            "                         none; the image size is computed unless --size\n"
+            "      --initrd PATH      with --rootfs: boot this initrd instead of its own\n"
+            "      --root-password P  with --rootfs: root's password (hashed, yescrypt)\n"
+            "      --free SIZE|N%%     with --rootfs and no --size: free space left in the\n"
+            "                         root filesystem (default 20%% of its contents, >= 16M)\n"
             "      --kernel PATH      x86 bzImage to boot (e.g. /boot/vmlinuz-RELEASE)\n"
             "      --build-kernel     build the small minidistro kernel with\n"
             "                         scripts/build-kernel (cached) and use it\n"
@@ -53,13 +70,13 @@ static void usage(FILE *f)
             "      --root MODE        initramfs: the system runs from RAM (default)\n"
             "                         disk: /init mounts the ext4 partition and\n"
             "                         switch_roots to it; changes persist\n"
-            "  -s, --size SIZE        image size (default: 64M)\n"
+            "  -s, --size SIZE        image size (default: 64M; with --rootfs: computed)\n"
             "      --table TYPE       partition table: mbr (default) or gpt\n"
             "      --overlay DIR      copy DIR's contents over the system (repeatable)\n"
             "      --modules-dir DIR  kernel modules (default: /lib/modules/RELEASE)\n"
             "      --add-module NAME  also load this module at boot (repeatable)\n"
             "      --no-modules       do not add disk driver modules for --root disk\n"
-            "      --hostname NAME    default: minidistro\n"
+            "      --hostname NAME    default: minidistro (with --rootfs: the rootfs's own)\n"
             "      --append ARGS      extra kernel command line\n"
             "      --initramfs PATH   also write the initramfs to PATH (for -kernel boots)\n"
             "      --compress CODEC   initramfs codec: auto (default: zstd if the kernel\n"
@@ -200,7 +217,7 @@ struct build_args {
     const char **overlays, **modules;
     size_t n_overlays, n_modules;
     const char *busybox_src;
-    int want_build_kernel;
+    int want_build_kernel, free_given;
 };
 
 static int parse_root(const char *arg, uint32_t *root)
@@ -239,8 +256,18 @@ static int check_args(struct build_args *a)
 
     if (!o->output || !*o->output)
         return mdimg_usage_error("no output image: use -o IMAGE");
-    if (!o->kernel && !a->want_build_kernel)
+    if (!o->kernel && !a->want_build_kernel && !o->rootfs)
         return mdimg_usage_error("no kernel: use --kernel PATH (e.g. /boot/vmlinuz-*) or --build-kernel");
+    if (o->rootfs && (a->busybox_src || o->busybox || o->root || o->modules_dir || a->n_modules ||
+                      o->initramfs_output || o->compression != MD_DISTRO_COMPRESS_AUTO ||
+                      o->kernel_config || (o->flags & MD_DISTRO_NO_MODULES)))
+        return mdimg_usage_error("--rootfs brings its own system and initrd: --busybox, --busybox-src, "
+                                 "--root, --modules-dir, --add-module, --no-modules, --kernel-config, "
+                                 "--initramfs and --compress do not apply");
+    if (!o->rootfs && (o->initrd || o->root_password || a->free_given))
+        return mdimg_usage_error("--initrd, --root-password and --free need --rootfs");
+    if (a->free_given && o->size)
+        return mdimg_usage_error("--free is for a computed size: it excludes --size");
     if (o->kernel && a->want_build_kernel)
         return mdimg_usage_error("--kernel and --build-kernel exclude each other");
     if (o->busybox && a->busybox_src)
@@ -271,6 +298,10 @@ static int parse_args(struct build_args *a, int argc, char **argv)
         { "append", required_argument, NULL, OPT_APPEND },
         { "initramfs", required_argument, NULL, OPT_INITRAMFS },
         { "compress", required_argument, NULL, OPT_COMPRESS },
+        { "rootfs", required_argument, NULL, OPT_ROOTFS },
+        { "initrd", required_argument, NULL, OPT_INITRD },
+        { "root-password", required_argument, NULL, OPT_ROOT_PASSWORD },
+        { "free", required_argument, NULL, OPT_FREE },
         { "force", no_argument, NULL, 'f' },
         MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -297,6 +328,13 @@ static int parse_args(struct build_args *a, int argc, char **argv)
         case OPT_APPEND: o->append = optarg; break;
         case OPT_INITRAMFS: o->initramfs_output = optarg; break;
         case OPT_COMPRESS: r = parse_compress(optarg, &o->compression); break;
+        case OPT_ROOTFS: o->rootfs = optarg; break;
+        case OPT_INITRD: o->initrd = optarg; break;
+        case OPT_ROOT_PASSWORD: o->root_password = optarg; break;
+        case OPT_FREE:
+            r = mdimg_parse_free(optarg, &o->free_bytes, &o->free_percent) < 0 ? EXIT_USAGE : 0;
+            a->free_given = 1;
+            break;
         case 'f': o->flags |= MD_DISTRO_FORCE; break;
         case 'h': usage(stdout); return -1;
         default:
@@ -357,9 +395,16 @@ static int build(struct build_args *a)
         md_ctx_free(ctx);
         return 1;
     }
-    mdimg_info("built %s: %s root, %s table, %llu MiB, in %.2f s\n", o->output,
-               o->root == MD_DISTRO_ROOT_DISK ? "disk" : "initramfs", md_table_name(o->table),
-               (unsigned long long)((o->size ? o->size : 64ull << 20) >> 20), now_s() - t0);
+    {
+        struct stat st;
+        uint64_t size = stat(o->output, &st) == 0 ? (uint64_t)st.st_size : o->size;
+
+        mdimg_info("built %s: %s, %s table, %llu MiB%s, in %.2f s\n", o->output,
+                   o->rootfs ? "root filesystem from the rootfs" :
+                   o->root == MD_DISTRO_ROOT_DISK ? "disk root" : "initramfs root",
+                   md_table_name(o->table), (unsigned long long)(size >> 20),
+                   o->rootfs && !o->size ? " (computed)" : "", now_s() - t0);
+    }
     mdimg_info("boot it with: mdimg boot %s\n", o->output);
     md_ctx_free(ctx);
     return 0;

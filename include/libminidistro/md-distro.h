@@ -108,7 +108,8 @@ typedef struct md_distro_opts {
     uint32_t version;                /* MD_DISTRO_OPTS_VERSION */
     uint32_t flags;                  /* MD_DISTRO_* */
     const char *output;              /* the disk image to create (required) */
-    const char *kernel;              /* x86 bzImage (required) */
+    const char *kernel;              /* x86 bzImage (required, except with rootfs: then
+                                      * NULL means the rootfs's own /vmlinuz) */
     const char *kernel_config;       /* NULL: "config" next to the kernel, or
                                       * /boot/config-RELEASE for /boot/vmlinuz-RELEASE */
     const char *modules_dir;         /* NULL: /lib/modules/RELEASE when it exists */
@@ -120,7 +121,8 @@ typedef struct md_distro_opts {
     const char *const *overlays;     /* NULL-terminated host directories copied on
                                       * top of the system, in order; or NULL */
     const char *const *modules;      /* NULL-terminated extra module names, or NULL */
-    uint64_t size;                   /* image size in bytes; 0: 64 MiB */
+    uint64_t size;                   /* image size in bytes; 0: 64 MiB, or with rootfs:
+                                      * computed from its contents (see md-disk.h) */
     uint32_t root;                   /* MD_DISTRO_ROOT_* */
     uint32_t table;                  /* MD_TABLE_MBR or MD_TABLE_GPT (md-image.h) */
     int32_t compression;             /* initramfs codec: MD_COMPRESS_* (md-cpio.h) or
@@ -130,17 +132,32 @@ typedef struct md_distro_opts {
                                       * last call, once everything is published, cannot
                                       * cancel), or NULL */
     void *userdata;
+    /* version 2 */
+    const char *rootfs;              /* a distribution's root filesystem, a directory or an
+                                      * archive (tar, cpio, any compression), instead of
+                                      * the BusyBox system; NULL: BusyBox */
+    const char *initrd;              /* with rootfs: the initrd to boot (host file); NULL:
+                                      * the rootfs's own */
+    const char *root_password;       /* with rootfs: set root's password (hashed); NULL:
+                                      * leave /etc/shadow as it is */
+    uint64_t free_bytes;             /* a computed size's free space (md_disk_set_headroom):
+                                      * bytes, or */
+    uint32_t free_percent;           /* with free_bytes 0: this percentage of the contents;
+                                      * MD_DISTRO_FREE_DEFAULT: md-disk.h's default */
+    uint32_t reserved2;              /* 0 */
 } md_distro_opts;
+
+#define MD_DISTRO_FREE_DEFAULT 0xffffffffu
 
 /* md_distro_opts.compression: zstd when the kernel config says CONFIG_RD_ZSTD=y
  * (fast to build and to unpack under emulation), else gzip (every kernel). */
 #define MD_DISTRO_COMPRESS_AUTO (-1)
 
-#define MD_DISTRO_OPTS_VERSION 1
+#define MD_DISTRO_OPTS_VERSION 2
 #define MD_DISTRO_OPTS_INIT                                                              \
     { MD_DISTRO_OPTS_VERSION, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
       NULL, 0, MD_DISTRO_ROOT_INITRAMFS, MD_TABLE_MBR, MD_DISTRO_COMPRESS_AUTO, 0, \
-      NULL, NULL }
+      NULL, NULL, NULL, NULL, NULL, 0, MD_DISTRO_FREE_DEFAULT, 0 }
 /** Fill @opts with MD_DISTRO_OPTS_INIT (initramfs root, MBR, 64 MiB, auto codec).  NULL-safe. */
 MD_API void md_distro_opts_init(md_distro_opts *opts);
 
@@ -158,10 +175,25 @@ MD_API void md_distro_opts_init(md_distro_opts *opts);
  * (+ "root=LABEL=minidistro" for MD_DISTRO_ROOT_DISK).
  * The drivers needed for a disk root (virtio_pci, virtio_blk, ext4) must be
  * built in or available as modules, else the build fails naming the missing
- * one.  Nothing is left at @opts->output on failure.
+ * one.
+ *
+ * With @opts->rootfs the system is that root filesystem instead (a
+ * directory or an archive: owners, modes, xattrs, ACLs and mtimes as it has
+ * them), booted by its own kernel and initrd (/vmlinuz, /initrd.img, else
+ * the newest /boot/vmlinuz-* and its /boot/initrd.img-*; or @opts->kernel
+ * and @opts->initrd) from an ext4 root filesystem with a 4 KiB block size:
+ * EXTLINUX passes "root=UUID=<the filesystem's UUID> ro console=ttyS0" (+
+ * @opts->append), /etc/fstab gets a root line when it has none for "/",
+ * @opts->root_password and @opts->hostname are written to /etc/shadow and
+ * /etc/hostname.  The size is computed from the contents unless given.
+ * (root, busybox, modules, compression and initramfs_output are for the
+ * BusyBox system and must be left at their defaults.)
+ *
+ * Nothing is left at @opts->output on failure.
  * All strings are borrowed.
- * Errors: -EINVAL (bad options), -ENOENT (missing kernel, BusyBox, overlay
- * or driver: named), -ENOEXEC (kernel is not a bzImage), -ENOSPC (image too
+ * Errors: -EINVAL (bad options), -ENOENT (missing kernel, initrd, BusyBox,
+ * overlay or driver: named, with what was looked for in a rootfs), -ENOEXEC
+ * (kernel is not a bzImage), -ENOSPC (image too
  * small: says how much is needed), -EEXIST (output exists, no
  * MD_DISTRO_FORCE), -ECANCELED, and the errors of the modules used.
  */
