@@ -25,7 +25,7 @@ MD_BOOT_ECHO = 0x2
 
 
 class DistroOpts(ctypes.Structure):
-    """struct md_distro_opts (include/libminidistro/md-distro.h), version 1."""
+    """struct md_distro_opts (include/libminidistro/md-distro.h), version 2."""
     _fields_ = [
         ("version", ctypes.c_uint32),
         ("flags", ctypes.c_uint32),
@@ -46,6 +46,12 @@ class DistroOpts(ctypes.Structure):
         ("reserved", ctypes.c_uint32),
         ("progress", PROGRESS_FN),
         ("userdata", ctypes.c_void_p),
+        ("rootfs", ctypes.c_char_p),
+        ("initrd", ctypes.c_char_p),
+        ("root_password", ctypes.c_char_p),
+        ("free_bytes", ctypes.c_uint64),
+        ("free_percent", ctypes.c_uint32),
+        ("reserved2", ctypes.c_uint32),
     ]
 
 
