@@ -104,6 +104,11 @@ int md_tmpfile_open(md_ctx *ctx, md_tmpfile *t, const char *path, bool overwrite
 /* fsync is skipped: images are build products, not databases. */
 int md_tmpfile_publish(md_ctx *ctx, md_tmpfile *t);
 void md_tmpfile_discard(md_tmpfile *t);
+/* Before publishing a build output at @path: a missing path or a regular
+ * file (to be replaced) is fine; a directory is -EISDIR; anything else (a
+ * device, a FIFO: renaming over it is never meant) -EINVAL, the message
+ * ending with @hint (may be NULL). */
+int md_output_check(md_ctx *ctx, const char *path, const char *hint);
 
 
 /* JSON string literal of @s ("null" for NULL) on @f: quotes, backslashes

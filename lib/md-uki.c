@@ -605,7 +605,6 @@ MD_API int md_uki_write(md_ctx *ctx, const char *path, const md_uki_opts *opts)
     static const md_uki_opts def = MD_UKI_OPTS_INIT;
     struct uki u;
     md_tmpfile t;
-    struct stat st;
     int r;
 
     if (!ctx)
@@ -618,19 +617,10 @@ MD_API int md_uki_write(md_ctx *ctx, const char *path, const md_uki_opts *opts)
     u.ctx = ctx;
     u.linux_piece.fd = -1;
     r = prepare(&u, opts);
+    if (r >= 0)
+        r = md_output_check(ctx, path, NULL);
     if (r < 0)
         goto out;
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode)) {
-            r = md_error(ctx, -EISDIR, "%s: is a directory", path);
-            goto out;
-        }
-        /* renaming over a device or FIFO (say /dev/stdout) is never meant */
-        if (!S_ISREG(st.st_mode)) {
-            r = md_error(ctx, -EINVAL, "%s: exists and is not a regular file", path);
-            goto out;
-        }
-    }
     r = md_tmpfile_open(ctx, &t, path, true);
     if (r < 0)
         goto out;

@@ -218,6 +218,18 @@ void md_tmpfile_discard(md_tmpfile *t)
     t->path = NULL;
 }
 
+int md_output_check(md_ctx *ctx, const char *path, const char *hint)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0 || S_ISREG(st.st_mode))
+        return 0;
+    if (S_ISDIR(st.st_mode))
+        return md_error(ctx, -EISDIR, "%s: is a directory", path);
+    return md_error(ctx, -EINVAL, "%s: exists and is not a regular file%s%s", path,
+                    hint ? " " : "", hint ? hint : "");
+}
+
 MD_API int md_parse_size(const char *s, uint64_t *ret)
 {
     unsigned long long v;

@@ -609,6 +609,31 @@ static void expect_error(md_ctx *ctx, const char *out, const md_uki_opts *o, int
     assert_int_equal(count_entries(d), before); /* no output, no temporary file */
 }
 
+/* A stub of the default shape but for one field set to @value. */
+static void bad_stub(md_ctx *ctx, const char *out, md_uki_opts *o, const char *sp,
+                     struct stub_shape *sh, const char *field, uint32_t value, int err,
+                     const char *msg)
+{
+    *sh = default_shape;
+    if (!strcmp(field, "machine"))
+        sh->machine = (uint16_t)value;
+    else if (!strcmp(field, "magic"))
+        sh->magic = (uint16_t)value;
+    else if (!strcmp(field, "subsystem"))
+        sh->subsystem = (uint16_t)value;
+    else if (!strcmp(field, "signed"))
+        sh->signed_ = (int)value;
+    else if (!strcmp(field, "sect_align"))
+        sh->sect_align = value;
+    else if (!strcmp(field, "n_sections"))
+        sh->n_sections = (uint16_t)value;
+    else
+        fail_msg("unknown field %s", field);
+    write_stub(sp, sh);
+    o->stub = sp;
+    expect_error(ctx, out, o, err, msg);
+}
+
 static void test_errors(void **state)
 {
     const char *initrds[] = { initrd1, NULL, NULL };
@@ -647,39 +672,39 @@ static void test_errors(void **state)
     assert_int_equal(md_uki_write(ctx, NULL, &good), -EINVAL);
     assert_int_equal(md_uki_write(ctx, "", &good), -EINVAL);
 
-    /* the stub */
+    /* files that are not what they should be */
+    {
+        const struct {
+            const char **field, *value;
+            int err;
+            const char *msg;
+        } cases[] = {
+            { &o.stub, missing, -ENOENT, "install systemd-boot-efi" },
+            { &o.stub, textfile, -EINVAL, "not a PE/COFF image" },
+            { &o.stub, dir, -EISDIR, "not a regular file" },
+            { &o.kernel, missing, -ENOENT, "kernel" },
+            { &o.kernel, textfile, -EINVAL, "not an x86 Linux bzImage" },
+            { &o.kernel, kernel_nostub, -EINVAL, "without the EFI stub" },
+            { &o.kernel, dir, -EISDIR, "kernel" },
+            { &o.os_release, missing, -ENOENT, "os-release" },
+        };
+        size_t i;
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            o = good;
+            *cases[i].field = cases[i].value;
+            expect_error(ctx, out, &o, cases[i].err, cases[i].msg);
+        }
+    }
+
+    /* the stub's headers */
     o = good;
-    o.stub = missing;
-    expect_error(ctx, out, &o, -ENOENT, "install systemd-boot-efi");
-    o.stub = textfile;
-    expect_error(ctx, out, &o, -EINVAL, "not a PE/COFF image");
-    o.stub = dir;
-    expect_error(ctx, out, &o, -EISDIR, "not a regular file");
-    o.stub = sp;
-    sh.machine = 0xaa64;
-    write_stub(sp, &sh);
-    expect_error(ctx, out, &o, -EINVAL, "machine 0xaa64 is not x86-64");
-    sh = default_shape;
-    sh.magic = 0x10b;
-    write_stub(sp, &sh);
-    expect_error(ctx, out, &o, -EINVAL, "is not PE32+");
-    sh = default_shape;
-    sh.subsystem = 3;
-    write_stub(sp, &sh);
-    expect_error(ctx, out, &o, -EINVAL, "not an EFI application");
-    sh = default_shape;
-    sh.signed_ = 1;
-    write_stub(sp, &sh);
-    expect_error(ctx, out, &o, -EINVAL, "signed");
-    sh = default_shape;
-    sh.sect_align = 0x300;
-    write_stub(sp, &sh);
-    expect_error(ctx, out, &o, -EINVAL, "not powers of 2");
+    bad_stub(ctx, out, &o, sp, &sh, "machine", 0xaa64, -EINVAL, "machine 0xaa64 is not x86-64");
+    bad_stub(ctx, out, &o, sp, &sh, "magic", 0x10b, -EINVAL, "is not PE32+");
+    bad_stub(ctx, out, &o, sp, &sh, "subsystem", 3, -EINVAL, "not an EFI application");
+    bad_stub(ctx, out, &o, sp, &sh, "signed", 1, -EINVAL, "signed");
+    bad_stub(ctx, out, &o, sp, &sh, "sect_align", 0x300, -EINVAL, "not powers of 2");
     /* 14 sections end the table at 0x3b8: no room for two more before 0x400 */
-    sh = default_shape;
-    sh.n_sections = 14;
-    write_stub(sp, &sh);
-    expect_error(ctx, out, &o, -ENOSPC, "no room for 2 more section headers");
+    bad_stub(ctx, out, &o, sp, &sh, "n_sections", 14, -ENOSPC, "no room for 2 more section headers");
     /* a UKI is not a stub */
     path_in(uki, sizeof(uki), "already.efi");
     assert_int_equal(md_uki_write(ctx, uki, &good), 0);
@@ -691,29 +716,19 @@ static void test_errors(void **state)
     o.stub = sp;
     expect_error(ctx, out, &o, -EINVAL, "already has a .linux section");
 
-    /* the kernel */
+    /* a kernel for another machine */
     o = good;
-    o.kernel = missing;
-    expect_error(ctx, out, &o, -ENOENT, "kernel");
-    o.kernel = textfile;
-    expect_error(ctx, out, &o, -EINVAL, "not an x86 Linux bzImage");
-    o.kernel = kernel_nostub;
-    expect_error(ctx, out, &o, -EINVAL, "without the EFI stub");
     write_kernel(sp, 4096, 1, 0xaa64);
     o.kernel = sp;
     expect_error(ctx, out, &o, -EINVAL, "PE machine 0xaa64");
-    o.kernel = dir;
-    expect_error(ctx, out, &o, -EISDIR, "kernel");
 
-    /* initrds and os-release */
+    /* the second of two initrds */
     o = good;
     initrds[1] = missing;
     expect_error(ctx, out, &o, -ENOENT, "initrd");
     initrds[1] = dir;
     expect_error(ctx, out, &o, -EISDIR, "initrd");
     initrds[1] = NULL;
-    o.os_release = missing;
-    expect_error(ctx, out, &o, -ENOENT, "os-release");
 
     /* the output: a directory, a device, a missing directory */
     expect_error(ctx, errdir, &good, -EISDIR, "is a directory");
