@@ -167,7 +167,7 @@ static int load_stub(struct uki *u)
 {
     md_ctx *ctx = u->ctx;
     const char *p = u->stub_path;
-    uint64_t size, symtab, syms_end;
+    uint64_t size, symtab, syms_end, raw_end = 0;
     uint32_t n_dirs, i;
     uint16_t magic;
     int fd, r;
@@ -263,6 +263,8 @@ static int load_stub(struct uki *u)
                             name);
         if (raw_size && raw_ptr < u->first_raw)
             u->first_raw = raw_ptr;
+        if (raw_size && (uint64_t)raw_ptr + raw_size > raw_end)
+            raw_end = (uint64_t)raw_ptr + raw_size;
         if (va_end > u->va_end)
             u->va_end = va_end;
     }
@@ -274,7 +276,7 @@ static int load_stub(struct uki *u)
      * the end.  Drop it there, as ukify does; elsewhere it stays. */
     if (symtab && syms_end + 4 <= size) {
         uint64_t end = syms_end + md_get_le32(u->stub + syms_end);
-        if (end == size && symtab >= u->first_raw) {
+        if (end == size && symtab >= raw_end) {
             uint8_t *coff = u->stub + u->pe_off + 4;
             u->stub_len = (size_t)symtab;
             md_put_le32(coff + COFF_SYMTAB, 0);
