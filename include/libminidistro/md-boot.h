@@ -99,7 +99,12 @@ typedef struct md_boot_opts {
     { MD_BOOT_OPTS_VERSION, 0, NULL, NULL, MD_BOOT_IF_VIRTIO, 256, NULL, NULL, NULL, \
       MD_BOOT_ACCEL_AUTO, -1, NULL, MD_BOOT_FIRMWARE_BIOS, 0, NULL, NULL }
 
-/** Fill @opts with the defaults of MD_BOOT_OPTS_INIT.  NULL-safe. */
+/**
+ * Fill @opts with the defaults of MD_BOOT_OPTS_INIT.  NULL-safe.  It writes a
+ * whole struct of the current version: code built against version 1 that
+ * calls it (rather than MD_BOOT_OPTS_INIT) must be rebuilt, and FFI bindings
+ * must declare the current layout.
+ */
 MD_API void md_boot_opts_init(md_boot_opts *opts);
 
 /**
