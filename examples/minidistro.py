@@ -56,7 +56,11 @@ class DistroOpts(ctypes.Structure):
 
 
 class BootOpts(ctypes.Structure):
-    """struct md_boot_opts (include/libminidistro/md-boot.h), version 1."""
+    """struct md_boot_opts (include/libminidistro/md-boot.h), version 2.
+
+    md_boot_opts_init() fills the whole version-2 struct, so the layout here
+    must be the current one (a version-1 struct is accepted by md_boot_start(),
+    but only when filled without md_boot_opts_init())."""
     _fields_ = [
         ("version", ctypes.c_uint32),
         ("flags", ctypes.c_uint32),
@@ -70,6 +74,10 @@ class BootOpts(ctypes.Structure):
         ("accel", ctypes.c_uint32),
         ("echo_fd", ctypes.c_int32),
         ("extra_args", c_char_p_p),
+        ("firmware", ctypes.c_uint32),  # version 2
+        ("reserved", ctypes.c_uint32),
+        ("ovmf_code", ctypes.c_char_p),
+        ("ovmf_vars", ctypes.c_char_p),
     ]
 
 

@@ -8,6 +8,10 @@
  * sending, its stdin.  Deadlines use CLOCK_MONOTONIC.  Output is kept twice:
  * `pend`, everything after the last md_boot_expect() match (what the next
  * expect searches), and `hist`, a bounded history for md_boot_tail().
+ *
+ * UEFI boots get a private copy of OVMF's variable store in a directory of
+ * their own under $TMPDIR, made before QEMU starts and removed by
+ * md_boot_free() (also when md_boot_start() fails after making it).
  */
 #include <fcntl.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -29,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "md-internal.h"
+#include "md-image-internal.h"
 
 #define DEFAULT_QEMU "qemu-system-x86_64"
 #define DEFAULT_APPEND "console=ttyS0 panic=-1"
@@ -55,6 +59,9 @@ struct md_boot {
     int killed_by;       /* signal we sent, 0 if none */
     uint32_t flags;
     uint32_t accel;
+    uint32_t firmware;   /* MD_BOOT_FIRMWARE_BIOS or _UEFI */
+    char *fw_dir;        /* private directory of the VARS copy, or NULL */
+    char *vars_copy;     /* the copy QEMU writes to, or NULL */
     int echo_fd;
     char *pend;
     size_t pend_len, pend_cap;
@@ -619,6 +626,135 @@ static int choose_accel(md_ctx *ctx, uint32_t accel, uint32_t *ret)
     }
 }
 
+/* ---- firmware ------------------------------------------------------------- */
+
+static bool is_type(const char *type, const char *alias)
+{
+    const struct md_known_type *k;
+    char dos[8];
+
+    if (!type)
+        return false;
+    for (k = md_known_types; k->alias1; k++) {
+        if (strcmp(k->alias1, alias) != 0)
+            continue;
+        snprintf(dos, sizeof(dos), "0x%02x", k->dos);
+        return (k->gpt && !strcasecmp(type, k->gpt)) || (k->dos && !strcasecmp(type, dos));
+    }
+    return false;
+}
+
+/* MD_BOOT_FIRMWARE_AUTO: what the disk looks bootable with (md-boot.h). */
+static int auto_firmware(md_ctx *ctx, const md_boot_opts *o, uint32_t *ret)
+{
+    bool esp = false, bios = false;
+    md_image *img = NULL;
+    md_probe *pr = NULL;
+    uint32_t i;
+    int r;
+
+    *ret = MD_BOOT_FIRMWARE_BIOS;
+    if (!o->disk || o->kernel) {
+        md_dbg(ctx, "boot: firmware auto: %s: BIOS", o->kernel ? "direct kernel boot" : "no disk");
+        return 0;
+    }
+    r = md_image_open(ctx, o->disk, MD_IMAGE_RDONLY, &img);
+    if (r >= 0)
+        r = md_image_probe(img, &pr);
+    md_image_free(img);
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0) {
+        md_dbg(ctx, "boot: firmware auto: cannot probe %s (%s): BIOS", o->disk, md_ctx_errmsg(ctx));
+        md_ctx_clear_error(ctx);
+        return 0;
+    }
+    for (i = 1; md_probe_table(pr) && i <= md_probe_count(pr); i++) {
+        esp |= is_type(md_probe_type(pr, i), MD_PART_EFI);
+        bios |= is_type(md_probe_type(pr, i), MD_PART_BIOS_BOOT) ||
+                (md_probe_flags(pr, i) & MD_PART_BOOTABLE);
+    }
+    md_probe_free(pr);
+    if (esp && !bios)
+        *ret = MD_BOOT_FIRMWARE_UEFI;
+    md_dbg(ctx, "boot: firmware auto: %s: %s an EFI System partition, %s: %s", o->disk,
+           esp ? "has" : "no", bios ? "BIOS-bootable" : "nothing a BIOS boots",
+           *ret == MD_BOOT_FIRMWARE_UEFI ? "UEFI" : "BIOS");
+    return 0;
+}
+
+static int check_ovmf(md_ctx *ctx, const char *what, const char *path, const char *def)
+{
+    int r = check_file(ctx, what, path, R_OK);
+
+    if (r == -ENOENT && !strcmp(path, def))
+        return md_error(ctx, r, "%s %s: No such file or directory (install ovmf)", what, path);
+    return r;
+}
+
+/* The writable copy of the variable store, in a new directory of its own. */
+static int copy_vars(md_boot *b, const char *template)
+{
+    const char *tmp = getenv("TMPDIR");
+    char buf[64 * 1024];
+    int in = -1, out = -1, r = 0;
+    ssize_t got;
+
+    b->fw_dir = md_asprintf("%s/md-boot-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!b->fw_dir)
+        return md_error(b->ctx, -ENOMEM, "boot: out of memory");
+    if (!mkdtemp(b->fw_dir)) {
+        r = md_error_errno(b->ctx, -errno, "boot: cannot create a directory for the UEFI "
+                           "variable store (%s)", b->fw_dir);
+        free(b->fw_dir);
+        b->fw_dir = NULL;
+        return r;
+    }
+    b->vars_copy = md_asprintf("%s/OVMF_VARS.fd", b->fw_dir);
+    if (!b->vars_copy)
+        return md_error(b->ctx, -ENOMEM, "boot: out of memory");
+    in = open(template, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return md_error_errno(b->ctx, -errno, "OVMF variable store %s", template);
+    out = open(b->vars_copy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0) {
+        r = md_error_errno(b->ctx, -errno, "boot: %s", b->vars_copy);
+        goto done;
+    }
+    while ((got = read(in, buf, sizeof(buf))) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            r = md_error_errno(b->ctx, -errno, "OVMF variable store %s: read", template);
+            goto done;
+        }
+        r = md_write_full(out, buf, (size_t)got);
+        if (r < 0) {
+            md_error_errno(b->ctx, r, "boot: %s: write", b->vars_copy);
+            goto done;
+        }
+    }
+    if (close(out) < 0)
+        r = md_error_errno(b->ctx, -errno, "boot: %s: close", b->vars_copy);
+    out = -1;
+done:
+    if (out >= 0)
+        close(out);
+    close(in);
+    return r;
+}
+
+static void remove_vars(md_boot *b)
+{
+    if (b->vars_copy)
+        unlink(b->vars_copy);
+    if (b->fw_dir && rmdir(b->fw_dir) < 0)
+        md_dbg(b->ctx, "boot: cannot remove %s: %s", b->fw_dir, strerror(errno));
+    free(b->vars_copy);
+    free(b->fw_dir);
+    b->vars_copy = b->fw_dir = NULL;
+}
+
 /* ---- start ---------------------------------------------------------------- */
 
 struct argv_buf {
@@ -661,7 +797,7 @@ static void argv_free(struct argv_buf *a)
 }
 
 static int build_argv(md_ctx *ctx, const md_boot_opts *o, const char *qemu, uint32_t accel,
-                      struct argv_buf *a)
+                      const md_boot *b, struct argv_buf *a)
 {
     size_t i;
 
@@ -679,6 +815,20 @@ static int build_argv(md_ctx *ctx, const md_boot_opts *o, const char *qemu, uint
     if (accel == MD_BOOT_ACCEL_KVM) {
         argv_add(a, "-cpu", false);
         argv_add(a, "host", false);
+    }
+    if (b->firmware == MD_BOOT_FIRMWARE_UEFI) {
+        char *code = qemu_escape(o->ovmf_code ? o->ovmf_code : MD_BOOT_OVMF_CODE);
+        char *vars = qemu_escape(b->vars_copy);
+        /* OVMF needs q35's flash; the non-secure-boot build needs no SMM */
+        argv_add(a, "-machine", false);
+        argv_add(a, "q35", false);
+        argv_add(a, "-drive", false);
+        argv_add(a, code ? md_asprintf("if=pflash,format=raw,readonly=on,file=%s", code) : NULL,
+                 true);
+        argv_add(a, "-drive", false);
+        argv_add(a, vars ? md_asprintf("if=pflash,format=raw,file=%s", vars) : NULL, true);
+        free(code);
+        free(vars);
     }
     if (o->disk) {
         char *esc = qemu_escape(o->disk);
@@ -716,6 +866,12 @@ static int validate(md_ctx *ctx, const md_boot_opts *o)
     r = md_check_version(ctx, "boot options", o->version, MD_BOOT_OPTS_VERSION);
     if (r < 0)
         return r;
+    if (o->firmware > MD_BOOT_FIRMWARE_AUTO)
+        return md_error(ctx, -EINVAL, "boot options: unknown firmware %u", o->firmware);
+    if (o->reserved)
+        return md_error(ctx, -EINVAL, "boot options: reserved must be 0");
+    if (o->firmware == MD_BOOT_FIRMWARE_BIOS && (o->ovmf_code || o->ovmf_vars))
+        return md_error(ctx, -EINVAL, "boot options: OVMF files given, but the firmware is BIOS");
     if (o->disk_if > MD_BOOT_IF_IDE)
         return md_error(ctx, -EINVAL, "boot options: unknown disk interface %u", o->disk_if);
     if (o->accel > MD_BOOT_ACCEL_KVM)
@@ -800,7 +956,7 @@ MD_API int md_boot_start(md_ctx *ctx, const md_boot_opts *opts, md_boot **ret)
     int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, rep[2] = { -1, -1 };
     char *qemu = NULL;
     md_boot *b = NULL;
-    uint32_t accel;
+    uint32_t accel = MD_BOOT_ACCEL_TCG, firmware = MD_BOOT_FIRMWARE_BIOS;
     pid_t parent, pid;
     ssize_t got;
     int r, e;
@@ -808,7 +964,9 @@ MD_API int md_boot_start(md_ctx *ctx, const md_boot_opts *opts, md_boot **ret)
     if (!ctx || !ret)
         return -EINVAL;
     *ret = NULL;
-    if (opts)
+    if (opts && opts->version == 1)
+        memcpy(&o, opts, offsetof(md_boot_opts, firmware)); /* the rest: version 2 defaults */
+    else if (opts)
         o = *opts;
     r = validate(ctx, &o);
     if (r < 0)
@@ -819,9 +977,18 @@ MD_API int md_boot_start(md_ctx *ctx, const md_boot_opts *opts, md_boot **ret)
     r = choose_accel(ctx, o.accel, &accel);
     if (r < 0)
         goto out;
-    r = build_argv(ctx, &o, qemu, accel, &argv);
-    if (r < 0)
+    firmware = o.firmware;
+    if (firmware == MD_BOOT_FIRMWARE_AUTO && (r = auto_firmware(ctx, &o, &firmware)) < 0)
         goto out;
+    if (firmware == MD_BOOT_FIRMWARE_UEFI) {
+        r = check_ovmf(ctx, "OVMF firmware", o.ovmf_code ? o.ovmf_code : MD_BOOT_OVMF_CODE,
+                       MD_BOOT_OVMF_CODE);
+        if (r >= 0)
+            r = check_ovmf(ctx, "OVMF variable store", o.ovmf_vars ? o.ovmf_vars : MD_BOOT_OVMF_VARS,
+                           MD_BOOT_OVMF_VARS);
+        if (r < 0)
+            goto out;
+    }
 
     b = calloc(1, sizeof(*b));
     if (!b) {
@@ -840,7 +1007,16 @@ MD_API int md_boot_start(md_ctx *ctx, const md_boot_opts *opts, md_boot **ret)
     }
     b->flags = o.flags;
     b->accel = accel;
+    b->firmware = firmware;
     b->echo_fd = (o.flags & MD_BOOT_ECHO) ? o.echo_fd : -1;
+    if (firmware == MD_BOOT_FIRMWARE_UEFI) {
+        r = copy_vars(b, o.ovmf_vars ? o.ovmf_vars : MD_BOOT_OVMF_VARS);
+        if (r < 0)
+            goto out;
+    }
+    r = build_argv(ctx, &o, qemu, accel, b, &argv);
+    if (r < 0)
+        goto out;
 
     if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
         pipe2(rep, O_CLOEXEC) < 0) {
@@ -890,7 +1066,8 @@ MD_API int md_boot_start(md_ctx *ctx, const md_boot_opts *opts, md_boot **ret)
 #ifdef SYS_pidfd_open
     b->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 #endif
-    md_dbg(ctx, "boot: QEMU pid %d (%s)", (int)pid, accel == MD_BOOT_ACCEL_KVM ? "kvm" : "tcg");
+    md_dbg(ctx, "boot: QEMU pid %d (%s, %s)", (int)pid, accel == MD_BOOT_ACCEL_KVM ? "kvm" : "tcg",
+           firmware == MD_BOOT_FIRMWARE_UEFI ? "UEFI" : "BIOS");
     *ret = b;
     b = NULL;
     r = 0;
@@ -1168,6 +1345,11 @@ MD_API uint32_t md_boot_accel(const md_boot *b)
     return b ? b->accel : 0;
 }
 
+MD_API uint32_t md_boot_firmware(const md_boot *b)
+{
+    return b ? b->firmware : 0;
+}
+
 MD_API md_ctx *md_boot_ctx(const md_boot *b)
 {
     return b ? b->ctx : NULL;
@@ -1192,6 +1374,7 @@ MD_API void md_boot_free(md_boot *b)
         close(b->out_fd);
     if (b->err_fd >= 0)
         close(b->err_fd);
+    remove_vars(b); /* QEMU is gone: nothing holds the copy */
     free(b->pend);
     free(b->hist);
     free(b->err);

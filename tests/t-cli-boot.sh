@@ -61,6 +61,10 @@ run 2 "--timeout: 'soon' is not a number" -- "$MDIMG" boot --timeout soon "$T/di
 run 2 "--initrd and --append need --kernel" -- "$MDIMG" boot --initrd x "$T/disk.img"
 run 2 "unexpected argument" -- "$MDIMG" boot "$T/disk.img" "$T/disk.img"
 run 2 "--expect: empty string" -- "$MDIMG" boot --expect "" "$T/disk.img"
+run 2 "--firmware: 'coreboot': expected bios, uefi or auto" -- \
+    "$MDIMG" boot --firmware coreboot "$T/disk.img"
+run 2 "--ovmf-code and --ovmf-vars need --firmware uefi or auto" -- \
+    "$MDIMG" boot --ovmf-code "$T/x" "$T/disk.img"
 
 "$MDIMG" boot --help > "$T/help" || md_fail "--help"
 grep -q -- "--expect STR" "$T/help" || md_fail "--help lacks --expect"
@@ -119,6 +123,34 @@ run 1 'the prompt "$ " (to send "ls") not seen within the 1 s timeout' -- \
     "$MDIMG" boot --qemu "$T/qemu-chat" --accel tcg --kernel "$T/bzImage" --timeout 1 \
     --prompt '$ ' --send ls
 
+# UEFI: OVMF files checked before QEMU runs; then q35 and two pflash drives
+echo CODE > "$T/code.fd"
+echo VARS > "$T/vars.fd"
+run 1 "OVMF firmware $T/nope.fd: No such file or directory" -- \
+    "$MDIMG" boot --firmware uefi --ovmf-code "$T/nope.fd" --ovmf-vars "$T/vars.fd" "$T/disk.img"
+run 1 "OVMF variable store $T/nope.fd: No such file or directory" -- \
+    "$MDIMG" boot --firmware uefi --ovmf-code "$T/code.fd" --ovmf-vars "$T/nope.fd" "$T/disk.img"
+if [ ! -e /usr/share/OVMF/OVMF_CODE_4M.fd ]; then
+    run 1 "OVMF firmware /usr/share/OVMF/OVMF_CODE_4M.fd: No such file or directory (install ovmf)" -- \
+        "$MDIMG" boot --firmware uefi "$T/disk.img"
+fi
+cat > "$T/qemu-args" <<'SH'
+#!/bin/sh
+for a in "$@"; do printf '<%s>\n' "$a"; done
+SH
+chmod +x "$T/qemu-args"
+mkdir "$T/tmp"
+TMPDIR="$T/tmp" "$MDIMG" boot --qemu "$T/qemu-args" --accel tcg --batch --firmware uefi \
+    --ovmf-code "$T/code.fd" --ovmf-vars "$T/vars.fd" "$T/disk.img" >"$T/out" 2>"$T/err" ||
+    { md_fail "--firmware uefi with a fake QEMU"; cat "$T/err" >&2; }
+grep -q "^<q35>" "$T/out" && grep -q "^<if=pflash,format=raw,readonly=on,file=$T/code.fd>" "$T/out" &&
+    grep -q "^<if=pflash,format=raw,file=$T/tmp/md-boot-.*/OVMF_VARS.fd>" "$T/out" ||
+    { md_fail "--firmware uefi: no q35/pflash arguments"; cat "$T/out" >&2; }
+[ -z "$(ls -A "$T/tmp")" ] || md_fail "the VARS copy was left in $T/tmp: $(ls -A "$T/tmp")"
+"$MDIMG" boot --qemu "$T/qemu-args" --accel tcg --batch --firmware auto "$T/disk.img" >"$T/out" 2>&1 ||
+    md_fail "--firmware auto on a disk without a table"
+grep -q "q35\|pflash" "$T/out" && md_fail "--firmware auto on a disk without a table chose UEFI"
+
 # --quiet-serial keeps stdout clean
 "$MDIMG" boot --qemu "$T/qemu-fail" --accel tcg --quiet-serial --batch "$T/disk.img" >"$T/out" 2>/dev/null
 [ ! -s "$T/out" ] || md_fail "--quiet-serial still wrote to stdout"
@@ -131,19 +163,24 @@ elif md_want_tool python3; then
     if ! python3 - "$MD_LIBDIR/libminidistro.so.0" "$T/qemu-chat" "$T/bzImage" <<'PY'
 import ctypes as C, sys
 lib = C.CDLL(sys.argv[1])
+V1 = [("version", C.c_uint32), ("flags", C.c_uint32), ("qemu", C.c_char_p),
+      ("disk", C.c_char_p), ("disk_if", C.c_uint32), ("memory_mib", C.c_uint32),
+      ("kernel", C.c_char_p), ("initrd", C.c_char_p), ("append", C.c_char_p),
+      ("accel", C.c_uint32), ("echo_fd", C.c_int32),
+      ("extra_args", C.POINTER(C.c_char_p))]
+class OptsV1(C.Structure):
+    _fields_ = V1
 class Opts(C.Structure):
-    _fields_ = [("version", C.c_uint32), ("flags", C.c_uint32), ("qemu", C.c_char_p),
-                ("disk", C.c_char_p), ("disk_if", C.c_uint32), ("memory_mib", C.c_uint32),
-                ("kernel", C.c_char_p), ("initrd", C.c_char_p), ("append", C.c_char_p),
-                ("accel", C.c_uint32), ("echo_fd", C.c_int32),
-                ("extra_args", C.POINTER(C.c_char_p))]
+    _fields_ = V1 + [("firmware", C.c_uint32), ("reserved", C.c_uint32),
+                     ("ovmf_code", C.c_char_p), ("ovmf_vars", C.c_char_p)]
 lib.md_ctx_errmsg.restype = C.c_char_p
 lib.md_boot_tail.restype = C.c_char_p
 ctx, b = C.c_void_p(), C.c_void_p()
 assert lib.md_ctx_new(C.byref(ctx)) == 0
 o = Opts()
 lib.md_boot_opts_init(C.byref(o))
-assert (o.version, o.memory_mib, o.echo_fd, o.accel) == (1, 256, -1, 0), "struct layout"
+assert (o.version, o.memory_mib, o.echo_fd, o.accel, o.firmware) == (2, 256, -1, 0, 0), "struct layout"
+assert C.sizeof(Opts) == 96, C.sizeof(Opts)
 o.qemu, o.kernel, o.accel = sys.argv[2].encode(), sys.argv[3].encode(), 1
 r = lib.md_boot_start(ctx, C.byref(o), C.byref(b))
 assert r == 0, lib.md_ctx_errmsg(ctx)
@@ -156,6 +193,13 @@ assert lib.md_boot_tail(b, 1) == b"ran: uname\n", lib.md_boot_tail(b, 1)
 # errors are negative errno values with a message on the context
 assert lib.md_boot_expect(b, b"more", 100) == -32  # EPIPE: QEMU has exited
 assert b"before \"more\" was seen" in lib.md_ctx_errmsg(ctx)
+lib.md_boot_free(b)
+# a caller built against version 1 passes the shorter struct
+v1 = OptsV1(version=1, memory_mib=256, echo_fd=-1, accel=1)
+v1.qemu, v1.kernel = sys.argv[2].encode(), sys.argv[3].encode()
+assert lib.md_boot_start(ctx, C.byref(v1), C.byref(b)) == 0, lib.md_ctx_errmsg(ctx)
+assert lib.md_boot_firmware(b) == 0
+assert lib.md_boot_kill(b) == 0
 lib.md_boot_free(b)
 lib.md_ctx_free(ctx)
 print("python ctypes: ok")

@@ -24,7 +24,8 @@
 #include "md-internal.h"
 
 static char dir[] = "/tmp/md-test-boot.XXXXXX";
-static char fake_qemu[256], kernel[256], textfile[256], disk[256];
+static char fake_qemu[256], kernel[256], textfile[256], disk[256], ovmf_code[256],
+    ovmf_vars[256], fwtmp[256];
 
 /* Modes chosen with FAKE_MODE in the environment (inherited by the child). */
 static const char fake_script[] =
@@ -52,6 +53,15 @@ static const char fake_script[] =
     "  exit 3 ;;\n"
     "args)\n"
     "  for a in \"$@\"; do printf '<%s>\\n' \"$a\"; done\n"
+    "  exit 0 ;;\n"
+    "uefi)\n"
+    "  for a in \"$@\"; do\n"
+    "    printf '<%s>\\n' \"$a\"\n"
+    "    case \"$a\" in if=pflash,format=raw,file=*)\n"
+    "      f=${a#if=pflash,format=raw,file=}\n"
+    "      printf 'vars=%s\\n' \"$(cat \"$f\")\"; echo written > \"$f\" ;;\n"
+    "    esac\n"
+    "  done\n"
     "  exit 0 ;;\n"
     "child)\n"
     "  sleep 30 &\n"
@@ -100,12 +110,19 @@ static int setup(void **state)
     snprintf(kernel, sizeof(kernel), "%s/bzImage", dir);
     snprintf(textfile, sizeof(textfile), "%s/notakernel.txt", dir);
     snprintf(disk, sizeof(disk), "%s/a,b.img", dir);
+    snprintf(ovmf_code, sizeof(ovmf_code), "%s/CODE.fd", dir);
+    snprintf(ovmf_vars, sizeof(ovmf_vars), "%s/VARS.fd", dir);
+    snprintf(fwtmp, sizeof(fwtmp), "%s/tmp", dir);
     write_file(fake_qemu, fake_script, strlen(fake_script), 0755);
     memset(bz, 0, sizeof(bz));
     memcpy(bz + 0x202, "HdrS", 4);
     write_file(kernel, bz, sizeof(bz), 0644);
     write_file(textfile, "hello, I am text\n", 17, 0644);
     write_file(disk, bz, 512, 0644);
+    write_file(ovmf_code, "CODE", 4, 0644);
+    write_file(ovmf_vars, "VARS-TEMPLATE", 13, 0644);
+    if (mkdir(fwtmp, 0700) < 0)
+        return -1;
     unsetenv("MD_BOOT_ACCEL");
     return 0;
 }
@@ -162,6 +179,10 @@ static void test_opts(void **state)
     assert_int_equal(o.memory_mib, 256);
     assert_int_equal(o.echo_fd, -1);
     assert_null(o.qemu);
+    assert_int_equal(MD_BOOT_OPTS_VERSION, 2);
+    assert_int_equal(o.firmware, MD_BOOT_FIRMWARE_BIOS);
+    assert_null(o.ovmf_code);
+    assert_null(o.ovmf_vars);
 
     assert_int_equal(md_ctx_new(&ctx), 0);
     assert_int_equal(md_boot_start(ctx, NULL, NULL), -EINVAL);
@@ -198,6 +219,17 @@ static void test_opts(void **state)
     o.memory_mib = 1;
     assert_int_equal(md_boot_start(ctx, &o, &b), -EINVAL);
     assert_non_null(strstr(md_ctx_errmsg(ctx), "memory"));
+    o.memory_mib = 0;
+    o.firmware = 3;
+    assert_int_equal(md_boot_start(ctx, &o, &b), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "unknown firmware 3"));
+    o.firmware = MD_BOOT_FIRMWARE_BIOS;
+    o.ovmf_code = ovmf_code;
+    assert_int_equal(md_boot_start(ctx, &o, &b), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "the firmware is BIOS"));
+    o.version = MD_BOOT_OPTS_VERSION + 1;
+    assert_int_equal(md_boot_start(ctx, &o, &b), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "options version"));
 
     /* a bad accelerator override in the environment is named */
     md_boot_opts_init(&o);
@@ -479,6 +511,210 @@ static void test_args(void **state)
     md_ctx_free(ctx);
 }
 
+/* Callers built against version 1 pass the shorter struct: accepted, BIOS.
+ * The struct is allocated at exactly its version-1 size, so reading a
+ * version-2 field would be caught by ASan. */
+static void test_opts_v1(void **state)
+{
+    const size_t v1_size = offsetof(md_boot_opts, firmware);
+    md_boot_opts full = MD_BOOT_OPTS_INIT;
+    md_boot_opts *v1;
+    md_ctx *ctx;
+    md_boot *b = NULL;
+    const char *t;
+    (void)state;
+
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    full.version = 1;
+    full.qemu = fake_qemu;
+    full.kernel = kernel;
+    full.accel = MD_BOOT_ACCEL_TCG;
+    v1 = malloc(v1_size);
+    assert_non_null(v1);
+    memcpy(v1, &full, v1_size);
+    setenv("FAKE_MODE", "args", 1);
+    assert_int_equal(md_boot_start(ctx, v1, &b), 0);
+    assert_int_equal(md_boot_firmware(b), MD_BOOT_FIRMWARE_BIOS);
+    assert_int_equal(md_boot_wait(b, 10000, NULL), 0);
+    t = md_boot_tail(b, 100);
+    assert_null(strstr(t, "pflash"));
+    assert_null(strstr(t, "q35"));
+    md_boot_free(b);
+    free(v1);
+    md_ctx_free(ctx);
+}
+
+static size_t count_entries(const char *d)
+{
+    char cmd[600], buf[64];
+    FILE *f;
+    size_t n = 0;
+
+    snprintf(cmd, sizeof(cmd), "ls -A '%s' | wc -l", d);
+    f = popen(cmd, "r");
+    assert_non_null(f);
+    if (fgets(buf, sizeof(buf), f))
+        n = (size_t)strtoul(buf, NULL, 10);
+    pclose(f);
+    return n;
+}
+
+/* UEFI: q35, OVMF code read-only, a private copy of VARS that QEMU may
+ * write and that is gone after md_boot_free(); the template is untouched. */
+static void test_uefi(void **state)
+{
+    md_boot_opts o = MD_BOOT_OPTS_INIT;
+    char copy[512] = "", *p, *nl;
+    md_ctx *ctx;
+    md_boot *b;
+    const char *t;
+    struct stat st;
+    char buf[32];
+    int fd;
+    (void)state;
+
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    setenv("TMPDIR", fwtmp, 1);
+    o.disk = disk;
+    o.firmware = MD_BOOT_FIRMWARE_UEFI;
+    o.ovmf_code = ovmf_code;
+    o.ovmf_vars = ovmf_vars;
+    b = start_fake(ctx, "uefi", &o);
+    assert_int_equal(md_boot_firmware(b), MD_BOOT_FIRMWARE_UEFI);
+    assert_int_equal(md_boot_wait(b, 10000, NULL), 0);
+    t = md_boot_tail(b, 100);
+    assert_non_null(strstr(t, "<-accel>\n<tcg>\n<-machine>\n<q35>\n<-drive>\n"
+                              "<if=pflash,format=raw,readonly=on,file="));
+    assert_non_null(strstr(t, "/CODE.fd>\n<-drive>\n<if=pflash,format=raw,file="));
+    assert_non_null(strstr(t, "/a,,b.img,format=raw,if=virtio>\n"));
+    /* QEMU read the copy of the template */
+    assert_non_null(strstr(t, "vars=VARS-TEMPLATE\n"));
+    p = strstr(t, "<if=pflash,format=raw,file=");
+    assert_non_null(p);
+    snprintf(copy, sizeof(copy), "%s", p + strlen("<if=pflash,format=raw,file="));
+    nl = strchr(copy, '>');
+    assert_non_null(nl);
+    *nl = '\0';
+    assert_int_equal(strncmp(copy, fwtmp, strlen(fwtmp)), 0);
+    assert_int_equal(stat(copy, &st), 0); /* there while the md_boot lives */
+    md_boot_free(b);
+    assert_int_equal(stat(copy, &st), -1);
+    assert_int_equal(count_entries(fwtmp), 0);
+    /* the template is never written */
+    fd = open(ovmf_vars, O_RDONLY);
+    assert_true(fd >= 0);
+    memset(buf, 0, sizeof(buf));
+    assert_int_equal(read(fd, buf, sizeof(buf)), 13);
+    close(fd);
+    assert_string_equal(buf, "VARS-TEMPLATE");
+
+    /* missing firmware files: named, before anything runs, nothing left */
+    o.ovmf_code = "/nonexistent/CODE.fd";
+    assert_int_equal(md_boot_start(ctx, &o, &b), -ENOENT);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "OVMF firmware /nonexistent/CODE.fd"));
+    o.ovmf_code = ovmf_code;
+    o.ovmf_vars = dir;
+    assert_int_equal(md_boot_start(ctx, &o, &b), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "OVMF variable store"));
+    assert_int_equal(count_entries(fwtmp), 0);
+    /* the default paths name the package when missing */
+    if (access(MD_BOOT_OVMF_CODE, F_OK) != 0) {
+        o.ovmf_code = o.ovmf_vars = NULL;
+        assert_int_equal(md_boot_start(ctx, &o, &b), -ENOENT);
+        assert_non_null(strstr(md_ctx_errmsg(ctx), "(install ovmf)"));
+    }
+
+    /* QEMU that cannot start: the copy made for it is removed too */
+    {
+        char bad[300];
+        snprintf(bad, sizeof(bad), "%s/qemu-noexec", dir);
+        write_file(bad, "#!/nonexistent/interpreter\n", 27, 0755);
+        o.qemu = bad;
+        o.ovmf_code = ovmf_code;
+        o.ovmf_vars = ovmf_vars;
+        o.accel = MD_BOOT_ACCEL_TCG;
+        assert_true(md_boot_start(ctx, &o, &b) < 0);
+        assert_non_null(strstr(md_ctx_errmsg(ctx), "cannot run"));
+        assert_int_equal(count_entries(fwtmp), 0);
+    }
+    unsetenv("TMPDIR");
+    md_ctx_free(ctx);
+}
+
+/* AUTO decides from the disk's partition table. */
+static uint32_t auto_firmware_of(md_ctx *ctx, uint32_t table, const char *const *parts,
+                                 bool with_kernel)
+{
+    md_boot_opts o = MD_BOOT_OPTS_INIT;
+    md_table_opts topts = MD_TABLE_OPTS_INIT;
+    char img_path[300];
+    md_image *img;
+    md_boot *b;
+    uint32_t fw;
+    size_t i;
+
+    snprintf(img_path, sizeof(img_path), "%s/auto.img", dir);
+    unlink(img_path);
+    assert_int_equal(md_image_create(ctx, img_path, 64u << 20, NULL, &img), 0);
+    if (table != MD_TABLE_NONE) {
+        for (i = 0; parts[i]; i++)
+            assert_int_equal(md_image_add_partition_spec(img, parts[i]), 0);
+        topts.type = table;
+        assert_int_equal(md_image_write_table(img, &topts), 0);
+    }
+    assert_int_equal(md_image_commit(img), 0);
+    md_image_free(img);
+    o.disk = img_path;
+    o.firmware = MD_BOOT_FIRMWARE_AUTO;
+    o.ovmf_code = ovmf_code;
+    o.ovmf_vars = ovmf_vars;
+    if (with_kernel)
+        o.kernel = kernel;
+    b = start_fake(ctx, "uefi", &o);
+    fw = md_boot_firmware(b);
+    assert_int_equal(md_boot_wait(b, 10000, NULL), 0);
+    assert_int_equal(strstr(md_boot_tail(b, 100), "<q35>") != NULL, fw == MD_BOOT_FIRMWARE_UEFI);
+    md_boot_free(b);
+    return fw;
+}
+
+static void test_firmware_auto(void **state)
+{
+    static const char *const esp[] = { "32M:efi", NULL };
+    static const char *const esp_root[] = { "32M:efi", "rest", NULL };
+    static const char *const esp_bootable[] = { "32M:efi", "rest:linux:bootable", NULL };
+    static const char *const esp_bios_boot[] = { "1M:bios-boot", "32M:efi", NULL };
+    static const char *const root_only[] = { "rest:linux:bootable", NULL };
+    md_boot_opts o = MD_BOOT_OPTS_INIT;
+    md_ctx *ctx;
+    md_boot *b;
+    (void)state;
+
+    assert_int_equal(md_ctx_new(&ctx), 0);
+    setenv("TMPDIR", fwtmp, 1);
+    assert_int_equal(auto_firmware_of(ctx, MD_TABLE_GPT, esp, false), MD_BOOT_FIRMWARE_UEFI);
+    assert_int_equal(auto_firmware_of(ctx, MD_TABLE_GPT, esp_root, false), MD_BOOT_FIRMWARE_UEFI);
+    assert_int_equal(auto_firmware_of(ctx, MD_TABLE_MBR, esp, false), MD_BOOT_FIRMWARE_UEFI);
+    /* something a BIOS boots: BIOS (a hybrid image boots faster that way) */
+    assert_int_equal(auto_firmware_of(ctx, MD_TABLE_GPT, esp_bootable, false), MD_BOOT_FIRMWARE_BIOS);
+    assert_int_equal(auto_firmware_of(ctx, MD_TABLE_MBR, esp_bootable, false), MD_BOOT_FIRMWARE_BIOS);
+    assert_int_equal(auto_firmware_of(ctx, MD_TABLE_GPT, esp_bios_boot, false), MD_BOOT_FIRMWARE_BIOS);
+    assert_int_equal(auto_firmware_of(ctx, MD_TABLE_GPT, root_only, false), MD_BOOT_FIRMWARE_BIOS);
+    assert_int_equal(auto_firmware_of(ctx, MD_TABLE_NONE, NULL, false), MD_BOOT_FIRMWARE_BIOS);
+    /* a direct kernel boot does not use the disk's loader */
+    assert_int_equal(auto_firmware_of(ctx, MD_TABLE_GPT, esp, true), MD_BOOT_FIRMWARE_BIOS);
+    /* no disk at all; the OVMF paths are then unused */
+    o.kernel = kernel;
+    o.firmware = MD_BOOT_FIRMWARE_AUTO;
+    o.ovmf_code = "/nonexistent";
+    b = start_fake(ctx, "args", &o);
+    assert_int_equal(md_boot_firmware(b), MD_BOOT_FIRMWARE_BIOS);
+    md_boot_free(b);
+    assert_int_equal(count_entries(fwtmp), 0);
+    unsetenv("TMPDIR");
+    md_ctx_free(ctx);
+}
+
 static bool proc_gone(long pid)
 {
     char path[64], buf[512];
@@ -689,6 +925,9 @@ int main(void)
         cmocka_unit_test(test_panic),
         cmocka_unit_test(test_early_exit),
         cmocka_unit_test(test_args),
+        cmocka_unit_test(test_opts_v1),
+        cmocka_unit_test(test_uefi),
+        cmocka_unit_test(test_firmware_auto),
         cmocka_unit_test(test_kill_group),
         cmocka_unit_test(test_tail_echo_split),
         cmocka_unit_test(test_echo_closed_pipe),

@@ -14,7 +14,8 @@
 
 enum { OPT_KERNEL = 0x100, OPT_INITRD, OPT_APPEND, OPT_MEMORY, OPT_TIMEOUT, OPT_EXPECT,
        OPT_SEND, OPT_IF, OPT_ACCEL, OPT_SNAPSHOT, OPT_QUIET_SERIAL, OPT_PROMPT, OPT_WAIT,
-       OPT_QEMU, OPT_QEMU_ARG, OPT_BATCH, OPT_NO_PANIC_CHECK };
+       OPT_QEMU, OPT_QEMU_ARG, OPT_BATCH, OPT_NO_PANIC_CHECK, OPT_FIRMWARE, OPT_OVMF_CODE,
+       OPT_OVMF_VARS };
 
 struct step {
     int send;            /* 1: --send, 0: --expect */
@@ -37,6 +38,14 @@ static void usage(FILE *f)
             "      --append STR     kernel command line (default \"console=ttyS0 panic=-1\")\n"
             "\n"
             "Machine:\n"
+            "      --firmware bios|uefi|auto  SeaBIOS (default), or OVMF on the q35 machine\n"
+            "                       with a private copy of its variable store; auto: UEFI\n"
+            "                       if IMG has an EFI System partition and no partition\n"
+            "                       a BIOS boots (bootable flag, BIOS boot partition);\n"
+            "                       with --kernel: BIOS\n"
+            "      --ovmf-code FILE OVMF code (default %s)\n"
+            "      --ovmf-vars FILE OVMF variable store template, copied for the run\n"
+            "                       (default %s)\n"
             "      --memory MIB     guest RAM in MiB (default 256)\n"
             "      --if virtio|ide  disk interface (default virtio)\n"
             "      --accel auto|tcg|kvm  accelerator (default auto: KVM only if a probe\n"
@@ -70,7 +79,7 @@ static void usage(FILE *f)
             "Exit status: 0 all expected strings seen / QEMU exited with 0; 1 timeout,\n"
             "kernel panic, QEMU exiting early or with an error (the last serial lines\n"
             "go to stderr); 2 usage.\n",
-            DEFAULT_TIMEOUT_S);
+            MD_BOOT_OVMF_CODE, MD_BOOT_OVMF_VARS, DEFAULT_TIMEOUT_S);
 }
 
 static uint32_t remaining_ms(int64_t deadline_ms, int64_t now)
@@ -197,6 +206,9 @@ static int parse_args(struct boot_args *a, int argc, char **argv)
         { "qemu-arg", required_argument, NULL, OPT_QEMU_ARG },
         { "batch", no_argument, NULL, OPT_BATCH },
         { "no-panic-check", no_argument, NULL, OPT_NO_PANIC_CHECK },
+        { "firmware", required_argument, NULL, OPT_FIRMWARE },
+        { "ovmf-code", required_argument, NULL, OPT_OVMF_CODE },
+        { "ovmf-vars", required_argument, NULL, OPT_OVMF_VARS },
         MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
@@ -204,6 +216,9 @@ static int parse_args(struct boot_args *a, int argc, char **argv)
     static const uint32_t if_values[] = { MD_BOOT_IF_VIRTIO, MD_BOOT_IF_IDE };
     static const char *const accel_names[] = { "auto", "tcg", "kvm", NULL };
     static const uint32_t accel_values[] = { MD_BOOT_ACCEL_AUTO, MD_BOOT_ACCEL_TCG, MD_BOOT_ACCEL_KVM };
+    static const char *const fw_names[] = { "bios", "uefi", "auto", NULL };
+    static const uint32_t fw_values[] = { MD_BOOT_FIRMWARE_BIOS, MD_BOOT_FIRMWARE_UEFI,
+                                          MD_BOOT_FIRMWARE_AUTO };
     md_boot_opts *bo = &a->bo;
     unsigned long v;
     int c, r = 0;
@@ -234,6 +249,11 @@ static int parse_args(struct boot_args *a, int argc, char **argv)
         case OPT_QEMU_ARG: a->qargs[a->n_qargs++] = optarg; break;
         case OPT_BATCH: a->batch = true; break;
         case OPT_NO_PANIC_CHECK: bo->flags |= MD_BOOT_NO_PANIC_CHECK; break;
+        case OPT_FIRMWARE:
+            r = parse_choice("--firmware", optarg, fw_names, fw_values, &bo->firmware);
+            break;
+        case OPT_OVMF_CODE: bo->ovmf_code = optarg; break;
+        case OPT_OVMF_VARS: bo->ovmf_vars = optarg; break;
         default:
             if (!mdimg_common_option(c))
                 return mdimg_try_help();
@@ -249,6 +269,8 @@ static int parse_args(struct boot_args *a, int argc, char **argv)
         return mdimg_usage_error("nothing to boot: give an image or --kernel");
     if ((bo->initrd || bo->append) && !bo->kernel)
         return mdimg_usage_error("--initrd and --append need --kernel");
+    if ((bo->ovmf_code || bo->ovmf_vars) && bo->firmware == MD_BOOT_FIRMWARE_BIOS)
+        return mdimg_usage_error("--ovmf-code and --ovmf-vars need --firmware uefi or auto");
     if (a->n_qargs)
         bo->extra_args = a->qargs;
     if (!a->quiet_serial) {
@@ -372,6 +394,10 @@ static int boot(const struct boot_args *a)
         ret = mdimg_fail(run.ctx, r);
         goto out;
     }
+    if (mdimg_verbose > 0)
+        fprintf(stderr, "mdimg: boot: firmware %s, %s\n",
+                md_boot_firmware(run.b) == MD_BOOT_FIRMWARE_UEFI ? "UEFI (OVMF)" : "BIOS (SeaBIOS)",
+                md_boot_accel(run.b) == MD_BOOT_ACCEL_KVM ? "KVM" : "TCG");
     tty = isatty(STDIN_FILENO);
     /* an interactive session has no time limit unless asked for */
     if (a->timeout_s > 0 && (a->timeout_given || a->n_steps > 0 || a->batch || !tty))

@@ -15,6 +15,7 @@ static const struct mdimg_cmd commands[] = {
     { "disk", cmd_disk, "create, format, populate and read disk images (no root, no mount)" },
     { "inspect", cmd_inspect, "show an image's partition table and filesystems" },
     { "extlinux", cmd_extlinux, "install the EXTLINUX boot loader into an image" },
+    { "uki", cmd_uki, "build a unified kernel image (EFI stub + kernel + initrd + cmdline)" },
     { "boot", cmd_boot, "boot an image (or kernel + initramfs) in QEMU" },
     { "build", cmd_build, "build a complete bootable distro image in one step" },
 };

@@ -137,6 +137,7 @@ int cmd_disk(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_extlinux(int argc, char **argv);
 int cmd_boot(int argc, char **argv);
+int cmd_uki(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_disk_create(int argc, char **argv);
 int cmd_disk_format(int argc, char **argv);

@@ -18,6 +18,12 @@
  * is captured for error messages.  With -no-reboot a guest reboot, a
  * power-off and (with the kernel's panic=-1) a panic all end QEMU.
  *
+ * Firmware (md_boot_opts.firmware): SeaBIOS, QEMU's default, on the `pc`
+ * machine; or UEFI: OVMF on `-machine q35`, as two pflash drives, the
+ * read-only code and a private copy of the variable store (the firmware
+ * writes to it) made in a temporary directory that md_boot_free() removes.
+ * virtio disks work the same on both machines; on q35 `if=ide` is AHCI.
+ *
  * One md_boot is used by one thread at a time.  QEMU is killed (SIGKILL)
  * when the thread that called md_boot_start() exits (PR_SET_PDEATHSIG), so
  * an interrupted test never leaves a guest running.
@@ -43,6 +49,20 @@ typedef struct md_boot md_boot;
 #define MD_BOOT_ACCEL_TCG 1u
 #define MD_BOOT_ACCEL_KVM 2u
 
+/* md_boot_opts.firmware (version 2) */
+#define MD_BOOT_FIRMWARE_BIOS 0u  /* SeaBIOS on the pc machine (default) */
+#define MD_BOOT_FIRMWARE_UEFI 1u  /* OVMF on the q35 machine */
+#define MD_BOOT_FIRMWARE_AUTO 2u  /* UEFI if the disk image has a partition table with an
+                                   * EFI System partition and nothing a BIOS boots: no
+                                   * partition marked bootable (MBR active flag, GPT legacy
+                                   * BIOS bootable attribute) and no BIOS boot partition;
+                                   * else BIOS.  A boot without a disk, or with a kernel
+                                   * (-kernel does not use the disk's loader), is BIOS */
+
+/* Debian's OVMF (package ovmf): the 4 MiB pair QEMU's firmware descriptors name */
+#define MD_BOOT_OVMF_CODE "/usr/share/OVMF/OVMF_CODE_4M.fd"
+#define MD_BOOT_OVMF_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
 /* md_boot_opts.flags */
 #define MD_BOOT_SNAPSHOT 0x1u        /* -snapshot: guest writes to the disk are discarded */
 #define MD_BOOT_ECHO 0x2u            /* copy serial output to echo_fd as it arrives */
@@ -64,14 +84,27 @@ typedef struct md_boot_opts {
     uint32_t accel;          /* MD_BOOT_ACCEL_* */
     int32_t echo_fd;         /* with MD_BOOT_ECHO: where serial output is copied */
     const char *const *extra_args; /* NULL-terminated extra QEMU arguments, or NULL */
+    /* version 2: */
+    uint32_t firmware;       /* MD_BOOT_FIRMWARE_* */
+    uint32_t reserved;       /* 0 (keeps the layout free of padding) */
+    const char *ovmf_code;   /* UEFI firmware code (used read-only); NULL: MD_BOOT_OVMF_CODE */
+    const char *ovmf_vars;   /* UEFI variable store template, copied for each boot (the
+                              * file itself is never written); NULL: MD_BOOT_OVMF_VARS */
 } md_boot_opts;
 
-#define MD_BOOT_OPTS_VERSION 1
+/* Version 1 structs (without firmware, reserved, ovmf_code, ovmf_vars) are still
+ * accepted: they boot with the BIOS. */
+#define MD_BOOT_OPTS_VERSION 2
 #define MD_BOOT_OPTS_INIT \
     { MD_BOOT_OPTS_VERSION, 0, NULL, NULL, MD_BOOT_IF_VIRTIO, 256, NULL, NULL, NULL, \
-      MD_BOOT_ACCEL_AUTO, -1, NULL }
+      MD_BOOT_ACCEL_AUTO, -1, NULL, MD_BOOT_FIRMWARE_BIOS, 0, NULL, NULL }
 
-/** Fill @opts with the defaults of MD_BOOT_OPTS_INIT.  NULL-safe. */
+/**
+ * Fill @opts with the defaults of MD_BOOT_OPTS_INIT.  NULL-safe.  It writes a
+ * whole struct of the current version: code built against version 1 that
+ * calls it (rather than MD_BOOT_OPTS_INIT) must be rebuilt, and FFI bindings
+ * must declare the current layout.
+ */
 MD_API void md_boot_opts_init(md_boot_opts *opts);
 
 /**
@@ -79,11 +112,15 @@ MD_API void md_boot_opts_init(md_boot_opts *opts);
  * binary exists (else -ENOENT "qemu-system-x86_64 not found in PATH (install
  * qemu-system-x86)"), the disk, kernel and initrd are readable regular files,
  * the kernel is an x86 bzImage ("HdrS" at offset 0x202), at least one of disk
- * and kernel is given, and initrd/append are only given with a kernel.
+ * and kernel is given, and initrd/append are only given with a kernel; for
+ * UEFI the OVMF code and variable files are readable regular files (else
+ * -ENOENT "... (install ovmf)" for the default paths), and ovmf_code/
+ * ovmf_vars are only given with firmware UEFI or AUTO.
  * Strings in @opts are copied; echo_fd stays the caller's.
  * On success *@ret is a new handle (free with md_boot_free()).
  * Errors: -EINVAL (options, not a bzImage), -ENOENT, -EACCES, -ENODEV (KVM
- * requested but unusable), -ENOMEM, -errno from fork/pipe.
+ * requested but unusable), -ENOMEM, -errno from fork/pipe and from copying
+ * the variable store.
  */
 MD_API int md_boot_start(md_ctx *ctx, const md_boot_opts *opts, md_boot **ret);
 
@@ -154,6 +191,9 @@ MD_API int md_boot_pid(const md_boot *b);
 
 /** The accelerator chosen: MD_BOOT_ACCEL_TCG or MD_BOOT_ACCEL_KVM. */
 MD_API uint32_t md_boot_accel(const md_boot *b);
+
+/** The firmware chosen: MD_BOOT_FIRMWARE_BIOS or MD_BOOT_FIRMWARE_UEFI. */
+MD_API uint32_t md_boot_firmware(const md_boot *b);
 
 /** The context (borrowed). */
 MD_API md_ctx *md_boot_ctx(const md_boot *b);

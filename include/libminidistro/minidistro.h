@@ -13,6 +13,7 @@
 #include "md-extlinux.h"
 #include "md-disk.h"
 #include "md-boot.h"
+#include "md-uki.h"
 #include "md-distro.h"
 
 #endif
