@@ -32,6 +32,7 @@ enum {
     OPT_INITRD,
     OPT_ROOT_PASSWORD,
     OPT_FREE,
+    OPT_PROGRESS,
 };
 
 static void usage(FILE *f)
@@ -83,6 +84,7 @@ static void usage(FILE *f)
             "                         config has CONFIG_RD_ZSTD=y, else gzip), gzip, zstd,\n"
             "                         xz, lz4, none\n"
             "  -f, --force            replace an existing IMAGE\n"
+            "      --progress         show progress also when stderr is not a terminal\n"
             "  -q, --quiet            print nothing on success\n"
             "  -v, --verbose          print library debug messages\n"
             "  -h, --help             show this help\n"
@@ -217,7 +219,7 @@ struct build_args {
     const char **overlays, **modules;
     size_t n_overlays, n_modules;
     const char *busybox_src;
-    int want_build_kernel, free_given;
+    int want_build_kernel, free_given, progress;
 };
 
 static int parse_root(const char *arg, uint32_t *root)
@@ -302,6 +304,7 @@ static int parse_args(struct build_args *a, int argc, char **argv)
         { "initrd", required_argument, NULL, OPT_INITRD },
         { "root-password", required_argument, NULL, OPT_ROOT_PASSWORD },
         { "free", required_argument, NULL, OPT_FREE },
+        { "progress", no_argument, NULL, OPT_PROGRESS },
         { "force", no_argument, NULL, 'f' },
         MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -329,6 +332,7 @@ static int parse_args(struct build_args *a, int argc, char **argv)
         case OPT_INITRAMFS: o->initramfs_output = optarg; break;
         case OPT_COMPRESS: r = parse_compress(optarg, &o->compression); break;
         case OPT_ROOTFS: o->rootfs = optarg; break;
+        case OPT_PROGRESS: a->progress = 1; break;
         case OPT_INITRD: o->initrd = optarg; break;
         case OPT_ROOT_PASSWORD: o->root_password = optarg; break;
         case OPT_FREE:
@@ -381,7 +385,8 @@ static int run_helpers(struct build_args *a, char **built_kernel, char **built_b
 
 static int build(struct build_args *a)
 {
-    const md_distro_opts *o = &a->o;
+    md_distro_opts *o = &a->o;
+    struct mdimg_progress pr;
     md_ctx *ctx = NULL;
     double t0;
     int r;
@@ -389,7 +394,11 @@ static int build(struct build_args *a)
     if (mdimg_ctx_new(&ctx) < 0)
         return 1;
     t0 = now_s();
+    mdimg_progress_init(&pr, "build", MDIMG_PROGRESS_STEPS, a->progress);
+    o->progress = mdimg_progress_cb;
+    o->userdata = &pr;
     r = md_distro_build(ctx, o);
+    mdimg_progress_done(&pr);
     if (r < 0) {
         mdimg_fail(ctx, r);
         md_ctx_free(ctx);

@@ -19,6 +19,7 @@ enum {
     OPT_UUID,
     OPT_FEATURES,
     OPT_EXTLINUX,
+    OPT_PROGRESS,
 };
 
 static void usage(FILE *f)
@@ -67,6 +68,7 @@ static void usage(FILE *f)
             "                       (as `mdimg extlinux install`; the sources must hold the\n"
             "                       kernel and initrds the config names), with:\n"
             "%s"
+            "      --progress       show progress also when stderr is not a terminal\n"
             "  -q, --quiet          print nothing on success\n"
             "  -v, --verbose        print library debug messages\n"
             "  -h, --help           show this help\n"
@@ -94,7 +96,7 @@ struct create {
     uint32_t fs_part;
     struct mdimg_sources src;
     struct mdimg_extlinux xl;
-    int extlinux, force;
+    int extlinux, force, progress;
     uint64_t size, free_bytes;
     uint32_t free_pct;
 };
@@ -115,6 +117,7 @@ static int parse(struct create *c, int argc, char **argv)
         { "uuid", required_argument, NULL, OPT_UUID },
         { "features", required_argument, NULL, OPT_FEATURES },
         { "extlinux", no_argument, NULL, OPT_EXTLINUX },
+        { "progress", no_argument, NULL, OPT_PROGRESS },
         MDIMG_EXTLINUX_LONGOPTS,
         MDIMG_SOURCE_LONGOPTS,
         MDIMG_COMMON_LONGOPTS,
@@ -152,6 +155,7 @@ static int parse(struct create *c, int argc, char **argv)
         case OPT_UUID: c->fo.uuid = optarg; break;
         case OPT_FEATURES: c->fo.features = optarg; break;
         case OPT_EXTLINUX: c->extlinux = 1; break;
+        case OPT_PROGRESS: c->progress = 1; break;
         case 'h': usage(stdout); return -1;
         default:
             if (mdimg_common_option(ch) || mdimg_sources_option(&c->src, ch, optarg))
@@ -263,12 +267,16 @@ static void report(const struct create *c, const md_disk *d)
 static int run(struct create *c)
 {
     md_disk_write_opts wo = MD_DISK_WRITE_OPTS_INIT;
+    struct mdimg_progress pr;
     md_ctx *ctx = NULL;
     md_disk *d = NULL;
     int r, ret;
 
     if (c->force)
         wo.flags |= MD_DISK_FORCE;
+    mdimg_progress_init(&pr, "disk create", MDIMG_PROGRESS_BYTES, c->progress);
+    wo.progress = mdimg_progress_cb;
+    wo.userdata = &pr;
     if (mdimg_ctx_new(&ctx) < 0)
         return 1;
     if (c->extlinux && (ret = mdimg_extlinux_prepare(&c->xl, ctx)) != 0)
@@ -283,6 +291,7 @@ static int run(struct create *c)
     r = describe(c, d);
     if (r >= 0)
         r = md_disk_write(d, c->img, &wo);
+    mdimg_progress_done(&pr);
     ret = r < 0 ? mdimg_fail(ctx, r) : 0;
     if (ret == 0)
         report(c, d);

@@ -13,6 +13,7 @@
 
 enum {
     OPT_TARGET = 0x100,
+    OPT_PROGRESS,
 };
 
 /* The partition a command works on: --part N, else the image's default. */
@@ -165,6 +166,7 @@ static void populate_usage(FILE *f)
             "                      whole image when there is no partition table\n"
             "  -C, --target DIR    directory in the filesystem to fill (default /)\n"
             "  -s FILE, -c FILE    short for --spec FILE, --archive FILE\n"
+            "      --progress      show progress also when stderr is not a terminal\n"
             "  -q, --quiet         print nothing on success\n"
             "  -v, --verbose       print library debug messages\n"
             "  -h, --help          show this help\n"
@@ -173,11 +175,12 @@ static void populate_usage(FILE *f)
 }
 
 static int populate_parse(int argc, char **argv, struct mdimg_sources *src, uint32_t *partno,
-                          md_ext_populate_opts *po, const char **imgpath)
+                          md_ext_populate_opts *po, const char **imgpath, int *progress)
 {
     static const struct option opts[] = {
         { "part", required_argument, NULL, 'p' },
         { "target", required_argument, NULL, 'C' },
+        { "progress", no_argument, NULL, OPT_PROGRESS },
         MDIMG_SOURCE_LONGOPTS,
         MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -197,6 +200,7 @@ static int populate_parse(int argc, char **argv, struct mdimg_sources *src, uint
                 return EXIT_USAGE;
             break;
         case 'C': po->target = optarg; break;
+        case OPT_PROGRESS: *progress = 1; break;
         case 's': mdimg_sources_push(src, MD_SOURCE_SPEC, optarg); break;
         case 'c': mdimg_sources_push(src, MD_SOURCE_ARCHIVE, optarg); break;
         case 'h': populate_usage(stdout); return -1;
@@ -222,11 +226,12 @@ int cmd_disk_populate(int argc, char **argv)
     md_image *img = NULL;
     md_tree *tree = NULL;
     md_ext *fs = NULL;
-    int r, ret;
+    struct mdimg_progress pr;
+    int r, ret, progress = 0;
 
     if (mdimg_sources_init(&src, argc) < 0)
         return 1;
-    ret = populate_parse(argc, argv, &src, &partno, &po, &imgpath);
+    ret = populate_parse(argc, argv, &src, &partno, &po, &imgpath, &progress);
     if (ret != 0)
         goto out;
     ret = 1;
@@ -242,8 +247,12 @@ int cmd_disk_populate(int argc, char **argv)
         r = resolve_part(img, &partno);
     if (r >= 0)
         r = md_ext_open(img, partno, 0, &fs);
+    mdimg_progress_init(&pr, "disk populate", MDIMG_PROGRESS_BYTES, progress);
+    po.progress = mdimg_progress_cb;
+    po.userdata = &pr;
     if (r >= 0)
         r = md_ext_populate(fs, tree, &po);
+    mdimg_progress_done(&pr);
     if (fs) {
         /* also after a failure: a filesystem left untouched (-ENOSPC from the
          * estimate) is not written, a partly filled one gets consistent bitmaps */

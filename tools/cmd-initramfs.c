@@ -11,6 +11,7 @@
 enum {
     OPT_INIT = 0x100,
     OPT_EPOCH,
+    OPT_PROGRESS,
 };
 
 static void usage(FILE *f)
@@ -32,6 +33,7 @@ static void usage(FILE *f)
             "                        lz4 1-12; default 6, 6, 3, 9)\n"
             "      --init FILE       use FILE as /init (mode 0755), added last\n"
             "      --epoch SECONDS   timestamp for entries (default: $SOURCE_DATE_EPOCH or 0)\n"
+            "      --progress        show progress also when stderr is not a terminal\n"
             "  -q, --quiet           print nothing on success\n"
             "  -v, --verbose         print library debug messages\n"
             "  -h, --help            show this help\n"
@@ -44,7 +46,7 @@ static void usage(FILE *f)
 struct initramfs {
     const char *out, *init, *compress;
     struct mdimg_sources src;
-    int have_epoch, have_level;
+    int have_epoch, have_level, progress;
     unsigned long epoch, level;
 };
 
@@ -56,6 +58,7 @@ static int parse(struct initramfs *a, int argc, char **argv)
         { "level", required_argument, NULL, 'l' },
         { "init", required_argument, NULL, OPT_INIT },
         { "epoch", required_argument, NULL, OPT_EPOCH },
+        { "progress", no_argument, NULL, OPT_PROGRESS },
         MDIMG_SOURCE_LONGOPTS,
         MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -74,6 +77,7 @@ static int parse(struct initramfs *a, int argc, char **argv)
             a->have_level = 1;
             break;
         case OPT_INIT: a->init = optarg; break;
+        case OPT_PROGRESS: a->progress = 1; break;
         case OPT_EPOCH:
             if (mdimg_parse_uint("--epoch", optarg, 0xffffffffUL, &a->epoch) < 0)
                 return EXIT_USAGE;
@@ -112,10 +116,15 @@ static int fill(struct initramfs *a, md_ctx *ctx, md_tree *tree, md_cpio_opts *c
     return r;
 }
 
-static int write_out(struct initramfs *a, md_ctx *ctx, md_tree *tree, const md_cpio_opts *copts)
+static int write_out(struct initramfs *a, md_ctx *ctx, md_tree *tree, md_cpio_opts *copts)
 {
+    struct mdimg_progress pr;
     struct stat st;
     int r;
+
+    mdimg_progress_init(&pr, "initramfs", MDIMG_PROGRESS_BYTES, a->progress);
+    copts->progress = mdimg_progress_cb;
+    copts->userdata = &pr;
 
     if (strcmp(a->out, "-") == 0) {
         if (isatty(STDOUT_FILENO)) {
@@ -126,6 +135,7 @@ static int write_out(struct initramfs *a, md_ctx *ctx, md_tree *tree, const md_c
     } else {
         r = md_cpio_write(tree, a->out, copts);
     }
+    mdimg_progress_done(&pr);
     if (r < 0)
         return mdimg_fail(ctx, r);
     if (strcmp(a->out, "-") != 0 && stat(a->out, &st) == 0)

@@ -54,6 +54,21 @@ int mdimg_try_help(void);
 /* Name commands by their full name ("mdimg: disk create") in getopt's messages. */
 void mdimg_set_cmdname(char **argv, const char *name);
 
+/* Progress lines (progress.c): on a terminal, or with --progress; never with -q. */
+#define MDIMG_PROGRESS_BYTES 0
+#define MDIMG_PROGRESS_STEPS 1
+struct mdimg_progress {
+    const char *what;
+    int unit;            /* MDIMG_PROGRESS_* */
+    int tty, enabled, printed;
+    double t0, last;
+};
+void mdimg_progress_init(struct mdimg_progress *p, const char *what, int unit, int forced);
+/* An md_progress_fn; @userdata is the struct mdimg_progress.  Never cancels. */
+int mdimg_progress_cb(void *userdata, uint64_t done, uint64_t total);
+/* Ends the line on a terminal. */
+void mdimg_progress_done(struct mdimg_progress *p);
+
 /* Source options shared by initramfs, disk create and disk populate (sources.c). */
 enum {
     MDIMG_SRC_SPEC = 0x300, MDIMG_SRC_ARCHIVE, MDIMG_SRC_BUSYBOX, MDIMG_SRC_PREFIX,
