@@ -612,9 +612,18 @@ int md_acl_xattr_check(const void *value, size_t size)
 {
     const unsigned char *p = value;
 
-    /* the Linux xattr form: version 2, then 8-byte {tag, perm, id} entries */
+    size_t i;
+
+    /* the Linux xattr form: version 2, then 8-byte {tag, perm, id} entries
+     * with the tags of POSIX ACLs (what libext2fs converts to the disk form) */
     if (size < 4 || (size - 4) % 8 || md_get_le32(p) != 2)
         return -EINVAL;
+    for (i = 4; i < size; i += 8) {
+        uint16_t tag = md_get_le16(p + i), perm = md_get_le16(p + i + 2);
+        if ((tag != 0x01 && tag != 0x02 && tag != 0x04 && tag != 0x08 && tag != 0x10 && tag != 0x20) ||
+            perm > 7)
+            return -EINVAL;
+    }
     return 0;
 }
 
