@@ -8,7 +8,7 @@ set -eu
 
 : "${MDIMG:?}"
 . "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
-for t in debugfs e2fsck sfdisk blkid tar; do
+for t in debugfs e2fsck sfdisk blkid tar cpio; do
     md_need_tool "$t"
 done
 md_tmpdir t-cli-pipeline
@@ -80,6 +80,18 @@ run 0 disk ls esc.img:/ && grep -qF 'bad\x1b[2Jname' out.txt || md_fail "ls text
 if grep -q "$(printf '\033')" out.txt; then md_fail "raw ESC in ls output"; fi
 run 0 disk ls --json esc.img:/ && grep -qF '"bad\u001b[2Jname"' out.txt || md_fail "ls JSON escaping"
 md_ok "names escaped in ls text and JSON output"
+
+# ---- timestamps: kept host mtimes are not clamped without an epoch; generated ones are 0
+mkdir -p mt/sub && echo t > mt/sub/f && touch -d 2020-02-02 mt/sub/f mt/sub mt
+env -u SOURCE_DATE_EPOCH "$MDIMG" -q initramfs -o mt.cpio --keep-mtime mt || md_fail "initramfs --keep-mtime"
+cpio -itv --quiet <mt.cpio 2>/dev/null | grep -q 'Feb  2  2020 sub/f$' || md_fail "--keep-mtime without an epoch: $(cpio -itv --quiet <mt.cpio 2>/dev/null)"
+env -u SOURCE_DATE_EPOCH "$MDIMG" -q initramfs -o mt0.cpio mt || md_fail "initramfs"
+cpio -itv --quiet <mt0.cpio 2>/dev/null | grep -q 'Jan  1  1970 sub/f$' || md_fail "without --keep-mtime: the epoch (0)"
+SOURCE_DATE_EPOCH=1500000000 "$MDIMG" -q initramfs -o mt1.cpio --keep-mtime mt || md_fail "initramfs"
+cpio -itv --quiet <mt1.cpio 2>/dev/null | grep -q 'Jul 14  2017 sub/f$' || md_fail "--keep-mtime with an older epoch: clamped"
+env SOURCE_DATE_EPOCH=12abc "$MDIMG" initramfs -o bad.cpio mt 2>err.txt && md_fail "a malformed SOURCE_DATE_EPOCH was accepted"
+grep -q "SOURCE_DATE_EPOCH='12abc' is not a number" err.txt && [ ! -e bad.cpio ] || md_fail "malformed SOURCE_DATE_EPOCH: $(cat err.txt)"
+md_ok "mtimes: kept, clamped only with an epoch; generated ones at the epoch; a bad SOURCE_DATE_EPOCH refused"
 
 # ---- CLI conventions on every command
 for cmd in "initramfs" "disk create" "disk format" "disk populate" "disk cp" "disk ls" \
