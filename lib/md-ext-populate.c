@@ -130,7 +130,8 @@ static int data_estimate(md_ext *x, const struct md_entry *e, uint64_t *blocks, 
     } else if (d->src == MD_SRC_HOST) {
         /* only the layout of holes is read here; md_data_open() checks the
          * file again when its data is copied */
-        int fd = open(d->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        int fd = open(d->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                                        (d->host_follow ? 0 : O_NOFOLLOW));
         bool seek_ok = true;
         off_t pos = 0;
         if (fd < 0)

@@ -91,18 +91,21 @@ static inline void md_put_le64(void *p, uint64_t v)
     md_put_le32(b + 4, (uint32_t)(v >> 32));
 }
 
-/* Atomic publication: create a temporary file next to @path
- * (".NAME.XXXXXX", mode 0666 & ~umask like a plain open), later rename it
- * over @path or unlink it.  md_tmpfile_open() fails with -EEXIST if @path
+/* Atomic publication: create a temporary file next to @path (unnamed with
+ * O_TMPFILE where the filesystem allows, so that nothing is left behind
+ * even after SIGKILL; else ".NAME.XXXXXX"; mode 0666 & ~umask like a plain
+ * open), later give it @path or drop it.  md_tmpfile_open() fails with -EEXIST if @path
  * exists and @overwrite is false, and with -EINVAL/-EISDIR if @path is
  * anything but a regular file (a device, FIFO, symlink is never replaced);
  * md_tmpfile_publish() without @overwrite never replaces a file that
  * appeared meanwhile (RENAME_NOREPLACE). */
 typedef struct md_tmpfile {
     char *path;      /* final path */
-    char *tmp_path;  /* temporary path, NULL once published/discarded */
+    char *tmp_path;  /* where the data is until published (a name to open: for an
+                      * unnamed file "/proc/self/fd/N"), NULL once published/discarded */
     int fd;
     bool overwrite;  /* replace a regular file at path; never anything else */
+    bool anon;       /* an O_TMPFILE file: nothing is left if the process dies */
 } md_tmpfile;
 int md_tmpfile_open(md_ctx *ctx, md_tmpfile *t, const char *path, bool overwrite);
 /* fsync is skipped: images are build products, not databases. */
@@ -160,6 +163,8 @@ struct md_entry {
     enum md_src src;
     char *host_path;
     uint64_t host_dev, host_ino; /* MD_SRC_HOST: the file the source saw (0, 0: not known) */
+    bool host_follow;        /* MD_SRC_HOST named by the caller (md_tree_add_file): its
+                              * path may be a symlink; a walked file's never is */
     void *buf;
     uint64_t spool_off;      /* MD_SRC_SPOOL */
     uint64_t size;           /* file size; symlink: strlen(link) */

@@ -484,6 +484,7 @@ MD_API int md_tree_add_file(md_tree *t, const char *path, const char *host_path,
     e->host_path = hp;
     e->host_dev = (uint64_t)st.st_dev;
     e->host_ino = (uint64_t)st.st_ino;
+    e->host_follow = true;
     e->size = (uint64_t)st.st_size;
     return 0;
 }
@@ -963,7 +964,8 @@ int md_data_open(md_tree *t, md_ctx *ctx, const struct md_entry *e, struct md_da
     }
     /* O_NOFOLLOW: a file swapped for a symlink is not followed; O_NONBLOCK:
      * one swapped for a FIFO does not block the open. */
-    f = open(m->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+    f = open(m->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                               (m->host_follow ? 0 : O_NOFOLLOW));
     if (f < 0) {
         err = errno == ELOOP ? ESTALE : errno;
         goto fail;

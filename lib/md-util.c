@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -150,11 +151,57 @@ int md_read_file(md_ctx *ctx, const char *path, char **data, size_t *size)
     return 0;
 }
 
+/* An unnamed file in @dir (O_TMPFILE): whatever happens to the process —
+ * an error, Ctrl-C, SIGKILL — it vanishes with its last descriptor, and it
+ * gets a name only when published (linkat of /proc/self/fd/N, which needs no
+ * privilege).  -1 where the filesystem or the kernel cannot. */
+static int open_anon(md_tmpfile *t, const char *dir)
+{
+    char proc[64];
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
+
+    if (fd < 0)
+        return -1;
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    if (access(proc, F_OK) < 0 || !(t->tmp_path = strdup(proc))) {
+        close(fd);
+        return -1;
+    }
+    t->fd = fd;
+    t->anon = true;
+    return 0;
+}
+
+static int open_named(md_ctx *ctx, md_tmpfile *t, const char *path, const char *slash)
+{
+    mode_t um;
+
+    if (slash)
+        t->tmp_path = md_asprintf("%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
+    else
+        t->tmp_path = md_asprintf(".%s.XXXXXX", path);
+    if (!t->tmp_path)
+        return md_error(ctx, -ENOMEM, "out of memory");
+    t->fd = mkostemp(t->tmp_path, O_CLOEXEC);
+    if (t->fd < 0) {
+        int r = -errno;
+        free(t->tmp_path);
+        t->tmp_path = NULL;
+        return md_error_errno(ctx, r, "%s: cannot create output file", path);
+    }
+    /* mkostemp makes 0600; give the file the mode a plain creat() would. */
+    um = umask(0);
+    umask(um);
+    (void)fchmod(t->fd, 0666 & ~um);
+    return 0;
+}
+
 int md_tmpfile_open(md_ctx *ctx, md_tmpfile *t, const char *path, bool overwrite)
 {
     const char *slash;
     struct stat st;
-    mode_t um;
+    char *dir;
+    int r;
 
     memset(t, 0, sizeof(*t));
     t->fd = -1;
@@ -176,27 +223,58 @@ int md_tmpfile_open(md_ctx *ctx, md_tmpfile *t, const char *path, bool overwrite
             return md_error(ctx, -EEXIST, "%s: already exists (use --force to replace it)", path);
     }
     t->path = strdup(path);
-    if (slash)
-        t->tmp_path = md_asprintf("%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
-    else
-        t->tmp_path = md_asprintf(".%s.XXXXXX", path);
-    if (!t->path || !t->tmp_path) {
+    dir = slash ? (slash == path ? strdup("/") : strndup(path, (size_t)(slash - path))) : strdup(".");
+    if (!t->path || !dir) {
+        free(dir);
         md_tmpfile_discard(t);
         return md_error(ctx, -ENOMEM, "out of memory");
     }
-    t->fd = mkostemp(t->tmp_path, O_CLOEXEC);
-    if (t->fd < 0) {
-        int r = -errno;
-        free(t->tmp_path);
-        t->tmp_path = NULL;
+    r = open_anon(t, dir) == 0 ? 0 : open_named(ctx, t, path, slash);
+    free(dir);
+    if (r < 0)
         md_tmpfile_discard(t);
-        return md_error_errno(ctx, r, "%s: cannot create output file", path);
+    return r;
+}
+
+/* An unnamed file's final name: linked where it goes (no replace), or, to
+ * replace a regular file, linked under a temporary name renamed over it. */
+static int link_anon(md_ctx *ctx, md_tmpfile *t)
+{
+    const char *slash = strrchr(t->path, '/');
+    unsigned char rnd[6];
+    char *name;
+    int i, r = 0;
+
+    if (!t->overwrite) {
+        if (linkat(AT_FDCWD, t->tmp_path, AT_FDCWD, t->path, AT_SYMLINK_FOLLOW) == 0)
+            return 0;
+        if (errno == EEXIST)
+            return md_error(ctx, -EEXIST, "%s: appeared while it was being made (by another run?); "
+                            "left alone (use --force to replace it)", t->path);
+        return md_error_errno(ctx, -errno, "%s: link", t->path);
     }
-    /* mkostemp makes 0600; give the file the mode a plain creat() would. */
-    um = umask(0);
-    umask(um);
-    (void)fchmod(t->fd, 0666 & ~um);
-    return 0;
+    for (i = 0; i < 100; i++) {
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+            return md_error_errno(ctx, -errno, "getrandom");
+        name = md_asprintf("%.*s%s.%s.%02x%02x%02x%02x%02x%02x", slash ? (int)(slash - t->path) : 0,
+                           t->path, slash ? "/" : "", slash ? slash + 1 : t->path, rnd[0], rnd[1],
+                           rnd[2], rnd[3], rnd[4], rnd[5]);
+        if (!name)
+            return md_error(ctx, -ENOMEM, "out of memory");
+        if (linkat(AT_FDCWD, t->tmp_path, AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0) {
+            if (rename(name, t->path) < 0) {
+                r = md_error_errno(ctx, -errno, "%s: rename", t->path);
+                unlink(name);
+            }
+            free(name);
+            return r;
+        }
+        r = -errno;
+        free(name);
+        if (r != -EEXIST)
+            return md_error_errno(ctx, r, "%s: link", t->path);
+    }
+    return md_error(ctx, -EEXIST, "%s: no free temporary name", t->path);
 }
 
 /* Put the temporary file in place.  Without overwrite nothing that appeared
@@ -206,10 +284,12 @@ static int put_in_place(md_ctx *ctx, md_tmpfile *t)
 {
     struct stat st;
 
+    if (t->overwrite && lstat(t->path, &st) == 0 && !S_ISREG(st.st_mode))
+        return md_error(ctx, -EINVAL, "%s: became something other than a regular file "
+                        "meanwhile: refusing to replace it", t->path);
+    if (t->anon)
+        return link_anon(ctx, t);
     if (t->overwrite) {
-        if (lstat(t->path, &st) == 0 && !S_ISREG(st.st_mode))
-            return md_error(ctx, -EINVAL, "%s: became something other than a regular file "
-                            "meanwhile: refusing to replace it", t->path);
         if (rename(t->tmp_path, t->path) < 0)
             return md_error_errno(ctx, -errno, "%s: rename", t->path);
         return 0;
@@ -235,13 +315,13 @@ static int put_in_place(md_ctx *ctx, md_tmpfile *t)
 
 int md_tmpfile_publish(md_ctx *ctx, md_tmpfile *t)
 {
-    int r = 0;
+    int r;
 
-    if (t->fd >= 0 && close(t->fd) < 0)
+    /* the name first: an unnamed file lives only as long as its descriptor */
+    r = put_in_place(ctx, t);
+    if (t->fd >= 0 && close(t->fd) < 0 && r == 0)
         r = md_error_errno(ctx, -errno, "%s: close", t->path);
     t->fd = -1;
-    if (r == 0)
-        r = put_in_place(ctx, t);
     if (r == 0) {
         free(t->tmp_path);
         t->tmp_path = NULL;
@@ -253,10 +333,11 @@ int md_tmpfile_publish(md_ctx *ctx, md_tmpfile *t)
 void md_tmpfile_discard(md_tmpfile *t)
 {
     if (t->fd >= 0)
-        close(t->fd);
+        close(t->fd); /* an unnamed file is gone with it */
     t->fd = -1;
     if (t->tmp_path) {
-        unlink(t->tmp_path);
+        if (!t->anon)
+            unlink(t->tmp_path);
         free(t->tmp_path);
         t->tmp_path = NULL;
     }
