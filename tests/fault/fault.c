@@ -25,7 +25,9 @@
  *
  * Counting starts when main() is entered (the shim wraps main through
  * __libc_start_main), so the dynamic loader and constructors never count, and
- * only with MD_FAULT set; MD_FAULT and MD_FAULT_LOG are then removed from the
+ * in another thread when its start routine is entered (the shim wraps
+ * pthread_create), so the set-up of a thread never counts; only with
+ * MD_FAULT set; MD_FAULT and MD_FAULT_LOG are then removed from the
  * environment so that child processes run without faults.  Calls made by the
  * C library into itself (stdio writing stderr, fopen's own open) do not go
  * through these symbols and are not counted.  Calls are counted across
@@ -53,6 +55,7 @@
 #include <sys/uio.h>
 #include <dirent.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -97,6 +100,11 @@ static unsigned long writes_done;
  * compiler sees that dlsym() cannot reach a static variable and would drop
  * the increment around it, yet dlsym() calls back into free(). */
 static __thread volatile int in_shim __attribute__((tls_model("initial-exec")));
+
+/* Set in the main thread when main() starts and in other threads when their
+ * start routine does: what a sanitizer runtime or the C library does to set
+ * a new thread up before that (and may not survive failing) never counts. */
+static __thread volatile int thread_started __attribute__((tls_model("initial-exec")));
 
 /* ---- the real functions ------------------------------------------------------ */
 
@@ -201,7 +209,7 @@ static int should_fail(enum family f)
 {
     unsigned long n;
 
-    if (!counting || in_shim || f != fault_family)
+    if (!counting || !thread_started || in_shim || f != fault_family)
         return 0;
     n = __atomic_add_fetch(&calls[f], 1, __ATOMIC_RELAXED);
     if (fault_nth == 0 || n < fault_nth || (n > fault_nth && !fault_sticky))
@@ -290,6 +298,7 @@ static int fault_main(int argc, char **argv, char **envp)
         unsetenv("MD_FAULT");
         unsetenv("MD_FAULT_LOG");
         unsetenv("MD_FAULT_BACKTRACE");
+        thread_started = 1;
         counting = 1;
     }
     return real_main(argc, argv, environ);
@@ -316,6 +325,49 @@ EXPORT int __libc_start_main(int (*main)(int, char **, char **), int argc, char 
     parse_env();
     real_main = main;
     return real(fault_main, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
+/* ---- threads: count from the start routine on --------------------------------- */
+
+struct start {
+    void *(*fn)(void *);
+    void *arg;
+};
+
+static void *start_thread(void *p)
+{
+    struct start st = *(struct start *)p;
+
+    in_shim++;
+    free(p);
+    in_shim--;
+    thread_started = 1;
+    return st.fn(st.arg);
+}
+
+REAL(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
+
+EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    struct start *st;
+    int r;
+
+    if (fault_family == F_NONE)
+        return get_pthread_create()(t, attr, fn, arg);
+    in_shim++;
+    st = malloc(sizeof(*st));
+    in_shim--;
+    if (!st)
+        return EAGAIN;
+    st->fn = fn;
+    st->arg = arg;
+    r = get_pthread_create()(t, attr, start_thread, st);
+    if (r != 0) {
+        in_shim++;
+        free(st);
+        in_shim--;
+    }
+    return r;
 }
 
 /* ---- malloc ------------------------------------------------------------------- */
