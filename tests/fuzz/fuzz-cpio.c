@@ -2,7 +2,8 @@
 /* cpio archive input and the cpio writer: the input (seeded with newc
  * archives, the format of every initramfs) is read with
  * md_tree_add_archive(); a tree it accepted is written back with
- * md_cpio_write() and that archive must read back, with libarchive
+ * md_cpio_write(), compressed as the input's size modulo 5 picks (none,
+ * gzip, xz, zstd, lz4), and that archive must read back, with libarchive
  * directly and with md_tree_add_archive(), as the same number of entries.
  * Only archive contents are written (they are in memory): no host file is
  * read. */
@@ -22,6 +23,7 @@ static size_t count_newc(const char *path)
     if (!a)
         abort();
     archive_read_support_format_cpio(a);
+    archive_read_support_filter_all(a);
     r = archive_read_open_filename(a, path, 65536);
     fuzz_assert(r == ARCHIVE_OK, "libarchive cannot open what md_cpio_write wrote: %s",
                 archive_error_string(a));
@@ -47,6 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int r;
 
     fuzz_write_file(in, data, size);
+    co.compression = (int32_t)(size % 5); /* MD_COMPRESS_NONE .. MD_COMPRESS_LZ4 */
+    co.level = co.compression == MD_COMPRESS_XZ ? 0 : MD_COMPRESS_LEVEL_DEFAULT;
     if (md_tree_new(ctx, &tree) < 0 || md_tree_new(ctx, &back) < 0)
         abort();
     r = md_tree_add_archive(tree, in);
