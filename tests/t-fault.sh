@@ -1,7 +1,8 @@
 #!/bin/sh
 # Fault injection (suite robustness): the main mdimg commands run under the
 # LD_PRELOAD shim tests/fault/fault.c, which fails the Nth malloc, write,
-# fsync, rename or open (MD_FAULT=FAMILY:N), for N = 1, 2, ... up to the
+# fsync, rename or open (MD_FAULT=FAMILY:N; and every write from the Nth on,
+# write:N+, as on a full disk), for N = 1, 2, ... up to the
 # number of calls the command makes (counted by a run with N = 0; above
 # MD_FAULT_MAX_RUNS runs, default 100, the first half are dense and the rest
 # step up geometrically; MD_FAULT_ALL=1 runs every N).  For every N:
@@ -228,27 +229,29 @@ for c in initramfs create cp populate; do
         echo "note: $c is not deterministic: its successful faulty runs are not compared"
         rm -f "$T/ref-$c"
     }
-    for f in malloc write fsync rename open; do
-        run "$c" "$f:0"
+    for f in malloc write write+ fsync rename open; do
+        # write+: every write from the Nth on fails, as on a full disk
+        fam=${f%+} sticky=${f#"$fam"}
+        run "$c" "$fam:0"
         [ "$st" = 0 ] || { cat "$T/err" >&2; md_die "$c fails under the shim with N = 0 (status $st)"; }
-        calls=$(sed -n "s/^count $f \([0-9]*\) .*/\1/p" "$T/flog")
+        calls=$(sed -n "s/^count $fam \([0-9]*\) .*/\1/p" "$T/flog")
         [ -n "$calls" ] || md_die "$c $f: the shim wrote no count (is $SHIM loaded?)"
         if [ "$f" = malloc ] && [ "$calls" = 0 ]; then
             md_skip_env "the shim cannot reach $MDIMG's malloc (a sanitizer runtime linked into it, as clang does)"
         fi
         runs=0
         for n in $(nlist "$calls"); do
-            run "$c" "$f:$n"
+            run "$c" "$fam:$n$sticky"
             check "$c" "$f" "$n"
             runs=$((runs + 1))
         done
         # one past the last call: the fault no longer fires and all is well
-        run "$c" "$f:$((calls + 1))"
+        run "$c" "$fam:$((calls + 1))$sticky"
         check "$c" "$f" "$((calls + 1))"
         grep -q '^fired' "$T/flog" && finding "$c" "$f" "call count changed between runs" "$((calls + 1))" ""
         [ "$st" = 0 ] || finding "$c" "$f" "fails although the fault did not fire" "$((calls + 1))" "$(head -n 1 "$T/err")"
         total_runs=$((total_runs + runs + 1))
-        bad=$(grep -c "^$c|$f|" "$FINDINGS")
+        bad=$(grep -c "^$c|$f|" "$FINDINGS" || true)
         if [ "$bad" = 0 ]; then
             md_ok "$c $f: $calls calls, $runs faulty runs, every check passed"
         else

@@ -441,261 +441,78 @@ EXPORT void *memalign(size_t align, size_t n)
     return get_memalign()(align, n);
 }
 
-/* ---- write -------------------------------------------------------------------- */
+/* ---- write, fsync, rename and link, open ------------------------------------------ */
 
-#define WRITE_FAMILY(fd) ((fd) != 2 && should_fail(F_WRITE))
+/* A wrapper that fails as family @fam with @failval or calls the real one. */
+#define WRAP(ret, name, fam, failval, params, args)                         \
+    EXPORT ret name params                                                  \
+    {                                                                       \
+        if (should_fail(fam))                                               \
+            return failval;                                                 \
+        return get_##name() args;                                           \
+    }
 
-EXPORT ssize_t write(int fd, const void *buf, size_t n)
-{
-    ssize_t r;
-    if (WRITE_FAMILY(fd))
-        return -1;
-    r = get_write()(fd, buf, n);
-    if (fd != 2)
-        count_write(r);
-    return r;
-}
+/* Writes: never to fd 2 (the error message itself), and counted when done. */
+#define WRAP_WRITE(name, params, args)                                      \
+    EXPORT ssize_t name params                                              \
+    {                                                                       \
+        ssize_t r;                                                          \
+        if (fd != 2 && should_fail(F_WRITE))                                \
+            return -1;                                                      \
+        r = get_##name() args;                                              \
+        if (fd != 2)                                                        \
+            count_write(r);                                                 \
+        return r;                                                           \
+    }
 
-EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
-{
-    ssize_t r;
-    if (WRITE_FAMILY(fd))
-        return -1;
-    r = get_pwrite()(fd, buf, n, off);
-    count_write(r);
-    return r;
-}
+WRAP_WRITE(write, (int fd, const void *buf, size_t n), (fd, buf, n))
+WRAP_WRITE(pwrite, (int fd, const void *buf, size_t n, off_t off), (fd, buf, n, off))
+WRAP_WRITE(pwrite64, (int fd, const void *buf, size_t n, off_t off), (fd, buf, n, off))
+WRAP_WRITE(writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
+WRAP_WRITE(pwritev, (int fd, const struct iovec *iov, int cnt, off_t off), (fd, iov, cnt, off))
+WRAP_WRITE(pwritev64, (int fd, const struct iovec *iov, int cnt, off_t off), (fd, iov, cnt, off))
 
-EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
-{
-    ssize_t r;
-    if (WRITE_FAMILY(fd))
-        return -1;
-    r = get_pwrite64()(fd, buf, n, off);
-    count_write(r);
-    return r;
-}
+WRAP(int, fsync, F_FSYNC, -1, (int fd), (fd))
+WRAP(int, fdatasync, F_FSYNC, -1, (int fd), (fd))
 
-EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
-{
-    ssize_t r;
-    if (WRITE_FAMILY(fd))
-        return -1;
-    r = get_writev()(fd, iov, cnt);
-    if (fd != 2)
-        count_write(r);
-    return r;
-}
+WRAP(int, rename, F_RENAME, -1, (const char *a, const char *b), (a, b))
+WRAP(int, renameat, F_RENAME, -1, (int da, const char *a, int db, const char *b), (da, a, db, b))
+WRAP(int, renameat2, F_RENAME, -1, (int da, const char *a, int db, const char *b, unsigned int fl),
+     (da, a, db, b, fl))
+WRAP(int, link, F_RENAME, -1, (const char *a, const char *b), (a, b))
+WRAP(int, linkat, F_RENAME, -1, (int da, const char *a, int db, const char *b, int fl),
+     (da, a, db, b, fl))
 
-EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
-{
-    ssize_t r;
-    if (WRITE_FAMILY(fd))
-        return -1;
-    r = get_pwritev()(fd, iov, cnt, off);
-    count_write(r);
-    return r;
-}
-
-EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off_t off)
-{
-    ssize_t r;
-    if (WRITE_FAMILY(fd))
-        return -1;
-    r = get_pwritev64()(fd, iov, cnt, off);
-    count_write(r);
-    return r;
-}
-
-/* ---- fsync -------------------------------------------------------------------- */
-
-EXPORT int fsync(int fd)
-{
-    if (should_fail(F_FSYNC))
-        return -1;
-    return get_fsync()(fd);
-}
-
-EXPORT int fdatasync(int fd)
-{
-    if (should_fail(F_FSYNC))
-        return -1;
-    return get_fdatasync()(fd);
-}
-
-/* ---- rename and link ------------------------------------------------------------ */
-
-EXPORT int rename(const char *a, const char *b)
-{
-    if (should_fail(F_RENAME))
-        return -1;
-    return get_rename()(a, b);
-}
-
-EXPORT int renameat(int da, const char *a, int db, const char *b)
-{
-    if (should_fail(F_RENAME))
-        return -1;
-    return get_renameat()(da, a, db, b);
-}
-
-EXPORT int renameat2(int da, const char *a, int db, const char *b, unsigned int flags)
-{
-    if (should_fail(F_RENAME))
-        return -1;
-    return get_renameat2()(da, a, db, b, flags);
-}
-
-EXPORT int link(const char *a, const char *b)
-{
-    if (should_fail(F_RENAME))
-        return -1;
-    return get_link()(a, b);
-}
-
-EXPORT int linkat(int da, const char *a, int db, const char *b, int flags)
-{
-    if (should_fail(F_RENAME))
-        return -1;
-    return get_linkat()(da, a, db, b, flags);
-}
-
-/* ---- open --------------------------------------------------------------------- */
-
-/* The mode argument exists only with O_CREAT or O_TMPFILE. */
-#define OPEN_MODE(flags, mode)                                              \
-    do {                                                                    \
-        if ((flags) & (O_CREAT | __O_TMPFILE)) {                            \
+/* open and openat take a mode only with O_CREAT or O_TMPFILE. */
+#define WRAP_OPEN(name, params, dir_args)                                   \
+    EXPORT int name params                                                  \
+    {                                                                       \
+        int mode = 0;                                                       \
+        if (flags & (O_CREAT | __O_TMPFILE)) {                              \
             va_list ap;                                                     \
             va_start(ap, flags);                                            \
             mode = va_arg(ap, int);                                         \
             va_end(ap);                                                     \
         }                                                                   \
-    } while (0)
+        if (should_fail(F_OPEN))                                            \
+            return -1;                                                      \
+        return get_##name() dir_args;                                       \
+    }
 
-EXPORT int open(const char *path, int flags, ...)
-{
-    int mode = 0;
-    OPEN_MODE(flags, mode);
-    if (should_fail(F_OPEN))
-        return -1;
-    return get_open()(path, flags, mode);
-}
-
-EXPORT int open64(const char *path, int flags, ...)
-{
-    int mode = 0;
-    OPEN_MODE(flags, mode);
-    if (should_fail(F_OPEN))
-        return -1;
-    return get_open64()(path, flags, mode);
-}
-
-EXPORT int openat(int dir, const char *path, int flags, ...)
-{
-    int mode = 0;
-    OPEN_MODE(flags, mode);
-    if (should_fail(F_OPEN))
-        return -1;
-    return get_openat()(dir, path, flags, mode);
-}
-
-EXPORT int openat64(int dir, const char *path, int flags, ...)
-{
-    int mode = 0;
-    OPEN_MODE(flags, mode);
-    if (should_fail(F_OPEN))
-        return -1;
-    return get_openat64()(dir, path, flags, mode);
-}
-
-EXPORT int __open_2(const char *path, int flags)
-{
-    if (should_fail(F_OPEN))
-        return -1;
-    return get___open_2()(path, flags);
-}
-
-EXPORT int __open64_2(const char *path, int flags)
-{
-    if (should_fail(F_OPEN))
-        return -1;
-    return get___open64_2()(path, flags);
-}
-
-EXPORT int __openat_2(int dir, const char *path, int flags)
-{
-    if (should_fail(F_OPEN))
-        return -1;
-    return get___openat_2()(dir, path, flags);
-}
-
-EXPORT int __openat64_2(int dir, const char *path, int flags)
-{
-    if (should_fail(F_OPEN))
-        return -1;
-    return get___openat64_2()(dir, path, flags);
-}
-
-EXPORT int creat(const char *path, mode_t mode)
-{
-    if (should_fail(F_OPEN))
-        return -1;
-    return get_creat()(path, mode);
-}
-
-EXPORT int creat64(const char *path, mode_t mode)
-{
-    if (should_fail(F_OPEN))
-        return -1;
-    return get_creat64()(path, mode);
-}
-
-EXPORT FILE *fopen(const char *path, const char *mode)
-{
-    if (should_fail(F_OPEN))
-        return NULL;
-    return get_fopen()(path, mode);
-}
-
-EXPORT FILE *fopen64(const char *path, const char *mode)
-{
-    if (should_fail(F_OPEN))
-        return NULL;
-    return get_fopen64()(path, mode);
-}
-
-EXPORT DIR *opendir(const char *path)
-{
-    if (should_fail(F_OPEN))
-        return NULL;
-    return get_opendir()(path);
-}
-
-EXPORT int mkstemp(char *tmpl)
-{
-    if (should_fail(F_OPEN))
-        return -1;
-    return get_mkstemp()(tmpl);
-}
-
-EXPORT int mkostemp(char *tmpl, int flags)
-{
-    if (should_fail(F_OPEN))
-        return -1;
-    return get_mkostemp()(tmpl, flags);
-}
-
-EXPORT int mkstemps(char *tmpl, int suffixlen)
-{
-    if (should_fail(F_OPEN))
-        return -1;
-    return get_mkstemps()(tmpl, suffixlen);
-}
-
-EXPORT int mkostemps(char *tmpl, int suffixlen, int flags)
-{
-    if (should_fail(F_OPEN))
-        return -1;
-    return get_mkostemps()(tmpl, suffixlen, flags);
-}
+WRAP_OPEN(open, (const char *path, int flags, ...), (path, flags, mode))
+WRAP_OPEN(open64, (const char *path, int flags, ...), (path, flags, mode))
+WRAP_OPEN(openat, (int dir, const char *path, int flags, ...), (dir, path, flags, mode))
+WRAP_OPEN(openat64, (int dir, const char *path, int flags, ...), (dir, path, flags, mode))
+WRAP(int, __open_2, F_OPEN, -1, (const char *path, int flags), (path, flags))
+WRAP(int, __open64_2, F_OPEN, -1, (const char *path, int flags), (path, flags))
+WRAP(int, __openat_2, F_OPEN, -1, (int dir, const char *path, int flags), (dir, path, flags))
+WRAP(int, __openat64_2, F_OPEN, -1, (int dir, const char *path, int flags), (dir, path, flags))
+WRAP(int, creat, F_OPEN, -1, (const char *path, mode_t mode), (path, mode))
+WRAP(int, creat64, F_OPEN, -1, (const char *path, mode_t mode), (path, mode))
+WRAP(FILE *, fopen, F_OPEN, NULL, (const char *path, const char *mode), (path, mode))
+WRAP(FILE *, fopen64, F_OPEN, NULL, (const char *path, const char *mode), (path, mode))
+WRAP(DIR *, opendir, F_OPEN, NULL, (const char *path), (path))
+WRAP(int, mkstemp, F_OPEN, -1, (char *tmpl), (tmpl))
+WRAP(int, mkostemp, F_OPEN, -1, (char *tmpl, int fl), (tmpl, fl))
+WRAP(int, mkstemps, F_OPEN, -1, (char *tmpl, int suffixlen), (tmpl, suffixlen))
+WRAP(int, mkostemps, F_OPEN, -1, (char *tmpl, int suffixlen, int fl), (tmpl, suffixlen, fl))
