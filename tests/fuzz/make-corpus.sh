@@ -66,6 +66,8 @@ parse_seeds() {
     printf '18446744073709551615' | seed size-max
     printf '17179869184T' | seed size-over
     printf '1KiB' | seed size-kib
+    # found by fuzz-parse: an MBR partition of type 0xee (tests/t-fuzz-found.sh)
+    printf 'mbr\n1M:ee' | seed found-mbr-ee
     for n in ext2 ext3 ext4 gzip xz zstd lz4 zst gz none; do
         printf '%s' "$n" | seed "name-$n"
     done
@@ -132,6 +134,10 @@ EOF
         "$MDIMG" -q initramfs -o "$out/mdimg-$c.cpio" -c $c --spec nodes.spec
     done
     cat "$out/mdimg-spec.cpio" "$out/mdimg-gzip.cpio" > "$out/mdimg-concat.cpio"
+    # found by fuzz-cpio: a newc header declaring 4 GiB of data (t-fuzz-found.sh)
+    printf '070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x' \
+        1 33188 0 0 1 0 4294967280 0 0 0 0 2 0 > "$out/found-huge.cpio"
+    printf 'a\0' >> "$out/found-huge.cpio"
     if md_want_tool python3; then
         python3 - "$out" <<'EOF'
 import io, os, sys, tarfile, zipfile
@@ -204,6 +210,9 @@ pipe /fifo 0600 0 0
 slink /long-link /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 0777 0 0
 EOF
     "$MDIMG" -q disk create "$out/ext2-nodes.img" --size 64K --fs ext2 --spec nodes.spec
+    # found by fuzz-image: s_first_data_block = 9 (t-fuzz-found.sh)
+    cp "$out/ext2-64k.img" "$out/found-first-data-block.img"
+    printf '\011' | dd of="$out/found-first-data-block.img" bs=1 seek=1044 conv=notrunc status=none
     if md_want_tool sfdisk fdisk; then
         # an MBR and a GPT whose one partition starts right after the table,
         # holding the 64 KiB ext2 filesystem (mdimg aligns to 1 MiB)
