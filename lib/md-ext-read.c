@@ -380,7 +380,8 @@ MD_API int md_ext_list(md_ext *x, const char *path, md_ext_list_fn fn, void *use
     else if (ls.err)
         r = md_error(x->ctx, ls.err, "out of memory");
     if (r == 0) {
-        qsort(ls.v, ls.n, sizeof(*ls.v), cmp_list);
+        if (ls.n > 1) /* an empty directory has no array: qsort(NULL, 0) is UB */
+            qsort(ls.v, ls.n, sizeof(*ls.v), cmp_list);
         for (i = 0; i < ls.n; i++) {
             md_ext_stat st = MD_EXT_STAT_INIT;
             r = md_ext_read_inode(x, ls.v[i].ino, &in);

@@ -459,6 +459,13 @@ static int check_opened(md_ext *x, uint32_t partno)
     if (!x->rdonly && ext2fs_has_feature_inline_data(x->fs->super))
         return md_error(ctx, -ENOTSUP, "%s: filesystem on partition %u uses inline_data: writing is not supported",
                         name, partno);
+    /* as e2fsck does before trusting the group descriptors: libext2fs reads
+     * the bitmaps wherever they say, and overflows its buffers on some bad
+     * values (found by tests/fuzz/fuzz-image) */
+    err = ext2fs_check_desc(x->fs);
+    if (err)
+        return md_ext_error(ctx, err, "%s: filesystem on partition %u is corrupt (run e2fsck)",
+                            name, partno);
     err = ext2fs_read_bitmaps(x->fs);
     if (err)
         return md_ext_error(ctx, err, "%s: reading the bitmaps of partition %u", name, partno);

@@ -654,6 +654,29 @@ static void test_populate_append_existing(void **state)
     md_ctx_free(ctx);
 }
 
+/* An empty directory lists as nothing (issue 11 item 15: the listing was sorted
+ * with qsort(NULL, 0, ...), undefined behaviour that UBSan reports; found by
+ * tests/fuzz/fuzz-image on the lost+found of its seeds). */
+static void test_list_empty_dir(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_image *img = new_image(ctx, "x.img", 1ULL << 20, 0);
+    md_ext *fs;
+    int n = 0;
+    (void)state;
+
+    assert_int_equal(md_ext_format(img, 0, NULL, &fs), 0);
+    assert_int_equal(md_ext_mkdir(fs, "/empty", NULL), 0);
+    assert_int_equal(md_ext_list(fs, "/empty", count_cb, &n), 0);
+    assert_int_equal(md_ext_list(fs, "/lost+found", count_cb, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(md_ext_list(fs, "/", count_cb, &n), 0);
+    assert_int_equal(n, 2);   /* empty, lost+found */
+    assert_int_equal(md_ext_close(fs), 0);
+    md_image_free(img);
+    md_ctx_free(ctx);
+}
+
 /* ---- single entries ------------------------------------------------------------------ */
 
 struct names {
@@ -884,6 +907,7 @@ int main(void)
         cmocka_unit_test(test_populate_sort_order),
         cmocka_unit_test(test_populate_progress),
         cmocka_unit_test(test_populate_append_existing),
+        cmocka_unit_test(test_list_empty_dir),
         cmocka_unit_test(test_single_entries),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_determinism),
