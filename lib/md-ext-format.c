@@ -419,19 +419,22 @@ static int format_dry_run(struct format_state *st, uint64_t *free_blocks, uint64
     else
         ext2fs_free(fs);
     /* as libext2fs's own limits, said before the range is cleared */
-    if ((st->o.journal_blocks && st->o.journal_blocks < 1024) || journal + 64 > fb) {
+    if ((st->o.journal_blocks && st->o.journal_blocks < 1024) || (journal && journal + 64 > fb)) {
         if (ret) {
             ext2fs_free(fs);
             *ret = NULL;
         }
-        if (journal + 64 > fb)
+        if (journal && journal + 64 > fb)
             return md_error(st->ctx, -ENOSPC, "a journal of %llu blocks does not fit the %llu free blocks",
                             (unsigned long long)journal, (unsigned long long)fb);
         return md_error(st->ctx, -EINVAL, "a journal of %u blocks is too small (at least 1024)",
                         st->o.journal_blocks);
     }
     /* the journal, the reserved blocks, root and lost+found are not for files */
-    fb -= journal + ext2fs_r_blocks_count(&st->param) + 8;
+    {
+        uint64_t used = journal + ext2fs_r_blocks_count(&st->param) + 8;
+        fb = fb > used ? fb - used : 0;
+    }
     if (free_blocks)
         *free_blocks = fb;
     if (free_inodes)

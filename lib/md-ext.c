@@ -56,6 +56,20 @@ int md_ext_errno(errcode_t err)
     }
 }
 
+/* libext2fs's own text for its codes, read from its table rather than
+ * registered with com_err (add_error_table() would change process-wide state
+ * behind the application's back); errno values as strerror(). */
+const char *md_ext_strerror(errcode_t err)
+{
+    const struct error_table *t = &et_ext2_error_table;
+
+    if (err >= t->base && err < t->base + t->n_msgs)
+        return t->msgs[err - t->base];
+    if (err > 0 && err < 4096)
+        return strerror((int)err);
+    return error_message(err);
+}
+
 int md_ext_error(md_ctx *ctx, errcode_t err, const char *fmt, ...)
 {
     char buf[MD_ERRMSG_MAX];
@@ -64,7 +78,7 @@ int md_ext_error(md_ctx *ctx, errcode_t err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    return md_error(ctx, md_ext_errno(err), "%s: %s", buf, error_message(err));
+    return md_error(ctx, md_ext_errno(err), "%s: %s", buf, md_ext_strerror(err));
 }
 
 /* ---- accessors ---------------------------------------------------------------- */

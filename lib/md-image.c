@@ -661,6 +661,13 @@ static int parse_type(md_image *img, struct fdisk_label *lb, bool gpt, const cha
     } else if (!gpt) {
         uint32_t code;
         const char *h = strncasecmp(t, "0x", 2) == 0 ? t + 2 : t;
+        if (strlen(h) <= 2 && parse_dos_id(h, &code) && code == 0xee)
+            return md_error(img->ctx, -EINVAL, "partition %zu: type 0xee marks a GPT's protective MBR: "
+                            "every reader would then look for a GPT (use a GPT table instead)", partno);
+        if (strlen(h) <= 2 && parse_dos_id(h, &code) && (code == 0x05 || code == 0x0f || code == 0x85))
+            return md_error(img->ctx, -EINVAL, "partition %zu: type 0x%02x is an extended partition, "
+                            "which needs logical partitions inside; not supported (use a GPT table "
+                            "for more than 4 partitions)", partno, code);
         if (strlen(h) <= 2 && parse_dos_id(h, &code) && code > 0) {
             pt = fdisk_label_get_parttype_from_code(lb, code);
             if (!pt)
