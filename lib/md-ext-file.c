@@ -309,22 +309,36 @@ int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_data *s, uint3
     /* the final size first: fallocate then extends the previous extent
      * instead of starting a new one for every chunk */
     err = ext2fs_inode_size_set(x->fs, (struct ext2_inode *)&in, s->size);
-    if (err)
-        return md_ext_error(x->ctx, err, "%s: setting the size", s->name);
+    if (err) {
+        r = md_ext_error(x->ctx, err, "%s: setting the size", s->name);
+        goto undo;
+    }
     r = md_ext_write_inode(x, ino, &in, mtime, 1);
+    if (r == 0)
+        r = write_data(x, ino, &in, s, progress_done, po);
     if (r < 0)
-        return r;
-    r = write_data(x, ino, &in, s, progress_done, po);
-    if (r < 0)
-        return r;
+        goto undo;
     err = ext2fs_inode_size_set(x->fs, (struct ext2_inode *)&in, s->size);
-    if (err)
-        return md_ext_error(x->ctx, err, "%s: setting the size", s->name);
+    if (err) {
+        r = md_ext_error(x->ctx, err, "%s: setting the size", s->name);
+        goto undo;
+    }
     r = md_ext_write_inode(x, ino, &in, mtime, 0);
     if (r < 0)
-        return r;
+        goto undo;
     *ret = ino;
     return 0;
+undo:
+    /* the new inode and its blocks go back: nothing names it yet */
+    {
+        char msg[MD_ERRMSG_MAX];
+        snprintf(msg, sizeof(msg), "%s", md_ctx_errmsg(x->ctx));
+        if (md_ext_release_inode(x, ino, &in) < 0)
+            md_error(x->ctx, r, "%s (and the half-written inode %u could not be freed)", msg, ino);
+        else
+            md_error(x->ctx, r, "%s", msg);
+    }
+    return r;
 }
 
 /* Blocks of data and mapping metadata for a file with @data_blocks allocated
@@ -359,6 +373,62 @@ uint64_t md_ext_file_blocks(ext2_filsys fs, uint64_t data_blocks, uint64_t runs)
 
 /* ---- single files ------------------------------------------------------------ */
 
+struct same {
+    const struct md_data *s;
+    uint64_t pos;
+    char *buf;
+    bool differ;
+};
+
+static int same_cb(void *ud, const void *p, size_t n)
+{
+    struct same *c = ud;
+
+    if (c->pos + n > c->s->size || md_data_read(c->s, c->buf, n, c->pos) < 0 ||
+        memcmp(c->buf, p, n)) {
+        c->differ = true;
+        return 1; /* stop */
+    }
+    c->pos += n;
+    return 0;
+}
+
+/* Does regular inode @ino hold exactly the contents of @s?  Then writing it
+ * again changes nothing (and a re-install stays byte for byte what it was). */
+static bool same_contents(md_ext *x, ext2_ino_t ino, const struct md_data *s, const char *path)
+{
+    struct ext2_inode_large in;
+    struct same c = { s, 0, NULL, false };
+
+    if (md_ext_read_inode(x, ino, &in) < 0 || !LINUX_S_ISREG(in.i_mode) || EXT2_I_SIZE(&in) != s->size ||
+        in.i_links_count != 1)
+        return false;
+    c.buf = malloc(MD_EXT_CHUNK);
+    if (!c.buf)
+        return false;
+    if (md_ext_read_stream(x, ino, path, same_cb, &c) < 0)
+        c.differ = true;
+    free(c.buf);
+    md_ctx_clear_error(x->ctx);
+    return !c.differ && c.pos == s->size;
+}
+
+/* The mode, owner and mtime of @ino as asked (its contents are right). */
+static int set_attrs(md_ext *x, ext2_ino_t ino, uint32_t mode, uint32_t uid, uint32_t gid, int64_t mtime)
+{
+    struct ext2_inode_large in;
+    int r = md_ext_read_inode(x, ino, &in);
+
+    if (r < 0)
+        return r;
+    if ((in.i_mode & 07777) == (mode & 07777) && md_ext_uid_of(&in) == uid && md_ext_gid_of(&in) == gid &&
+        md_ext_inode_mtime(&in, md_ext_inode_full(x->fs)) == mtime)
+        return 0;
+    in.i_mode = (uint16_t)((in.i_mode & LINUX_S_IFMT) | (mode & 07777));
+    md_ext_set_owner(&in, uid, gid);
+    return md_ext_write_inode(x, ino, &in, mtime, 0);
+}
+
 static int write_file_common(md_ext *x, const char *path, const struct md_data *s,
                              const md_attr *attr)
 {
@@ -378,6 +448,24 @@ static int write_file_common(md_ext *x, const char *path, const struct md_data *
     r = md_ext_lookup_parent(x, path, &dir, &nb, &name);
     if (r < 0)
         return r;
+    /* what is there: checked before anything is written */
+    {
+        errcode_t err = ext2fs_lookup(x->fs, dir, name, (int)strlen(name), NULL, &old);
+        struct ext2_inode oi;
+
+        if (err && err != EXT2_ET_FILE_NOT_FOUND) {
+            r = md_ext_error(x->ctx, err, "%s", path);
+            goto out;
+        }
+        if (!err && (err = ext2fs_read_inode(x->fs, old, &oi)) != 0) {
+            r = md_ext_error(x->ctx, err, "%s", path);
+            goto out;
+        }
+        if (!err && LINUX_S_ISDIR(oi.i_mode)) {
+            r = md_error(x->ctx, -EISDIR, "%s: is a directory", path);
+            goto out;
+        }
+    }
     {
         /* validate before the first write: space for the data (holes counted) */
         uint64_t nb_need = md_ext_file_blocks(x->fs,
@@ -387,26 +475,26 @@ static int write_file_common(md_ext *x, const char *path, const struct md_data *
         if (nb_need > nb_free || x->fs->super->s_free_inodes_count == 0) {
             r = md_error(x->ctx, -ENOSPC,
                          "%s: needs about %llu KiB (%llu blocks) and an inode; %llu KiB (%llu blocks) "
-                         "and %u inodes free", path,
+                         "and %u inodes free%s", path,
                          (unsigned long long)(nb_need * (x->fs->blocksize / 1024)),
                          (unsigned long long)nb_need,
                          (unsigned long long)(nb_free * (x->fs->blocksize / 1024)),
-                         (unsigned long long)nb_free, x->fs->super->s_free_inodes_count);
+                         (unsigned long long)nb_free, x->fs->super->s_free_inodes_count,
+                         old ? " (the file it replaces is freed only once the new one is written: "
+                               "both must fit)" : "");
             goto out;
         }
     }
-    if (ext2fs_lookup(x->fs, dir, name, (int)strlen(name), NULL, &old) == 0) {
-        r = md_ext_unlink(x, dir, name);
-        if (r < 0) {
-            if (r == -EISDIR)
-                r = md_error(x->ctx, -EISDIR, "%s: is a directory", path);
-            goto out;
-        }
+    if (old && same_contents(x, old, s, path)) {
+        r = set_attrs(x, old, mode, uid, gid, mtime);
+        goto out;
     }
+    /* the new file complete first, then it takes the name: a failure on the
+     * way leaves the old file (and a consistent filesystem) */
     r = md_ext_create_file(x, dir, s, mode, uid, gid, mtime, 1, &ino, NULL, NULL);
     if (r < 0)
         goto out;
-    r = md_ext_link(x, dir, name, ino, S_IFREG);
+    r = md_ext_replace(x, dir, name, ino, S_IFREG);
 out:
     free(nb);
     return r;

@@ -54,6 +54,11 @@ int md_ext_link(md_ext *fs, ext2_ino_t dir, const char *name, ext2_ino_t ino, ui
 /* Remove directory entry @name from @dir and drop its inode's link; frees
  * the inode and its blocks on the last link.  Directories are refused (-EISDIR). */
 int md_ext_unlink(md_ext *fs, ext2_ino_t dir, const char *name);
+/* Give @name in @dir to inode @ino, rewriting its directory entry in place
+ * (then dropping the old inode's link), or link it when there is none. */
+int md_ext_replace(md_ext *fs, ext2_ino_t dir, const char *name, ext2_ino_t ino, uint32_t mode);
+/* Free inode @ino (@in: its contents) and its blocks. */
+int md_ext_release_inode(md_ext *fs, ext2_ino_t ino, struct ext2_inode_large *in);
 
 /* Write inode @ino, setting all of its timestamps (a/c/m/crtime) to @t and
  * initialising the large-inode fields when it is new. */
@@ -99,6 +104,8 @@ int md_ext_inode_full(ext2_filsys fs);
 /* The mtime, with the extra epoch bits when @full. */
 int64_t md_ext_inode_mtime(const struct ext2_inode_large *in, int full);
 void md_ext_set_owner(struct ext2_inode_large *in, uint32_t uid, uint32_t gid);
+uint32_t md_ext_uid_of(const struct ext2_inode_large *in);
+uint32_t md_ext_gid_of(const struct ext2_inode_large *in);
 /* The dirent file type (EXT2_FT_*) of a mode. */
 int md_ext_ftype_of(uint32_t mode);
 int md_ext_is_zero(const char *p, size_t n);
@@ -116,6 +123,11 @@ int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_data *s, uint3
 /* Blocks of data and mapping metadata for a file with @data_blocks allocated
  * blocks in about @runs pieces. */
 uint64_t md_ext_file_blocks(ext2_filsys fs, uint64_t data_blocks, uint64_t runs);
+
+/* md-ext-read.c: the contents of inode @ino in chunks to @fn (a negative
+ * return stops with that error; 1 stops early, returned as 0). */
+int md_ext_read_stream(md_ext *x, ext2_ino_t ino, const char *path,
+                       int (*fn)(void *ud, const void *p, size_t n), void *ud);
 
 /* md-ext-populate.c: what populating @tree into @x would take (blocks of
  * data, directories and mappings; inodes; bytes of file data), as the

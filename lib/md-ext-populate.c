@@ -235,9 +235,24 @@ static int estimate_entry(md_ext *x, const struct md_entry *e, struct need *need
         need->inodes++;
     }
     if (e->n_xattrs) {
+        uint64_t bytes = 0, room;
+        size_t k;
+
         if (!ext2fs_has_feature_xattr(fs->super))
             return md_error(x->ctx, -ENOTSUP,
                             "%s: has xattrs but the filesystem lacks the ext_attr feature", e->path);
+        /* what one xattr block and the inode's spare room can hold, told
+         * before anything is written (entries: 16 bytes + name + value,
+         * rounded to 4; the block's header 32, the inode's 4) */
+        for (k = 0; k < e->n_xattrs; k++)
+            bytes += 16 + ((strlen(e->xattrs[k].name) + 3) & ~3u) + ((e->xattrs[k].size + 3) & ~(size_t)3);
+        room = bs - 32;
+        if (EXT2_INODE_SIZE(fs->super) > EXT2_GOOD_OLD_INODE_SIZE + 32 + 4)
+            room += EXT2_INODE_SIZE(fs->super) - EXT2_GOOD_OLD_INODE_SIZE - 32 - 4;
+        if (bytes > room)
+            return md_error(x->ctx, -ENOSPC, "%s: its extended attributes take %llu bytes; a %u-byte "
+                            "block and the inode hold at most %llu (use 4096-byte blocks)", e->path,
+                            (unsigned long long)bytes, bs, (unsigned long long)room);
         need->blocks++;
     }
     return 0;
@@ -524,6 +539,21 @@ static int populate_dir(struct populate *st, const struct md_entry *e, const str
     return set_xattrs(x, ino, e);
 }
 
+/* Undo a new, unnamed inode after a failure (md_ext_create_file() frees its
+ * own); nothing to do for 0. */
+static void drop_new(md_ext *x, ext2_ino_t ino)
+{
+    struct ext2_inode_large in;
+    char msg[MD_ERRMSG_MAX];
+
+    if (!ino)
+        return;
+    snprintf(msg, sizeof(msg), "%s", md_ctx_errmsg(x->ctx));
+    if (md_ext_read_inode(x, ino, &in) == 0 && in.i_links_count)
+        (void)md_ext_release_inode(x, ino, &in);
+    md_error(x->ctx, 0, "%s", msg); /* the first error is the one to report */
+}
+
 static int populate_file(struct populate *st, ext2_ino_t dir, const struct md_entry *e,
                          ext2_ino_t *ino)
 {
@@ -549,34 +579,47 @@ static int populate_other(struct populate *st, const struct md_entry *e, const s
     int r;
 
     if (sl->old) {
-        r = md_ext_unlink(x, sl->dir, sl->name);
-        if (r < 0) {
-            if (r == -EISDIR)
-                r = md_error(x->ctx, -EISDIR,
-                             "%s: is a directory in the filesystem; cannot replace it", e->path);
-            return r;
-        }
-        md_ext_pdir_forget(sl->pp, sl->name);
+        /* a directory is never replaced: said before anything is written */
+        struct ext2_inode oi;
+        errcode_t err = ext2fs_read_inode(x->fs, sl->old, &oi);
+        if (err)
+            return md_ext_error(x->ctx, err, "%s", e->path);
+        if (LINUX_S_ISDIR(oi.i_mode))
+            return md_error(x->ctx, -EISDIR,
+                            "%s: is a directory in the filesystem; cannot replace it", e->path);
     }
     if (type == S_IFREG && st->fsino[e->ino]) {
         /* another link of a file already written */
-        return slot_link(st, sl, st->fsino[e->ino], S_IFREG);
-    }
-    if (type == S_IFREG) {
-        r = populate_file(st, sl->dir, e, &ino);
-    } else if (type == S_IFLNK) {
-        r = create_symlink(x, sl->dir, e->path, e->link, &ino);
-        if (r == 0)
-            r = apply_attrs(x, ino, e);
+        ino = st->fsino[e->ino];
     } else {
-        r = create_node(x, sl->dir, e, &ino);   /* with owner, mode and mtime */
+        /* the new inode complete first: a failure leaves the old file */
+        if (type == S_IFREG) {
+            r = populate_file(st, sl->dir, e, &ino);
+        } else if (type == S_IFLNK) {
+            r = create_symlink(x, sl->dir, e->path, e->link, &ino);
+            if (r == 0)
+                r = apply_attrs(x, ino, e);
+        } else {
+            r = create_node(x, sl->dir, e, &ino);   /* with owner, mode and mtime */
+        }
+        if (r == 0)
+            r = set_xattrs(x, ino, md_entry_data(e));
+        if (r < 0) {
+            drop_new(x, ino);
+            return r;
+        }
+        st->fsino[e->ino] = ino;
     }
+    if (!sl->old)
+        return slot_link(st, sl, ino, e->mode);
+    if (!sl->coll)
+        return md_ext_replace(x, sl->dir, sl->name, ino, e->mode);
+    /* a collected directory: the old name leaves the disk, the new one is
+     * written with the directory */
+    r = md_ext_unlink(x, sl->dir, sl->name);
     if (r < 0)
         return r;
-    st->fsino[e->ino] = ino;
-    r = set_xattrs(x, ino, md_entry_data(e));
-    if (r < 0)
-        return r;
+    md_ext_pdir_forget(sl->pp, sl->name);
     return slot_link(st, sl, ino, e->mode);
 }
 
@@ -599,7 +642,7 @@ static void populate_free(struct populate *st)
     size_t i;
 
     if (st->pd)
-        for (i = 0; i <= st->tree->n; i++)
+        for (i = 0; i <= st->tree->n + 1; i++)
             md_ext_pdir_free(&st->pd[i]);
     free(st->pd);
     free(st->fsino);
@@ -631,10 +674,16 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
         r = populate_prepare(&st);
     for (i = 0; r == 0 && i < tree->n; i++)
         r = populate_entry(&st, i);
-    /* write the new directories, in tree order */
-    for (i = 0; r == 0 && i <= tree->n + 1; i++)
-        if (st.pd[i].ino)
-            r = md_ext_pdir_flush(x, &st.pd[i]);
+    /* write the new directories, in tree order: after a failure too, so that
+     * every inode made so far is named somewhere (a consistent filesystem,
+     * partly filled) */
+    for (i = 0; st.pd && i <= tree->n + 1; i++) {
+        if (st.pd[i].ino) {
+            int r2 = md_ext_pdir_flush(x, &st.pd[i]);
+            if (r == 0)
+                r = r2;
+        }
+    }
     /* the root's own attributes, when a source gave them, go to the target
      * directory: last, once nothing else changes it */
     if (r == 0 && tree->root_set) {

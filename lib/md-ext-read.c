@@ -12,15 +12,6 @@
 
 /* ---- reading ------------------------------------------------------------------------ */
 
-static uint32_t ext_uid_of(const struct ext2_inode_large *in)
-{
-    return in->i_uid | ((uint32_t)in->osd2.linux2.l_i_uid_high << 16);
-}
-
-static uint32_t ext_gid_of(const struct ext2_inode_large *in)
-{
-    return in->i_gid | ((uint32_t)in->osd2.linux2.l_i_gid_high << 16);
-}
 
 static int open_regular(md_ext *x, const char *path, ext2_ino_t *ino, struct ext2_inode_large *in)
 {
@@ -38,7 +29,7 @@ static int open_regular(md_ext *x, const char *path, ext2_ino_t *ino, struct ext
 }
 
 /* Stream the file's contents to @fn in pieces. */
-static int read_stream(md_ext *x, ext2_ino_t ino, const char *path,
+int md_ext_read_stream(md_ext *x, ext2_ino_t ino, const char *path,
                        int (*fn)(void *ud, const void *p, size_t n), void *ud)
 {
     ext2_file_t f;
@@ -64,12 +55,12 @@ static int read_stream(md_ext *x, ext2_ino_t ino, const char *path,
         if (!got)
             break;
         r = fn(ud, buf, got);
-        if (r < 0)
+        if (r != 0)
             break;
     }
     ext2fs_file_close(f);
     free(buf);
-    return r;
+    return r < 0 ? r : 0;
 }
 
 struct membuf {
@@ -107,7 +98,7 @@ MD_API int md_ext_read_file(md_ext *x, const char *path, void **data, size_t *si
     m.p = malloc(m.cap);
     if (!m.p)
         return md_error(x->ctx, -ENOMEM, "out of memory");
-    r = read_stream(x, ino, path, to_mem, &m);
+    r = md_ext_read_stream(x, ino, path, to_mem, &m);
     if (r < 0) {
         if (r == -ENOMEM)
             md_error(x->ctx, r, "%s: file longer than its size", path);
@@ -172,7 +163,7 @@ MD_API int md_ext_extract_file(md_ext *x, const char *path, const char *host_pat
     o.host_path = host_path;
     o.fd = t.fd;
     o.off = 0;
-    r = read_stream(x, ino, path, to_fd, &o);
+    r = md_ext_read_stream(x, ino, path, to_fd, &o);
     if (r < 0) {
         md_tmpfile_discard(&t);
         return r;
@@ -205,7 +196,7 @@ MD_API int md_ext_extract_fd(md_ext *x, const char *path, int fd)
     o.host_path = "output";
     o.fd = fd;
     o.off = 0;
-    return read_stream(x, ino, path, to_stream, &o);
+    return md_ext_read_stream(x, ino, path, to_stream, &o);
 }
 
 static void fill_stat(md_ext *x, ext2_ino_t ino, const struct ext2_inode_large *in, md_ext_stat *st)
@@ -213,8 +204,8 @@ static void fill_stat(md_ext *x, ext2_ino_t ino, const struct ext2_inode_large *
     st->ino = ino;
     st->mode = in->i_mode;
     st->nlink = in->i_links_count;
-    st->uid = ext_uid_of(in);
-    st->gid = ext_gid_of(in);
+    st->uid = md_ext_uid_of(in);
+    st->gid = md_ext_gid_of(in);
     st->size = EXT2_I_SIZE(in);
     st->mtime = md_ext_inode_mtime(in, md_ext_inode_full(x->fs) && in->i_extra_isize >= 24);
     st->rmajor = st->rminor = 0;
@@ -294,7 +285,7 @@ MD_API int md_ext_readlink(md_ext *x, const char *path, char **target)
         memcpy(buf, in.i_block, (size_t)len);
     } else {
         struct membuf m = { buf, 0, (size_t)len + 1 };
-        r = read_stream(x, ino, path, to_mem, &m);
+        r = md_ext_read_stream(x, ino, path, to_mem, &m);
         if (r < 0) {
             free(buf);
             return r;

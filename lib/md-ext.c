@@ -194,6 +194,16 @@ int md_ext_read_inode(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *inode)
     return 0;
 }
 
+uint32_t md_ext_uid_of(const struct ext2_inode_large *in)
+{
+    return in->i_uid | ((uint32_t)in->osd2.linux2.l_i_uid_high << 16);
+}
+
+uint32_t md_ext_gid_of(const struct ext2_inode_large *in)
+{
+    return in->i_gid | ((uint32_t)in->osd2.linux2.l_i_gid_high << 16);
+}
+
 void md_ext_set_owner(struct ext2_inode_large *in, uint32_t uid, uint32_t gid)
 {
     in->i_uid = (uint16_t)uid;
@@ -369,7 +379,7 @@ int md_ext_link(md_ext *x, ext2_ino_t dir, const char *name, ext2_ino_t ino, uin
     return 0;
 }
 
-static int release_inode(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in)
+int md_ext_release_inode(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in)
 {
     ext2_filsys fs = x->fs;
     blk64_t acl;
@@ -420,7 +430,63 @@ int md_ext_unlink(md_ext *x, ext2_ino_t dir, const char *name)
         return md_ext_write_inode(x, ino, &in,
                                   md_ext_inode_mtime(&in, md_ext_inode_full(x->fs)), 0);
     }
-    return release_inode(x, ino, &in);
+    return md_ext_release_inode(x, ino, &in);
+}
+
+/* Drop one link of inode @ino: the inode goes with its last link. */
+static int drop_link(md_ext *x, ext2_ino_t ino)
+{
+    struct ext2_inode_large in;
+    int r = md_ext_read_inode(x, ino, &in);
+
+    if (r < 0)
+        return r;
+    if (in.i_links_count > 1) {
+        in.i_links_count--;
+        return md_ext_write_inode(x, ino, &in, md_ext_inode_mtime(&in, md_ext_inode_full(x->fs)), 0);
+    }
+    return md_ext_release_inode(x, ino, &in);
+}
+
+struct replace {
+    const char *name;
+    size_t len;
+    ext2_ino_t ino, old;
+    int ftype;
+};
+
+static int replace_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *de, int offset, int blocksize,
+                      char *buf, void *priv)
+{
+    struct replace *rp = priv;
+    (void)dir;
+    (void)entry;
+    (void)offset;
+    (void)blocksize;
+    (void)buf;
+
+    if (!de->inode || (size_t)ext2fs_dirent_name_len(de) != rp->len || memcmp(de->name, rp->name, rp->len))
+        return 0;
+    rp->old = de->inode;
+    de->inode = rp->ino;
+    ext2fs_dirent_set_file_type(de, rp->ftype);
+    return DIRENT_CHANGED | DIRENT_ABORT;
+}
+
+int md_ext_replace(md_ext *x, ext2_ino_t dir, const char *name, ext2_ino_t ino, uint32_t mode)
+{
+    struct replace rp = { name, strlen(name), ino, 0, 0 };
+    errcode_t err;
+
+    rp.ftype = ext2fs_has_feature_filetype(x->fs->super) ? md_ext_ftype_of(mode) : 0;
+    /* one directory entry rewritten in place: the old file is there until
+     * the new one, complete, takes its name */
+    err = ext2fs_dir_iterate2(x->fs, dir, 0, NULL, replace_cb, &rp);
+    if (err)
+        return md_ext_error(x->ctx, err, "replacing '%s' in directory inode %u", name, dir);
+    if (!rp.old)
+        return md_ext_link(x, dir, name, ino, mode);
+    return drop_link(x, rp.old);
 }
 
 /* ---- open / close -------------------------------------------------------------- */
