@@ -630,8 +630,12 @@ static int dw_place(struct dw *w)
     for (i = 0; i < d->n_fs; i++) {
         struct disk_fs *f = &d->fs[i];
 
+        /* the table was just made from the description: the rule applied
+         * to it needs no probe (which could fail) */
         f->placed = f->partno;
-        if (f->partno == MD_DISK_PART_AUTO) {
+        if (f->partno == MD_DISK_PART_AUTO && w->table != MD_TABLE_NONE && planned_partition(d, f))
+            f->placed = planned_partition(d, f);
+        if (f->placed == MD_DISK_PART_AUTO) {
             r = md_image_default_partition(w->img, &f->placed);
             if (r < 0)
                 return r;

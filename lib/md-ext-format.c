@@ -202,6 +202,27 @@ static int clear_range(md_ctx *ctx, const char *path, uint64_t off, uint64_t siz
     return r;
 }
 
+/* ext2fs_expand_dir() can report success after failing to map the new
+ * block (an allocation failure inside ext2fs_extent_replace() is lost in
+ * libext2fs 1.47): every block of lost+found is looked up. */
+static int check_lpf_blocks(md_ext *x, ext2_ino_t lpf, unsigned n)
+{
+    blk64_t lblk, pblk;
+    errcode_t err;
+
+    for (lblk = 0; lblk < n; lblk++) {
+        pblk = 0;
+        err = ext2fs_bmap2(x->fs, lpf, NULL, NULL, 0, lblk, NULL, &pblk);
+        if (err)
+            return md_ext_error(x->ctx, err, "expanding lost+found: reading its block %llu",
+                                (unsigned long long)lblk);
+        if (!pblk)
+            return md_error(x->ctx, -EIO, "expanding lost+found: block %llu was not mapped (libext2fs "
+                            "lost an error)", (unsigned long long)lblk);
+    }
+    return 0;
+}
+
 static int make_root_and_lpf(md_ext *x)
 {
     ext2_filsys fs = x->fs;
@@ -230,6 +251,9 @@ static int make_root_and_lpf(md_ext *x)
         if (err)
             return md_ext_error(x->ctx, err, "expanding lost+found");
     }
+    r = check_lpf_blocks(x, lpf, lpf_size / fs->blocksize);
+    if (r < 0)
+        return r;
     r = md_ext_read_inode(x, lpf, &in);
     if (r < 0)
         return r;
@@ -511,6 +535,7 @@ static int format_init_fs(struct format_state *st)
     md_ext *x = st->x;
     char iopt[64];
     errcode_t err;
+    int r;
 
     err = ext2fs_initialize(path, EXT2_FLAG_64BITS, &st->param, unix_io_manager, &x->fs);
     if (err)
@@ -521,6 +546,9 @@ static int format_init_fs(struct format_state *st)
     err = io_channel_set_options(x->fs->io, iopt);
     if (err)
         return md_ext_error(st->ctx, err, "%s: setting the partition offset", path);
+    r = md_ext_inode_cache(x);
+    if (r < 0)
+        return r;
     if (x->has_epoch)
         x->fs->now = (time_t)x->epoch;
     x->fs->umask = 0;

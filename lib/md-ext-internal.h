@@ -28,6 +28,8 @@ int md_ext_is_rdonly(const md_ext *fs);
 /* Translate a libext2fs error into -errno and store "PREFIX: message" on
  * @ctx.  Returns the -errno. */
 int md_ext_error(md_ctx *ctx, errcode_t err, const char *fmt, ...) md_printf(3, 4);
+/* libext2fs's inode cache, made at once after an open or an initialise. */
+int md_ext_inode_cache(md_ext *x);
 /* The text of a libext2fs code ("Corrupt group descriptor: bad block for block bitmap"). */
 const char *md_ext_strerror(errcode_t err);
 /* The -errno equivalent of an errcode_t without touching the message. */

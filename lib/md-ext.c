@@ -549,6 +549,18 @@ static int check_opened(md_ext *x, uint32_t partno)
     err = ext2fs_read_bitmaps(x->fs);
     if (err)
         return md_ext_error(ctx, err, "%s: reading the bitmaps of partition %u", name, partno);
+    return md_ext_inode_cache(x);
+}
+
+int md_ext_inode_cache(md_ext *x)
+{
+    /* libext2fs makes its inode cache on the first inode read, and its
+     * out-of-memory path there (1.47.0) frees an uninitialised array and
+     * leaves a dangling cache behind: made here, at a known point, the
+     * later reads never take that path */
+    errcode_t err = ext2fs_create_inode_cache(x->fs, 4);
+    if (err)
+        return md_ext_error(x->ctx, err, "%s: the inode cache", md_image_name(x->img));
     return 0;
 }
 

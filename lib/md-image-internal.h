@@ -23,9 +23,12 @@ struct pending_part {
 struct md_image {
     md_ctx *ctx;
     char *path;          /* final path */
-    md_tmpfile tmp;      /* created images until commit */
+    md_tmpfile tmp;      /* created images, and the copy of an MD_IMAGE_ATOMIC one, until commit */
     bool created, committed, rdonly;
+    bool atomic;         /* an opened image whose changes go to a copy (tmp) */
     int fd;
+    int lock_fd;         /* the opened file, locked for as long as the image is open
+                          * (its own descriptor is fd unless atomic) */
     uint64_t size;
     struct pending_part *parts;
     size_t n_parts;

@@ -97,6 +97,7 @@ static md_image *image_alloc(md_ctx *ctx)
         return NULL;
     img->ctx = md_ctx_ref(ctx);
     img->fd = -1;
+    img->lock_fd = -1;
     img->tmp.fd = -1;
     return img;
 }
@@ -121,9 +122,11 @@ MD_API void md_image_free(md_image *img)
     if (img->created && !img->committed) {
         md_tmpfile_discard(&img->tmp); /* closes img->fd too */
         img->fd = -1;
-    } else if (img->fd >= 0) {
+    } else if (img->fd >= 0 && img->fd != img->lock_fd) {
         close(img->fd);
     }
+    if (img->lock_fd >= 0)
+        close(img->lock_fd); /* and the lock goes with it */
     clear_pending(img);
     free(img->path);
     md_ctx_unref(img->ctx);
@@ -180,6 +183,136 @@ MD_API int md_image_create(md_ctx *ctx, const char *path, uint64_t size,
     return 0;
 }
 
+/* The whole file, locked with an OFD lock: shared for readers, exclusive
+ * for writers.  QEMU locks its images the same way (on some bytes), so an
+ * image a guest runs from is "in use" too, and QEMU refuses one we change. */
+static int lock_image(md_ctx *ctx, int fd, const char *path, bool rdonly, bool wait)
+{
+    struct flock fl;
+
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = rdonly ? F_RDLCK : F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
+        if (errno == EINTR && wait)
+            continue;
+        if (errno == EAGAIN || errno == EACCES)
+            return md_error(ctx, -EBUSY, "%s: in use by another program (another mdimg, or QEMU "
+                            "running from it)%s", path, wait ? "" : "; --wait waits for it");
+        if (errno == EINVAL || errno == ENOLCK || errno == EOPNOTSUPP)
+            return 0; /* a filesystem without locks: go on unlocked */
+        return md_error_errno(ctx, -errno, "%s: lock", path);
+    }
+    return 0;
+}
+
+/* Open @path and lock it; a file replaced while we waited for the lock (by
+ * an atomic change of another run) is opened again. */
+static int open_locked(md_image *img, const char *path, uint32_t flags, struct stat *st)
+{
+    bool wait = flags & MD_IMAGE_WAIT;
+    struct stat now;
+    int tries, r;
+
+    for (tries = 0; tries < 100; tries++) {
+        /* O_NONBLOCK: a FIFO at the path does not block the open */
+        img->fd = open(path, (img->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (img->fd < 0 && errno == EISDIR)
+            return md_error(img->ctx, -EINVAL, "%s: not a regular file (a directory)", path);
+        if (img->fd < 0)
+            return md_error_errno(img->ctx, -errno, "%s", path);
+        if (fstat(img->fd, st) < 0)
+            return md_error_errno(img->ctx, -errno, "%s", path);
+        if (!S_ISREG(st->st_mode))
+            return md_error(img->ctx, -EINVAL, "%s: not a regular file", path);
+        (void)fcntl(img->fd, F_SETFL, fcntl(img->fd, F_GETFL) & ~O_NONBLOCK);
+        r = lock_image(img->ctx, img->fd, path, img->rdonly, wait);
+        if (r < 0)
+            return r;
+        if (stat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino)
+            return 0;
+        close(img->fd);
+        img->fd = -1;
+    }
+    return md_error(img->ctx, -EBUSY, "%s: keeps being replaced while it is opened", path);
+}
+
+/* Data of @from into @to (the same size), holes kept: copy_file_range()
+ * shares or copies in the kernel where it can. */
+static int copy_sparse(md_ctx *ctx, int from, int to, uint64_t size, const char *path)
+{
+    off_t pos = 0;
+
+    if (ftruncate(to, (off_t)size) < 0)
+        return md_error_errno(ctx, -errno, "%s: sizing the copy", path);
+    while ((uint64_t)pos < size) {
+        off_t data = lseek(from, pos, SEEK_DATA), hole;
+        if (data < 0) {
+            if (errno == ENXIO)
+                break; /* only a hole is left */
+            data = pos;
+            hole = (off_t)size; /* no SEEK_DATA: all of it */
+        } else {
+            hole = lseek(from, data, SEEK_HOLE);
+            if (hole < 0)
+                hole = (off_t)size;
+        }
+        while (data < hole) {
+            off_t in = data, out = data;
+            ssize_t n = copy_file_range(from, &in, to, &out, (size_t)(hole - data), 0);
+            if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+                char buf[1 << 16];
+                size_t k = (size_t)(hole - data) < sizeof(buf) ? (size_t)(hole - data) : sizeof(buf);
+                int r = md_pread_full(from, buf, k, (uint64_t)data);
+                if (r == 0)
+                    r = md_pwrite_full(to, buf, k, (uint64_t)data);
+                if (r < 0)
+                    return md_error_errno(ctx, r, "%s: copying", path);
+                n = (ssize_t)k;
+            } else if (n < 0) {
+                int e = errno;
+                if (e == ENOSPC)
+                    return md_error(ctx, -ENOSPC, "%s: no room for the copy that makes the change "
+                                    "atomic (%llu MiB of data): free some space, or change it in place",
+                                    path, (unsigned long long)(size >> 20));
+                return md_error_errno(ctx, -e, "%s: copying", path);
+            } else if (n == 0) {
+                break;
+            }
+            data += n;
+        }
+        pos = hole;
+    }
+    return 0;
+}
+
+/* MD_IMAGE_ATOMIC: the changes go to a copy next to the image, which
+ * md_image_commit() renames over it. */
+static int open_copy(md_image *img, const struct stat *st)
+{
+    int r = md_tmpfile_open(img->ctx, &img->tmp, img->path, true);
+
+    if (r == -EACCES || r == -EROFS || r == -EPERM) {
+        md_warn(img->ctx, "%s: its directory is not writable: changing it in place (a failure "
+                "could leave it half-changed)", img->path);
+        md_ctx_clear_error(img->ctx);
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    r = copy_sparse(img->ctx, img->fd, img->tmp.fd, (uint64_t)st->st_size, img->path);
+    if (r < 0) {
+        md_tmpfile_discard(&img->tmp);
+        return r;
+    }
+    (void)fchmod(img->tmp.fd, st->st_mode & 07777);
+    img->lock_fd = img->fd;
+    img->fd = img->tmp.fd;
+    img->created = true;   /* published (or dropped) like a created image */
+    img->atomic = true;
+    return 0;
+}
+
 MD_API int md_image_open(md_ctx *ctx, const char *path, uint32_t flags, md_image **ret)
 {
     struct stat st;
@@ -191,32 +324,26 @@ MD_API int md_image_open(md_ctx *ctx, const char *path, uint32_t flags, md_image
     *ret = NULL;
     if (!path || !*path)
         return md_error(ctx, -EINVAL, "image: empty path");
-    if (flags & ~MD_IMAGE_RDONLY)
+    if (flags & ~(MD_IMAGE_RDONLY | MD_IMAGE_WAIT | MD_IMAGE_ATOMIC))
         return md_error(ctx, -EINVAL, "%s: unknown open flags 0x%x", path, flags);
     img = image_alloc(ctx);
     if (!img)
         return md_error(ctx, -ENOMEM, "out of memory");
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        md_image_free(img);
-        return md_error(ctx, -EINVAL, "%s: not a regular file", path);
-    }
     img->path = strdup(path);
     img->rdonly = flags & MD_IMAGE_RDONLY;
-    img->fd = open(path, (img->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (!img->path || img->fd < 0) {
-        r = img->path ? md_error_errno(ctx, -errno, "%s", path) : md_error(ctx, -ENOMEM, "out of memory");
+    if (!img->path) {
+        md_image_free(img);
+        return md_error(ctx, -ENOMEM, "out of memory");
+    }
+    r = open_locked(img, path, flags, &st);
+    if (r == 0 && (flags & MD_IMAGE_ATOMIC) && !img->rdonly)
+        r = open_copy(img, &st);
+    if (r < 0) {
         md_image_free(img);
         return r;
     }
-    if (fstat(img->fd, &st) < 0) {
-        r = md_error_errno(ctx, -errno, "%s", path);
-        md_image_free(img);
-        return r;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        md_image_free(img);
-        return md_error(ctx, -EINVAL, "%s: not a regular file", path);
-    }
+    if (img->lock_fd < 0)
+        img->lock_fd = img->fd;
     img->size = (uint64_t)st.st_size;
     *ret = img;
     return 0;
@@ -292,10 +419,47 @@ MD_API int md_image_usage(md_image *img, uint64_t *apparent, uint64_t *allocated
 
 /* ---- libblkid: reading the table ----------------------------------------- */
 
+static uint32_t le32_at(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Whether the first two sectors plainly hold a partition table: an MBR
+ * signature with well-formed entries (boot flag 0x00 or 0x80, and one in
+ * use), not a FAT or NTFS boot sector, or a GPT header.  libblkid reports
+ * some of its own failures (an allocation inside a prober) as "nothing
+ * found"; this tells such a miss from an image without a table. */
+static bool raw_table_present(md_image *img)
+{
+    unsigned char s[1024];
+    bool used = false;
+    int i;
+
+    if (md_pread_full(img->fd, s, sizeof(s), 0) < 0)
+        return false;
+    if (!memcmp(s + 512, "EFI PART", 8))
+        return true;
+    if (s[510] != 0x55 || s[511] != 0xaa)
+        return false;
+    if ((s[0] == 0xeb || s[0] == 0xe9) &&
+        (!memcmp(s + 0x36, "FAT", 3) || !memcmp(s + 0x52, "FAT", 3) || !memcmp(s + 3, "NTFS", 4)))
+        return false;
+    for (i = 0; i < 4; i++) {
+        const unsigned char *e = s + 446 + 16 * i;
+
+        if (e[0] != 0 && e[0] != 0x80)
+            return false;
+        if (e[4] && le32_at(e + 8) && le32_at(e + 12))
+            used = true;
+    }
+    return used;
+}
+
 int md_image_blkid_parts(md_image *img, blkid_probe *ret_pr, blkid_partlist *ret_ls)
 {
     blkid_probe pr = blkid_new_probe();
     blkid_partlist ls;
+    int rc;
 
     if (!pr)
         return md_error(img->ctx, -ENOMEM, "out of memory");
@@ -306,9 +470,24 @@ int md_image_blkid_parts(md_image *img, blkid_probe *ret_pr, blkid_partlist *ret
     blkid_probe_enable_superblocks(pr, 0);
     blkid_probe_enable_partitions(pr, 1);
     blkid_probe_set_partitions_flags(pr, BLKID_PARTS_ENTRY_DETAILS);
-    ls = blkid_probe_get_partitions(pr);
+    /* told apart: no table (1), a table (0), or a failure (< 0, out of
+     * memory say), which must not read as "no table" (whole-image
+     * defaults would then overwrite the table) */
+    rc = blkid_do_fullprobe(pr);
+    if (rc < 0) {
+        blkid_free_probe(pr);
+        return md_error(img->ctx, -EIO, "%s: libblkid cannot read the partition table", img->path);
+    }
+    ls = rc == 0 ? blkid_probe_get_partitions(pr) : NULL;
+    if (ls && !blkid_partlist_get_table(ls))
+        ls = NULL;
+    if (!ls && ((rc == 0 && blkid_probe_has_value(pr, "PTTYPE")) || raw_table_present(img))) {
+        blkid_free_probe(pr);
+        return md_error(img->ctx, -EIO, "%s: libblkid cannot read the partition table that the first "
+                        "sectors hold (out of memory?)", img->path);
+    }
     *ret_pr = pr;
-    *ret_ls = ls && blkid_partlist_get_table(ls) ? ls : NULL;
+    *ret_ls = ls;
     return 0;
 }
 

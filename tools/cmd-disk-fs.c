@@ -48,6 +48,7 @@ static void format_usage(FILE *f)
             "  -I, --inode-size N    inode size in bytes (default 256)\n"
             "  -m, --reserved PCT    reserved blocks percentage (default 5)\n"
             "  -J, --journal-blocks N  journal size in blocks (ext3/ext4)\n"
+            "      --wait            wait while another program uses IMG (else: an error)\n"
             "  -q, --quiet           print nothing on success\n"
             "  -v, --verbose         print library debug messages\n"
             "  -h, --help            show this help\n");
@@ -67,6 +68,7 @@ int cmd_disk_format(int argc, char **argv)
         { "reserved", required_argument, NULL, 'm' },
         { "journal-blocks", required_argument, NULL, 'J' },
         MDIMG_COMMON_LONGOPTS,
+        MDIMG_WAIT_LONGOPT,
         { NULL, 0, NULL, 0 },
     };
     md_ext_format_opts fo = MD_EXT_FORMAT_OPTS_INIT;
@@ -129,11 +131,13 @@ int cmd_disk_format(int argc, char **argv)
         return mdimg_usage_error("--fs ext2|ext3|ext4 is required");
     if (mdimg_ctx_new(&ctx) < 0)
         return 1;
-    r = md_image_open(ctx, argv[optind], 0, &img);
+    r = mdimg_image_open(ctx, argv[optind], 0, &img);
     if (r >= 0)
         r = resolve_part(img, &partno);
     if (r >= 0)
         r = md_ext_format(img, partno, &fo, NULL);
+    if (r >= 0)
+        r = md_image_commit(img);
     if (r < 0) {
         mdimg_fail(ctx, r);
         md_image_free(img);
@@ -167,6 +171,7 @@ static void populate_usage(FILE *f)
             "  -C, --target DIR    directory in the filesystem to fill (default /)\n"
             "  -s FILE, -c FILE    short for --spec FILE, --archive FILE\n"
             "      --progress      show progress also when stderr is not a terminal\n"
+            "      --wait          wait while another program uses IMG (else: an error)\n"
             "  -q, --quiet         print nothing on success\n"
             "  -v, --verbose       print library debug messages\n"
             "  -h, --help          show this help\n"
@@ -183,6 +188,7 @@ static int populate_parse(int argc, char **argv, struct mdimg_sources *src, uint
         { "progress", no_argument, NULL, OPT_PROGRESS },
         MDIMG_SOURCE_LONGOPTS,
         MDIMG_COMMON_LONGOPTS,
+        MDIMG_WAIT_LONGOPT,
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -242,7 +248,7 @@ int cmd_disk_populate(int argc, char **argv)
     if (r >= 0)
         r = mdimg_sources_add(&src, tree);
     if (r >= 0)
-        r = md_image_open(ctx, imgpath, 0, &img);
+        r = mdimg_image_open(ctx, imgpath, 0, &img);
     if (r >= 0)
         r = resolve_part(img, &partno);
     if (r >= 0)
@@ -253,12 +259,14 @@ int cmd_disk_populate(int argc, char **argv)
     if (r >= 0)
         r = md_ext_populate(fs, tree, &po);
     mdimg_progress_done(&pr);
-    if (fs) {
-        /* also after a failure: a filesystem left untouched (-ENOSPC from the
-         * estimate) is not written, a partly filled one gets consistent bitmaps */
-        int r2 = md_ext_close(fs);
+    /* the changes reach the image only when everything worked (an atomic
+     * copy); a failure drops them */
+    if (r >= 0) {
+        r = md_ext_close(fs);
         if (r >= 0)
-            r = r2;
+            r = md_image_commit(img);
+    } else {
+        md_ext_free(fs);
     }
     if (r < 0) {
         mdimg_fail(ctx, r);
@@ -335,7 +343,7 @@ static int parse_loc(const char *s, struct loc *l, int allow_bare)
 
 static int open_loc(md_ctx *ctx, struct loc *l, int rdonly, md_image **img, md_ext **fs)
 {
-    int r = md_image_open(ctx, l->img, rdonly ? MD_IMAGE_RDONLY : 0, img);
+    int r = mdimg_image_open(ctx, l->img, rdonly, img);
     if (r < 0 || (r = resolve_part(*img, &l->part)) < 0)
         return r;
     return md_ext_open(*img, l->part, rdonly ? MD_EXT_RDONLY : 0, fs);
@@ -362,6 +370,7 @@ static void cp_usage(FILE *f)
             "Options:\n"
             "  -m, --mode MODE     permission bits in the image (octal; default: the host file's)\n"
             "  -o, --owner U:G     owner in the image (default 0:0)\n"
+            "      --wait          wait while another program uses IMG (else: an error)\n"
             "  -q, --quiet         print nothing on success\n"
             "  -v, --verbose       print library debug messages\n"
             "  -h, --help          show this help\n");
@@ -427,11 +436,13 @@ static int cp_in(md_ctx *ctx, const char *host, struct loc *dst, md_attr *attr, 
     md_ctx_clear_error(ctx);
     if (r >= 0)
         r = md_ext_write_host_file(fs, dpath ? dpath : dst->path, host, attr);
-    if (fs) {
-        /* also after a failed write: flush what is consistent rather than leave bitmaps stale */
-        int r2 = md_ext_close(fs);
+    /* published only when everything worked; a failure drops the copy */
+    if (r >= 0) {
+        r = md_ext_close(fs);
         if (r >= 0)
-            r = r2;
+            r = md_image_commit(img);
+    } else {
+        md_ext_free(fs);
     }
     md_image_free(img);
     free(dpath);
@@ -460,6 +471,7 @@ int cmd_disk_cp(int argc, char **argv)
         { "mode", required_argument, NULL, 'm' },
         { "owner", required_argument, NULL, 'o' },
         MDIMG_COMMON_LONGOPTS,
+        MDIMG_WAIT_LONGOPT,
         { NULL, 0, NULL, 0 },
     };
     md_attr attr = MD_ATTR_INIT;
@@ -523,6 +535,7 @@ static void ls_usage(FILE *f)
             "Options:\n"
             "  -l, --long    mode, links, owner, size, mtime (UTC), name [-> target]\n"
             "      --json    a JSON array of {name,type,mode,nlink,uid,gid,size,mtime,...}\n"
+            "      --wait    wait while another program writes IMG (else: an error)\n"
             "  -q, --quiet   print nothing but the listing\n"
             "  -v, --verbose print library debug messages\n"
             "  -h, --help    show this help\n");
@@ -643,6 +656,7 @@ int cmd_disk_ls(int argc, char **argv)
         { "long", no_argument, NULL, 'l' },
         { "json", no_argument, NULL, 'j' },
         MDIMG_COMMON_LONGOPTS,
+        MDIMG_WAIT_LONGOPT,
         { NULL, 0, NULL, 0 },
     };
     struct ls_state ls = { NULL, NULL, 0, 0, 0 };

@@ -21,6 +21,7 @@ static void usage_install(FILE *f)
             "                        partition table, the whole image\n"
             "  --label NAME          entry label for --kernel (default linux)\n"
             "%s"
+            "  --wait                wait while another program uses IMG (else: an error)\n"
             "  -q, --quiet           print nothing on success\n"
             "  -v, --verbose         print library debug messages\n"
             "  -h, --help            show this help\n"
@@ -38,6 +39,7 @@ static int cmd_install(int argc, char **argv)
         { "label", required_argument, NULL, MDIMG_XL_LABEL },
         MDIMG_EXTLINUX_LONGOPTS,
         MDIMG_COMMON_LONGOPTS,
+        MDIMG_WAIT_LONGOPT,
         { NULL, 0, NULL, 0 },
     };
     struct mdimg_extlinux x;
@@ -70,11 +72,13 @@ static int cmd_install(int argc, char **argv)
     if (ret)
         goto out;
     ret = 1;
-    r = md_image_open(ctx, argv[optind], 0, &img);
+    r = mdimg_image_open(ctx, argv[optind], 0, &img);
     if (r >= 0 && part == MD_DISK_PART_AUTO)
         r = md_image_default_partition(img, &part);
     if (r >= 0)
         r = md_extlinux_install(img, part, &x.opts);
+    if (r >= 0)
+        r = md_image_commit(img);
     if (r < 0) {
         mdimg_fail(ctx, r);
         goto out;

@@ -18,6 +18,7 @@ static void usage(FILE *f)
             "\n"
             "Options:\n"
             "  -j, --json      print a JSON object instead (sizes and offsets in bytes)\n"
+            "      --wait      wait while another program writes IMG (else: an error)\n"
             "  -q, --quiet     print only errors and the report\n"
             "  -v, --verbose   print library debug messages\n"
             "  -h, --help      show this help\n"
@@ -62,6 +63,7 @@ int cmd_inspect(int argc, char **argv)
     static const struct option opts[] = {
         { "json", no_argument, NULL, 'j' },
         MDIMG_COMMON_LONGOPTS,
+        MDIMG_WAIT_LONGOPT,
         { NULL, 0, NULL, 0 },
     };
     const char *path;
@@ -88,7 +90,7 @@ int cmd_inspect(int argc, char **argv)
 
     if (mdimg_ctx_new(&ctx) < 0)
         return 1;
-    r = md_image_open(ctx, path, MD_IMAGE_RDONLY, &img);
+    r = mdimg_image_open(ctx, path, 1, &img);
     if (r < 0)
         goto fail;
     r = md_image_probe(img, &pr);

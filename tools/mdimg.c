@@ -8,6 +8,7 @@
 #include "mdimg.h"
 
 int mdimg_verbose;
+int mdimg_wait;
 const char *mdimg_cmdname = NULL;
 
 static const struct mdimg_cmd commands[] = {
@@ -133,32 +134,31 @@ int mdimg_parse_size(const char *opt, const char *s, uint64_t *ret)
     return 0;
 }
 
+/* No context here: a name is checked without allocating anything. */
 int mdimg_parse_fs_type(const char *opt, const char *s, int32_t *ret)
 {
-    md_ctx *ctx;
-    int r;
-
-    if (md_ctx_new(&ctx) < 0)
-        return -ENOMEM;
-    r = md_fs_type_from_name(ctx, s, ret);
-    if (r < 0)
-        mdimg_usage_error("%s: %s", opt, md_ctx_errmsg(ctx));
-    md_ctx_free(ctx);
-    return r;
+    if (md_fs_type_from_name(NULL, s, ret) == 0)
+        return 0;
+    mdimg_usage_error("%s: unknown filesystem type '%s' (use ext2, ext3 or ext4)", opt, s);
+    return -EINVAL;
 }
 
 int mdimg_parse_table(const char *opt, const char *s, uint32_t *ret)
 {
-    md_ctx *ctx;
-    int r;
+    if (md_table_from_name(NULL, s, ret) == 0)
+        return 0;
+    mdimg_usage_error("%s: unknown partition table type '%s' (use gpt, mbr or none)", opt, s);
+    return -EINVAL;
+}
 
-    if (md_ctx_new(&ctx) < 0)
-        return -ENOMEM;
-    r = md_table_from_name(ctx, s, ret);
-    if (r < 0)
-        mdimg_usage_error("%s: %s", opt, md_ctx_errmsg(ctx));
-    md_ctx_free(ctx);
-    return r;
+int mdimg_parse_partno(const char *s, uint32_t *ret)
+{
+    unsigned long v;
+
+    if (mdimg_parse_uint("--part", s, 4096, &v) < 0)
+        return -EINVAL;
+    *ret = (uint32_t)v;
+    return 0;
 }
 
 int mdimg_parse_free(const char *arg, uint64_t *bytes, uint32_t *percent)
@@ -186,23 +186,23 @@ int mdimg_parse_free(const char *arg, uint64_t *bytes, uint32_t *percent)
     return 0;
 }
 
-int mdimg_parse_partno(const char *s, uint32_t *ret)
-{
-    unsigned long v;
-
-    if (mdimg_parse_uint("--part", s, 4096, &v) < 0)
-        return -EINVAL;
-    *ret = (uint32_t)v;
-    return 0;
-}
-
 int mdimg_common_option(int c)
 {
     switch (c) {
     case 'q': mdimg_verbose = -1; return 1;
     case 'v': mdimg_verbose = 1; return 1;
+    case MDIMG_OPT_WAIT: mdimg_wait = 1; return 1;
     default: return 0;
     }
+}
+
+int mdimg_image_open(md_ctx *ctx, const char *path, int rdonly, md_image **img)
+{
+    uint32_t flags = rdonly ? MD_IMAGE_RDONLY : MD_IMAGE_ATOMIC;
+
+    if (mdimg_wait)
+        flags |= MD_IMAGE_WAIT;
+    return md_image_open(ctx, path, flags, img);
 }
 
 int mdimg_try_help(void)

@@ -47,7 +47,14 @@ int mdimg_parse_partno(const char *s, uint32_t *ret);
     { "quiet", no_argument, NULL, 'q' }, \
     { "verbose", no_argument, NULL, 'v' }, \
     { "help", no_argument, NULL, 'h' }
-/* -q / -v: 1 if @c was one of them. */
+/* --wait: commands that open an existing image wait for another program's lock. */
+#define MDIMG_OPT_WAIT 0x2ff
+#define MDIMG_WAIT_LONGOPT { "wait", no_argument, NULL, MDIMG_OPT_WAIT }
+extern int mdimg_wait;
+/* md_image_open() for a command: read-only with a shared lock, or changed
+ * through an atomic copy (publish with md_image_commit()); --wait. */
+int mdimg_image_open(md_ctx *ctx, const char *path, int rdonly, md_image **img);
+/* -q / -v / --wait: 1 if @c was one of them. */
 int mdimg_common_option(int c);
 /* getopt has printed why an option is bad: add the --help hint, return EXIT_USAGE. */
 int mdimg_try_help(void);

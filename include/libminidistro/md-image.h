@@ -16,7 +16,11 @@ MD_BEGIN_DECLS
 typedef struct md_image md_image;
 
 /* md_image_open() flags */
-#define MD_IMAGE_RDONLY 0x1u
+#define MD_IMAGE_RDONLY 0x1u   /* read only (a shared lock) */
+#define MD_IMAGE_WAIT 0x2u     /* wait for a lock another program holds (else -EBUSY) */
+#define MD_IMAGE_ATOMIC 0x4u   /* changes go to a copy (holes kept, copy_file_range) that
+                                * md_image_commit() renames over the image: a failure,
+                                * a crash or a full disk leaves the image as it was */
 
 /* md_image_create_opts.flags */
 #define MD_IMAGE_FORCE 0x1u     /* replace an existing file at the path */
@@ -41,15 +45,29 @@ MD_API void md_image_create_opts_init(md_image_create_opts *opts);
 MD_API int md_image_create(md_ctx *ctx, const char *path, uint64_t size,
                            const md_image_create_opts *opts, md_image **ret);
 
-/** Open an existing image file.  Errors: -ENOENT, -EACCES, -EINVAL (not a regular file). */
+/**
+ * Open an existing image file, locked for as long as it is open: a shared
+ * lock (MD_IMAGE_RDONLY) or an exclusive one (OFD locks on the whole file,
+ * which QEMU's image locking respects too).  With MD_IMAGE_ATOMIC the
+ * changes are made to a copy published by md_image_commit() (freeing the
+ * image without a commit drops them); the copy is made in the image's
+ * directory, and where that directory is not writable the image is
+ * changed in place (with a warning).  Without MD_IMAGE_ATOMIC changes are
+ * made in place and md_image_commit() does nothing.
+ * Errors: -ENOENT, -EACCES, -EINVAL (not a regular file, unknown flags),
+ * -EBUSY (in use by another program; not with MD_IMAGE_WAIT), -ENOSPC (no
+ * room for the copy), -ENOMEM.
+ */
 MD_API int md_image_open(md_ctx *ctx, const char *path, uint32_t flags, md_image **ret);
 
 /**
  * Publish a created image under its final path: the temporary file is
  * closed and renamed over the path given to md_image_create() (an existing
  * file there is replaced only with MD_IMAGE_FORCE, checked at creation).
- * After success the image stays open and usable, now under its final path.
- * Returns 0 and does nothing for an opened image or one already committed.
+ * For an image opened with MD_IMAGE_ATOMIC the changed copy replaces the
+ * image.  After success the image stays open and usable, now under its
+ * final path.  Returns 0 and does nothing for an image opened without
+ * MD_IMAGE_ATOMIC (its changes are in place) or one already committed.
  * Errors: -EINVAL (@img NULL); -errno from dup(): nothing has changed, the
  * image is still uncommitted and usable and the call can be repeated;
  * -errno from close() or rename() ("PATH: rename: ..."): see below.
