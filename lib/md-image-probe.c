@@ -355,3 +355,49 @@ out:
     return r;
 }
 
+
+static bool is_esp_type(const char *type)
+{
+    return type && (!strcasecmp(type, "0xef") ||
+                    !strcasecmp(type, "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"));
+}
+
+MD_API int md_image_default_fat_partition(md_image *img, uint32_t *partno)
+{
+    md_probe *pr = NULL;
+    uint32_t i, n, esp_n = 0, esp_first = 0;
+    char list[128] = "";
+    int r;
+
+    if (!img || !partno)
+        return -EINVAL;
+    r = md_image_probe(img, &pr);
+    if (r < 0)
+        return r;
+    n = md_probe_count(pr);
+    if (!md_probe_table(pr)) {
+        *partno = 0;
+        goto out;
+    }
+    for (i = 1; i <= n; i++) {
+        if (is_esp_type(md_probe_type(pr, i))) {
+            size_t len = strlen(list);
+            if (!esp_n++)
+                esp_first = md_probe_number(pr, i);
+            snprintf(list + len, sizeof(list) - len, "%s%u", len ? ", " : "", md_probe_number(pr, i));
+        }
+    }
+    if (esp_n == 1)
+        *partno = esp_first;
+    else if (esp_n > 1)
+        r = md_error(img->ctx, -EINVAL, "%s: EFI System partitions %s: name the partition to use",
+                     img->path, list);
+    else if (n == 1)
+        *partno = md_probe_number(pr, 1);
+    else
+        r = md_error(img->ctx, -ENOENT, "%s: %s, so no partition to use by default: name one",
+                     img->path, n ? "no EFI System partition among several" : "the partition table is empty");
+out:
+    md_probe_free(pr);
+    return r;
+}
