@@ -118,8 +118,8 @@ static int plan_nodes(struct plan *p)
         n->e = e;
         if (!S_ISDIR(e->mode) && !S_ISREG(e->mode)) {
             if (!p->skip_special)
-                return md_error(p->ctx, -EINVAL, "'%s' is %s, which FAT cannot hold (leave it out, or "
-                                "skip such entries)", e->path, kind_of(e->mode));
+                return md_error(p->ctx, -EINVAL, "'%s' is %s, which FAT cannot hold (only directories and "
+                                "regular files)", e->path, kind_of(e->mode));
             if (!p->n_special++)
                 p->first_special = e->path;
             n->skip = true;
