@@ -20,12 +20,11 @@ struct disk_fs {
     int32_t type;               /* MD_EXT2..MD_EXT4, or MD_VFAT / MD_FAT12/16/32 */
     uint32_t partno;            /* as asked: N, or MD_DISK_PART_AUTO */
     uint32_t placed;            /* where the last md_disk_write() put it */
-    char *label, *uuid;         /* owned; the label and the UUID / volume id of either type */
+    char *label, *uuid, *extra; /* owned: the label, the UUID / volume id, and ext's
+                                 * features or FAT's OEM name */
     md_tree *tree;
-    md_ext_format_opts fo;      /* ext: strings owned here */
-    char *features;
-    md_fat_format_opts fat;     /* FAT: strings owned here */
-    char *oem;
+    md_ext_format_opts fo;      /* ext: its strings are the ones above */
+    md_fat_format_opts fat;     /* FAT: its strings are the ones above */
     bool extlinux;
     md_extlinux_opts xo;        /* strings owned below */
     char *xl_dir, *xl_sdir, *xl_bin, *xl_config;
@@ -126,8 +125,7 @@ static void fs_clear(struct disk_fs *f)
 {
     free(f->label);
     free(f->uuid);
-    free(f->features);
-    free(f->oem);
+    free(f->extra);
     md_tree_free(f->tree);
     free(f->xl_dir);
     free(f->xl_sdir);
@@ -283,13 +281,27 @@ static int dup_opt(md_ctx *ctx, const char *s, char **out)
     return 0;
 }
 
-/* Append @f (its strings already owned) with a new tree; on failure @f is cleared. */
-static int add_fs(md_disk *d, struct disk_fs *f, md_tree **tree)
+/* Append @f with copies of its options' strings and a new tree; on failure
+ * @f is cleared. */
+static int add_fs(md_disk *d, struct disk_fs *f, const char *label, const char *uuid,
+                  const char *extra, md_tree **tree)
 {
     struct disk_fs *v;
     size_t i;
     int r;
 
+    if ((r = dup_opt(d->ctx, label, &f->label)) < 0 || (r = dup_opt(d->ctx, uuid, &f->uuid)) < 0 ||
+        (r = dup_opt(d->ctx, extra, &f->extra)) < 0)
+        goto fail;
+    if (is_fat(f->type)) {
+        f->fat.label = f->label;
+        f->fat.volume_id = f->uuid;
+        f->fat.oem_name = f->extra;
+    } else {
+        f->fo.label = f->label;
+        f->fo.uuid = f->uuid;
+        f->fo.features = f->extra;
+    }
     for (i = 0; i < d->n_fs; i++)
         if (f->partno != MD_DISK_PART_AUTO && d->fs[i].partno == f->partno) {
             r = md_error(d->ctx, -EINVAL, "partition %u already has a filesystem", f->partno);
@@ -312,6 +324,27 @@ fail:
     return r;
 }
 
+/* What md_disk_add_ext() and md_disk_add_fat() check first: the
+ * arguments and the options' version (@version NULL: no options); @f
+ * starts empty on @partno. */
+static int add_begin(md_disk *d, md_tree **tree, const char *what, const uint32_t *version,
+                     uint32_t max, uint32_t partno, struct disk_fs *f)
+{
+    int r;
+
+    if (!d || !tree)
+        return -EINVAL;
+    *tree = NULL;
+    if (version) {
+        r = md_check_version(d->ctx, what, *version, max);
+        if (r < 0)
+            return r;
+    }
+    memset(f, 0, sizeof(*f));
+    f->partno = f->placed = partno;
+    return 0;
+}
+
 MD_API int md_disk_add_ext(md_disk *d, uint32_t partno, const md_ext_format_opts *opts,
                            md_tree **tree)
 {
@@ -319,28 +352,16 @@ MD_API int md_disk_add_ext(md_disk *d, uint32_t partno, const md_ext_format_opts
     struct disk_fs f;
     int r;
 
-    if (!d || !tree)
-        return -EINVAL;
-    *tree = NULL;
-    if (opts) {
-        r = md_check_version(d->ctx, "md_ext_format_opts", opts->version, MD_EXT_FORMAT_OPTS_VERSION);
-        if (r < 0)
-            return r;
-    }
-    memset(&f, 0, sizeof(f));
-    f.partno = f.placed = partno;
+    r = add_begin(d, tree, "md_ext_format_opts", opts ? &opts->version : NULL,
+                  MD_EXT_FORMAT_OPTS_VERSION, partno, &f);
+    if (r < 0)
+        return r;
     f.fo = opts ? *opts : def;
     f.type = f.fo.fs_type;
-    if ((r = dup_opt(d->ctx, f.fo.label, &f.label)) < 0 ||
-        (r = dup_opt(d->ctx, f.fo.uuid, &f.uuid)) < 0 ||
-        (r = dup_opt(d->ctx, f.fo.features, &f.features)) < 0) {
-        fs_clear(&f);
-        return r;
-    }
-    f.fo.label = f.label;
-    f.fo.uuid = f.uuid;
-    f.fo.features = f.features;
-    return add_fs(d, &f, tree);
+    if (is_fat(f.type))
+        return md_error(d->ctx, -EINVAL, "md_disk_add_ext: %s is FAT: use md_disk_add_fat",
+                        md_fs_type_name(f.type));
+    return add_fs(d, &f, f.fo.label, f.fo.uuid, f.fo.features, tree);
 }
 
 MD_API int md_disk_add_fat(md_disk *d, uint32_t partno, const md_fat_format_opts *opts,
@@ -350,16 +371,10 @@ MD_API int md_disk_add_fat(md_disk *d, uint32_t partno, const md_fat_format_opts
     struct disk_fs f;
     int r;
 
-    if (!d || !tree)
-        return -EINVAL;
-    *tree = NULL;
-    if (opts) {
-        r = md_check_version(d->ctx, "md_fat_format_opts", opts->version, MD_FAT_FORMAT_OPTS_VERSION);
-        if (r < 0)
-            return r;
-    }
-    memset(&f, 0, sizeof(f));
-    f.partno = f.placed = partno;
+    r = add_begin(d, tree, "md_fat_format_opts", opts ? &opts->version : NULL,
+                  MD_FAT_FORMAT_OPTS_VERSION, partno, &f);
+    if (r < 0)
+        return r;
     f.fat = opts ? *opts : def;
     if (!f.fat.fat_type)
         f.fat.fat_type = MD_VFAT;
@@ -367,16 +382,7 @@ MD_API int md_disk_add_fat(md_disk *d, uint32_t partno, const md_fat_format_opts
         return md_error(d->ctx, -EINVAL, "unknown FAT type %d (MD_VFAT, MD_FAT12, MD_FAT16 or MD_FAT32)",
                         f.fat.fat_type);
     f.type = f.fat.fat_type;
-    if ((r = dup_opt(d->ctx, f.fat.label, &f.label)) < 0 ||
-        (r = dup_opt(d->ctx, f.fat.volume_id, &f.uuid)) < 0 ||
-        (r = dup_opt(d->ctx, f.fat.oem_name, &f.oem)) < 0) {
-        fs_clear(&f);
-        return r;
-    }
-    f.fat.label = f.label;
-    f.fat.volume_id = f.uuid;
-    f.fat.oem_name = f.oem;
-    return add_fs(d, &f, tree);
+    return add_fs(d, &f, f.fat.label, f.fat.volume_id, f.fat.oem_name, tree);
 }
 
 MD_API uint32_t md_disk_fs_count(const md_disk *d)
