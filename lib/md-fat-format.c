@@ -252,17 +252,6 @@ static int check_label(struct fmt *s, const char *where)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int check_id(struct fmt *s, const char *where)
 {
     const char *p = s->o.volume_id;
@@ -273,7 +262,7 @@ static int check_id(struct fmt *s, const char *where)
     if (!p)
         return 0;
     for (; *p; p++) {
-        int h = hexval(*p);
+        int h = md_hexval((unsigned char)*p);
         if (*p == '-' && digits == 4 && p[1])
             continue;
         if (h < 0 || digits == 8)
@@ -470,23 +459,12 @@ static int write_fats(md_fat *f)
 static int write_label_entry(md_fat *f, const struct fmt *s, int64_t t)
 {
     uint8_t e[FAT_DIRENT];
-    uint16_t date, tm;
-    uint8_t cs;
     uint64_t at = f->g.type == 32 ? md_fat_cluster_off(f, f->g.root_cluster)
                                   : (uint64_t)(f->g.reserved + f->g.nfats * f->g.fat_sectors) * SECTOR;
 
     if (!s->label[0])
         return 0;
-    memset(e, 0, sizeof(e));
-    memcpy(e, s->label, 11);
-    e[11] = FAT_ATTR_VOLUME;
-    md_fat_time_to(t, &date, &tm, &cs);
-    e[13] = cs;
-    md_put_le16(e + 14, tm);
-    md_put_le16(e + 16, date);
-    md_put_le16(e + 18, date);
-    md_put_le16(e + 22, tm);
-    md_put_le16(e + 24, date);
+    md_fat_dirent(f->g.type, e, (const uint8_t *)s->label, FAT_ATTR_VOLUME, 0, 0, 0, t);
     return md_fat_pwrite(f, e, sizeof(e), at);
 }
 

@@ -103,6 +103,10 @@ int md_fat_parse_bpb(md_ctx *ctx, const char *where, const uint8_t *bs, uint64_t
 void md_fat_time_to(int64_t t, uint16_t *date, uint16_t *time, uint8_t *cs);
 /* Seconds since 1970 of a FAT date/time read as UTC (invalid fields clamp). */
 int64_t md_fat_time_from(uint16_t date, uint16_t time);
+/* A short directory entry at @e (32 bytes) on a filesystem of @type: every
+ * time field from @t; the cluster's high half only on FAT32. */
+void md_fat_dirent(uint32_t type, uint8_t *e, const uint8_t name[11], uint8_t attr, uint8_t lcase,
+                   uint32_t cluster, uint32_t size, int64_t t);
 /* FNV-1a over @n bytes, continuing from @h. */
 uint64_t md_fat_fnv64(uint64_t h, const void *p, size_t n);
 

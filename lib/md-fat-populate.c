@@ -521,29 +521,6 @@ static int write_file(struct pw *w, const struct pnode *n)
     return r;
 }
 
-static void put_sfn(const md_fat *f, uint8_t *e, const uint8_t sfn[11], uint8_t attr, uint8_t lcase,
-                    uint32_t cluster, uint32_t size, int64_t t)
-{
-    uint16_t date, tm;
-    uint8_t cs;
-
-    memset(e, 0, FAT_DIRENT);
-    memcpy(e, sfn, 11);
-    e[11] = attr;
-    e[12] = lcase;
-    md_fat_time_to(t, &date, &tm, &cs);
-    e[13] = cs;
-    md_put_le16(e + 14, tm);
-    md_put_le16(e + 16, date);
-    md_put_le16(e + 18, date);
-    if (f->g.type == 32)
-        md_put_le16(e + 20, (uint16_t)(cluster >> 16));
-    md_put_le16(e + 22, tm);
-    md_put_le16(e + 24, date);
-    md_put_le16(e + 26, (uint16_t)cluster);
-    md_put_le32(e + 28, size);
-}
-
 static int write_dir(struct pw *w, uint32_t d, struct md_fat_name *nm)
 {
     static const uint8_t dot[11] = ".          ", dotdot[11] = "..         ";
@@ -566,8 +543,8 @@ static int write_dir(struct pw *w, uint32_t d, struct md_fat_name *nm)
     }
     if (d) {
         uint32_t up = dn->parent ? p->n[dn->parent].cluster : 0; /* ".." of a child of the root is 0 */
-        put_sfn(f, e, dot, FAT_ATTR_DIR, 0, dn->cluster, 0, t);
-        put_sfn(f, e + FAT_DIRENT, dotdot, FAT_ATTR_DIR, 0, up, 0, t);
+        md_fat_dirent(f->g.type, e, dot, FAT_ATTR_DIR, 0, dn->cluster, 0, t);
+        md_fat_dirent(f->g.type, e + FAT_DIRENT, dotdot, FAT_ATTR_DIR, 0, up, 0, t);
         e += 2 * FAT_DIRENT;
     }
     for (c = dn->first_child; c; c = p->n[c].next) {
@@ -583,7 +560,7 @@ static int write_dir(struct pw *w, uint32_t d, struct md_fat_name *nm)
             md_fat_lfn_encode(nm, e);
             e += (size_t)cn->lfn_slots * FAT_DIRENT;
         }
-        put_sfn(f, e, cn->sfn, cn->dir ? FAT_ATTR_DIR : FAT_ATTR_ARCH, cn->lcase, cn->cluster,
+        md_fat_dirent(f->g.type, e, cn->sfn, cn->dir ? FAT_ATTR_DIR : FAT_ATTR_ARCH, cn->lcase, cn->cluster,
                 cn->dir ? 0 : (uint32_t)cn->e->size, cn->e->mtime);
         e += FAT_DIRENT;
     }

@@ -304,6 +304,29 @@ int64_t md_fat_time_from(uint16_t date, uint16_t time)
     return days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + s;
 }
 
+void md_fat_dirent(uint32_t type, uint8_t *e, const uint8_t name[11], uint8_t attr, uint8_t lcase,
+                   uint32_t cluster, uint32_t size, int64_t t)
+{
+    uint16_t date, tm;
+    uint8_t cs;
+
+    memset(e, 0, FAT_DIRENT);
+    memcpy(e, name, 11);
+    e[11] = attr;
+    e[12] = lcase;
+    md_fat_time_to(t, &date, &tm, &cs);
+    e[13] = cs;
+    md_put_le16(e + 14, tm);      /* created */
+    md_put_le16(e + 16, date);
+    md_put_le16(e + 18, date);    /* accessed */
+    if (type == 32)
+        md_put_le16(e + 20, (uint16_t)(cluster >> 16));
+    md_put_le16(e + 22, tm);      /* modified */
+    md_put_le16(e + 24, date);
+    md_put_le16(e + 26, (uint16_t)cluster);
+    md_put_le32(e + 28, size);
+}
+
 /* ---- boot sector --------------------------------------------------------------------- */
 
 static bool pow2(uint32_t v)

@@ -121,6 +121,7 @@ typedef struct md_fat_info {
 } md_fat_info;
 
 #define MD_FAT_INFO_VERSION 1
+#define MD_FAT_INFO_INIT { MD_FAT_INFO_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, "", "" }
 
 /** Fill @info (its version set by the caller).  Errors: -EINVAL (version), -EIO. */
 MD_API int md_fat_get_info(md_fat *fat, md_fat_info *info);
@@ -194,6 +195,7 @@ typedef struct md_fat_stat {
 } md_fat_stat;
 
 #define MD_FAT_STAT_VERSION 1
+#define MD_FAT_STAT_INIT { MD_FAT_STAT_VERSION, 0, 0, 0, 0, 0, 0, "" }
 
 /**
  * Information about @path; the root is a directory.  @st->version must be
