@@ -31,24 +31,7 @@ export SOURCE_DATE_EPOCH=1700000000
 
 # ---- the tree (ASCII names: the kernel's default iocharset is iso8859-1)
 S=$T/src
-mkdir -p "$S/EFI/BOOT" "$S/Nested/Deeper/Deepest level with a long name" "$S/lower" "$S/docs" \
-    "$S/empty dir"
-printf 'MZ stub\n' >"$S/EFI/BOOT/BOOTX64.EFI"
-head -c 10000000 /dev/urandom >"$S/Nested/ten-megabytes.bin"
-printf 'upper\n' >"$S/README.TXT"
-printf 'lower\n' >"$S/lower/notes.txt"
-printf 'lower base\n' >"$S/lower/config.TXT"
-printf 'mixed\n' >"$S/lower/MixedCase.Txt"
-printf 'spaces\n' >"$S/docs/A file name with spaces.text"
-printf 'dots\n' >"$S/docs/archive.tar.gz"
-printf 'hidden\n' >"$S/docs/.hidden"
-printf 'deep\n' >"$S/Nested/Deeper/Deepest level with a long name/leaf"
-: >"$S/docs/empty"
-i=1
-while [ $i -le 12 ]; do
-    printf '%s\n' $i >"$S/docs/longfilename$i.txt"
-    i=$((i + 1))
-done
+md_fat_tree "$S"
 
 # the listing, the same commands on both sides (busybox in the guest)
 LIST='find . -type d | LC_ALL=C sort | sed "s/^/dir /"; find . -type f | LC_ALL=C sort | while read -r f; do md5sum "$f"; done'

@@ -34,25 +34,10 @@ expect() {
         { cat "$T/err.txt" >&2; md_fail "'$*': stderr lacks '$pat'"; }
 }
 
-# ---- the tree
+# ---- the tree, and a name outside ASCII
 S=$T/src
-mkdir -p "$S/EFI/BOOT" "$S/Nested/Deeper/Deepest level with a long name" "$S/lower" "$S/docs"
-printf 'MZ stub\n' >"$S/EFI/BOOT/BOOTX64.EFI"
-head -c 10000000 /dev/urandom >"$S/Nested/ten-megabytes.bin"
-printf 'upper\n' >"$S/README.TXT"
-printf 'lower\n' >"$S/lower/notes.txt"
-printf 'mixed\n' >"$S/lower/MixedCase.Txt"
-printf 'spaces\n' >"$S/docs/A file name with spaces.text"
-printf 'dots\n' >"$S/docs/archive.tar.gz"
-printf 'hidden\n' >"$S/docs/.hidden"
-printf 'deep\n' >"$S/Nested/Deeper/Deepest level with a long name/leaf"
+md_fat_tree "$S"
 printf 'utf8\n' >"$S/docs/caf$(printf '\303\251').txt"
-: >"$S/docs/empty"
-i=1
-while [ $i -le 12 ]; do
-    printf '%s\n' $i >"$S/docs/longfilename$i.txt"
-    i=$((i + 1))
-done
 
 # check_fs NAME IMG OFFSET BITS: fsck.fat on the filesystem at OFFSET (FAT entries
 # of BITS bits), mtools read-back

@@ -54,38 +54,6 @@ static char *tpath(const char *name)
     return buf[i];
 }
 
-static int run(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    int st;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *capture(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    FILE *p;
-    char *buf = calloc(1, 65536);
-    size_t n;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    n = fread(buf, 1, 65535, p);
-    buf[n] = '\0';
-    pclose(p);
-    return buf;
-}
-
 /* Warnings the library logs, kept for the checks. */
 struct logbuf {
     int n;
@@ -125,9 +93,9 @@ static md_image *new_image(md_ctx *ctx, const char *name, uint64_t size)
 
 static int fsck_ok(const char *path)
 {
-    int r = run("fsck.fat -n '%s' >'%s' 2>&1", path, tpath("fsck.log"));
-    if (r != 0 || run("grep -qi 'warning' '%s'", tpath("fsck.log")) == 0)
-        run("cat '%s' >&2", tpath("fsck.log"));
+    int r = md_test_run("fsck.fat -n '%s' >'%s' 2>&1", path, tpath("fsck.log"));
+    if (r != 0 || md_test_run("grep -qi 'warning' '%s'", tpath("fsck.log")) == 0)
+        md_test_run("cat '%s' >&2", tpath("fsck.log"));
     return r;
 }
 
@@ -177,7 +145,7 @@ static void test_format_types(void **state)
     ctx = new_ctx();
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         md_fat_format_opts fo = MD_FAT_FORMAT_OPTS_INIT;
-        md_fat_info info = { MD_FAT_INFO_VERSION };
+        md_fat_info info = MD_FAT_INFO_INIT;
         md_image *img = new_image(ctx, "fmt.img", cases[i].size);
         md_fat *f;
         char *out;
@@ -187,7 +155,7 @@ static void test_format_types(void **state)
         fo.volume_id = "1234-ABCD";
         assert_int_equal(md_fat_format(img, 0, &fo, NULL), 0);
         assert_int_equal(fsck_ok(md_image_path(img)), 0);
-        out = capture("blkid -p -o export '%s'", md_image_path(img));
+        out = md_test_capture("blkid -p -o export '%s'", md_image_path(img));
         assert_non_null(strstr(out, "TYPE=vfat"));
         assert_non_null(strstr(out, "LABEL=EFI\\ BOOT")); /* upper-cased */
         assert_non_null(strstr(out, "UUID=1234-ABCD"));
@@ -225,11 +193,11 @@ static void test_format_like_mkfs(void **state)
         char *a, *b;
 
         assert_int_equal(md_fat_format(img, 0, NULL, NULL), 0);
-        assert_int_equal(run("rm -f '%s' && truncate -s %uM '%s' && mkfs.fat '%s' >/dev/null",
+        assert_int_equal(md_test_run("rm -f '%s' && truncate -s %uM '%s' && mkfs.fat '%s' >/dev/null",
                              tpath("mkfs.img"), mib[i], tpath("mkfs.img"), tpath("mkfs.img")), 0);
 #define GEOM "fsck.fat -n -v '%s' | grep -E 'per cluster|reserved|entries|per FAT|data clusters|total|track'"
-        a = capture(GEOM, tpath("mkfs.img"));
-        b = capture(GEOM, md_image_path(img));
+        a = md_test_capture(GEOM, tpath("mkfs.img"));
+        b = md_test_capture(GEOM, md_image_path(img));
 #undef GEOM
         assert_true(strlen(a) > 100);
         assert_string_equal(a, b);
@@ -525,7 +493,7 @@ static void populate_one(int32_t type, uint64_t size)
     assert_int_equal(fsck_ok(p), 0);
 
     /* mtools: the names and contents */
-    out = capture("MTOOLS_SKIP_CHECK=1 mdir -i '%s' ::/dir", p);
+    out = md_test_capture("MTOOLS_SKIP_CHECK=1 mdir -i '%s' ::/dir", p);
     assert_non_null(strstr(out, "LONGFI~1 TXT         6"));     /* the exact name keeps its SFN */
     assert_non_null(strstr(out, "LONGFI~2 TXT"));               /* the first generated one */
     assert_non_null(strstr(out, "longfilename00.txt"));
@@ -533,12 +501,12 @@ static void populate_one(int32_t type, uint64_t size)
     assert_non_null(strstr(out, "LONGF~13 TXT"));
     assert_non_null(strstr(out, "\xc3\xbcnic\xc3\xb6" "de.txt"));
     free(out);
-    out = capture("MTOOLS_SKIP_CHECK=1 mdir -i '%s' ::/", p);
+    out = md_test_capture("MTOOLS_SKIP_CHECK=1 mdir -i '%s' ::/", p);
     assert_non_null(strstr(out, "readme   txt"));               /* NT case flags, no long name */
     assert_non_null(strstr(out, "README2  TXT         6 2023-11-14  22:13  ReadMe2.Txt"));
     assert_non_null(strstr(out, "old      txt         4 1980-01-01   0:00"));
     free(out);
-    assert_int_equal(run("cd '%s' && rm -rf mc && mkdir mc && MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s' ::/dir mc/ "
+    assert_int_equal(md_test_run("cd '%s' && rm -rf mc && mkdir mc && MTOOLS_SKIP_CHECK=1 mcopy -s -i '%s' ::/dir mc/ "
                          "&& cmp mc/dir/sub/big.bin big.src", tmpdir, p), 0);
 
     /* our reader */
@@ -570,13 +538,13 @@ static void populate_one(int32_t type, uint64_t size)
     assert_int_equal(n, 0);
     free(data);
     assert_int_equal(md_fat_extract_file(f, "dir/sub/big.bin", tpath("big.out")), 0);
-    assert_int_equal(run("cmp '%s' '%s'", tpath("big.out"), tpath("big.src")), 0);
+    assert_int_equal(md_test_run("cmp '%s' '%s'", tpath("big.out"), tpath("big.src")), 0);
     {
         int fd = open(tpath("fd.out"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         assert_true(fd >= 0);
         assert_int_equal(md_fat_extract_fd(f, "a long name with spaces.TEXT", fd), 0);
         close(fd);
-        assert_int_equal(run("printf 'long\\n' | cmp - '%s'", tpath("fd.out")), 0);
+        assert_int_equal(md_test_run("printf 'long\\n' | cmp - '%s'", tpath("fd.out")), 0);
     }
     assert_int_equal(md_fat_read_file(f, "nope", &data, &n), -ENOENT);
     assert_int_equal(md_fat_read_file(f, "dir", &data, &n), -EISDIR);
@@ -617,7 +585,7 @@ static void test_populate_raw(void **state)
     md_ctx *ctx = new_ctx();
     md_image *img = new_image(ctx, "raw.img", 8 << 20);
     md_fat_format_opts fo = MD_FAT_FORMAT_OPTS_INIT;
-    md_fat_stat st = { MD_FAT_STAT_VERSION, 0, 0, 0, 0, 0, 0, "" };
+    md_fat_stat st = MD_FAT_STAT_INIT;
     md_attr a = MD_ATTR_INIT;
     uint8_t root[512 * 32], sub[2048];
     md_tree *t;
@@ -688,7 +656,7 @@ static void test_populate_refusals(void **state)
     (void)state;
     md_test_need_tool("sha256sum", "coreutils");
     assert_int_equal(md_fat_format(img, 0, NULL, &f), 0);
-    before = capture("sha256sum < '%s'", md_image_path(img));
+    before = md_test_capture("sha256sum < '%s'", md_image_path(img));
 
     /* a symlink, a device, a FIFO: refused, naming the entry */
     assert_int_equal(md_tree_new(ctx, &t), 0);
@@ -764,7 +732,7 @@ static void test_populate_refusals(void **state)
         unlink(tpath("4g"));
     }
     /* nothing was written by any of these */
-    after = capture("sha256sum < '%s'", md_image_path(img));
+    after = md_test_capture("sha256sum < '%s'", md_image_path(img));
     assert_string_equal(before, after);
     free(before);
     free(after);
@@ -821,8 +789,8 @@ static void test_populate_big_dirs(void **state)
     assert_int_equal(md_fat_populate(f, t, NULL), 0);
     md_fat_close(f);
     assert_int_equal(fsck_ok(md_image_path(img)), 0);
-    assert_int_equal(run("test $(MTOOLS_SKIP_CHECK=1 mdir -b -i '%s' ::/ | wc -l) = 301", md_image_path(img)), 0);
-    assert_int_equal(run("test $(MTOOLS_SKIP_CHECK=1 mdir -b -i '%s' ::/sub | wc -l) = 300", md_image_path(img)), 0);
+    assert_int_equal(md_test_run("test $(MTOOLS_SKIP_CHECK=1 mdir -b -i '%s' ::/ | wc -l) = 301", md_image_path(img)), 0);
+    assert_int_equal(md_test_run("test $(MTOOLS_SKIP_CHECK=1 mdir -b -i '%s' ::/sub | wc -l) = 300", md_image_path(img)), 0);
     assert_int_equal(md_fat_open(img, 0, 0, &f), 0);
     assert_int_equal(md_fat_list(f, "sub", list_cb, l), 0);
     assert_non_null(strstr(l->text, "Another long name in a subdirectory 299|ANOT~300|"));
@@ -851,7 +819,7 @@ static void test_determinism(void **state)
         assert_int_equal(md_fat_format(img, 0, NULL, &f), 0);
         assert_int_equal(md_fat_populate(f, t, NULL), 0);
         md_fat_close(f);
-        sum[i] = capture("sha256sum < '%s'", md_image_path(img));
+        sum[i] = md_test_capture("sha256sum < '%s'", md_image_path(img));
         md_image_free(img);
         md_tree_free(t);
         md_ctx_free(ctx);
@@ -879,7 +847,7 @@ static void test_read_mtools_image(void **state)
     md_test_need_tool("mcopy", "mtools");
     ctx = new_ctx();
     put_file("m1.txt", "one\n", 4);
-    assert_int_equal(run("cd '%s' && rm -f m.img && mkfs.fat -C -F 32 m.img 40000 >/dev/null && "
+    assert_int_equal(md_test_run("cd '%s' && rm -f m.img && mkfs.fat -C -F 32 m.img 40000 >/dev/null && "
                          "MTOOLS_SKIP_CHECK=1 mmd -i m.img '::/Some Directory' && "
                          "MTOOLS_SKIP_CHECK=1 mcopy -i m.img m1.txt '::/Some Directory/A Long Name.txt' && "
                          "MTOOLS_SKIP_CHECK=1 mcopy -i m.img m1.txt ::/SHORT.TXT", tmpdir), 0);
@@ -968,7 +936,7 @@ static void test_corrupt_bpb(void **state)
         md_image *img = NULL;
         md_fat *f = NULL;
         put_file("tiny.img", "tiny", 4);
-        assert_int_equal(run("truncate -s 512 '%s'", tpath("tiny.img")), 0);
+        assert_int_equal(md_test_run("truncate -s 512 '%s'", tpath("tiny.img")), 0);
         assert_int_equal(md_image_open(ctx, tpath("tiny.img"), MD_IMAGE_RDONLY, &img), 0);
         assert_int_equal(md_fat_open(img, 0, 0, &f), -EINVAL);
         md_image_free(img);
@@ -980,7 +948,7 @@ static void test_corrupt_chains(void **state)
 {
     md_ctx *ctx = new_ctx();
     md_image *img = new_image(ctx, "loop.img", 16 << 20); /* FAT16, 2 KiB clusters */
-    md_fat_stat st = { MD_FAT_STAT_VERSION, 0, 0, 0, 0, 0, 0, "" };
+    md_fat_stat st = MD_FAT_STAT_INIT;
     struct listing *l = calloc(1, sizeof(*l));
     char *blob = malloc(3 * 2048), name[64];
     uint64_t fat0;
@@ -1074,7 +1042,7 @@ static void test_disk_pipeline(void **state)
     md_ctx *ctx = new_ctx();
     md_fat_format_opts fo = MD_FAT_FORMAT_OPTS_INIT;
     md_extlinux_opts xo = MD_EXTLINUX_OPTS_INIT;
-    md_fat_info info = { MD_FAT_INFO_VERSION };
+    md_fat_info info = MD_FAT_INFO_INIT;
     md_image *img;
     md_disk *d;
     md_tree *esp, *root;

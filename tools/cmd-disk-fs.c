@@ -781,7 +781,7 @@ int cmd_disk_ls(int argc, char **argv)
         goto out;
     r = open_loc(ctx, &l, 1, &img, &ls.fs, &ls.fat);
     if (r >= 0 && ls.fat) {
-        md_fat_stat fst = { MD_FAT_STAT_VERSION, 0, 0, 0, 0, 0, 0, "" };
+        md_fat_stat fst = MD_FAT_STAT_INIT;
         r = md_fat_stat_path(ls.fat, l.path, &fst);
         st.mode = fst.mode;
         st.size = fst.size;
