@@ -470,7 +470,7 @@ static int to_mem(void *ud, const void *p, size_t n)
 
 MD_API int md_fat_read_file(md_fat *f, const char *path, void **data, size_t *size)
 {
-    md_fat_stat st = { MD_FAT_STAT_VERSION, 0, 0, 0, 0, 0, 0, "" };
+    md_fat_stat st = MD_FAT_STAT_INIT;
     struct membuf m;
     int r;
 
@@ -515,7 +515,7 @@ static int to_fd(void *ud, const void *p, size_t n)
 
 MD_API int md_fat_extract_file(md_fat *f, const char *path, const char *host_path)
 {
-    md_fat_stat st = { MD_FAT_STAT_VERSION, 0, 0, 0, 0, 0, 0, "" };
+    md_fat_stat st = MD_FAT_STAT_INIT;
     struct fdout o;
     md_tmpfile t;
     int r;
