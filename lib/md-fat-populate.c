@@ -631,6 +631,7 @@ static int write_fat(struct pw *w)
         }
         if (f->fresh && all_zero(w->buf, len))
             continue;
+        f->win_len = 0; /* what md_fat_get_entry() cached is stale now */
         for (i = 0; i < f->g.nfats; i++) {
             uint64_t at = (uint64_t)(f->g.reserved + (uint64_t)i * f->g.fat_sectors) * f->g.sector_size;
             r = md_fat_pwrite(f, w->buf, len, at + pos);

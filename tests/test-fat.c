@@ -867,6 +867,43 @@ static void test_read_mtools_image(void **state)
     md_ctx_free(ctx);
 }
 
+/* Populating a filesystem this handle did not make: mkfs.fat's, with a label
+ * (kept); then refused once it holds something. */
+static void test_populate_opened(void **state)
+{
+    static const char *const types[] = { "12", "16", "32" };
+    size_t i;
+
+    (void)state;
+    need_judges();
+    md_test_need_tool("mkfs.fat", "dosfstools");
+    for (i = 0; i < 3; i++) {
+        md_ctx *ctx = new_ctx();
+        md_tree *t = sample_tree(ctx);
+        md_image *img;
+        md_fat *f;
+        char *out;
+
+        assert_int_equal(md_test_run("cd '%s' && rm -f o.img && mkfs.fat -C -F %s -n MKFS o.img 40960 "
+                                     ">/dev/null", tmpdir, types[i]), 0);
+        assert_int_equal(md_image_open(ctx, tpath("o.img"), 0, &img), 0);
+        assert_int_equal(md_fat_open(img, 0, 0, &f), 0);
+        assert_int_equal(md_fat_populate(f, t, NULL), 0);
+        md_fat_close(f);
+        assert_int_equal(fsck_ok(tpath("o.img")), 0);
+        out = md_test_capture("MTOOLS_SKIP_CHECK=1 mdir -i '%s' ::/dir/sub", tpath("o.img"));
+        assert_non_null(strstr(out, "Volume in drive : is MKFS"));
+        assert_non_null(strstr(out, "big      bin   3145728"));
+        free(out);
+        assert_int_equal(md_fat_open(img, 0, 0, &f), 0);
+        assert_int_equal(md_fat_populate(f, t, NULL), -ENOTEMPTY);
+        md_fat_close(f);
+        md_image_free(img);
+        md_tree_free(t);
+        md_ctx_free(ctx);
+    }
+}
+
 /* Patch @n bytes at @off of the image file. */
 static void patch(const char *path, uint64_t off, const void *bytes, size_t n)
 {
@@ -1161,6 +1198,7 @@ int main(void)
         cmocka_unit_test(test_populate_big_dirs),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_read_mtools_image),
+        cmocka_unit_test(test_populate_opened),
         cmocka_unit_test(test_corrupt_bpb),
         cmocka_unit_test(test_corrupt_chains),
         cmocka_unit_test(test_disk_pipeline),
