@@ -12,13 +12,19 @@
 
 #include "md-internal.h"
 #include "md-ext-internal.h"
+#include "md-fat-internal.h"
 
+/* One filesystem of the description, ext or FAT: the type says which of
+ * the format options apply. */
 struct disk_fs {
+    int32_t type;               /* MD_EXT2..MD_EXT4, or MD_VFAT / MD_FAT12/16/32 */
     uint32_t partno;            /* as asked: N, or MD_DISK_PART_AUTO */
     uint32_t placed;            /* where the last md_disk_write() put it */
-    md_ext_format_opts fo;      /* strings owned below */
-    char *label, *uuid, *features;
+    char *label, *uuid, *extra; /* owned: the label, the UUID / volume id, and ext's
+                                 * features or FAT's OEM name */
     md_tree *tree;
+    md_ext_format_opts fo;      /* ext: its strings are the ones above */
+    md_fat_format_opts fat;     /* FAT: its strings are the ones above */
     bool extlinux;
     md_extlinux_opts xo;        /* strings owned below */
     char *xl_dir, *xl_sdir, *xl_bin, *xl_config;
@@ -47,7 +53,14 @@ static const struct {
     int32_t type;
 } fs_names[] = {
     { "ext2", MD_EXT2 }, { "ext3", MD_EXT3 }, { "ext4", MD_EXT4 },
+    { "vfat", MD_VFAT }, { "fat", MD_VFAT }, { "fat12", MD_FAT12 }, { "fat16", MD_FAT16 },
+    { "fat32", MD_FAT32 },
 };
+
+static bool is_fat(int32_t type)
+{
+    return type == MD_VFAT || type == MD_FAT12 || type == MD_FAT16 || type == MD_FAT32;
+}
 
 MD_API int md_fs_type_from_name(md_ctx *ctx, const char *name, int32_t *ret)
 {
@@ -61,8 +74,8 @@ MD_API int md_fs_type_from_name(md_ctx *ctx, const char *name, int32_t *ret)
             return 0;
         }
     }
-    return md_error(ctx, -EINVAL, "unknown filesystem type '%s' (use ext2, ext3 or ext4)",
-                    name ? name : "");
+    return md_error(ctx, -EINVAL, "unknown filesystem type '%s' (use ext2, ext3, ext4, vfat, "
+                    "fat12, fat16 or fat32)", name ? name : "");
 }
 
 MD_API const char *md_fs_type_name(int32_t type)
@@ -112,7 +125,7 @@ static void fs_clear(struct disk_fs *f)
 {
     free(f->label);
     free(f->uuid);
-    free(f->features);
+    free(f->extra);
     md_tree_free(f->tree);
     free(f->xl_dir);
     free(f->xl_sdir);
@@ -268,48 +281,108 @@ static int dup_opt(md_ctx *ctx, const char *s, char **out)
     return 0;
 }
 
-MD_API int md_disk_add_ext(md_disk *d, uint32_t partno, const md_ext_format_opts *opts,
-                           md_tree **tree)
+/* Append @f with copies of its options' strings and a new tree; on failure
+ * @f is cleared. */
+static int add_fs(md_disk *d, struct disk_fs *f, const char *label, const char *uuid,
+                  const char *extra, md_tree **tree)
 {
-    static const md_ext_format_opts def = MD_EXT_FORMAT_OPTS_INIT;
-    struct disk_fs *v, f;
+    struct disk_fs *v;
     size_t i;
     int r;
 
-    if (!d || !tree)
-        return -EINVAL;
-    *tree = NULL;
-    if (opts) {
-        r = md_check_version(d->ctx, "md_ext_format_opts", opts->version, MD_EXT_FORMAT_OPTS_VERSION);
-        if (r < 0)
-            return r;
+    if ((r = dup_opt(d->ctx, label, &f->label)) < 0 || (r = dup_opt(d->ctx, uuid, &f->uuid)) < 0 ||
+        (r = dup_opt(d->ctx, extra, &f->extra)) < 0)
+        goto fail;
+    if (is_fat(f->type)) {
+        f->fat.label = f->label;
+        f->fat.volume_id = f->uuid;
+        f->fat.oem_name = f->extra;
+    } else {
+        f->fo.label = f->label;
+        f->fo.uuid = f->uuid;
+        f->fo.features = f->extra;
     }
     for (i = 0; i < d->n_fs; i++)
-        if (partno != MD_DISK_PART_AUTO && d->fs[i].partno == partno)
-            return md_error(d->ctx, -EINVAL, "partition %u already has a filesystem", partno);
-    memset(&f, 0, sizeof(f));
-    f.partno = f.placed = partno;
-    f.fo = opts ? *opts : def;
-    if ((r = dup_opt(d->ctx, f.fo.label, &f.label)) < 0 ||
-        (r = dup_opt(d->ctx, f.fo.uuid, &f.uuid)) < 0 ||
-        (r = dup_opt(d->ctx, f.fo.features, &f.features)) < 0 ||
-        (r = md_tree_new(d->ctx, &f.tree)) < 0)
+        if (f->partno != MD_DISK_PART_AUTO && d->fs[i].partno == f->partno) {
+            r = md_error(d->ctx, -EINVAL, "partition %u already has a filesystem", f->partno);
+            goto fail;
+        }
+    r = md_tree_new(d->ctx, &f->tree);
+    if (r < 0)
         goto fail;
-    f.fo.label = f.label;
-    f.fo.uuid = f.uuid;
-    f.fo.features = f.features;
     v = realloc(d->fs, (d->n_fs + 1) * sizeof(*v));
     if (!v) {
         r = md_error(d->ctx, -ENOMEM, "out of memory");
         goto fail;
     }
     d->fs = v;
-    v[d->n_fs] = f;
-    *tree = f.tree;
+    v[d->n_fs] = *f;
+    *tree = f->tree;
     return (int)d->n_fs++;
 fail:
-    fs_clear(&f);
+    fs_clear(f);
     return r;
+}
+
+/* What md_disk_add_ext() and md_disk_add_fat() check first: the
+ * arguments and the options' version (@version NULL: no options); @f
+ * starts empty on @partno. */
+static int add_begin(md_disk *d, md_tree **tree, const char *what, const uint32_t *version,
+                     uint32_t max, uint32_t partno, struct disk_fs *f)
+{
+    int r;
+
+    if (!d || !tree)
+        return -EINVAL;
+    *tree = NULL;
+    if (version) {
+        r = md_check_version(d->ctx, what, *version, max);
+        if (r < 0)
+            return r;
+    }
+    memset(f, 0, sizeof(*f));
+    f->partno = f->placed = partno;
+    return 0;
+}
+
+MD_API int md_disk_add_ext(md_disk *d, uint32_t partno, const md_ext_format_opts *opts,
+                           md_tree **tree)
+{
+    static const md_ext_format_opts def = MD_EXT_FORMAT_OPTS_INIT;
+    struct disk_fs f;
+    int r;
+
+    r = add_begin(d, tree, "md_ext_format_opts", opts ? &opts->version : NULL,
+                  MD_EXT_FORMAT_OPTS_VERSION, partno, &f);
+    if (r < 0)
+        return r;
+    f.fo = opts ? *opts : def;
+    f.type = f.fo.fs_type;
+    if (is_fat(f.type))
+        return md_error(d->ctx, -EINVAL, "md_disk_add_ext: %s is FAT: use md_disk_add_fat",
+                        md_fs_type_name(f.type));
+    return add_fs(d, &f, f.fo.label, f.fo.uuid, f.fo.features, tree);
+}
+
+MD_API int md_disk_add_fat(md_disk *d, uint32_t partno, const md_fat_format_opts *opts,
+                           md_tree **tree)
+{
+    static const md_fat_format_opts def = MD_FAT_FORMAT_OPTS_INIT;
+    struct disk_fs f;
+    int r;
+
+    r = add_begin(d, tree, "md_fat_format_opts", opts ? &opts->version : NULL,
+                  MD_FAT_FORMAT_OPTS_VERSION, partno, &f);
+    if (r < 0)
+        return r;
+    f.fat = opts ? *opts : def;
+    if (!f.fat.fat_type)
+        f.fat.fat_type = MD_VFAT;
+    if (!is_fat(f.fat.fat_type))
+        return md_error(d->ctx, -EINVAL, "unknown FAT type %d (MD_VFAT, MD_FAT12, MD_FAT16 or MD_FAT32)",
+                        f.fat.fat_type);
+    f.type = f.fat.fat_type;
+    return add_fs(d, &f, f.fat.label, f.fat.volume_id, f.fat.oem_name, tree);
 }
 
 MD_API uint32_t md_disk_fs_count(const md_disk *d)
@@ -359,6 +432,9 @@ MD_API int md_disk_set_extlinux(md_disk *d, uint32_t index, const md_extlinux_op
     if (index >= d->n_fs)
         return md_error(d->ctx, -EINVAL, "EXTLINUX: no filesystem %u in the image description", index);
     f = &d->fs[index];
+    if (is_fat(f->type))
+        return md_error(d->ctx, -EINVAL, "EXTLINUX: filesystem %u is FAT; EXTLINUX goes into ext2/3/4",
+                        index);
     memset(&n, 0, sizeof(n));
     if ((r = dup_opt(d->ctx, opts->dir, &n.xl_dir)) < 0 ||
         (r = dup_opt(d->ctx, opts->syslinux_dir, &n.xl_sdir)) < 0 ||
@@ -444,6 +520,22 @@ static uint64_t tree_data_bytes(const md_tree *t)
     return n;
 }
 
+/* The file data a filesystem gets: FAT has no hard links, so each name is a copy. */
+static uint64_t fs_data_bytes(const struct disk_fs *f)
+{
+    uint64_t n = 0;
+    size_t i;
+
+    if (!is_fat(f->type))
+        return tree_data_bytes(f->tree);
+    for (i = 0; i < f->tree->n; i++) {
+        const struct md_entry *e = f->tree->v[i];
+        if (!e->removed && S_ISREG(e->mode))
+            n += e->size;
+    }
+    return n;
+}
+
 static int dw_finalize_trees(struct dw *w)
 {
     size_t i;
@@ -453,7 +545,7 @@ static int dw_finalize_trees(struct dw *w)
         r = md_tree_finalize(w->d->fs[i].tree);
         if (r < 0)
             return r;
-        w->total += tree_data_bytes(w->d->fs[i].tree);
+        w->total += fs_data_bytes(&w->d->fs[i]);
     }
     return 0;
 }
@@ -494,17 +586,38 @@ static bool is_linux_spec(const char *type)
     return false;
 }
 
+static bool is_esp_spec(const char *type)
+{
+    static const char *const names[] = { "efi", "esp", "uefi", "0xef", "ef",
+                                         "c12a7328-f81f-11d2-ba4b-00a0c93ec93b", NULL };
+    size_t i;
+
+    for (i = 0; type && names[i]; i++)
+        if (!strcasecmp(type, names[i]))
+            return true;
+    return false;
+}
+
 /* The partition MD_DISK_PART_AUTO will resolve to, told from the
- * description (md_image_default_partition() decides for real once the
- * table exists, by the same rule); 0 when it cannot be told. */
+ * description (md_image_default_partition() or, for FAT,
+ * md_image_default_fat_partition() decides for real once the table
+ * exists, by the same rule); 0 when it cannot be told. */
 static uint32_t planned_partition(const md_disk *d, const struct disk_fs *f)
 {
-    uint32_t i, linux_n = 0, linux_p = 0;
+    uint32_t i, linux_n = 0, linux_p = 0, esp_n = 0, esp_p = 0;
 
     if (f->partno != MD_DISK_PART_AUTO)
         return f->partno;
     if (!d->n_parts)
         return 0;
+    if (is_fat(f->type)) {
+        for (i = 0; i < d->n_parts; i++)
+            if (is_esp_spec(d->parts[i].type) && !esp_n++)
+                esp_p = i + 1;
+        if (esp_n == 1)
+            return esp_p;
+        return d->n_parts == 1 ? 1 : 0;
+    }
     for (i = 0; i < d->n_parts; i++)
         if (d->parts[i].flags & MD_PART_BOOTABLE)
             return i + 1;
@@ -537,7 +650,10 @@ static int dw_plan(struct dw *w, uint64_t *image, uint64_t *part_size)
         if (w->table != MD_TABLE_NONE && p == 0)
             return md_error(d->ctx, -EINVAL, "%s: cannot tell which partition filesystem %zu goes on "
                             "to compute the image size: name it, or give the size", w->path, i + 1);
-        r = md_ext_plan_size(d->ctx, f->tree, &f->fo, headroom_for(d, f->tree), &fs_size);
+        if (is_fat(f->type))
+            r = md_fat_plan_size(d->ctx, f->tree, &f->fat, headroom_for(d, f->tree), &fs_size);
+        else
+            r = md_ext_plan_size(d->ctx, f->tree, &f->fo, headroom_for(d, f->tree), &fs_size);
         if (r < 0)
             return r;
         if (w->table == MD_TABLE_NONE)
@@ -636,7 +752,8 @@ static int dw_place(struct dw *w)
         if (f->partno == MD_DISK_PART_AUTO && w->table != MD_TABLE_NONE && planned_partition(d, f))
             f->placed = planned_partition(d, f);
         if (f->placed == MD_DISK_PART_AUTO) {
-            r = md_image_default_partition(w->img, &f->placed);
+            r = is_fat(f->type) ? md_image_default_fat_partition(w->img, &f->placed)
+                                : md_image_default_partition(w->img, &f->placed);
             if (r < 0)
                 return r;
         }
@@ -657,11 +774,36 @@ static int dw_progress(void *ud, uint64_t done, uint64_t total)
     return w->o->progress(w->o->userdata, w->done, w->total);
 }
 
+static int dw_fat(struct dw *w, struct disk_fs *f)
+{
+    md_fat_populate_opts po = MD_FAT_POPULATE_OPTS_INIT;
+    md_fat *fs = NULL;
+    int r;
+
+    r = md_fat_format(w->img, f->placed, &f->fat, &fs);
+    if (r < 0)
+        return r;
+    if (md_tree_count(f->tree)) {
+        if (w->o->progress) {
+            po.progress = dw_progress;
+            po.userdata = w;
+        }
+        w->fs_base = w->done;
+        r = md_fat_populate(fs, f->tree, &po);
+        w->done = w->fs_base + fs_data_bytes(f);
+    }
+    md_fat_close(fs);
+    return r;
+}
+
 static int dw_fs(struct dw *w, struct disk_fs *f)
 {
     md_ext_populate_opts po = MD_EXT_POPULATE_OPTS_INIT;
     md_ext *fs = NULL;
     int r;
+
+    if (is_fat(f->type))
+        return dw_fat(w, f);
 
     r = md_ext_format(w->img, f->placed, &f->fo, &fs);
     if (r < 0)

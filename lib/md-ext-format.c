@@ -36,17 +36,6 @@ static void uuid_from_seed(uint64_t seed, uint8_t out[16])
     out[8] = (uint8_t)((out[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Accepts the canonical 8-4-4-4-12 form (dashes optional). */
 static int parse_uuid(const char *s, uint8_t out[16])
 {
@@ -58,7 +47,7 @@ static int parse_uuid(const char *s, uint8_t out[16])
             s++;
             continue;
         }
-        v = hexval((unsigned char)*s);
+        v = md_hexval((unsigned char)*s);
         if (v < 0)
             return -EINVAL;
         if (n % 2 == 0)

@@ -309,10 +309,21 @@ static bool is_linux_type(const char *type)
     return false;
 }
 
-MD_API int md_image_default_partition(md_image *img, uint32_t *partno)
+static bool is_esp_type(const char *type)
+{
+    return type && (!strcasecmp(type, "0xef") ||
+                    !strcasecmp(type, "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"));
+}
+
+/* The rule both defaults follow: the whole image without a table; else
+ * (@bootable_first) the first bootable partition; else the only partition
+ * whose type @is_kind accepts (@kind names them in messages); else the
+ * only partition. */
+static int default_partition(md_image *img, bool bootable_first, bool (*is_kind)(const char *),
+                             const char *kind, uint32_t *partno)
 {
     md_probe *pr = NULL;
-    uint32_t i, n, linux_n = 0, linux_first = 0;
+    uint32_t i, n, kind_n = 0, kind_first = 0;
     char list[128] = "";
     int r;
 
@@ -327,31 +338,42 @@ MD_API int md_image_default_partition(md_image *img, uint32_t *partno)
         goto out;
     }
     for (i = 1; i <= n; i++) {
-        if (md_probe_flags(pr, i) & MD_PART_BOOTABLE) {
+        if (bootable_first && (md_probe_flags(pr, i) & MD_PART_BOOTABLE)) {
             *partno = md_probe_number(pr, i);
             goto out;
         }
-        if (is_linux_type(md_probe_type(pr, i))) {
+        if (is_kind(md_probe_type(pr, i))) {
             size_t len = strlen(list);
-            if (!linux_n++)
-                linux_first = md_probe_number(pr, i);
+            if (!kind_n++)
+                kind_first = md_probe_number(pr, i);
             snprintf(list + len, sizeof(list) - len, "%s%u", len ? ", " : "", md_probe_number(pr, i));
         }
     }
-    if (linux_n == 1) {
-        *partno = linux_first;
-    } else if (linux_n > 1) {
-        r = md_error(img->ctx, -EINVAL,
-                     "%s: Linux partitions %s and none is bootable: name the partition to use",
-                     img->path, list);
+    if (kind_n == 1) {
+        *partno = kind_first;
+    } else if (kind_n > 1) {
+        r = md_error(img->ctx, -EINVAL, "%s: %s partitions %s%s: name the partition to use", img->path,
+                     kind, list, bootable_first ? " and none is bootable" : "");
     } else if (n == 1) {
         *partno = md_probe_number(pr, 1);
+    } else if (n) {
+        r = md_error(img->ctx, -ENOENT, "%s: no %s partition among several, so no partition to use "
+                     "by default: name one", img->path, kind);
     } else {
-        r = md_error(img->ctx, -ENOENT, "%s: %s, so no partition to use by default: name one",
-                     img->path, n ? "no Linux partition among several" : "the partition table is empty");
+        r = md_error(img->ctx, -ENOENT, "%s: the partition table is empty, so no partition to use by "
+                     "default: name one", img->path);
     }
 out:
     md_probe_free(pr);
     return r;
 }
 
+MD_API int md_image_default_partition(md_image *img, uint32_t *partno)
+{
+    return default_partition(img, true, is_linux_type, "Linux", partno);
+}
+
+MD_API int md_image_default_fat_partition(md_image *img, uint32_t *partno)
+{
+    return default_partition(img, false, is_esp_type, "EFI System", partno);
+}

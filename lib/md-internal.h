@@ -50,6 +50,9 @@ int md_write_full(int fd, const void *buf, size_t n);
 int md_pwrite_full(int fd, const void *buf, size_t n, uint64_t off);
 int md_pread_full(int fd, void *buf, size_t n, uint64_t off);
 
+/* The value of hex digit @c, -1 if it is none. */
+int md_hexval(int c);
+
 /* Read a whole file into memory (NUL-terminated for convenience). */
 int md_read_file(md_ctx *ctx, const char *path, char **data, size_t *size);
 

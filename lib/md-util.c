@@ -345,6 +345,17 @@ void md_tmpfile_discard(md_tmpfile *t)
     t->path = NULL;
 }
 
+int md_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 MD_API int md_parse_size(const char *s, uint64_t *ret)
 {
     unsigned long long v;

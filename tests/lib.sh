@@ -164,3 +164,27 @@ md_tmpdir() {
     T=$(mktemp -d "/tmp/$1.XXXXXX")
     trap 'rm -rf "$T"' EXIT
 }
+
+# md_fat_tree DIR: the tree the FAT tests fill filesystems with (ASCII
+# names): long names, nested directories, a 10 MB file, 8.3 names in upper,
+# lower and mixed case, twelve names that share one short basis.
+md_fat_tree() {
+    mkdir -p "$1/EFI/BOOT" "$1/Nested/Deeper/Deepest level with a long name" "$1/lower" "$1/docs" \
+        "$1/empty dir"
+    printf 'MZ stub\n' >"$1/EFI/BOOT/BOOTX64.EFI"
+    head -c 10000000 /dev/urandom >"$1/Nested/ten-megabytes.bin"
+    printf 'upper\n' >"$1/README.TXT"
+    printf 'lower\n' >"$1/lower/notes.txt"
+    printf 'lower base\n' >"$1/lower/config.TXT"
+    printf 'mixed\n' >"$1/lower/MixedCase.Txt"
+    printf 'spaces\n' >"$1/docs/A file name with spaces.text"
+    printf 'dots\n' >"$1/docs/archive.tar.gz"
+    printf 'hidden\n' >"$1/docs/.hidden"
+    printf 'deep\n' >"$1/Nested/Deeper/Deepest level with a long name/leaf"
+    : >"$1/docs/empty"
+    _md_i=1
+    while [ $_md_i -le 12 ]; do
+        printf '%s\n' $_md_i >"$1/docs/longfilename$_md_i.txt"
+        _md_i=$((_md_i + 1))
+    done
+}

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -30,6 +31,43 @@ static inline int md_test_rm_cb(const char *path, const struct stat *st, int fla
 static inline void md_test_rmtree(const char *dir)
 {
     nftw(dir, md_test_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Run a shell command made from @fmt: its exit status, -1 when it did not exit. */
+static inline int md_test_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int md_test_run(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    int st;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The first 64 KiB of a shell command's output, NUL-terminated; free() it. */
+static inline char *md_test_capture(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline char *md_test_capture(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    FILE *p;
+    char *buf = calloc(1, 65536);
+    size_t n;
+
+    assert_non_null(buf);
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    n = fread(buf, 1, 65535, p);
+    buf[n] = '\0';
+    pclose(p);
+    return buf;
 }
 
 /* ---- skips: the same rule as tests/lib.sh --------------------------------

@@ -27,12 +27,12 @@ static void usage(FILE *f)
     fprintf(f,
             "Usage: mdimg disk create IMG [--size SIZE | --free SIZE|N%%] [--table mbr|gpt|none]\n"
             "                         [--part SPEC]...\n"
-            "                         [--seed N] [--force] [--fs ext2|ext3|ext4 [--label L]\n"
+            "                         [--seed N] [--force] [--fs TYPE [--label L]\n"
             "                         [DIR|ARCHIVE]... [SOURCE OPTIONS]] [--extlinux [EXTLINUX OPTIONS]]\n"
             "\n"
             "Create a sparse raw disk image (no zeros are written: unused space stays a\n"
             "hole), optionally with an MBR or GPT partition table written by libfdisk,\n"
-            "and optionally make an ext2/3/4 filesystem filled from the sources.\n"
+            "and optionally make an ext2/3/4 or FAT filesystem filled from the sources.\n"
             "IMG is written under a temporary name and renamed only on success.\n"
             "\n"
             "Options:\n"
@@ -54,15 +54,21 @@ static void usage(FILE *f)
             "                       (default: from $SOURCE_DATE_EPOCH when set, else random)\n"
             "      --disk-id ID     explicit disk id: 0x1234abcd (MBR) or a GUID (GPT)\n"
             "  -f, --force          replace IMG if it exists\n"
-            "      --fs TYPE        make an ext2, ext3 or ext4 filesystem and fill it from\n"
-            "                       the sources; it goes on --fs-part N, else on the\n"
-            "                       bootable partition, else on the only Linux partition\n"
-            "                       (the whole image with --table none)\n"
+            "      --fs TYPE        make a filesystem and fill it from the sources: ext2,\n"
+            "                       ext3, ext4, or FAT: vfat (FAT12/16/32 by size, as\n"
+            "                       mkfs.fat), fat12, fat16, fat32.  It goes on --fs-part\n"
+            "                       N, else (ext) on the bootable partition, else on the\n"
+            "                       only Linux partition, or (FAT) on the EFI System\n"
+            "                       partition; else on the only partition (the whole\n"
+            "                       image with --table none).  FAT holds directories and\n"
+            "                       regular files only: symlinks, devices, FIFOs and\n"
+            "                       sockets are refused\n"
             "      --fs-part N      the partition for --fs\n"
-            "      --label L        filesystem label (with --fs)\n"
-            "      --uuid U         filesystem UUID (with --fs; default: derived from\n"
-            "                       $SOURCE_DATE_EPOCH when set, else random)\n"
-            "      --features LIST  mke2fs -O style feature changes (with --fs)\n"
+            "      --label L        filesystem label (with --fs; FAT: up to 11 characters)\n"
+            "      --uuid U         filesystem UUID, for FAT the volume id XXXX-XXXX (with\n"
+            "                       --fs; default: derived from $SOURCE_DATE_EPOCH when\n"
+            "                       set, else random)\n"
+            "      --features LIST  mke2fs -O style feature changes (with an ext --fs)\n"
             "%s"
             "      --extlinux       install the EXTLINUX boot loader into that filesystem\n"
             "                       (as `mdimg extlinux install`; the sources must hold the\n"
@@ -81,6 +87,7 @@ static void usage(FILE *f)
             "  mdimg disk create disk.img --size 64M --table mbr --part rest:linux:bootable \\\n"
             "        --fs ext4 rootfs.tar.gz --extlinux --kernel /boot/vmlinuz \\\n"
             "        --initrd /boot/initrd.gz --append console=ttyS0 --serial 0,115200\n"
+            "  mdimg disk create esp.img --part 64M:efi --fs vfat --label ESP esp/\n"
             "\n"
             "Exit status: 0 ok, 1 failure (no IMG left behind), 2 usage error.\n",
             mdimg_sources_help, mdimg_extlinux_help);
@@ -208,6 +215,10 @@ static int check(struct create *c)
         return mdimg_usage_error("EXTLINUX options need --extlinux");
     if (c->extlinux && !c->fs)
         return mdimg_usage_error("--extlinux needs --fs");
+    if (c->fs && mdimg_fs_is_fat(c->fo.fs_type) && c->fo.features)
+        return mdimg_usage_error("--features is for ext filesystems");
+    if (c->fs && mdimg_fs_is_fat(c->fo.fs_type) && c->extlinux)
+        return mdimg_usage_error("--extlinux installs into ext2/3/4, not FAT");
     return 0;
 }
 
@@ -238,7 +249,15 @@ static int describe(struct create *c, md_disk *d)
         return r;
     if (!c->fs)
         return 0;
-    idx = md_disk_add_ext(d, c->fs_part, &c->fo, &tree);
+    if (mdimg_fs_is_fat(c->fo.fs_type)) {
+        md_fat_format_opts fa = MD_FAT_FORMAT_OPTS_INIT;
+        fa.fat_type = c->fo.fs_type;
+        fa.label = c->fo.label;
+        fa.volume_id = c->fo.uuid;
+        idx = md_disk_add_fat(d, c->fs_part, &fa, &tree);
+    } else {
+        idx = md_disk_add_ext(d, c->fs_part, &c->fo, &tree);
+    }
     if (idx < 0)
         return idx;
     r = mdimg_sources_add(&c->src, tree);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* mdimg disk format | populate | cp | ls: ext2/3/4 filesystems inside images. */
+/* mdimg disk format | populate | cp | ls: ext2/3/4 and FAT filesystems inside images. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -14,14 +14,38 @@
 enum {
     OPT_TARGET = 0x100,
     OPT_PROGRESS,
+    OPT_CLUSTER,
+    OPT_OEM,
 };
 
-/* The partition a command works on: --part N, else the image's default. */
-static int resolve_part(md_image *img, uint32_t *partno)
+/* The partition a command works on: --part N, else the image's default
+ * (for a new FAT filesystem: the EFI System partition). */
+static int resolve_part(md_image *img, uint32_t *partno, int fat)
 {
     if (*partno != MD_DISK_PART_AUTO)
         return 0;
-    return md_image_default_partition(img, partno);
+    return fat ? md_image_default_fat_partition(img, partno) : md_image_default_partition(img, partno);
+}
+
+/* 1 if libblkid sees a FAT filesystem on partition @partno, else 0: the
+ * module that opens it is then chosen (anything else goes to the ext
+ * module, whose error says what is there). */
+static int part_is_fat(md_image *img, uint32_t partno)
+{
+    md_probe *pr = NULL;
+    uint32_t i, idx = 0;
+    const char *t;
+    int fat;
+
+    if (md_image_probe(img, &pr) < 0)
+        return 0;
+    for (i = 1; partno && i <= md_probe_count(pr); i++)
+        if (md_probe_number(pr, i) == partno)
+            idx = i;
+    t = md_probe_fs_type(pr, idx);
+    fat = (partno == 0 || idx) && t && !strcmp(t, "vfat");
+    md_probe_free(pr);
+    return fat;
 }
 
 /* ---- format ------------------------------------------------------------------ */
@@ -29,19 +53,24 @@ static int resolve_part(md_image *img, uint32_t *partno)
 static void format_usage(FILE *f)
 {
     fprintf(f,
-            "Usage: mdimg disk format IMG [--part N] --fs ext2|ext3|ext4 [options]\n"
+            "Usage: mdimg disk format IMG [--part N] --fs TYPE [options]\n"
             "\n"
             "Make an ext2/3/4 filesystem on partition N of IMG, with mke2fs's defaults\n"
-            "for the type and size.  No root, no mount.\n"
+            "for the type and size, or a FAT filesystem with mkfs.fat's.  No root, no\n"
+            "mount.\n"
             "\n"
             "Options:\n"
             "  -p, --part N          partition number (1-based; 0 = the whole image); default:\n"
-            "                        the bootable partition, else the only Linux partition,\n"
-            "                        the whole image when there is no partition table\n"
-            "  -t, --fs TYPE         ext2, ext3 or ext4 (required)\n"
-            "  -L, --label L         volume label (up to 16 bytes)\n"
-            "  -U, --uuid U          filesystem UUID (default: derived from\n"
-            "                        $SOURCE_DATE_EPOCH when set, else random)\n"
+            "                        ext: the bootable partition, else the only Linux\n"
+            "                        partition; FAT: the EFI System partition; else the only\n"
+            "                        partition; the whole image when there is no table\n"
+            "  -t, --fs TYPE         ext2, ext3, ext4, vfat (FAT12/16/32 by size, as mkfs.fat),\n"
+            "                        fat12, fat16 or fat32 (required)\n"
+            "  -L, --label L         volume label (ext: up to 16 bytes; FAT: up to 11\n"
+            "                        characters, made upper case)\n"
+            "  -U, --uuid U          filesystem UUID (FAT: volume id XXXX-XXXX; default:\n"
+            "                        derived from $SOURCE_DATE_EPOCH when set, else random)\n"
+            "ext only:\n"
             "  -O, --features LIST   mke2fs -O style changes, e.g. ^64bit,^metadata_csum\n"
             "  -b, --block-size N    1024, 2048 or 4096 (default: by size, as mke2fs)\n"
             "  -N, --inodes N        number of inodes (default: from the size)\n"
@@ -49,6 +78,10 @@ static void format_usage(FILE *f)
             "  -m, --reserved PCT    reserved blocks percentage (default 5)\n"
             "  -J, --journal-blocks N  journal size in blocks (ext3/ext4)\n"
             "      --wait            wait while another program uses IMG (else: an error)\n"
+            "FAT only:\n"
+            "      --cluster-size N  bytes per cluster, 512..65536 (default: by size, as\n"
+            "                        mkfs.fat)\n"
+            "      --oem NAME        boot sector OEM name, up to 8 characters (MSWIN4.1)\n"
             "  -q, --quiet           print nothing on success\n"
             "  -v, --verbose         print library debug messages\n"
             "  -h, --help            show this help\n");
@@ -67,13 +100,17 @@ int cmd_disk_format(int argc, char **argv)
         { "inode-size", required_argument, NULL, 'I' },
         { "reserved", required_argument, NULL, 'm' },
         { "journal-blocks", required_argument, NULL, 'J' },
+        { "cluster-size", required_argument, NULL, OPT_CLUSTER },
+        { "oem", required_argument, NULL, OPT_OEM },
         MDIMG_COMMON_LONGOPTS,
         MDIMG_WAIT_LONGOPT,
         { NULL, 0, NULL, 0 },
     };
     md_ext_format_opts fo = MD_EXT_FORMAT_OPTS_INIT;
+    md_fat_format_opts fa = MD_FAT_FORMAT_OPTS_INIT;
     uint32_t partno = MD_DISK_PART_AUTO;
-    int have_fs = 0, c, r;
+    int have_fs = 0, c, r, fat;
+    const char *ext_only = NULL, *fat_only = NULL;
     unsigned long v;
     md_ctx *ctx = NULL;
     md_image *img = NULL;
@@ -89,33 +126,45 @@ int cmd_disk_format(int argc, char **argv)
                 return EXIT_USAGE;
             have_fs = 1;
             break;
-        case 'L': fo.label = optarg; break;
-        case 'U': fo.uuid = optarg; break;
-        case 'O': fo.features = optarg; break;
+        case 'L': fo.label = fa.label = optarg; break;
+        case 'U': fo.uuid = fa.volume_id = optarg; break;
+        case 'O': fo.features = optarg; ext_only = "--features"; break;
+        case OPT_CLUSTER:
+            if (mdimg_parse_uint("--cluster-size", optarg, 65536, &v) < 0)
+                return EXIT_USAGE;
+            fa.cluster_size = (uint32_t)v;
+            fat_only = "--cluster-size";
+            break;
+        case OPT_OEM: fa.oem_name = optarg; fat_only = "--oem"; break;
         case 'b':
             if (mdimg_parse_uint("--block-size", optarg, 65536, &v) < 0)
                 return EXIT_USAGE;
             fo.block_size = (uint32_t)v;
+            ext_only = "--block-size";
             break;
         case 'N':
             if (mdimg_parse_uint("--inodes", optarg, 0xffffffffUL, &v) < 0)
                 return EXIT_USAGE;
             fo.inode_count = v;
+            ext_only = "--inodes";
             break;
         case 'I':
             if (mdimg_parse_uint("--inode-size", optarg, 65536, &v) < 0)
                 return EXIT_USAGE;
             fo.inode_size = (uint32_t)v;
+            ext_only = "--inode-size";
             break;
         case 'm':
             if (mdimg_parse_uint("--reserved", optarg, 50, &v) < 0)
                 return EXIT_USAGE;
             fo.reserved_percent = (int32_t)v;
+            ext_only = "--reserved";
             break;
         case 'J':
             if (mdimg_parse_uint("--journal-blocks", optarg, 0xffffffffUL, &v) < 0)
                 return EXIT_USAGE;
             fo.journal_blocks = (uint32_t)v;
+            ext_only = "--journal-blocks";
             break;
         case 'h':
             format_usage(stdout);
@@ -128,14 +177,20 @@ int cmd_disk_format(int argc, char **argv)
     if (optind + 1 != argc)
         return mdimg_usage_error("expected exactly one IMG argument");
     if (!have_fs)
-        return mdimg_usage_error("--fs ext2|ext3|ext4 is required");
+        return mdimg_usage_error("--fs ext2|ext3|ext4|vfat|fat12|fat16|fat32 is required");
+    fat = mdimg_fs_is_fat(fo.fs_type);
+    if (fat && ext_only)
+        return mdimg_usage_error("%s is for ext filesystems", ext_only);
+    if (!fat && fat_only)
+        return mdimg_usage_error("%s is for FAT filesystems", fat_only);
+    fa.fat_type = fo.fs_type;
     if (mdimg_ctx_new(&ctx) < 0)
         return 1;
     r = mdimg_image_open(ctx, argv[optind], 0, &img);
     if (r >= 0)
-        r = resolve_part(img, &partno);
+        r = resolve_part(img, &partno, fat);
     if (r >= 0)
-        r = md_ext_format(img, partno, &fo, NULL);
+        r = fat ? md_fat_format(img, partno, &fa, NULL) : md_ext_format(img, partno, &fo, NULL);
     if (r >= 0)
         r = md_image_commit(img);
     if (r < 0) {
@@ -162,7 +217,8 @@ static void populate_usage(FILE *f)
             "                           [SOURCE OPTIONS]\n"
             "\n"
             "Copy trees into the ext2/3/4 filesystem on partition N of IMG, merging with\n"
-            "what is there.  Space is checked before anything is written.\n"
+            "what is there, or into an empty FAT filesystem (as disk format leaves it).\n"
+            "Space is checked before anything is written.\n"
             "\n"
             "Options:\n"
             "  -p, --part N        partition number (0 = the whole image); default: the\n"
@@ -232,6 +288,7 @@ int cmd_disk_populate(int argc, char **argv)
     md_image *img = NULL;
     md_tree *tree = NULL;
     md_ext *fs = NULL;
+    md_fat *fat = NULL;
     struct mdimg_progress pr;
     int r, ret, progress = 0;
 
@@ -250,18 +307,34 @@ int cmd_disk_populate(int argc, char **argv)
     if (r >= 0)
         r = mdimg_image_open(ctx, imgpath, 0, &img);
     if (r >= 0)
-        r = resolve_part(img, &partno);
-    if (r >= 0)
-        r = md_ext_open(img, partno, 0, &fs);
+        r = resolve_part(img, &partno, 0);
     mdimg_progress_init(&pr, "disk populate", MDIMG_PROGRESS_BYTES, progress);
-    po.progress = mdimg_progress_cb;
-    po.userdata = &pr;
-    if (r >= 0)
-        r = md_ext_populate(fs, tree, &po);
+    if (r >= 0 && part_is_fat(img, partno)) {
+        if (po.target && strcmp(po.target, "/")) {
+            mdimg_err("--target: a FAT filesystem is filled from its root");
+            goto out;
+        }
+        r = md_fat_open(img, partno, 0, &fat);
+        if (r >= 0)
+            r = md_fat_populate(fat, tree, NULL);
+        if (r >= 0)
+            r = md_fat_close(fat);
+        else
+            md_fat_free(fat);
+        if (r >= 0)
+            r = md_image_commit(img);
+    } else {
+        if (r >= 0)
+            r = md_ext_open(img, partno, 0, &fs);
+        po.progress = mdimg_progress_cb;
+        po.userdata = &pr;
+        if (r >= 0)
+            r = md_ext_populate(fs, tree, &po);
+    }
     mdimg_progress_done(&pr);
     /* the changes reach the image only when everything worked (an atomic
      * copy); a failure drops them */
-    if (r >= 0) {
+    if (fs && r >= 0) {
         r = md_ext_close(fs);
         if (r >= 0)
             r = md_image_commit(img);
@@ -341,11 +414,15 @@ static int parse_loc(const char *s, struct loc *l, int allow_bare)
     return 0;
 }
 
-static int open_loc(md_ctx *ctx, struct loc *l, int rdonly, md_image **img, md_ext **fs)
+/* Open the filesystem of @l: FAT into *@fat when libblkid sees FAT there
+ * (and @fat is given), else ext into *@fs. */
+static int open_loc(md_ctx *ctx, struct loc *l, int rdonly, md_image **img, md_ext **fs, md_fat **fat)
 {
     int r = mdimg_image_open(ctx, l->img, rdonly, img);
-    if (r < 0 || (r = resolve_part(*img, &l->part)) < 0)
+    if (r < 0 || (r = resolve_part(*img, &l->part, 0)) < 0)
         return r;
+    if (fat && part_is_fat(*img, l->part))
+        return md_fat_open(*img, l->part, rdonly ? MD_FAT_RDONLY : 0, fat);
     return md_ext_open(*img, l->part, rdonly ? MD_EXT_RDONLY : 0, fs);
 }
 
@@ -357,7 +434,8 @@ static void cp_usage(FILE *f)
             "Usage: mdimg disk cp IMG[:PART]:/PATH HOSTFILE|-\n"
             "       mdimg disk cp [--mode MODE] [--owner UID:GID] HOSTFILE IMG[:PART]:/PATH\n"
             "\n"
-            "Copy a regular file out of or into the ext2/3/4 filesystem of an image.\n"
+            "Copy a regular file out of or into the ext2/3/4 filesystem of an image, or out\n"
+            "of its FAT filesystem.\n"
             "IMG[:PART]:/PATH: PART is the partition number (0: the whole image; default:\n"
             "the bootable partition, else the only Linux partition; without a table, the\n"
             "whole image);\n"
@@ -410,6 +488,7 @@ static int cp_in(md_ctx *ctx, const char *host, struct loc *dst, md_attr *attr, 
     md_ext_stat est = MD_EXT_STAT_INIT;
     md_image *img = NULL;
     md_ext *fs = NULL;
+    md_fat *fat = NULL;
     size_t len = strlen(dst->path);
     const char *base = strrchr(host, '/');
     char *dpath = NULL;
@@ -424,7 +503,14 @@ static int cp_in(md_ctx *ctx, const char *host, struct loc *dst, md_attr *attr, 
     if (!have_mode)
         attr->mode = st.st_mode & 07777;
     base = base ? base + 1 : host;
-    r = open_loc(ctx, dst, 0, &img, &fs);
+    r = open_loc(ctx, dst, 0, &img, &fs, &fat);
+    if (fat) {
+        md_fat_free(fat);
+        md_image_free(img);
+        mdimg_err("%s: copying into a FAT filesystem is not supported: make it with its files "
+                  "(disk create --fs vfat DIR)", dst->img);
+        return 1;
+    }
     if (r >= 0 && (dst->path[len - 1] == '/' ||
                    (md_ext_stat_path(fs, dst->path, &est) == 0 && (est.mode & S_IFMT) == S_IFDIR))) {
         dpath = malloc(len + strlen(base) + 2);
@@ -453,13 +539,18 @@ static int cp_out(md_ctx *ctx, struct loc *src, const char *host)
 {
     md_image *img = NULL;
     md_ext *fs = NULL;
-    int r = open_loc(ctx, src, 1, &img, &fs);
+    md_fat *fat = NULL;
+    int r = open_loc(ctx, src, 1, &img, &fs, &fat);
 
     /* "-": standard output; anything else is written atomically */
-    if (r >= 0 && !strcmp(host, "-"))
+    if (r >= 0 && fat)
+        r = !strcmp(host, "-") ? md_fat_extract_fd(fat, src->path, STDOUT_FILENO)
+                               : md_fat_extract_file(fat, src->path, host);
+    else if (r >= 0 && !strcmp(host, "-"))
         r = md_ext_extract_fd(fs, src->path, STDOUT_FILENO);
     else if (r >= 0)
         r = md_ext_extract_file(fs, src->path, host);
+    md_fat_free(fat);
     md_ext_free(fs);
     md_image_free(img);
     return r;
@@ -529,8 +620,9 @@ static void ls_usage(FILE *f)
     fprintf(f,
             "Usage: mdimg disk ls [-l] [--json] IMG[:PART][:/PATH]\n"
             "\n"
-            "List a directory (or show one entry) of the ext2/3/4 filesystem in an image,\n"
-            "sorted by name.  See 'mdimg disk cp --help' for the IMG[:PART]:/PATH syntax.\n"
+            "List a directory (or show one entry) of the ext2/3/4 or FAT filesystem in an\n"
+            "image, sorted by name (FAT: long names; --json adds the 8.3 short_name).\n"
+            "See 'mdimg disk cp --help' for the IMG[:PART]:/PATH syntax.\n"
             "\n"
             "Options:\n"
             "  -l, --long    mode, links, owner, size, mtime (UTC), name [-> target]\n"
@@ -543,8 +635,10 @@ static void ls_usage(FILE *f)
 
 struct ls_state {
     md_ext *fs;
+    md_fat *fat;
     const char *dir;
     int lng, json, n;
+    const char *short_name; /* FAT: the entry's 8.3 name */
 };
 
 static char type_char(uint32_t mode)
@@ -612,6 +706,10 @@ static int ls_one(void *ud, const char *name, const md_ext_stat *st)
         }
         if ((st->mode & S_IFMT) == S_IFCHR || (st->mode & S_IFMT) == S_IFBLK)
             printf(", \"major\": %u, \"minor\": %u", st->rmajor, st->rminor);
+        if (ls->short_name) {
+            printf(", \"short_name\": ");
+            put_name(ls->short_name, MD_QUOTE_JSON);
+        }
         printf("}");
     } else if (ls->lng) {
         static const char rwx[] = "rwxrwxrwx";
@@ -650,6 +748,23 @@ static int ls_one(void *ud, const char *name, const md_ext_stat *st)
     return 0;
 }
 
+/* A FAT entry as ls_one() prints entries: no owners, one link. */
+static int ls_fat_one(void *ud, const char *name, const md_fat_stat *fst)
+{
+    struct ls_state *ls = ud;
+    md_ext_stat st = MD_EXT_STAT_INIT;
+    int r;
+
+    st.mode = fst->mode;
+    st.nlink = 1;
+    st.size = fst->size;
+    st.mtime = fst->mtime;
+    ls->short_name = fst->short_name[0] ? fst->short_name : NULL;
+    r = ls_one(ls, name, &st);
+    ls->short_name = NULL;
+    return r;
+}
+
 int cmd_disk_ls(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -659,7 +774,7 @@ int cmd_disk_ls(int argc, char **argv)
         MDIMG_WAIT_LONGOPT,
         { NULL, 0, NULL, 0 },
     };
-    struct ls_state ls = { NULL, NULL, 0, 0, 0 };
+    struct ls_state ls = { NULL, NULL, NULL, 0, 0, 0, NULL };
     md_ext_stat st = MD_EXT_STAT_INIT;
     struct loc l;
     md_ctx *ctx = NULL;
@@ -692,15 +807,25 @@ int cmd_disk_ls(int argc, char **argv)
     }
     if (mdimg_ctx_new(&ctx) < 0)
         goto out;
-    r = open_loc(ctx, &l, 1, &img, &ls.fs);
-    if (r >= 0)
+    r = open_loc(ctx, &l, 1, &img, &ls.fs, &ls.fat);
+    if (r >= 0 && ls.fat) {
+        md_fat_stat fst = MD_FAT_STAT_INIT;
+        r = md_fat_stat_path(ls.fat, l.path, &fst);
+        st.mode = fst.mode;
+        st.size = fst.size;
+        st.mtime = fst.mtime;
+        st.nlink = 1;
+        if (r >= 0 && (st.mode & S_IFMT) != S_IFDIR)
+            ls.short_name = fst.short_name;
+    } else if (r >= 0) {
         r = md_ext_stat_path(ls.fs, l.path, &st);
+    }
     if (r >= 0) {
         ls.dir = l.path;
         if (ls.json)
             printf("[");
         if ((st.mode & S_IFMT) == S_IFDIR) {
-            r = md_ext_list(ls.fs, l.path, ls_one, &ls);
+            r = ls.fat ? md_fat_list(ls.fat, l.path, ls_fat_one, &ls) : md_ext_list(ls.fs, l.path, ls_one, &ls);
         } else {
             const char *slash = strrchr(l.path, '/');
             char *dir = strndup(l.path, slash ? (size_t)(slash - l.path) : 0);
@@ -717,6 +842,7 @@ int cmd_disk_ls(int argc, char **argv)
     }
     ret = 0;
 out:
+    md_fat_free(ls.fat);
     md_ext_free(ls.fs);
     md_image_free(img);
     md_ctx_free(ctx);

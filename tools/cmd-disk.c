@@ -6,7 +6,7 @@
 
 static const struct mdimg_cmd disk_cmds[] = {
     { "create", cmd_disk_create, "create a sparse image, partition table, filesystem (one step)" },
-    { "format", cmd_disk_format, "make an ext2/3/4 filesystem on a partition or the whole image" },
+    { "format", cmd_disk_format, "make an ext2/3/4 or FAT filesystem on a partition or the whole image" },
     { "populate", cmd_disk_populate, "copy trees, spec files and cpio archives into a filesystem" },
     { "cp", cmd_disk_cp, "copy a file into or out of an image (IMG[:PART]:/path)" },
     { "ls", cmd_disk_ls, "list a directory in an image (IMG[:PART]:/path)" },

@@ -143,6 +143,11 @@ int mdimg_parse_fs_type(const char *opt, const char *s, int32_t *ret)
     return -EINVAL;
 }
 
+int mdimg_fs_is_fat(int32_t type)
+{
+    return type == MD_VFAT || type == MD_FAT12 || type == MD_FAT16 || type == MD_FAT32;
+}
+
 int mdimg_parse_table(const char *opt, const char *s, uint32_t *ret)
 {
     if (md_table_from_name(NULL, s, ret) == 0)

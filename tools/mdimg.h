@@ -34,6 +34,8 @@ int mdimg_ctx_new(md_ctx **ret);
 int mdimg_parse_size(const char *opt, const char *s, uint64_t *ret);
 /* Parse a filesystem type name given to @opt (md_fs_type_from_name); usage error on failure. */
 int mdimg_parse_fs_type(const char *opt, const char *s, int32_t *ret);
+/* 1 if @type (md_fs_type_from_name) is one of the FAT types, else 0. */
+int mdimg_fs_is_fat(int32_t type);
 /* Parse a partition table type name given to @opt (md_table_from_name); usage error on failure. */
 int mdimg_parse_table(const char *opt, const char *s, uint32_t *ret);
 /* --free SIZE|N%: the headroom of a computed image size (md_disk_set_headroom:

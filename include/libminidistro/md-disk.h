@@ -33,6 +33,7 @@
 #include "md-common.h"
 #include "md-ext.h"
 #include "md-extlinux.h"
+#include "md-fat.h"
 #include "md-image.h"
 #include "md-tree.h"
 
@@ -40,15 +41,17 @@ MD_BEGIN_DECLS
 
 /* ---- filesystem type names ------------------------------------------------ */
 
-/* Filesystem types: MD_EXT2, MD_EXT3, MD_EXT4 (md-ext.h). */
+/* Filesystem types: MD_EXT2, MD_EXT3, MD_EXT4 (md-ext.h); MD_VFAT, MD_FAT12,
+ * MD_FAT16, MD_FAT32 (md-fat.h). */
 
 /**
- * Look up a filesystem type by name: "ext2", "ext3" or "ext4".
+ * Look up a filesystem type by name: "ext2", "ext3", "ext4", "vfat" (also
+ * "fat": FAT of the type its size calls for), "fat12", "fat16", "fat32".
  * Errors: -EINVAL (message on @ctx, which may be NULL, listing the names).
  */
 MD_API int md_fs_type_from_name(md_ctx *ctx, const char *name, int32_t *ret);
 
-/** Name of a filesystem type ("ext4", ...); NULL for an unknown value. */
+/** Name of a filesystem type ("ext4", "vfat", "fat32", ...); NULL for an unknown value. */
 MD_API const char *md_fs_type_name(int32_t type);
 
 /* ---- the recipe ------------------------------------------------------------ */
@@ -57,9 +60,11 @@ MD_API const char *md_fs_type_name(int32_t type);
 typedef struct md_disk md_disk;
 
 /**
- * The partition of md_disk_add_ext(): chosen when the table is written, as
- * md_image_default_partition() chooses (the whole image without a table;
- * else the bootable partition, else the only Linux partition).
+ * The partition of md_disk_add_ext() and md_disk_add_fat(): chosen when
+ * the table is written, for ext as md_image_default_partition() chooses
+ * (the whole image without a table; else the bootable partition, else the
+ * only Linux partition), for FAT as md_image_default_fat_partition() does
+ * (the only EFI System partition, else the only partition).
  */
 #define MD_DISK_PART_AUTO 0xffffffffu
 
@@ -139,11 +144,30 @@ MD_API uint32_t md_disk_partition_count(const md_disk *disk);
 MD_API int md_disk_add_ext(md_disk *disk, uint32_t partno, const md_ext_format_opts *opts,
                            md_tree **tree);
 
+/**
+ * Put a FAT filesystem on partition @partno (as md_disk_add_ext(); with
+ * MD_DISK_PART_AUTO the EFI System partition) made with @opts (copied;
+ * NULL: MD_FAT_FORMAT_OPTS_INIT, the type by size) and filled with the
+ * directories and files of *@tree (owned by the disk, as md_disk_add_ext()
+ * says).  A computed size (md_disk_set_size() 0) holds the tree's clusters,
+ * the FATs and reserved sectors and the headroom; by default the type
+ * follows that size (FAT16 or FAT12 under 512 MiB), and FAT32 asked for
+ * explicitly is made at least 36 MiB, as OVMF refuses a FAT32 with too few
+ * clusters.  What FAT cannot hold is refused at md_disk_write() as
+ * md_fat_populate() refuses it, before the image is created when the size
+ * is computed.
+ * Returns the filesystem's index (0, 1, ...).
+ * Errors: -EINVAL (bad options; a partition given twice), -ENOMEM.
+ */
+MD_API int md_disk_add_fat(md_disk *disk, uint32_t partno, const md_fat_format_opts *opts,
+                           md_tree **tree);
+
 /** Number of filesystems added. */
 MD_API uint32_t md_disk_fs_count(const md_disk *disk);
 
 /**
- * The partition filesystem @index is on: as given to md_disk_add_ext(), or,
+ * The partition filesystem @index is on: as given to md_disk_add_ext() or
+ * md_disk_add_fat(), or,
  * for MD_DISK_PART_AUTO, the one the last md_disk_write() chose.
  */
 MD_API uint32_t md_disk_fs_partition(const md_disk *disk, uint32_t index);
@@ -153,7 +177,7 @@ MD_API uint32_t md_disk_fs_partition(const md_disk *disk, uint32_t index);
  * after it is populated, so that the kernel and initrds its config names can
  * come from the filesystem's tree.  @opts is copied (strings and the module
  * list too).
- * Errors: -EINVAL (no such filesystem, bad options), -ENOMEM.
+ * Errors: -EINVAL (no such filesystem, a FAT filesystem, bad options), -ENOMEM.
  */
 MD_API int md_disk_set_extlinux(md_disk *disk, uint32_t index, const md_extlinux_opts *opts);
 
@@ -188,7 +212,8 @@ MD_API void md_disk_write_opts_init(md_disk_write_opts *opts);
  * partition or the files do not fit: the message says what size is needed),
  * -ECANCELED (progress callback), and the
  * errors of md_image_create(), md_image_write_table(), md_ext_format(),
- * md_ext_populate() and md_extlinux_install().
+ * md_ext_populate(), md_fat_format(), md_fat_populate() and
+ * md_extlinux_install().
  */
 MD_API int md_disk_write(md_disk *disk, const char *path, const md_disk_write_opts *opts);
 

@@ -243,6 +243,16 @@ MD_API int md_image_write_table(md_image *img, const md_table_opts *opts);
 MD_API int md_image_default_partition(md_image *img, uint32_t *partno);
 
 /**
+ * The partition a FAT filesystem goes on when the caller names none (an
+ * EFI System partition, typically): 0 (the whole image) when the image has
+ * no partition table; else the only EFI System partition (MBR 0xef, GPT
+ * C12A7328-F81F-11D2-BA4B-00A0C93EC93B); else the only partition.
+ * Errors: -EINVAL (several EFI System partitions: the message lists them),
+ * -ENOENT (none among several partitions, or no partition), -EIO.
+ */
+MD_API int md_image_default_fat_partition(md_image *img, uint32_t *partno);
+
+/**
  * Mark partition @partno bootable: on MBR set its active flag (and clear it
  * on the other partitions), on GPT set attribute bit 2 (legacy BIOS
  * bootable).  Other bytes of the table (and MBR boot code) are preserved.

@@ -10,6 +10,7 @@
 #include "md-cpio.h"
 #include "md-image.h"
 #include "md-ext.h"
+#include "md-fat.h"
 #include "md-extlinux.h"
 #include "md-disk.h"
 #include "md-boot.h"
