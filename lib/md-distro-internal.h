@@ -30,4 +30,42 @@ int md_rootfs_set_password(md_tree *t, const char *password);
 /* /etc/hostname */
 int md_rootfs_set_hostname(md_tree *t, const char *hostname);
 
+/* ---- md-distro-efi.c: UEFI boot ------------------------------------------ */
+
+/* The files of UEFI boot, each an unnamed temporary file next to the
+ * output image, never published. */
+struct md_esp {
+    md_tmpfile uki;       /* the unified kernel image */
+    md_tmpfile kernel;    /* a kernel, initrd and os-release copied out of a tree */
+    md_tmpfile initrd;
+    md_tmpfile osrel;
+    uint64_t size;        /* the ESP's size (md_esp_add()) */
+};
+void md_esp_init(struct md_esp *e);
+void md_esp_free(struct md_esp *e);
+
+/* What the UKI is made of: host paths (or md_tmpfile tmp_paths). */
+struct md_esp_uki {
+    const char *output;           /* the image being built: scratch files go next to it */
+    const char *stub;             /* NULL: MD_UKI_DEFAULT_STUB */
+    const char *kernel;
+    const char *initrd;           /* or NULL */
+    const char *cmdline;
+    const char *os_release;       /* a file, or NULL: */
+    const char *os_release_text;  /* this text (or NULL: none) */
+};
+int md_esp_make_uki(md_ctx *ctx, struct md_esp *e, const struct md_esp_uki *u);
+
+/* Copy regular file @path of @tree into @t, a scratch file named after
+ * @output and @what. */
+int md_esp_copy_out(md_tree *tree, const char *path, const char *output, const char *what,
+                    md_tmpfile *t);
+
+/* Put a FAT on partition @partno of @disk holding the UKI as
+ * \EFI\BOOT\BOOTX64.EFI, and set e->size: @given (a multiple of 1 MiB;
+ * -ENOSPC saying what is needed when the UKI does not fit), or with @given
+ * 0 what the UKI needs with 1 MiB to spare.  The caller adds the partition
+ * (e->size bytes, type "efi"). */
+int md_esp_add(md_disk *disk, struct md_esp *e, uint32_t partno, uint64_t given);
+
 #endif

@@ -225,10 +225,26 @@ struct build {
     md_tmpfile initrd;     /* the initramfs, under a temporary name (initrd.tmp_path) */
     md_extlinux_config *cfg;
     uint32_t phase;
+    char *cmdline;         /* the kernel command line (EXTLINUX and the UKI) */
+    char *osrel_text;      /* the BusyBox system's os-release, for the UKI */
+    uint32_t root_part;    /* the root filesystem's partition: 1, or 2 after the ESP */
+    struct md_esp esp;     /* UEFI boot */
     /* with a rootfs */
     struct md_rootfs_boot rb;
     char uuid[37];         /* of the root filesystem, for root=UUID= and fstab */
 };
+
+/* An EFI System partition (UEFI and hybrid boot). */
+static bool has_esp(const struct build *b)
+{
+    return b->o->boot != MD_DISTRO_BOOT_BIOS;
+}
+
+/* EXTLINUX on the root filesystem (BIOS and hybrid boot). */
+static bool has_extlinux(const struct build *b)
+{
+    return b->o->boot != MD_DISTRO_BOOT_UEFI;
+}
 
 static int phase_done(struct build *b, const char *what)
 {
@@ -405,8 +421,9 @@ static double mib(uint64_t n)
 /* A clear message before libext2fs says something vaguer: payload plus the
  * filesystem's own overhead (journal, inode tables, ~12 %) and the 1 MiB
  * before the first partition must fit. */
-static int check_size(struct build *b, uint64_t size)
+static int check_size(struct build *b, uint64_t image_size)
 {
+    uint64_t size = image_size - b->esp.size;
     uint64_t kernel = file_size(b->o->kernel), initrd = file_size(b->initrd.tmp_path);
     uint64_t files = 0, need;
     size_t i;
@@ -431,21 +448,23 @@ static int check_size(struct build *b, uint64_t size)
     need += need / 8 + MIB;
     if (size < need)
         return md_error(b->ctx, -ENOSPC,
-                        "image size %.1f MiB is too small: kernel %.1f MiB + initramfs %.1f MiB + "
+                        "image size %.1f MiB is too small: %skernel %.1f MiB + initramfs %.1f MiB + "
                         "root files %.1f MiB + boot loader and filesystem overhead need about "
                         "%.0f MiB (use --size %lluM or more)",
-                        mib(size), mib(kernel), mib(initrd), mib(files), mib(need) + 0.5,
-                        (unsigned long long)((need + MIB - 1) / MIB));
+                        mib(image_size), has_esp(b) ? "the ESP + " : "", mib(kernel), mib(initrd),
+                        mib(files), mib(need + b->esp.size) + 0.5,
+                        (unsigned long long)((need + b->esp.size + MIB - 1) / MIB));
     return 0;
 }
 
-/* The image: one bootable Linux partition with an ext4 root filesystem
- * labelled MD_DISTRO_ROOT_LABEL, whose tree the system is built into. */
+/* The image: an ext4 root filesystem labelled MD_DISTRO_ROOT_LABEL, whose
+ * tree the system is built into, on partition 1 (or 2, after the ESP);
+ * the partitions themselves come once the ESP's size is known
+ * (describe_partitions()). */
 static int describe_image(struct build *b, uint64_t size)
 {
     const md_distro_opts *o = b->o;
     md_table_opts to = MD_TABLE_OPTS_INIT;
-    md_part_opts po = MD_PART_OPTS_INIT;
     md_ext_format_opts fo = MD_EXT_FORMAT_OPTS_INIT;
     int r;
 
@@ -455,11 +474,9 @@ static int describe_image(struct build *b, uint64_t size)
         (r = md_disk_set_headroom(b->disk, o->free_bytes, o->free_percent)) < 0)
         return r;
     to.type = o->table;
-    po.flags = MD_PART_BOOTABLE;
-    if (o->table == MD_TABLE_GPT)
-        po.name = "minidistro";
-    if ((r = md_disk_set_table(b->disk, &to)) < 0 || (r = md_disk_add_partition(b->disk, &po)) < 0)
+    if ((r = md_disk_set_table(b->disk, &to)) < 0)
         return r;
+    b->root_part = has_esp(b) ? 2 : 1;
     fo.fs_type = MD_EXT4;
     /* 4 KiB blocks: one block group up to 128 MiB, so /boot/vmlinuz and the
      * initramfs are a few long extents and EXTLINUX reads them through the
@@ -468,11 +485,56 @@ static int describe_image(struct build *b, uint64_t size)
     fo.label = MD_DISTRO_ROOT_LABEL;
     if (o->rootfs)
         fo.uuid = b->uuid; /* known now: root=UUID= and /etc/fstab name it */
-    r = md_disk_add_ext(b->disk, 1, &fo, &b->tree);
+    r = md_disk_add_ext(b->disk, b->root_part, &fo, &b->tree);
     if (r < 0)
         return r;
     b->root_fs = r;
     return 0;
+}
+
+/* The ESP first (when there is one), then the root partition over the
+ * rest: bootable for EXTLINUX (on GPT the legacy-BIOS-bootable attribute
+ * gptmbr.bin looks for). */
+static int describe_partitions(struct build *b)
+{
+    md_part_opts esp = MD_PART_OPTS_INIT, root = MD_PART_OPTS_INIT;
+    bool gpt = b->o->table == MD_TABLE_GPT;
+    int r;
+
+    if (has_esp(b)) {
+        esp.size = b->esp.size;
+        esp.type = "efi";
+        esp.name = gpt ? "ESP" : NULL;
+        r = md_disk_add_partition(b->disk, &esp);
+        if (r < 0)
+            return r;
+    }
+    root.flags = has_extlinux(b) ? MD_PART_BOOTABLE : 0;
+    root.name = gpt ? "minidistro" : NULL;
+    return md_disk_add_partition(b->disk, &root);
+}
+
+/* UEFI: the UKI of @kernel, @initrd and the command line, in an ESP. */
+static int add_esp(struct build *b, const char *kernel, const char *initrd, const char *os_release,
+                   const char *os_release_text)
+{
+    struct md_esp_uki u;
+    int r;
+
+    if (!has_esp(b))
+        return 0;
+    memset(&u, 0, sizeof(u));
+    u.output = b->o->output;
+    u.stub = b->o->efi_stub;
+    u.kernel = kernel;
+    u.initrd = initrd;
+    u.cmdline = b->cmdline;
+    u.os_release = os_release;
+    u.os_release_text = os_release_text;
+    r = md_esp_make_uki(b->ctx, &b->esp, &u);
+    if (r < 0)
+        return r;
+    return md_esp_add(b->disk, &b->esp, 1, b->o->esp_size);
 }
 
 /* The kernel and initramfs go in /boot of the root filesystem, where
@@ -489,33 +551,45 @@ static int add_boot_files(struct build *b)
     return md_tree_add_file(b->tree, "boot/initramfs.img", b->initrd.tmp_path, &a);
 }
 
-static int add_bootloader(struct build *b)
+/* The BusyBox system's kernel command line. */
+static int busybox_cmdline(struct build *b)
 {
     const md_distro_opts *o = b->o;
+
+    b->cmdline = md_asprintf("console=ttyS0 panic=-1 quiet%s%s%s",
+                             o->root == MD_DISTRO_ROOT_DISK ? " root=LABEL=" MD_DISTRO_ROOT_LABEL : "",
+                             o->append && *o->append ? " " : "", o->append ? o->append : "");
+    return b->cmdline ? 0 : md_error(b->ctx, -ENOMEM, "out of memory");
+}
+
+/* EXTLINUX with one entry: @kernel and @initrd (paths in the root
+ * filesystem) and the command line. */
+static int add_extlinux(struct build *b, const char *label, const char *kernel, const char *initrd)
+{
     md_extlinux_opts xo = MD_EXTLINUX_OPTS_INIT;
     const char *text;
-    char *append;
     int r;
 
+    if (!has_extlinux(b))
+        return 0;
     r = md_extlinux_config_new(b->ctx, &b->cfg);
+    if (r >= 0)
+        r = md_extlinux_config_set_serial(b->cfg, 0, 115200);
+    if (r >= 0)
+        r = md_extlinux_config_set_timeout(b->cfg, 0);
+    if (r >= 0)
+        r = md_extlinux_config_add_entry(b->cfg, label, kernel, initrd, b->cmdline);
+    if (r >= 0)
+        r = md_extlinux_config_render(b->cfg, &text);
     if (r < 0)
         return r;
-    append = md_asprintf("console=ttyS0 panic=-1 quiet%s%s%s",
-                         o->root == MD_DISTRO_ROOT_DISK ? " root=LABEL=" MD_DISTRO_ROOT_LABEL : "",
-                         o->append && *o->append ? " " : "", o->append ? o->append : "");
-    if (!append)
-        return -ENOMEM;
-    if ((r = md_extlinux_config_set_serial(b->cfg, 0, 115200)) < 0 ||
-        (r = md_extlinux_config_set_timeout(b->cfg, 0)) < 0 ||
-        (r = md_extlinux_config_add_entry(b->cfg, "minidistro", "/boot/vmlinuz",
-                                          "/boot/initramfs.img", append)) < 0 ||
-        (r = md_extlinux_config_render(b->cfg, &text)) < 0) {
-        free(append);
-        return r;
-    }
-    free(append);
     xo.config_text = text;
     return md_disk_set_extlinux(b->disk, (uint32_t)b->root_fs, &xo);
+}
+
+static int add_bootloader(struct build *b)
+{
+    return add_extlinux(b, "minidistro", "/boot/vmlinuz", "/boot/initramfs.img");
 }
 
 static int write_image(struct build *b)
@@ -652,38 +726,50 @@ static int rootfs_configure(struct build *b)
     return r;
 }
 
-static int rootfs_bootloader(struct build *b)
+/* The rootfs's kernel command line. */
+static int rootfs_cmdline(struct build *b)
 {
     const md_distro_opts *o = b->o;
-    md_extlinux_opts xo = MD_EXTLINUX_OPTS_INIT;
-    const char *text;
-    char *append, *kernel, *initrd;
+
+    b->cmdline = md_asprintf("root=UUID=%s ro console=ttyS0%s%s", b->uuid,
+                             o->append && *o->append ? " " : "", o->append ? o->append : "");
+    return b->cmdline ? 0 : md_error(b->ctx, -ENOMEM, "out of memory");
+}
+
+/* UEFI: the rootfs's kernel, initrd and os-release copied out of the tree
+ * (they may live in an archive), made into the UKI. */
+static int rootfs_esp(struct build *b)
+{
+    const char *out = b->o->output, *osrel = NULL;
+    struct md_esp *e = &b->esp;
     int r;
 
-    r = md_extlinux_config_new(b->ctx, &b->cfg);
+    if (!has_esp(b))
+        return 0;
+    r = md_esp_copy_out(b->tree, b->rb.kernel, out, "kernel", &e->kernel);
+    if (r >= 0)
+        r = md_esp_copy_out(b->tree, b->rb.initrd, out, "initrd", &e->initrd);
     if (r < 0)
         return r;
-    append = md_asprintf("root=UUID=%s ro console=ttyS0%s%s", b->uuid, o->append && *o->append ? " " : "",
-                         o->append ? o->append : "");
-    kernel = md_asprintf("/%s", b->rb.kernel);
-    initrd = md_asprintf("/%s", b->rb.initrd);
-    if (!append || !kernel || !initrd)
+    if (md_esp_copy_out(b->tree, "usr/lib/os-release", out, "os-release", &e->osrel) == 0 ||
+        md_esp_copy_out(b->tree, "etc/os-release", out, "os-release", &e->osrel) == 0)
+        osrel = e->osrel.tmp_path;
+    md_ctx_clear_error(b->ctx);
+    return add_esp(b, e->kernel.tmp_path, e->initrd.tmp_path, osrel, NULL);
+}
+
+static int rootfs_bootloader(struct build *b)
+{
+    char *kernel = md_asprintf("/%s", b->rb.kernel), *initrd = md_asprintf("/%s", b->rb.initrd);
+    int r;
+
+    if (!kernel || !initrd)
         r = md_error(b->ctx, -ENOMEM, "out of memory");
-    if (r >= 0)
-        r = md_extlinux_config_set_serial(b->cfg, 0, 115200);
-    if (r >= 0)
-        r = md_extlinux_config_set_timeout(b->cfg, 0);
-    if (r >= 0)
-        r = md_extlinux_config_add_entry(b->cfg, "linux", kernel, initrd, append);
-    if (r >= 0)
-        r = md_extlinux_config_render(b->cfg, &text);
-    free(append);
+    else
+        r = add_extlinux(b, "linux", kernel, initrd);
     free(kernel);
     free(initrd);
-    if (r < 0)
-        return r;
-    xo.config_text = text;
-    return md_disk_set_extlinux(b->disk, (uint32_t)b->root_fs, &xo);
+    return r;
 }
 
 static int build_rootfs(struct build *b)
@@ -697,7 +783,8 @@ static int build_rootfs(struct build *b)
         return r;
     if ((r = rootfs_configure(b)) < 0 || (r = phase_done(b, "configuration")) < 0)
         return r;
-    if ((r = rootfs_bootloader(b)) < 0 || (r = phase_done(b, "image description")) < 0)
+    if ((r = rootfs_cmdline(b)) < 0 || (r = rootfs_esp(b)) < 0 || (r = rootfs_bootloader(b)) < 0 ||
+        (r = describe_partitions(b)) < 0 || (r = phase_done(b, "image description")) < 0)
         return r;
     if ((r = write_image(b)) < 0)
         return r;
@@ -716,14 +803,19 @@ static int build_busybox(struct build *b, uint64_t size)
     r = md_kernel_release(b->ctx, o->kernel, b->release, sizeof(b->release));
     if (r < 0 || (r = find_kernel_extras(b)) < 0 || (r = phase_done(b, "kernel check")) < 0)
         return r;
+    b->osrel_text = md_asprintf("NAME=minidistro\nID=minidistro\nPRETTY_NAME=\"minidistro (Linux %s)\"\n",
+                                b->release);
+    if (!b->osrel_text)
+        return md_error(b->ctx, -ENOMEM, "out of memory");
     if ((r = describe_image(b, size)) < 0 || (r = build_tree(b)) < 0 ||
         (r = phase_done(b, "system tree")) < 0)
         return r;
-    if ((r = write_initramfs(b)) < 0 || (r = check_size(b, size)) < 0 ||
-        (r = phase_done(b, "initramfs")) < 0)
+    if ((r = write_initramfs(b)) < 0 || (r = busybox_cmdline(b)) < 0 ||
+        (r = add_esp(b, o->kernel, b->initrd.tmp_path, NULL, b->osrel_text)) < 0 ||
+        (r = check_size(b, size)) < 0 || (r = phase_done(b, "initramfs")) < 0)
         return r;
     if ((r = add_boot_files(b)) < 0 || (r = add_bootloader(b)) < 0 ||
-        (r = phase_done(b, "image description")) < 0)
+        (r = describe_partitions(b)) < 0 || (r = phase_done(b, "image description")) < 0)
         return r;
     if ((r = write_image(b)) < 0)
         return r;
@@ -744,7 +836,9 @@ static int copy_opts(md_ctx *ctx, const md_distro_opts *opts, md_distro_opts *o)
     if (r < 0)
         return r;
     *o = def;
-    memcpy(o, opts, opts->version == 1 ? offsetof(md_distro_opts, rootfs) : sizeof(*o));
+    memcpy(o, opts, opts->version == 1   ? offsetof(md_distro_opts, rootfs)
+                    : opts->version == 2 ? offsetof(md_distro_opts, boot)
+                                         : sizeof(*o));
     o->version = MD_DISTRO_OPTS_VERSION;
     return 0;
 }
@@ -762,6 +856,12 @@ static int check_opts(md_ctx *ctx, const md_distro_opts *opts)
                         "busybox, modules, kernel config, initramfs options do not apply");
     if (!opts->rootfs && (opts->initrd || opts->root_password))
         return md_error(ctx, -EINVAL, "an initrd and a root password are for a root filesystem (rootfs)");
+    if (opts->boot > MD_DISTRO_BOOT_HYBRID)
+        return md_error(ctx, -EINVAL, "unknown boot mode %u", opts->boot);
+    if (opts->boot == MD_DISTRO_BOOT_BIOS && (opts->efi_stub || opts->esp_size))
+        return md_error(ctx, -EINVAL, "an EFI stub and an ESP size are for UEFI and hybrid boot");
+    if (opts->reserved2 || opts->reserved3)
+        return md_error(ctx, -EINVAL, "reserved fields of md_distro_opts must be 0");
     return 0;
 }
 
@@ -798,6 +898,7 @@ int md_distro_build(md_ctx *ctx, const md_distro_opts *in)
     b.ctx = ctx;
     b.o = opts;
     b.initrd.fd = -1;
+    md_esp_init(&b.esp);
 
     r = opts->rootfs ? build_rootfs(&b) : build_busybox(&b, size);
     if (r < 0)
@@ -811,6 +912,9 @@ out:
     md_rootfs_boot_free(&b.rb);
     md_extlinux_config_free(b.cfg);
     md_tmpfile_discard(&b.initrd);
+    md_esp_free(&b.esp);
+    free(b.cmdline);
+    free(b.osrel_text);
     free(b.kernel_config);
     free(b.modules_dir);
     return r < 0 ? r : 0;

@@ -115,6 +115,10 @@ int md_tmpfile_open(md_ctx *ctx, md_tmpfile *t, const char *path, bool overwrite
 int md_tmpfile_publish(md_ctx *ctx, md_tmpfile *t);
 void md_tmpfile_discard(md_tmpfile *t);
 
+/* md_uki_write() into @fd (at its current offset, which should be 0: the
+ * checksum is written at a fixed offset); @name for messages. */
+int md_uki_write_fd(md_ctx *ctx, int fd, const char *name, const md_uki_opts *opts);
+
 
 /* JSON string literal of @s ("null" for NULL) on @f: quotes, backslashes
  * and control characters escaped. */

@@ -602,6 +602,22 @@ static int prepare(struct uki *u, const md_uki_opts *o)
     return layout(u);
 }
 
+int md_uki_write_fd(md_ctx *ctx, int fd, const char *name, const md_uki_opts *opts)
+{
+    static const md_uki_opts def = MD_UKI_OPTS_INIT;
+    struct uki u;
+    int r;
+
+    memset(&u, 0, sizeof(u));
+    u.ctx = ctx;
+    u.linux_piece.fd = -1;
+    r = prepare(&u, opts ? opts : &def);
+    if (r >= 0)
+        r = write_image(&u, fd, name);
+    uki_free(&u);
+    return r;
+}
+
 MD_API int md_uki_write(md_ctx *ctx, const char *path, const md_uki_opts *opts)
 {
     static const md_uki_opts def = MD_UKI_OPTS_INIT;

@@ -33,6 +33,9 @@ enum {
     OPT_ROOT_PASSWORD,
     OPT_FREE,
     OPT_PROGRESS,
+    OPT_BOOT,
+    OPT_EFI_STUB,
+    OPT_ESP_SIZE,
 };
 
 static void usage(FILE *f)
@@ -72,7 +75,15 @@ static void usage(FILE *f)
             "                         disk: /init mounts the ext4 partition and\n"
             "                         switch_roots to it; changes persist\n"
             "  -s, --size SIZE        image size (default: 64M; with --rootfs: computed)\n"
-            "      --table TYPE       partition table: mbr (default) or gpt\n"
+            "      --boot MODE        bios: EXTLINUX on the root partition (default)\n"
+            "                         uefi: an EFI System partition holding\n"
+            "                         \\EFI\\BOOT\\BOOTX64.EFI, a unified kernel image\n"
+            "                         hybrid: both in one image\n"
+            "      --efi-stub PATH    EFI stub for the UKI (default: systemd-boot-efi's\n"
+            "                         %s)\n"
+            "      --esp-size SIZE    ESP size (default: the UKI's size + 1 MiB, FAT16)\n"
+            "      --table TYPE       partition table: mbr (default; with --boot uefi or\n"
+            "                         hybrid: gpt) or gpt\n"
             "      --overlay DIR      copy DIR's contents over the system (repeatable)\n"
             "      --modules-dir DIR  kernel modules (default: /lib/modules/RELEASE)\n"
             "      --add-module NAME  also load this module at boot (repeatable)\n"
@@ -89,8 +100,9 @@ static void usage(FILE *f)
             "  -v, --verbose          print library debug messages\n"
             "  -h, --help             show this help\n"
             "\n"
-            "Boot the result with: mdimg boot IMAGE\n"
-            "Exit status: 0 ok, 1 failure (no image left behind), 2 usage error.\n");
+            "Boot the result with: mdimg boot IMAGE (--firmware uefi for --boot uefi)\n"
+            "Exit status: 0 ok, 1 failure (no image left behind), 2 usage error.\n",
+            MD_UKI_DEFAULT_STUB);
 }
 
 static double now_s(void)
@@ -219,8 +231,21 @@ struct build_args {
     const char **overlays, **modules;
     size_t n_overlays, n_modules;
     const char *busybox_src;
-    int want_build_kernel, free_given, progress;
+    int want_build_kernel, free_given, progress, table_given;
 };
+
+static int parse_boot(const char *arg, uint32_t *boot)
+{
+    if (strcmp(arg, "bios") == 0)
+        *boot = MD_DISTRO_BOOT_BIOS;
+    else if (strcmp(arg, "uefi") == 0)
+        *boot = MD_DISTRO_BOOT_UEFI;
+    else if (strcmp(arg, "hybrid") == 0)
+        *boot = MD_DISTRO_BOOT_HYBRID;
+    else
+        return mdimg_usage_error("--boot: '%s' is not 'bios', 'uefi' or 'hybrid'", arg);
+    return 0;
+}
 
 static int parse_root(const char *arg, uint32_t *root)
 {
@@ -276,6 +301,13 @@ static int check_args(struct build_args *a)
         return mdimg_usage_error("--busybox and --busybox-src exclude each other");
     if (a->busybox_src && !*a->busybox_src)
         return mdimg_usage_error("--busybox-src: empty directory name");
+    if (o->boot == MD_DISTRO_BOOT_BIOS && (o->efi_stub || o->esp_size))
+        return mdimg_usage_error("--efi-stub and --esp-size are for --boot uefi or hybrid");
+    if (o->esp_size % (1024 * 1024))
+        return mdimg_usage_error("--esp-size: a multiple of 1 MiB, e.g. 64M");
+    /* UEFI machines expect a GPT */
+    if (o->boot != MD_DISTRO_BOOT_BIOS && !a->table_given)
+        a->o.table = MD_TABLE_GPT;
     return 0;
 }
 
@@ -305,6 +337,9 @@ static int parse_args(struct build_args *a, int argc, char **argv)
         { "root-password", required_argument, NULL, OPT_ROOT_PASSWORD },
         { "free", required_argument, NULL, OPT_FREE },
         { "progress", no_argument, NULL, OPT_PROGRESS },
+        { "boot", required_argument, NULL, OPT_BOOT },
+        { "efi-stub", required_argument, NULL, OPT_EFI_STUB },
+        { "esp-size", required_argument, NULL, OPT_ESP_SIZE },
         { "force", no_argument, NULL, 'f' },
         MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -322,7 +357,10 @@ static int parse_args(struct build_args *a, int argc, char **argv)
         case OPT_BUSYBOX_SRC: a->busybox_src = optarg; break;
         case OPT_ROOT: r = parse_root(optarg, &o->root); break;
         case 's': r = mdimg_parse_size("--size", optarg, &o->size) < 0 ? EXIT_USAGE : 0; break;
-        case OPT_TABLE: r = parse_table(optarg, &o->table); break;
+        case OPT_TABLE: r = parse_table(optarg, &o->table); a->table_given = 1; break;
+        case OPT_BOOT: r = parse_boot(optarg, &o->boot); break;
+        case OPT_EFI_STUB: o->efi_stub = optarg; break;
+        case OPT_ESP_SIZE: r = mdimg_parse_size("--esp-size", optarg, &o->esp_size) < 0 ? EXIT_USAGE : 0; break;
         case OPT_OVERLAY: a->overlays[a->n_overlays++] = optarg; break;
         case OPT_MODULES_DIR: o->modules_dir = optarg; break;
         case OPT_ADD_MODULE: a->modules[a->n_modules++] = optarg; break;
@@ -408,13 +446,16 @@ static int build(struct build_args *a)
         struct stat st;
         uint64_t size = stat(o->output, &st) == 0 ? (uint64_t)st.st_size : o->size;
 
-        mdimg_info("built %s: %s, %s table, %llu MiB%s, in %.2f s\n", o->output,
+        mdimg_info("built %s: %s, %s table, %s boot, %llu MiB%s, in %.2f s\n", o->output,
                    o->rootfs ? "root filesystem from the rootfs" :
                    o->root == MD_DISTRO_ROOT_DISK ? "disk root" : "initramfs root",
-                   md_table_name(o->table), (unsigned long long)(size >> 20),
-                   o->rootfs && !o->size ? " (computed)" : "", now_s() - t0);
+                   md_table_name(o->table),
+                   o->boot == MD_DISTRO_BOOT_UEFI ? "UEFI" : o->boot == MD_DISTRO_BOOT_HYBRID ? "BIOS+UEFI" : "BIOS",
+                   (unsigned long long)(size >> 20), o->rootfs && !o->size ? " (computed)" : "",
+                   now_s() - t0);
     }
-    mdimg_info("boot it with: mdimg boot %s\n", o->output);
+    mdimg_info("boot it with: mdimg boot %s%s\n",
+               o->boot == MD_DISTRO_BOOT_BIOS ? "" : "--firmware uefi ", o->output);
     md_ctx_free(ctx);
     return 0;
 }

@@ -145,20 +145,33 @@ typedef struct md_distro_opts {
     uint32_t free_percent;           /* with free_bytes 0: this percentage of the contents;
                                       * MD_DISTRO_FREE_DEFAULT: md-disk.h's default */
     uint32_t reserved2;              /* 0 */
+    /* version 3 */
+    uint32_t boot;                   /* MD_DISTRO_BOOT_*: what the image boots under */
+    uint32_t reserved3;              /* 0 */
+    const char *efi_stub;            /* UEFI: the EFI stub the unified kernel image is made
+                                      * from; NULL: MD_UKI_DEFAULT_STUB (md-uki.h) */
+    uint64_t esp_size;               /* UEFI: the EFI System partition's size in bytes (a
+                                      * multiple of 1 MiB); 0: the UKI's size and room */
 } md_distro_opts;
 
 #define MD_DISTRO_FREE_DEFAULT 0xffffffffu
+
+/* md_distro_opts.boot */
+#define MD_DISTRO_BOOT_BIOS 0u      /* EXTLINUX on the root partition (SeaBIOS, any PC BIOS) */
+#define MD_DISTRO_BOOT_UEFI 1u      /* an EFI System partition with \EFI\BOOT\BOOTX64.EFI */
+#define MD_DISTRO_BOOT_HYBRID 2u    /* both, in one image: the same kernel, root, command line */
 
 /* md_distro_opts.compression: zstd when the kernel config says CONFIG_RD_ZSTD=y
  * (fast to build and to unpack under emulation), else gzip (every kernel). */
 #define MD_DISTRO_COMPRESS_AUTO (-1)
 
-#define MD_DISTRO_OPTS_VERSION 2
+#define MD_DISTRO_OPTS_VERSION 3
 #define MD_DISTRO_OPTS_INIT                                                              \
     { MD_DISTRO_OPTS_VERSION, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
       NULL, 0, MD_DISTRO_ROOT_INITRAMFS, MD_TABLE_MBR, MD_DISTRO_COMPRESS_AUTO, 0, \
-      NULL, NULL, NULL, NULL, NULL, 0, MD_DISTRO_FREE_DEFAULT, 0 }
-/** Fill @opts with MD_DISTRO_OPTS_INIT (initramfs root, MBR, 64 MiB, auto codec).  NULL-safe. */
+      NULL, NULL, NULL, NULL, NULL, 0, MD_DISTRO_FREE_DEFAULT, 0, \
+      MD_DISTRO_BOOT_BIOS, 0, NULL, 0 }
+/** Fill @opts with MD_DISTRO_OPTS_INIT (initramfs root, MBR, 64 MiB, auto codec, BIOS boot).  NULL-safe. */
 MD_API void md_distro_opts_init(md_distro_opts *opts);
 
 /** The ext4 label of the root partition, used in root=LABEL=... */
@@ -189,11 +202,31 @@ MD_API void md_distro_opts_init(md_distro_opts *opts);
  * (root, busybox, modules, compression and initramfs_output are for the
  * BusyBox system and must be left at their defaults.)
  *
+ * @opts->boot says what boots the image:
+ *  - MD_DISTRO_BOOT_BIOS: as above, the root filesystem on partition 1.
+ *  - MD_DISTRO_BOOT_UEFI: partition 1 is an EFI System partition (FAT,
+ *    labelled "ESP"; on MBR type 0xef) whose only file is
+ *    \EFI\BOOT\BOOTX64.EFI, the removable-media path every UEFI firmware
+ *    boots without a boot entry: a unified kernel image (md_uki_write())
+ *    of the kernel, the initramfs (or the rootfs's initrd) and the command
+ *    line the EXTLINUX entry would have.  A UKI rather than a boot loader
+ *    plus a loader entry because it is one file the firmware runs
+ *    directly: nothing to configure, and nothing that could disagree with
+ *    the root filesystem's own copy.  The root filesystem is partition 2,
+ *    the same as with BIOS (its /boot keeps the kernel and initramfs).
+ *  - MD_DISTRO_BOOT_HYBRID: both: the ESP as with UEFI and EXTLINUX on the
+ *    root filesystem, marked bootable (on GPT the legacy-BIOS-bootable
+ *    attribute, with syslinux's gptmbr.bin in the protective MBR).
+ * UEFI boots from an MBR too; a GPT (@opts->table) is what UEFI machines
+ * expect.  The kernel needs its EFI stub (CONFIG_EFI_STUB, which Debian's
+ * kernels and scripts/build-kernel's have).
+ *
  * Nothing is left at @opts->output on failure.
  * All strings are borrowed.
  * Errors: -EINVAL (bad options), -ENOENT (missing kernel, initrd, BusyBox,
- * overlay or driver: named, with what was looked for in a rootfs), -ENOEXEC
- * (kernel is not a bzImage), -ENOSPC (image too
+ * overlay, driver or EFI stub: named, with what was looked for in a rootfs
+ * and the package that has the stub), -ENOEXEC (kernel is not a bzImage),
+ * -EINVAL also for a UEFI kernel without the EFI stub, -ENOSPC (image too
  * small: says how much is needed), -EEXIST (output exists, no
  * MD_DISTRO_FORCE), -ECANCELED, and the errors of the modules used.
  */
