@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "libminidistro/minidistro.h"
@@ -53,8 +54,19 @@ int md_pread_full(int fd, void *buf, size_t n, uint64_t off);
 /* The value of hex digit @c, -1 if it is none. */
 int md_hexval(int c);
 
-/* Read a whole file into memory (NUL-terminated for convenience). */
+/* Read a whole file into memory (NUL-terminated for convenience).  Anything
+ * but a regular file (a FIFO, a device) is refused without blocking:
+ * -EINVAL, or -EISDIR for a directory. */
 int md_read_file(md_ctx *ctx, const char *path, char **data, size_t *size);
+
+/* Open @path (user-named: symlinks are followed) for reading without
+ * blocking on a FIFO or a device, and only if it is a regular file; @what
+ * names what it should be in messages ("an archive"); *@st gets its stat.
+ * Returns the descriptor, or -EINVAL (not a regular file), -EISDIR, -errno;
+ * message on @ctx. */
+int md_open_regular(md_ctx *ctx, const char *path, const char *what, struct stat *st);
+/* "a FIFO", "a directory", ... for messages. */
+const char *md_file_kind(mode_t mode);
 
 /* Little-endian loads and stores on byte buffers, whatever the host's byte
  * order or the pointer's alignment (on-disk formats: syslinux, lz4). */

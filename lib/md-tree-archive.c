@@ -464,17 +464,13 @@ int md_tree_add_archive_guessed(md_tree *tree, const char *archive_path, bool gu
     if (!tree || !archive_path)
         return -EINVAL;
     ctx = tree->ctx;
-    fd = open(archive_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* a FIFO or a device is refused before it could block: the archive is
+     * read more than once (concatenated archives), so it must be a file */
+    fd = md_open_regular(ctx, archive_path, "an archive", &st);
     if (fd < 0)
-        return md_error_errno(ctx, -errno, "%s", archive_path);
-    if (fstat(fd, &st) < 0) {
-        r = md_error_errno(ctx, -errno, "%s", archive_path);
-    } else if (S_ISDIR(st.st_mode)) {
-        r = md_error(ctx, -EISDIR, "%s: is a directory, not an archive", archive_path);
-    } else {
-        while (r >= 0 && off >= 0)
-            r = read_segment(tree, fd, archive_path, off, &off, guessed);
-    }
+        return fd;
+    while (r >= 0 && off >= 0)
+        r = read_segment(tree, fd, archive_path, off, &off, guessed);
     close(fd);
     return r;
 }

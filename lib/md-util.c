@@ -116,24 +116,52 @@ int md_pread_full(int fd, void *buf, size_t n, uint64_t off)
     return 0;
 }
 
+const char *md_file_kind(mode_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG: return "a regular file";
+    case S_IFDIR: return "a directory";
+    case S_IFLNK: return "a symlink";
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    default: return "of an unknown type";
+    }
+}
+
+int md_open_regular(md_ctx *ctx, const char *path, const char *what, struct stat *st)
+{
+    int fd, r;
+
+    /* O_NONBLOCK: a FIFO without a writer (or a device) would block the
+     * open; it is refused by its type below instead.  It does not change
+     * how a regular file is read. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return md_error_errno(ctx, -errno, "%s", path);
+    if (fstat(fd, st) < 0) {
+        r = -errno;
+        close(fd);
+        return md_error_errno(ctx, r, "%s", path);
+    }
+    if (!S_ISREG(st->st_mode)) {
+        r = S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
+        close(fd);
+        return md_error(ctx, r, "%s: is %s, not %s", path, md_file_kind(st->st_mode), what);
+    }
+    return fd;
+}
+
 int md_read_file(md_ctx *ctx, const char *path, char **data, size_t *size)
 {
     struct stat st;
     char *buf;
     int fd, r;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = md_open_regular(ctx, path, "a regular file", &st);
     if (fd < 0)
-        return md_error_errno(ctx, -errno, "%s", path);
-    if (fstat(fd, &st) < 0) {
-        r = -errno;
-        close(fd);
-        return md_error_errno(ctx, r, "%s", path);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return md_error(ctx, -EINVAL, "%s: not a regular file", path);
-    }
+        return fd;
     buf = malloc((size_t)st.st_size + 1);
     if (!buf) {
         close(fd);

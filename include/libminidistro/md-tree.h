@@ -162,6 +162,7 @@ MD_API int md_tree_add_host(md_tree *tree, const char *dir, const md_host_opts *
  * Extra fields and unknown types are errors.  Lines before a bad one have
  * already been added when the error is returned.  @spec_path and @base_dir
  * are borrowed.
+ * The spec must be a regular file (a FIFO is refused, not read).
  * Errors (message "SPEC:LINE: ..."): -EINVAL (syntax, bad mode or number,
  * ".." in a name), -ENOENT/-EACCES/-EISDIR (a file location, named, with
  * any unset variable it used), -EEXIST/-ENOTDIR (conflicts with the tree),
@@ -192,9 +193,10 @@ MD_API int md_tree_add_spec_buf(md_tree *tree, const char *text, size_t size, co
  * ones) after an uncompressed cpio archive, e.g. an early-microcode archive
  * in front of the compressed main one; a compressed archive ends the
  * input.  mtree manifests are not accepted (libarchive would read the host
- * files they name).  @archive_path is borrowed.
- * Errors: -ENOENT/-EACCES/-EISDIR, -EINVAL (not an archive, truncated,
- * bad entry name), -ENOMEM.
+ * files they name).  @archive_path is borrowed and must name a regular file:
+ * a FIFO, device or socket is refused (-EINVAL) without blocking.
+ * Errors: -ENOENT/-EACCES/-EISDIR, -EINVAL (not an archive or not a regular
+ * file, truncated, bad entry name), -ENOMEM.
  */
 MD_API int md_tree_add_archive(md_tree *tree, const char *archive_path);
 
