@@ -107,7 +107,8 @@ static int set_xattrs(md_ext *x, ext2_ino_t ino, const struct md_entry *e)
 
 /* Data blocks really needed by a regular entry (holes and zero blocks excluded
  * for buffers; holes excluded for host files). */
-static int data_estimate(md_ext *x, const struct md_entry *e, uint64_t *blocks, uint64_t *runs)
+static int data_estimate(md_ext *x, md_tree *tree, const struct md_entry *e, uint64_t *blocks,
+                         uint64_t *runs)
 {
     const struct md_entry *d = md_entry_data(e);
     unsigned bs = x->fs->blocksize;
@@ -128,14 +129,15 @@ static int data_estimate(md_ext *x, const struct md_entry *e, uint64_t *blocks, 
             prev = nz;
         }
     } else if (d->src == MD_SRC_HOST) {
-        /* only the layout of holes is read here; md_data_open() checks the
-         * file again when its data is copied */
-        int fd = open(d->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-                                        (d->host_follow ? 0 : O_NOFOLLOW));
+        /* only the layout of holes is read here; the file is opened (and
+         * checked) again when its data is copied */
+        struct md_data hd;
         bool seek_ok = true;
         off_t pos = 0;
-        if (fd < 0)
-            return md_error_errno(x->ctx, -errno, "%s", d->host_path);
+        int fd, r = md_data_open(tree, x->ctx, e, &hd);
+        if (r < 0)
+            return r;
+        fd = hd.fd;
         for (;;) {
             off_t ds = lseek(fd, pos, SEEK_DATA), he;
             if (ds < 0) {
@@ -156,7 +158,7 @@ static int data_estimate(md_ext *x, const struct md_entry *e, uint64_t *blocks, 
             *blocks = (d->size + bs - 1) / bs;
             *runs = 1;
         }
-        close(fd);
+        md_data_close(&hd);
     } else if (d->src == MD_SRC_SPOOL && d->size) {
         *blocks = (d->size + bs - 1) / bs; /* at most: zero blocks are left out when written */
         *runs = 1;
@@ -204,7 +206,7 @@ struct need {
 };
 
 /* Add what entry @e itself needs (its directory entry is counted by the caller). */
-static int estimate_entry(md_ext *x, const struct md_entry *e, struct need *need)
+static int estimate_entry(md_ext *x, md_tree *tree, const struct md_entry *e, struct need *need)
 {
     ext2_filsys fs = x->fs;
     unsigned bs = fs->blocksize;
@@ -217,7 +219,7 @@ static int estimate_entry(md_ext *x, const struct md_entry *e, struct need *need
         if (e->nlink > EXT2_LINK_MAX)
             return md_error(x->ctx, -EMLINK, "%s: %u hard links, more than ext2/3/4 allow (%d)",
                             e->path, e->nlink, EXT2_LINK_MAX);
-        r = data_estimate(x, e, &b, &runs);
+        r = data_estimate(x, tree, e, &b, &runs);
         if (r < 0)
             return r;
         need->blocks += md_ext_file_blocks(fs, b, runs);
@@ -294,7 +296,7 @@ static int estimate(md_ext *x, md_tree *tree, const uint32_t *parent, struct nee
         const char *name = slash ? slash + 1 : e->path;
 
         dirbytes[parent[i]] += 8 + ((strlen(name) + 3) & ~3u);
-        r = estimate_entry(x, e, need);
+        r = estimate_entry(x, tree, e, need);
     }
     if (r == 0)
         need->blocks += estimate_dirs(x->fs, tree, dirbytes);

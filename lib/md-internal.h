@@ -68,6 +68,22 @@ int md_open_regular(md_ctx *ctx, const char *path, const char *what, struct stat
 /* "a FIFO", "a directory", ... for messages. */
 const char *md_file_kind(mode_t mode);
 
+/* Paths in a tree: at most MD_PATH_MAX bytes, components MD_NAME_MAX. */
+#define MD_PATH_MAX 4095
+#define MD_NAME_MAX 255
+
+/* Open @rel, a relative path of plain components (no "." or ".."), below the
+ * directory @dirfd without following a symlink at any level:
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) where the kernel has it
+ * (5.6), else md_openat_components().  @flags are open(2)'s; O_NOFOLLOW is
+ * added.  Returns the descriptor or -errno: -ELOOP or -ENOTDIR when a
+ * component is a symlink (or not a directory), -EXDEV for a ".." that
+ * leaves @dirfd (the fallback refuses any ".."). */
+int md_openat_beneath(int dirfd, const char *rel, int flags);
+/* The same with one openat(O_NOFOLLOW) per component (the fallback; tests
+ * call it directly). */
+int md_openat_components(int dirfd, const char *rel, int flags);
+
 /* Little-endian loads and stores on byte buffers, whatever the host's byte
  * order or the pointer's alignment (on-disk formats: syslinux, lz4). */
 static inline uint16_t md_get_le16(const void *p)
@@ -180,10 +196,13 @@ struct md_entry {
     struct md_entry *master; /* hard link: the entry whose data this shares; NULL otherwise */
     uint32_t links_in;       /* number of entries whose master is this one */
     enum md_src src;
-    char *host_path;
+    char *host_path;         /* MD_SRC_HOST: the host file (the name in messages) */
     uint64_t host_dev, host_ino; /* MD_SRC_HOST: the file the source saw (0, 0: not known) */
-    bool host_follow;        /* MD_SRC_HOST named by the caller (md_tree_add_file): its
-                              * path may be a symlink; a walked file's never is */
+    uint32_t host_root;      /* 0: host_path was named by the caller (md_tree_add_file) and
+                              * may be a symlink; else the file was found by walking
+                              * tree->host_roots[host_root - 1]: it is opened below that
+                              * directory, host_path + host_rel, following no symlink */
+    size_t host_rel;
     void *buf;
     uint64_t spool_off;      /* MD_SRC_SPOOL */
     uint64_t size;           /* file size; symlink: strlen(link) */
@@ -215,6 +234,11 @@ struct md_tree {
     uint64_t spool_size;     /* bytes written or buffered */
     char *spool_buf;
     size_t spool_buf_len;
+    /* Directories walked by md_tree_add_host() that regular entries were
+     * found in, open (O_RDONLY | O_DIRECTORY) until the tree is freed: their
+     * files are opened again relative to them (md_data_open()). */
+    int *host_roots;
+    size_t n_host_roots;
 };
 
 /* Sort, drop tombstones, assign inode numbers (the root is 1) and link
@@ -256,8 +280,9 @@ struct md_data {
 };
 
 /* Open the contents of regular entry @e (through its hard-link master).
- * A host file is opened without following a symlink and without blocking on
- * a FIFO, and must still be the regular file the source saw (same device,
+ * A host file is opened without blocking on a FIFO and, when a walk found
+ * it, relative to the walked directory without following a symlink at any
+ * level; it must still be the regular file the source saw (same device,
  * inode and size): else -ESTALE.  Errors: -errno; a message on @ctx unless
  * it is NULL (helper threads pass NULL and report themselves). */
 int md_data_open(md_tree *tree, md_ctx *ctx, const struct md_entry *e, struct md_data *d);

@@ -11,9 +11,6 @@
 
 #include "md-internal.h"
 
-#define MD_PATH_MAX 4095
-#define MD_NAME_MAX 255
-
 MD_API void md_attr_init(md_attr *attr)
 {
     static const md_attr def = MD_ATTR_INIT;
@@ -214,6 +211,9 @@ MD_API void md_tree_free(md_tree *t)
     if (t->spool_fd >= 0)
         close(t->spool_fd);
     free(t->spool_buf);
+    for (i = 0; i < t->n_host_roots; i++)
+        close(t->host_roots[i]);
+    free(t->host_roots);
     md_ctx_unref(t->ctx);
     free(t);
 }
@@ -372,6 +372,10 @@ static void detach_links(md_tree *t, struct md_entry *e)
         heir->mtime = e->mtime;
         heir->src = e->src;
         heir->host_path = e->host_path;
+        heir->host_dev = e->host_dev;
+        heir->host_ino = e->host_ino;
+        heir->host_root = e->host_root;
+        heir->host_rel = e->host_rel;
         heir->buf = e->buf;
         heir->size = e->size;
         heir->xattrs = e->xattrs;
@@ -484,7 +488,6 @@ MD_API int md_tree_add_file(md_tree *t, const char *path, const char *host_path,
     e->host_path = hp;
     e->host_dev = (uint64_t)st.st_dev;
     e->host_ino = (uint64_t)st.st_ino;
-    e->host_follow = true;
     e->size = (uint64_t)st.st_size;
     return 0;
 }
@@ -962,12 +965,20 @@ int md_data_open(md_tree *t, md_ctx *ctx, const struct md_entry *e, struct md_da
     case MD_SRC_HOST:
         break;
     }
-    /* O_NOFOLLOW: a file swapped for a symlink is not followed; O_NONBLOCK:
-     * one swapped for a FIFO does not block the open. */
-    f = open(m->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-                               (m->host_follow ? 0 : O_NOFOLLOW));
+    /* O_NONBLOCK: a file swapped for a FIFO does not block the open.  A
+     * walked file is opened below the directory walked, no symlink
+     * followed at any level (one swapped in for a directory or for the file
+     * reads as ELOOP or ENOTDIR); a file the caller named may be one. */
+    if (m->host_root) {
+        f = md_openat_beneath(t->host_roots[m->host_root - 1], m->host_path + m->host_rel,
+                              O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (f < 0)
+            errno = -f;
+    } else {
+        f = open(m->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    }
     if (f < 0) {
-        err = errno == ELOOP ? ESTALE : errno;
+        err = errno == ELOOP || errno == ENOTDIR || errno == EXDEV ? ESTALE : errno;
         goto fail;
     }
     if (fstat(f, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != m->size ||

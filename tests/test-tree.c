@@ -832,6 +832,129 @@ static void test_host_errors(void **state)
     md_ctx_free(ctx);
 }
 
+/* Nothing below the walked directory is followed: openat2's RESOLVE_* rules
+ * and the per-component fallback refuse a symlink at any level (and ".."),
+ * a walked file is read below the directory walked (a directory swapped for
+ * a symlink to a hard link of the same file is refused, though the file is
+ * the one the walk saw), the named directory itself may be a symlink, a
+ * tree deeper than the walk keeps descriptors for is walked whole, and a
+ * FIFO named as an archive or a spec is refused, not opened. */
+static void test_host_no_follow(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    char *d = mktmp(), *p, *q, *deep;
+    int dfd, fd, i, k;
+    size_t len;
+    (void)state;
+
+    p = md_asprintf("%s/tree/a/b", d);
+    assert_int_equal(system((q = md_asprintf("mkdir -p '%s'", p))), 0);
+    free(q);
+    free(p);
+    write_file(d, "tree/a/b/f", "data\n", 0644);
+    p = md_asprintf("%s/tree/a/lnk", d);
+    assert_int_equal(symlink("b", p), 0);
+    free(p);
+    p = md_asprintf("%s/tree/a/b/flink", d);
+    assert_int_equal(symlink("f", p), 0);
+    free(p);
+    p = md_asprintf("%s/tree", d);
+    dfd = open(p, O_RDONLY | O_DIRECTORY);
+    assert_true(dfd >= 0);
+    free(p);
+    for (k = 0; k < 2; k++) {
+        int (*op)(int, const char *, int) = k ? md_openat_components : md_openat_beneath;
+        fd = op(dfd, "a/b/f", O_RDONLY);
+        assert_true(fd >= 0);
+        close(fd);
+        fd = op(dfd, "a/b", O_RDONLY | O_DIRECTORY);
+        assert_true(fd >= 0);
+        close(fd);
+        fd = op(dfd, "a/lnk/f", O_RDONLY);
+        assert_true(fd == -ELOOP || fd == -ENOTDIR);
+        assert_int_equal(op(dfd, "a/b/flink", O_RDONLY), -ELOOP);
+        assert_int_equal(op(dfd, "../tree/a/b/f", O_RDONLY), -EXDEV);
+        assert_int_equal(op(dfd, "a/b/none", O_RDONLY), -ENOENT);
+    }
+    close(dfd);
+
+    /* the named directory may be a symlink; what is below it is read below it */
+    p = md_asprintf("%s/tree-link", d);
+    assert_int_equal(symlink("tree", p), 0);
+    assert_int_equal(md_tree_add_host(t, p, NULL), 0);
+    free(p);
+    assert_data(t, get(t, "a/b/f"), "data\n", 5);
+    /* a/b swapped for a symlink to a directory holding a hard link of f */
+    p = md_asprintf("%s/other", d);
+    assert_int_equal(mkdir(p, 0755), 0);
+    q = md_asprintf("%s/other/f", d);
+    free(p);
+    p = md_asprintf("%s/tree/a/b/f", d);
+    assert_int_equal(link(p, q), 0);
+    free(p);
+    free(q);
+    p = md_asprintf("%s/tree/a/b", d);
+    q = md_asprintf("%s/tree/a/b.away", d);
+    assert_int_equal(rename(p, q), 0);
+    free(q);
+    q = md_asprintf("%s/other", d);
+    assert_int_equal(symlink(q, p), 0);
+    free(q);
+    {
+        struct md_data dd;
+        assert_int_equal(md_tree_finalize(t), 0);
+        assert_int_equal(md_data_open(t, t->ctx, get(t, "a/b/f"), &dd), -ESTALE);
+        assert_errmsg_contains(ctx, "tree-link/a/b/f");
+    }
+    free(p);
+    md_tree_free(t);
+
+    /* 300 levels, each with a directory and then a file: more directories
+     * with something left to visit than the walk keeps open */
+    deep = md_asprintf("%s/deep", d);
+    assert_int_equal(mkdir(deep, 0755), 0);
+    dfd = open(deep, O_RDONLY | O_DIRECTORY);
+    for (i = 0; i < 300; i++) {
+        assert_int_equal(mkdirat(dfd, "d", 0755), 0);
+        fd = openat(dfd, "z", O_WRONLY | O_CREAT, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(dprintf(fd, "%d\n", i), i < 10 ? 2 : i < 100 ? 3 : 4);
+        close(fd);
+        fd = openat(dfd, "d", O_RDONLY | O_DIRECTORY);
+        close(dfd);
+        dfd = fd;
+    }
+    close(dfd);
+    t = new_tree(ctx);
+    if (md_tree_add_host(t, deep, NULL) < 0)
+        fail_msg("md_tree_add_host: %s", md_ctx_errmsg(ctx));
+    assert_int_equal(md_tree_count(t), 600);
+    p = malloc(300 * 2 + 2);
+    assert_non_null(p);
+    for (len = 0, i = 0; i < 299; i++, len += 2)
+        memcpy(p + len, "d/", 2);
+    memcpy(p + len, "z", 2);
+    assert_data(t, get(t, p), "299\n", 4);
+    assert_data(t, get(t, "d/z"), "1\n", 2);
+    free(p);
+    md_tree_free(t);
+    free(deep);
+
+    /* a FIFO as an archive or a spec: refused at once, not opened blocking */
+    t = new_tree(ctx);
+    p = md_asprintf("%s/fifo", d);
+    assert_int_equal(mkfifo(p, 0600), 0);
+    assert_int_equal(md_tree_add_archive(t, p), -EINVAL);
+    assert_errmsg_contains(ctx, "fifo: is a FIFO, not an archive");
+    assert_int_equal(md_tree_add_spec(t, p, NULL), -EINVAL);
+    assert_errmsg_contains(ctx, "fifo: is a FIFO, not a regular file");
+    free(p);
+    md_tree_free(t);
+    rmtree(d);
+    md_ctx_free(ctx);
+}
+
 /* ---- archive source ----------------------------------------------------------------------- */
 
 /* A hand-written newc archive: independent of libarchive's and our writers. */
@@ -1342,6 +1465,7 @@ int main(void)
         cmocka_unit_test(test_host_xattrs),
         cmocka_unit_test(test_host_socket),
         cmocka_unit_test(test_host_errors),
+        cmocka_unit_test(test_host_no_follow),
         cmocka_unit_test(test_archive_newc),
         cmocka_unit_test(test_archive_tar_and_filters),
         cmocka_unit_test(test_archive_concatenated),

@@ -146,8 +146,14 @@ MD_API void md_host_opts_init(md_host_opts *opts);
  * stored as links, never followed.  Files with several links inside the tree
  * become hard links unless MD_HOST_NO_HARDLINKS.  Permission bits come from
  * the host (umask-independent); owners are squashed to 0:0 and mtimes set
- * to the context epoch unless the flags say otherwise.
- * Errors: -ENOENT/-ENOTDIR/-EACCES naming the host path, -ENOMEM.
+ * to the context epoch unless the flags say otherwise.  @dir itself may be a
+ * symlink; nothing below it is followed: each directory is opened relative
+ * to its parent without following it and must be the one its parent listed,
+ * and files are read again below @dir, following no symlink, when the tree
+ * is written (the tree keeps @dir open until it is freed).  Any depth a
+ * path allows is walked, with a bounded number of descriptors.
+ * Errors: -ENOENT/-ENOTDIR/-EACCES naming the host path, -ESTALE (a
+ * directory replaced or swapped for a symlink during the walk), -ENOMEM.
  */
 MD_API int md_tree_add_host(md_tree *tree, const char *dir, const md_host_opts *opts);
 
