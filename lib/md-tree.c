@@ -300,13 +300,38 @@ static int new_entry(md_tree *t, char *path, uint32_t mode, const md_attr *attr,
     return 0;
 }
 
+/* Paths are at most MD_PATH_MAX bytes (md_path_normalize), so the parent's
+ * name fits a stack buffer: no allocation per directory, and so no
+ * out-of-memory case that would silently miscount link counts. */
+static struct md_entry *parent_of(md_tree *t, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char buf[MD_PATH_MAX + 1];
+
+    if (!slash)
+        return NULL;
+    memcpy(buf, path, (size_t)(slash - path));
+    buf[slash - path] = '\0';
+    return md_tree_lookup(t, buf);
+}
+
 /* Make sure every ancestor of @path exists as a directory. */
 static int ensure_parents(md_tree *t, const char *path)
 {
-    const char *p = path;
+    const char *p = path, *slash = strrchr(path, '/');
+    struct md_entry *parent;
     char *buf;
     int r = 0;
 
+    if (!slash)
+        return 0;
+    /* The ancestors of a live entry are live directories (a directory is
+     * never replaced by anything else, and removing one removes what is
+     * below it): the parent alone decides, without a lookup per level that
+     * would make a deep tree quadratic. */
+    parent = parent_of(t, path);
+    if (parent && S_ISDIR(parent->mode))
+        return 0;
     buf = strdup(path);
     if (!buf)
         return md_error(t->ctx, -ENOMEM, "out of memory");
@@ -761,21 +786,6 @@ static int cmp_entry(const void *a, const void *b)
     const struct md_entry *x = *(const struct md_entry *const *)a;
     const struct md_entry *y = *(const struct md_entry *const *)b;
     return strcmp(x->path, y->path);
-}
-
-/* Paths are at most MD_PATH_MAX bytes (md_path_normalize), so the parent's
- * name fits a stack buffer: no allocation per directory, and so no
- * out-of-memory case that would silently miscount link counts. */
-static struct md_entry *parent_of(md_tree *t, const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char buf[MD_PATH_MAX + 1];
-
-    if (!slash)
-        return NULL;
-    memcpy(buf, path, (size_t)(slash - path));
-    buf[slash - path] = '\0';
-    return md_tree_lookup(t, buf);
 }
 
 /* ---- the spool: archive contents on disk, not in memory --------------------- */
