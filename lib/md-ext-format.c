@@ -217,7 +217,7 @@ static int make_root_and_lpf(md_ext *x)
     ext2_filsys fs = x->fs;
     struct ext2_inode_large in;
     ext2_ino_t lpf;
-    unsigned lpf_size = 0;
+    unsigned lpf_size = 0, lpf_blocks = 1;
     errcode_t err;
     int i, r;
 
@@ -239,8 +239,11 @@ static int make_root_and_lpf(md_ext *x)
         err = ext2fs_expand_dir(fs, lpf);
         if (err)
             return md_ext_error(x->ctx, err, "expanding lost+found");
+        lpf_blocks++;
     }
-    r = check_lpf_blocks(x, lpf, lpf_size / fs->blocksize);
+    /* every block, the last one added included (lpf_size stops one short
+     * when the loop ends on EXT2_NDIR_BLOCKS, with 1 KiB blocks) */
+    r = check_lpf_blocks(x, lpf, lpf_blocks);
     if (r < 0)
         return r;
     r = md_ext_read_inode(x, lpf, &in);
