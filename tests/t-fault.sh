@@ -143,17 +143,25 @@ nlist() {
 # them.  These are documented in tests/README.md, and listed, not failed.
 upstream() {
     [ -s "$T/flog" ] || return 0
-    frame=$(sed -n '/^fired/,/^count/p' "$T/flog" | grep -v 'libmd-fault\|^fired\|^count' | head -n 1)
+    frames=$(sed -n '/^fired/,/^count/p' "$T/flog" | grep -v 'libmd-fault\|^fired\|^count' | head -n 2)
+    frame=$(printf '%s\n' "$frames" | head -n 1)
     case $frame in
     *"(ext2fs_extent_open2+"*)
         echo "libext2fs: ext2fs_extent_open2() uses handle->path without checking its allocation (e2fsprogs lib/ext2fs/extent.c, 1.47.0 to 1.47.4)" ;;
     *"(ext2fs_create_inode_cache+"*)
         echo "libext2fs: ext2fs_create_inode_cache() frees the uninitialised inode pointers of its cache after a failed allocation (lib/ext2fs/inode.c)" ;;
+    *"libext2fs.so"*"(+0x"*)
+        # a static function: the rb-tree bitmaps' allocator
+        if [ "$st" = 134 ]; then
+            echo "libext2fs: the rb-tree bitmaps call abort() when an allocation fails (lib/ext2fs/blkmap64_rb.c rb_get_new_extent)"
+        fi ;;
     *"libfdisk.so"*)
         echo "libfdisk: a failed allocation in fdisk_new_context() ends in an assertion in fdisk_deinit_label() (libfdisk/src/context.c)" ;;
     *"libarchive.so"*)
         if grep -q 'Fatal Internal Error in libarchive: Out of memory' "$T/err"; then
             echo "libarchive: archive_string calls exit(1) when an allocation fails (libarchive/archive_string.c __archive_errx)"
+        elif [ "$st" = 139 ] && printf '%s\n' "$frames" | sed -n 2p | grep -q '(archive_write_add_filter_\|(archive_write_open'; then
+            echo "libarchive: __archive_write_allocate_filter() uses the result of calloc() unchecked (libarchive/archive_write.c)"
         fi ;;
     esac
 }
