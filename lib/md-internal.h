@@ -21,10 +21,15 @@
 /* ---- context ------------------------------------------------------------- */
 
 /* Store a message on @ctx and return @err (a negative errno) unchanged, so that
- * callers can write `return md_error(ctx, -EINVAL, "bad %s", x);`. */
+ * callers can write `return md_error(ctx, -EINVAL, "bad %s", x);`.  A message
+ * longer than MD_ERRMSG_MAX - 1 bytes is shortened where it echoes long
+ * values: the longest words (paths, labels) lose their middle to "...", so the
+ * reason, wherever it is, survives (md-ctx.c, fit_message()). */
 int md_error(md_ctx *ctx, int err, const char *fmt, ...) md_printf(3, 4);
 /* Like md_error(), appending ": strerror(-err)". */
 int md_error_errno(md_ctx *ctx, int err, const char *fmt, ...) md_printf(3, 4);
+/* md_error() with a va_list, appending ": @suffix" when it is not NULL. */
+int md_verror(md_ctx *ctx, int err, const char *suffix, const char *fmt, va_list ap) md_printf(4, 0);
 /* Prefix the current message with "PREFIX: " (for adding context on the way up). */
 void md_error_prefix(md_ctx *ctx, const char *fmt, ...) md_printf(2, 3);
 
