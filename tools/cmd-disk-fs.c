@@ -519,9 +519,10 @@ static int cp_in(md_ctx *ctx, const char *host, struct loc *dst, md_attr *attr, 
         else
             sprintf(dpath, "%s%s%s", dst->path, dst->path[len - 1] == '/' ? "" : "/", base);
     }
-    md_ctx_clear_error(ctx);
-    if (r >= 0)
+    if (r >= 0) {
+        md_ctx_clear_error(ctx); /* md_ext_stat_path()'s "no such file" */
         r = md_ext_write_host_file(fs, dpath ? dpath : dst->path, host, attr);
+    }
     /* published only when everything worked; a failure drops the copy */
     if (r >= 0) {
         r = md_ext_close(fs);
