@@ -258,6 +258,7 @@ int md_ext_attr_values(md_ext *x, const md_attr *attr, uint32_t defmode, uint32_
 {
     if (attr && attr->version != MD_ATTR_VERSION)
         return md_check_version(x->ctx, "md_attr", attr->version, MD_ATTR_VERSION);
+    /* any bit set (MD_ATTR_MODE_SET with 0) means the bits as given */
     *mode = (attr && attr->mode) ? (attr->mode & 07777) : defmode;
     *uid = attr ? attr->uid : 0;
     *gid = attr ? attr->gid : 0;

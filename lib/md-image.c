@@ -749,6 +749,43 @@ int md_part_opts_check(md_ctx *ctx, size_t n, const md_part_opts *opts)
     return 0;
 }
 
+#define GPT_MAX_PARTS 128u /* the entries a GPT made by libfdisk (and most tools) holds */
+
+int md_part_list_check(md_ctx *ctx, const char *where, bool gpt, size_t n, const char *disk_id,
+                       const char *(*uuid_at)(const void *v, size_t i), const void *v)
+{
+    size_t i, j;
+
+    if (!gpt && n > 4)
+        return md_error(ctx, -EINVAL, "%s: %zu partitions: an MBR table holds at most 4 primary "
+                        "partitions (use gpt)", where, n);
+    if (gpt && n > GPT_MAX_PARTS)
+        return md_error(ctx, -EINVAL, "%s: %zu partitions: a GPT holds at most %u partitions",
+                        where, n, GPT_MAX_PARTS);
+    if (!gpt)
+        return 0; /* GUIDs are refused on MBR, one by one */
+    for (i = 0; i < n; i++) {
+        const char *u = uuid_at(v, i);
+
+        if (!u)
+            continue;
+        if (disk_id && !strcasecmp(u, disk_id))
+            return md_error(ctx, -EINVAL, "%s: partition %zu has the disk's GUID %s: every GUID of "
+                            "a GPT must be unique", where, i + 1, u);
+        for (j = 0; j < i; j++)
+            if (uuid_at(v, j) && !strcasecmp(u, uuid_at(v, j)))
+                return md_error(ctx, -EINVAL, "%s: partitions %zu and %zu have the same GUID %s: "
+                                "a partition's GUID (its PARTUUID) must be unique", where, j + 1,
+                                i + 1, u);
+    }
+    return 0;
+}
+
+static const char *pending_uuid(const void *v, size_t i)
+{
+    return ((const struct pending_part *)v)[i].uuid;
+}
+
 MD_API int md_image_add_partition(md_image *img, const md_part_opts *opts)
 {
     struct pending_part *p, *v;
@@ -1080,10 +1117,10 @@ static int table_check(struct table_job *t, md_image *img, const md_table_opts *
         return md_error(img->ctx, -EINVAL, "%s: partition table type %u is not MD_TABLE_GPT or MD_TABLE_MBR",
                         img->path, t->o.type);
     t->gpt = t->o.type == MD_TABLE_GPT;
-    if (!t->gpt && img->n_parts > 4)
-        return md_error(img->ctx, -EINVAL,
-                        "%zu partitions: an MBR table holds at most 4 primary partitions (use gpt)",
-                        img->n_parts);
+    r = md_part_list_check(img->ctx, img->path, t->gpt, img->n_parts, t->o.disk_id, pending_uuid,
+                           img->parts);
+    if (r < 0)
+        return r;
     t->seeded = ids_seed(img, &t->o, &t->seed);
 
     /* Up-front checks that give clear messages; libfdisk's own checks follow. */

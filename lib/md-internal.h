@@ -130,6 +130,11 @@ void md_json_put(FILE *f, const char *s);
 
 /* Check one partition description (the @n-th); message on @ctx. */
 int md_part_opts_check(md_ctx *ctx, size_t n, const md_part_opts *opts);
+/* What a table of @n partitions cannot hold (over 4 on MBR, 128 on GPT) and
+ * GPT GUIDs given twice (@uuid_at(@v, i): partition i + 1's, or NULL; and the
+ * disk's @disk_id); messages start with @where. */
+int md_part_list_check(md_ctx *ctx, const char *where, bool gpt, size_t n, const char *disk_id,
+                       const char *(*uuid_at)(const void *v, size_t i), const void *v);
 /* Parse SIZE[:TYPE[:FLAGS]] (the @n-th partition) into @out, whose strings
  * point into *@buf (free it after use). */
 int md_part_spec_parse(md_ctx *ctx, size_t n, const char *spec, md_part_opts *out, char **buf);

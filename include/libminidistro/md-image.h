@@ -233,7 +233,8 @@ MD_API int md_image_add_partition(md_image *img, const md_part_opts *opts);
  * Everything is validated before the first write: on error the image is
  * unchanged.
  * Errors: -EINVAL (unknown label or type, GPT-only type on MBR, more than 4
- * MBR partitions, bad GUID), -ENOSPC (a partition does not fit; the message
+ * MBR partitions or 128 GPT partitions, bad GUID, a partition GUID given
+ * twice or equal to the disk GUID), -ENOSPC (a partition does not fit; the message
  * says how much space is free), -EROFS, -EIO.
  */
 MD_API int md_image_write_table(md_image *img, const md_table_opts *opts);
