@@ -236,11 +236,12 @@ MD_API void md_busybox_opts_init(md_busybox_opts *opts);
 /**
  * Add a BusyBox system: /bin/busybox from @busybox (a static binary; 0755,
  * 0:0), a symlink to "/bin/busybox" for every applet it lists (`busybox
- * --list-full`, run without a shell, 10 s timeout), and, unless the tree
- * already has them, the directories /bin /sbin /usr/bin /usr/sbin /dev /etc
- * /proc /sys /run /tmp (1777) /root (0700), the nodes /dev/console (5,1,
- * 0600) and /dev/null (1,3, 0666), and a root-only /etc/passwd and
- * /etc/group.  /init (0755): the host file @opts->init_path, or the
+ * --list-full`, run without a shell as "busybox" whatever the file's name,
+ * in its own process group, killed with the group after a 10 s timeout),
+ * and, unless the tree already has them, the directories /bin /sbin /usr/bin
+ * /usr/sbin /dev /etc /proc /sys /run /tmp (1777) /root (0700), the nodes
+ * /dev/console (5,1, 0600) and /dev/null (1,3, 0666), and a root-only
+ * /etc/passwd and /etc/group.  /init (0755): the host file @opts->init_path, or the
  * built-in script, which mounts proc, sysfs and devtmpfs (failures
  * ignored), prints "libminidistro: booted <kernel release>", runs
  * `setsid cttyhack sh` (a job-control shell on the real console, e.g.
