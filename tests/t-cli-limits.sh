@@ -4,7 +4,7 @@
 # GPT partitions are refused with the 128 limit (before libfdisk), 128 are made
 # (sfdisk -d counts them); a partition GUID given twice is refused, nothing
 # left at IMG; `disk cp --mode 0` gives mode 0 (debugfs stat), as does a
-# host file of mode 0.
+# host file of mode 0 (when run as root, who can read it).
 set -eu
 . "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 
@@ -109,8 +109,12 @@ debugfs -R 'stat /zero' c.img 2>/dev/null | grep -q 'Mode:  0000' ||
 "$MDIMG" -q disk cp --mode 4750 f c.img:/suid
 debugfs -R 'stat /suid' c.img 2>/dev/null | grep -q 'Mode:  04750' || md_fail "--mode 4750"
 chmod 0 f
-"$MDIMG" -q disk cp f c.img:/hostzero
-debugfs -R 'stat /hostzero' c.img 2>/dev/null | grep -q 'Mode:  0000' || md_fail "a host file of mode 0"
+if [ -r f ]; then # root reads a file of mode 0; a normal user cannot
+    "$MDIMG" -q disk cp f c.img:/hostzero
+    debugfs -R 'stat /hostzero' c.img 2>/dev/null | grep -q 'Mode:  0000' || md_fail "a host file of mode 0"
+else
+    echo "note: not root: a host file of mode 0 cannot be read, that check is left out"
+fi
 chmod 0640 f
 "$MDIMG" -q disk cp f c.img:/host
 debugfs -R 'stat /host' c.img 2>/dev/null | grep -q 'Mode:  0640' || md_fail "the host file's mode"
