@@ -481,6 +481,11 @@ struct dw {
     uint64_t fs_base;       /* bytes done before the running filesystem */
 };
 
+static const char *part_uuid(const void *v, size_t i)
+{
+    return ((const md_part_opts *)v)[i].uuid;
+}
+
 /* Everything that can be told from the description alone, before the
  * image exists. */
 static int dw_check(struct dw *w)
@@ -488,8 +493,16 @@ static int dw_check(struct dw *w)
     md_disk *d = w->d;
     size_t i;
 
+    int r;
+
     if (w->table == MD_TABLE_NONE && d->n_parts)
         return md_error(d->ctx, -EINVAL, "%s: partitions need a partition table (MBR or GPT)", w->path);
+    if (w->table != MD_TABLE_NONE) {
+        r = md_part_list_check(d->ctx, w->path, w->table == MD_TABLE_GPT, d->n_parts,
+                               d->table.disk_id, part_uuid, d->parts);
+        if (r < 0)
+            return r;
+    }
     for (i = 0; i < d->n_fs; i++) {
         uint32_t p = d->fs[i].partno;
 

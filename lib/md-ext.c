@@ -72,13 +72,14 @@ const char *md_ext_strerror(errcode_t err)
 
 int md_ext_error(md_ctx *ctx, errcode_t err, const char *fmt, ...)
 {
-    char buf[MD_ERRMSG_MAX];
     va_list ap;
+    int r;
 
+    /* formatted once, so that a long path in it is shortened, not the reason cut */
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    r = md_verror(ctx, md_ext_errno(err), md_ext_strerror(err), fmt, ap);
     va_end(ap);
-    return md_error(ctx, md_ext_errno(err), "%s: %s", buf, md_ext_strerror(err));
+    return r;
 }
 
 /* ---- accessors ---------------------------------------------------------------- */
@@ -257,6 +258,7 @@ int md_ext_attr_values(md_ext *x, const md_attr *attr, uint32_t defmode, uint32_
 {
     if (attr && attr->version != MD_ATTR_VERSION)
         return md_check_version(x->ctx, "md_attr", attr->version, MD_ATTR_VERSION);
+    /* any bit set (MD_ATTR_MODE_SET with 0) means the bits as given */
     *mode = (attr && attr->mode) ? (attr->mode & 07777) : defmode;
     *uid = attr ? attr->uid : 0;
     *gid = attr ? attr->gid : 0;

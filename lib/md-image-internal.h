@@ -48,4 +48,35 @@ extern const struct md_known_type md_known_types[];
  * Free *@ret_pr with blkid_free_probe(). */
 int md_image_blkid_parts(md_image *img, blkid_probe *ret_pr, blkid_partlist *ret_ls);
 
+/* What the checks need of a GPT header. */
+struct md_gpt_header {
+    uint64_t alt;          /* the other header's LBA (the backup's: the disk's last sector) */
+    uint64_t first, last;  /* usable LBAs */
+    uint64_t entries;      /* LBA of the entry array */
+    uint32_t n_entries, entry_size;
+};
+
+/* The GPT header at @lba when its signature, size, LBA and CRC hold. */
+bool md_image_gpt_header(md_image *img, uint64_t lba, struct md_gpt_header *g);
+/* Entry @i (from 0) of @g's array: true with its LBAs when it is in use. */
+bool md_image_gpt_entry(md_image *img, const struct md_gpt_header *g, uint32_t i, uint64_t *first,
+                        uint64_t *last);
+/* -EINVAL, "truncated image?", when primary header @g places the disk's end
+ * (its backup header) or usable sectors past the end of the file. */
+int md_image_gpt_truncated(md_image *img, const struct md_gpt_header *g);
+
+/* @v bytes for messages: "16 MiB", "1 TiB", "1.5 GiB". */
+void md_image_fmt_size(char *buf, size_t n, uint64_t v);
+
+/* The table @ls of @img against the file before a partition is used: with
+ * @all (an image opened for writing) every partition inside the file, none
+ * overlapping another or the MBR / the GPT's headers and entries, and a GPT
+ * whose backup header is inside the file; else (reading) only partition
+ * @partno inside the file.  -EINVAL with a message naming what is wrong. */
+int md_image_check_table(md_image *img, blkid_partlist ls, uint32_t partno, bool all);
+/* A GPT entry outside the usable sectors (libblkid leaves such partitions
+ * out): entry @partno, or with 0 every entry.  -EINVAL with a message (for
+ * @writing or reading). */
+int md_image_check_gpt_entries(md_image *img, uint32_t partno, bool writing);
+
 #endif

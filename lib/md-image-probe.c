@@ -2,7 +2,8 @@
 /*
  * What is in an image, as libblkid sees it: the partition table, each
  * partition's filesystem, the JSON form of both, and the default partition
- * a command works on when the user names none.
+ * a command works on when the user names none; the table checked against
+ * the file (md_image_check_table()).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -376,4 +377,137 @@ MD_API int md_image_default_partition(md_image *img, uint32_t *partno)
 MD_API int md_image_default_fat_partition(md_image *img, uint32_t *partno)
 {
     return default_partition(img, false, is_esp_type, "EFI System", partno);
+}
+
+/* ---- the table against the file ------------------------------------------------ */
+
+/* One partition as the checks see it: sectors [start, end). */
+struct span {
+    uint32_t partno;
+    uint64_t start, end;
+    bool extended, logical;
+};
+
+/* The GPT's header: the primary, else the backup at the end of the file. */
+static bool gpt_find_header(md_image *img, struct md_gpt_header *g, bool *primary)
+{
+    uint64_t sectors = img->size / SECTOR;
+
+    *primary = md_image_gpt_header(img, 1, g);
+    return *primary || (sectors > 1 && md_image_gpt_header(img, sectors - 1, g));
+}
+
+int md_image_check_gpt_entries(md_image *img, uint32_t partno, bool writing)
+{
+    struct md_gpt_header g;
+    uint64_t first, last;
+    uint32_t i;
+    bool primary;
+
+    if (!gpt_find_header(img, &g, &primary))
+        return 0; /* libblkid found a table we cannot place: nothing to compare with */
+    for (i = partno ? partno - 1 : 0; i < g.n_entries && (!partno || i == partno - 1); i++) {
+        if (!md_image_gpt_entry(img, &g, i, &first, &last))
+            continue;
+        if (first < g.first || last > g.last || first > last)
+            return md_error(img->ctx, -EINVAL, "%s: partition %u (sectors %" PRIu64 "-%" PRIu64 ") "
+                            "is outside the GPT's usable sectors %" PRIu64 "-%" PRIu64 ": %s: fix "
+                            "the partition table first", img->path, i + 1, first, last, g.first,
+                            g.last, writing ? "it lies over the table's own sectors"
+                                            : "libblkid does not read it");
+    }
+    return 0;
+}
+
+/* A GPT: where it says the disk ends (truncated?), and every entry inside
+ * the usable sectors (not in the headers and entry arrays). */
+static int check_gpt_areas(md_image *img)
+{
+    struct md_gpt_header g;
+    bool primary;
+    int r;
+
+    if (gpt_find_header(img, &g, &primary) && primary) {
+        r = md_image_gpt_truncated(img, &g);
+        if (r < 0)
+            return r;
+    }
+    return md_image_check_gpt_entries(img, 0, true);
+}
+
+/* Two partitions sharing sectors (an extended MBR partition and the logical
+ * ones it holds excepted). */
+static int check_overlaps(md_image *img, const struct span *s, size_t n)
+{
+    size_t i, j;
+
+    for (i = 0; i < n; i++) {
+        for (j = i + 1; j < n; j++) {
+            const struct span *x = &s[i], *y = &s[j];
+            uint64_t from = x->start > y->start ? x->start : y->start;
+            uint64_t to = x->end < y->end ? x->end : y->end;
+
+            if (from >= to || (x->extended && y->logical) || (y->extended && x->logical))
+                continue;
+            return md_error(img->ctx, -EINVAL, "%s: partitions %u and %u overlap (sectors %" PRIu64
+                            "-%" PRIu64 "): writing one would destroy the other; fix the partition "
+                            "table first", img->path, x->partno < y->partno ? x->partno : y->partno,
+                            x->partno < y->partno ? y->partno : x->partno, from, to - 1);
+        }
+    }
+    return 0;
+}
+
+/* Partition @s past the end of the file. */
+static int check_inside(md_image *img, const struct span *s)
+{
+    char a[32], b[32];
+
+    if (s->end <= img->size / SECTOR)
+        return 0;
+    md_image_fmt_size(a, sizeof(a), s->end * SECTOR);
+    md_image_fmt_size(b, sizeof(b), img->size);
+    return md_error(img->ctx, -EINVAL, "%s: partition %u ends at %s, beyond the image's %s: "
+                    "truncated image?", img->path, s->partno, a, b);
+}
+
+int md_image_check_table(md_image *img, blkid_partlist ls, uint32_t partno, bool all)
+{
+    int i, n = blkid_partlist_numof_partitions(ls), r = 0;
+    bool gpt = !strcmp(blkid_parttable_get_type(blkid_partlist_get_table(ls)), "gpt");
+    struct span *s;
+    size_t k = 0;
+
+    if (n <= 0)
+        return 0;
+    s = md_calloc((size_t)n, sizeof(*s));
+    if (!s)
+        return md_error(img->ctx, -ENOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+        blkid_partition par = blkid_partlist_get_partition(ls, i);
+        blkid_loff_t start = par ? blkid_partition_get_start(par) : -1;
+        blkid_loff_t size = par ? blkid_partition_get_size(par) : -1;
+
+        if (start < 0 || size <= 0)
+            continue;
+        s[k].partno = (uint32_t)blkid_partition_get_partno(par);
+        s[k].start = (uint64_t)start;
+        s[k].end = (uint64_t)start + (uint64_t)size;
+        s[k].extended = blkid_partition_is_extended(par);
+        s[k].logical = blkid_partition_is_logical(par);
+        if (all || s[k].partno == partno)
+            r = check_inside(img, &s[k]);
+        if (r == 0 && all && !gpt && s[k].start == 0)
+            r = md_error(img->ctx, -EINVAL, "%s: partition %u starts at sector 0, on the MBR itself: "
+                         "fix the partition table first", img->path, s[k].partno);
+        if (r < 0)
+            break;
+        k++;
+    }
+    if (r == 0 && all && gpt)
+        r = check_gpt_areas(img);
+    if (r == 0 && all)
+        r = check_overlaps(img, s, k);
+    free(s);
+    return r;
 }

@@ -17,6 +17,7 @@
 
 #include <blkid/blkid.h>
 #include <libfdisk/libfdisk.h>
+#include <lzma.h>
 
 #include "md-image-internal.h"
 
@@ -76,9 +77,11 @@ MD_API const char *md_table_name(uint32_t type)
     return NULL;
 }
 
-static void fmt_size(char *buf, size_t n, uint64_t v)
+void md_image_fmt_size(char *buf, size_t n, uint64_t v)
 {
-    if (v >= (1ULL << 30) && v % (1ULL << 20) == 0 && v % (1ULL << 30) != 0)
+    if (v >= (1ULL << 40))
+        snprintf(buf, n, v % (1ULL << 40) ? "%.1f TiB" : "%.0f TiB", (double)v / (double)(1ULL << 40));
+    else if (v >= (1ULL << 30) && v % (1ULL << 20) == 0 && v % (1ULL << 30) != 0)
         snprintf(buf, n, "%" PRIu64 " MiB", v >> 20);
     else if (v >= (1ULL << 30))
         snprintf(buf, n, "%.1f GiB", (double)v / (double)(1ULL << 30));
@@ -455,8 +458,61 @@ static bool raw_table_present(md_image *img)
     return used;
 }
 
+bool md_image_gpt_header(md_image *img, uint64_t lba, struct md_gpt_header *g)
+{
+    unsigned char h[SECTOR];
+    uint32_t hsize, crc;
+
+    if (md_pread_full(img->fd, h, sizeof(h), lba * SECTOR) < 0 || memcmp(h, "EFI PART", 8))
+        return false;
+    hsize = md_get_le32(h + 12);
+    if (hsize < 92 || hsize > sizeof(h) || md_get_le64(h + 24) != lba)
+        return false;
+    crc = md_get_le32(h + 16);
+    memset(h + 16, 0, 4);
+    if ((uint32_t)lzma_crc32(h, hsize, 0) != crc) /* the CRC-32 of the UEFI spec */
+        return false;
+    g->alt = md_get_le64(h + 32);
+    g->first = md_get_le64(h + 40);
+    g->last = md_get_le64(h + 48);
+    g->entries = md_get_le64(h + 72);
+    g->n_entries = md_get_le32(h + 80);
+    g->entry_size = md_get_le32(h + 84);
+    return g->first <= g->last && g->entry_size >= 128 && g->entry_size % 8 == 0 &&
+           g->entry_size <= 4096 && g->n_entries <= 65536;
+}
+
+bool md_image_gpt_entry(md_image *img, const struct md_gpt_header *g, uint32_t i, uint64_t *first,
+                        uint64_t *last)
+{
+    static const unsigned char unused[16];
+    unsigned char e[48];
+
+    if (i >= g->n_entries || g->entries > UINT64_MAX / SECTOR / 2 ||
+        md_pread_full(img->fd, e, sizeof(e), g->entries * SECTOR + (uint64_t)i * g->entry_size) < 0 ||
+        !memcmp(e, unused, sizeof(unused)))
+        return false;
+    *first = md_get_le64(e + 32);
+    *last = md_get_le64(e + 40);
+    return true;
+}
+
+int md_image_gpt_truncated(md_image *img, const struct md_gpt_header *g)
+{
+    uint64_t sectors = img->size / SECTOR, end = g->alt > g->last ? g->alt : g->last;
+    char a[32], b[32];
+
+    if (end < sectors)
+        return 0;
+    md_image_fmt_size(a, sizeof(a), (end + 1) * SECTOR);
+    md_image_fmt_size(b, sizeof(b), img->size);
+    return md_error(img->ctx, -EINVAL, "%s: the GPT describes a disk of %s, the image is %s: "
+                    "truncated image?", img->path, a, b);
+}
+
 int md_image_blkid_parts(md_image *img, blkid_probe *ret_pr, blkid_partlist *ret_ls)
 {
+    struct md_gpt_header g;
     blkid_probe pr = blkid_new_probe();
     blkid_partlist ls;
     int rc;
@@ -483,6 +539,9 @@ int md_image_blkid_parts(md_image *img, blkid_probe *ret_pr, blkid_partlist *ret
         ls = NULL;
     if (!ls && ((rc == 0 && blkid_probe_has_value(pr, "PTTYPE")) || raw_table_present(img))) {
         blkid_free_probe(pr);
+        /* libblkid ignores a GPT that reaches past the end of the device */
+        if (md_image_gpt_header(img, 1, &g) && md_image_gpt_truncated(img, &g) < 0)
+            return -EINVAL;
         return md_error(img->ctx, -EIO, "%s: libblkid cannot read the partition table that the first "
                         "sectors hold (out of memory?)", img->path);
     }
@@ -520,16 +579,24 @@ MD_API int md_image_partition_range(md_image *img, uint32_t partno, uint64_t *of
     n = blkid_partlist_numof_partitions(ls);
     par = partno > INT32_MAX ? NULL : blkid_partlist_get_partition_by_partno(ls, (int)partno);
     if (!par) {
+        bool gpt = !strcmp(blkid_parttable_get_type(blkid_partlist_get_table(ls)), "gpt");
+
         blkid_free_probe(pr);
+        /* libblkid leaves out a GPT entry outside the usable sectors */
+        if (gpt && (r = md_image_check_gpt_entries(img, partno, !img->rdonly)) < 0)
+            return r;
         return md_error(img->ctx, -ENOENT, "%s: no partition %u (the table has %d partition%s)",
                         img->path, partno, n < 0 ? 0 : n, n == 1 ? "" : "s");
     }
-    if (offset)
+    /* nothing is read or written past the end of the file, or through
+     * another partition or the table (md-image-probe.c) */
+    r = md_image_check_table(img, ls, partno, !img->rdonly);
+    if (r == 0 && offset)
         *offset = (uint64_t)blkid_partition_get_start(par) * SECTOR;
-    if (size)
+    if (r == 0 && size)
         *size = (uint64_t)blkid_partition_get_size(par) * SECTOR;
     blkid_free_probe(pr);
-    return 0;
+    return r;
 }
 
 /* ---- libfdisk ------------------------------------------------------------ */
@@ -680,6 +747,43 @@ int md_part_opts_check(md_ctx *ctx, size_t n, const md_part_opts *opts)
         return md_error(ctx, -EINVAL, "partition %zu: name '%s' is longer than 36 characters", n,
                         opts->name);
     return 0;
+}
+
+#define GPT_MAX_PARTS 128u /* the entries a GPT made by libfdisk (and most tools) holds */
+
+int md_part_list_check(md_ctx *ctx, const char *where, bool gpt, size_t n, const char *disk_id,
+                       const char *(*uuid_at)(const void *v, size_t i), const void *v)
+{
+    size_t i, j;
+
+    if (!gpt && n > 4)
+        return md_error(ctx, -EINVAL, "%s: %zu partitions: an MBR table holds at most 4 primary "
+                        "partitions (use gpt)", where, n);
+    if (gpt && n > GPT_MAX_PARTS)
+        return md_error(ctx, -EINVAL, "%s: %zu partitions: a GPT holds at most %u partitions",
+                        where, n, GPT_MAX_PARTS);
+    if (!gpt)
+        return 0; /* GUIDs are refused on MBR, one by one */
+    for (i = 0; i < n; i++) {
+        const char *u = uuid_at(v, i);
+
+        if (!u)
+            continue;
+        if (disk_id && !strcasecmp(u, disk_id))
+            return md_error(ctx, -EINVAL, "%s: partition %zu has the disk's GUID %s: every GUID of "
+                            "a GPT must be unique", where, i + 1, u);
+        for (j = 0; j < i; j++)
+            if (uuid_at(v, j) && !strcasecmp(u, uuid_at(v, j)))
+                return md_error(ctx, -EINVAL, "%s: partitions %zu and %zu have the same GUID %s: "
+                                "a partition's GUID (its PARTUUID) must be unique", where, j + 1,
+                                i + 1, u);
+    }
+    return 0;
+}
+
+static const char *pending_uuid(const void *v, size_t i)
+{
+    return ((const struct pending_part *)v)[i].uuid;
 }
 
 MD_API int md_image_add_partition(md_image *img, const md_part_opts *opts)
@@ -894,8 +998,8 @@ static int rest_sectors(md_image *img, size_t i, uint64_t avail, uint64_t usable
     else
         nsec = 0;
     if (later && nsec == 0) {
-        fmt_size(b, sizeof(b), avail * SECTOR);
-        fmt_size(a, sizeof(a), later * SECTOR);
+        md_image_fmt_size(b, sizeof(b), avail * SECTOR);
+        md_image_fmt_size(a, sizeof(a), later * SECTOR);
         return md_error(img->ctx, -ENOSPC,
                         "partition %zu (rest of the disk) would be empty: the partitions after it "
                         "need %s of the %s left",
@@ -925,7 +1029,7 @@ static int compute_layout(md_image *img, bool gpt, uint64_t first, uint64_t last
         uint64_t nsec = part_sectors(p, usable);
 
         if (p->size) {
-            fmt_size(a, sizeof(a), p->size);
+            md_image_fmt_size(a, sizeof(a), p->size);
         } else if (p->percent && p->percent < 100) {
             snprintf(a, sizeof(a), "%u%%", p->percent);
             if (!nsec)
@@ -940,7 +1044,7 @@ static int compute_layout(md_image *img, bool gpt, uint64_t first, uint64_t last
             if (r < 0)
                 return r;
         }
-        fmt_size(b, sizeof(b), avail * SECTOR);
+        md_image_fmt_size(b, sizeof(b), avail * SECTOR);
         if (nsec == 0 || nsec > avail) {
             if (i == 0)
                 return md_error(img->ctx, -ENOSPC,
@@ -1013,10 +1117,10 @@ static int table_check(struct table_job *t, md_image *img, const md_table_opts *
         return md_error(img->ctx, -EINVAL, "%s: partition table type %u is not MD_TABLE_GPT or MD_TABLE_MBR",
                         img->path, t->o.type);
     t->gpt = t->o.type == MD_TABLE_GPT;
-    if (!t->gpt && img->n_parts > 4)
-        return md_error(img->ctx, -EINVAL,
-                        "%zu partitions: an MBR table holds at most 4 primary partitions (use gpt)",
-                        img->n_parts);
+    r = md_part_list_check(img->ctx, img->path, t->gpt, img->n_parts, t->o.disk_id, pending_uuid,
+                           img->parts);
+    if (r < 0)
+        return r;
     t->seeded = ids_seed(img, &t->o, &t->seed);
 
     /* Up-front checks that give clear messages; libfdisk's own checks follow. */
@@ -1232,6 +1336,24 @@ MD_API int md_image_write_table(md_image *img, const md_table_opts *opts)
     return r;
 }
 
+/* Before the table is changed in place: the table as md_image_check_table()
+ * wants it for writing (a read-only image is refused later, by fdisk_open()). */
+static int check_whole_table(md_image *img)
+{
+    blkid_probe pr;
+    blkid_partlist ls;
+    int r;
+
+    if (img->rdonly)
+        return 0;
+    r = md_image_blkid_parts(img, &pr, &ls);
+    if (r < 0)
+        return r;
+    r = ls ? md_image_check_table(img, ls, 0, true) : 0;
+    blkid_free_probe(pr);
+    return r;
+}
+
 MD_API int md_image_set_bootable(md_image *img, uint32_t partno)
 {
     struct fdisk_context *cxt = NULL;
@@ -1240,6 +1362,9 @@ MD_API int md_image_set_bootable(md_image *img, uint32_t partno)
 
     if (!img)
         return -EINVAL;
+    r = check_whole_table(img);
+    if (r < 0)
+        return r;
     r = fdisk_open(img, &cxt);
     if (r < 0)
         return r;

@@ -22,10 +22,15 @@
 /* ---- context ------------------------------------------------------------- */
 
 /* Store a message on @ctx and return @err (a negative errno) unchanged, so that
- * callers can write `return md_error(ctx, -EINVAL, "bad %s", x);`. */
+ * callers can write `return md_error(ctx, -EINVAL, "bad %s", x);`.  A message
+ * longer than MD_ERRMSG_MAX - 1 bytes is shortened where it echoes long
+ * values: the longest words (paths, labels) lose their middle to "...", so the
+ * reason, wherever it is, survives (md-ctx.c, fit_message()). */
 int md_error(md_ctx *ctx, int err, const char *fmt, ...) md_printf(3, 4);
 /* Like md_error(), appending ": strerror(-err)". */
 int md_error_errno(md_ctx *ctx, int err, const char *fmt, ...) md_printf(3, 4);
+/* md_error() with a va_list, appending ": @suffix" when it is not NULL. */
+int md_verror(md_ctx *ctx, int err, const char *suffix, const char *fmt, va_list ap) md_printf(4, 0);
 /* Prefix the current message with "PREFIX: " (for adding context on the way up). */
 void md_error_prefix(md_ctx *ctx, const char *fmt, ...) md_printf(2, 3);
 
@@ -157,6 +162,11 @@ void md_json_put(FILE *f, const char *s);
 
 /* Check one partition description (the @n-th); message on @ctx. */
 int md_part_opts_check(md_ctx *ctx, size_t n, const md_part_opts *opts);
+/* What a table of @n partitions cannot hold (over 4 on MBR, 128 on GPT) and
+ * GPT GUIDs given twice (@uuid_at(@v, i): partition i + 1's, or NULL; and the
+ * disk's @disk_id); messages start with @where. */
+int md_part_list_check(md_ctx *ctx, const char *where, bool gpt, size_t n, const char *disk_id,
+                       const char *(*uuid_at)(const void *v, size_t i), const void *v);
 /* Parse SIZE[:TYPE[:FLAGS]] (the @n-th partition) into @out, whose strings
  * point into *@buf (free it after use). */
 int md_part_spec_parse(md_ctx *ctx, size_t n, const char *spec, md_part_opts *out, char **buf);

@@ -48,18 +48,119 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The probe's child: stdout to the pipe, stdin and stderr /dev/null, no
+ * other descriptors, default signals, its own process group; then busybox
+ * with argv[0] "busybox" (it dispatches on its name: a copy called "bb"
+ * would look for an applet "bb").  Only async-signal-safe calls. */
+static void probe_child(const char *path, int out, int devnull, long maxfd)
+{
+    char *const argv[] = { (char *)"busybox", (char *)"--list-full", NULL };
+    char *const envp[] = { (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *)"LC_ALL=C", NULL };
+    sigset_t none;
+    long fd;
+
+    setpgid(0, 0);
+    if (dup2(out, 1) < 0)
+        _exit(127);
+    if (devnull >= 0) {
+        dup2(devnull, 0);
+        dup2(devnull, 2);
+    } else {
+        close(0);
+        close(2);
+    }
+    if (close_range(3, ~0U, 0) < 0)
+        for (fd = 3; fd < maxfd; fd++)
+            close((int)fd);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    execve(path, argv, envp);
+    _exit(127);
+}
+
+/* Wait for the probe @pid; @kill_now (a timeout, an error) kills it first.
+ * Whatever it started in its process group goes too (a script's `sleep`
+ * would outlive it): the group is killed while the exited child, not yet
+ * reaped, still holds the group's id.  Returns its wait status (0 when the
+ * application reaps children itself). */
+static int reap_probe(pid_t pid, bool kill_now)
+{
+    siginfo_t si;
+    int status = 0;
+
+    if (kill_now && kill(-pid, SIGKILL) < 0)
+        kill(pid, SIGKILL);
+    memset(&si, 0, sizeof(si));
+    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+        ;
+    if (si.si_pid == pid)
+        kill(-pid, SIGKILL); /* what it left running in its group */
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno == EINTR)
+            continue;
+        /* ECHILD: the application reaps children itself (SIGCHLD ignored);
+         * judge by the output alone. */
+        status = 0;
+        break;
+    }
+    return status;
+}
+
+/* Read the probe's output from @fd until EOF, @deadline, or LIST_MAX bytes
+ * into *@buf (*@cap bytes allocated, *@len used). */
+static int read_probe(md_ctx *ctx, const char *path, int fd, int64_t deadline, int timeout_ms,
+                      char **buf, size_t *cap, size_t *len)
+{
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int64_t left = deadline - now_ms();
+        ssize_t n;
+        int pr;
+
+        if (left <= 0)
+            return md_error(ctx, -ENOEXEC, "%s: not a BusyBox binary ('--list-full' did not finish in %d s)",
+                            path, timeout_ms / 1000);
+        pr = poll(&p, 1, (int)left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr < 0)
+            return md_error_errno(ctx, -errno, "%s: poll", path);
+        if (pr == 0)
+            continue;
+        if (*len + 1 >= *cap) {
+            char *nb;
+            if (*cap >= LIST_MAX)
+                return md_error(ctx, -ENOEXEC, "%s: not a BusyBox binary ('--list-full' printed over %d bytes)",
+                                path, LIST_MAX);
+            nb = realloc(*buf, *cap * 2);
+            if (!nb)
+                return md_error(ctx, -ENOMEM, "out of memory");
+            *buf = nb;
+            *cap *= 2;
+        }
+        n = read(fd, *buf + *len, *cap - *len - 1);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n < 0)
+            return md_error_errno(ctx, -errno, "%s: read", path);
+        if (n == 0)
+            return 0;
+        *len += (size_t)n;
+    }
+}
+
 /*
- * Run `@path --list-full` without a shell and collect its standard output
- * (NUL-terminated, malloc'ed).  Kills the child after @timeout_ms or when it
- * prints more than LIST_MAX bytes.  Internal; tests call it directly.
+ * Run `@path --list-full` (as "busybox", in its own process group) without a
+ * shell and collect its standard output (NUL-terminated, malloc'ed).  Kills
+ * the child, and its process group, after @timeout_ms or when it prints more
+ * than LIST_MAX bytes.  Internal; tests call it directly.
  * Errors: -ENOEXEC (failed, timed out, too much output), -errno.
  */
 int md_busybox_list(md_ctx *ctx, const char *path, int timeout_ms, char **out, size_t *out_size);
 int md_busybox_list(md_ctx *ctx, const char *path, int timeout_ms, char **out, size_t *out_size)
 {
-    char *const argv[] = { (char *)path, (char *)"--list-full", NULL };
-    char *const envp[] = { (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *)"LC_ALL=C", NULL };
-    int pfd[2], devnull, status = 0, r = 0;
+    int pfd[2], devnull, status, r = 0;
     int64_t deadline = now_ms() + timeout_ms;
     long maxfd = sysconf(_SC_OPEN_MAX);
     size_t len = 0, cap = 4096;
@@ -86,90 +187,15 @@ int md_busybox_list(md_ctx *ctx, const char *path, int timeout_ms, char **out, s
         free(buf);
         return r;
     }
-    if (pid == 0) {
-        /* child: only async-signal-safe calls from here on */
-        sigset_t none;
-        long fd;
-
-        if (dup2(pfd[1], 1) < 0)
-            _exit(127);
-        if (devnull >= 0) {
-            dup2(devnull, 0);
-            dup2(devnull, 2);
-        } else {
-            close(0);
-            close(2);
-        }
-        if (close_range(3, ~0U, 0) < 0)
-            for (fd = 3; fd < maxfd; fd++)
-                close((int)fd);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        execve(path, argv, envp);
-        _exit(127);
-    }
+    if (pid == 0)
+        probe_child(path, pfd[1], devnull, maxfd);
+    setpgid(pid, pid); /* as the child does: no race with a kill of the group */
     close(pfd[1]);
     if (devnull >= 0)
         close(devnull);
-
-    for (;;) {
-        struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-        int64_t left = deadline - now_ms();
-        ssize_t n;
-        int pr;
-
-        if (left <= 0) {
-            r = md_error(ctx, -ENOEXEC, "%s: not a BusyBox binary ('--list-full' did not finish in %d s)",
-                         path, timeout_ms / 1000);
-            break;
-        }
-        pr = poll(&p, 1, (int)left);
-        if (pr < 0) {
-            if (errno == EINTR)
-                continue;
-            r = md_error_errno(ctx, -errno, "%s: poll", path);
-            break;
-        }
-        if (pr == 0)
-            continue;
-        if (len + 1 >= cap) {
-            char *nb;
-            if (cap >= LIST_MAX) {
-                r = md_error(ctx, -ENOEXEC, "%s: not a BusyBox binary ('--list-full' printed over %d bytes)",
-                             path, LIST_MAX);
-                break;
-            }
-            nb = realloc(buf, cap * 2);
-            if (!nb) {
-                r = md_error(ctx, -ENOMEM, "out of memory");
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        n = read(pfd[0], buf + len, cap - len - 1);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            r = md_error_errno(ctx, -errno, "%s: read", path);
-            break;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
+    r = read_probe(ctx, path, pfd[0], deadline, timeout_ms, &buf, &cap, &len);
     close(pfd[0]);
-    if (r < 0)
-        kill(pid, SIGKILL);
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno == EINTR)
-            continue;
-        /* ECHILD: the application reaps children itself (SIGCHLD ignored);
-         * judge by the output alone. */
-        status = 0;
-        break;
-    }
+    status = reap_probe(pid, r < 0);
     if (r == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && len == 0)
             r = md_error(ctx, -ENOEXEC, "%s: not a BusyBox binary (cannot be executed here)", path);

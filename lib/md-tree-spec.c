@@ -41,13 +41,13 @@ struct spec {
 static int spec_err(struct spec *s, int err, const char *fmt, ...) md_printf(3, 4);
 static int spec_err(struct spec *s, int err, const char *fmt, ...)
 {
-    char msg[MD_ERRMSG_MAX];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    md_verror(s->tree->ctx, err, NULL, fmt, ap);
     va_end(ap);
-    return md_error(s->tree->ctx, err, "%s:%u: %s", s->name, s->line, msg);
+    md_error_prefix(s->tree->ctx, "%s:%u", s->name, s->line);
+    return err;
 }
 
 static bool is_blank(char c)

@@ -251,6 +251,7 @@ static uint32_t default_perm(uint32_t type)
 
 static void set_attr(md_tree *t, struct md_entry *e, uint32_t type, const md_attr *attr)
 {
+    /* any bit set (MD_ATTR_MODE_SET with 0) means the bits as given */
     e->mode = type | ((attr && attr->mode) ? (attr->mode & 07777) : default_perm(type));
     e->uid = attr ? attr->uid : 0;
     e->gid = attr ? attr->gid : 0;

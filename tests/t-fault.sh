@@ -150,10 +150,11 @@ upstream() {
         echo "libext2fs: ext2fs_extent_open2() uses handle->path without checking its allocation (e2fsprogs lib/ext2fs/extent.c, 1.47.0 to 1.47.4)" ;;
     *"(ext2fs_create_inode_cache+"*)
         echo "libext2fs: ext2fs_create_inode_cache() frees the uninitialised inode pointers of its cache after a failed allocation (lib/ext2fs/inode.c)" ;;
-    *"libext2fs.so"*"(+0x"*)
-        # a static function: the rb-tree bitmaps' allocator
+    *"(rb_get_new_extent+"* | *"libext2fs.so"*"(+0x"*)
+        # rb_get_new_extent() is static: without debug symbols an unnamed
+        # libext2fs frame, told by its abort()
         if [ "$st" = 134 ]; then
-            echo "libext2fs: the rb-tree bitmaps call abort() when an allocation fails (lib/ext2fs/blkmap64_rb.c rb_get_new_extent)"
+            echo "libext2fs: its rb-tree bitmaps call abort() when an allocation fails (lib/ext2fs/blkmap64_rb.c rb_get_new_extent)"
         fi ;;
     *"libfdisk.so"*)
         echo "libfdisk: a failed allocation in fdisk_new_context() ends in an assertion in fdisk_deinit_label() (libfdisk/src/context.c)" ;;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit tests of the BusyBox source (md-tree-busybox.c). */
 #include <dirent.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -333,6 +335,108 @@ static void test_list_timeout(void **state)
     free(p);
 }
 
+/* Whether process @pid still runs (a zombie no longer does). */
+static bool running(pid_t pid)
+{
+    char path[64], buf[256], *rp;
+    FILE *fp;
+    bool r = false;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fp = fopen(path, "r");
+    if (!fp)
+        return false;
+    if (fgets(buf, sizeof(buf), fp) && (rp = strrchr(buf, ')')) && rp[1] == ' ')
+        r = rp[2] != 'Z' && rp[2] != 'X';
+    fclose(fp);
+    return r;
+}
+
+/* The pid a script wrote to @file, once it is there (0 if never). */
+static pid_t read_pid(const char *file)
+{
+    int i;
+
+    for (i = 0; i < 100; i++) {
+        FILE *fp = fopen(file, "r");
+        int v = 0;
+        if (fp) {
+            if (fscanf(fp, "%d", &v) != 1)
+                v = 0;
+            fclose(fp);
+        }
+        if (v > 0)
+            return (pid_t)v;
+        usleep(20000);
+    }
+    return 0;
+}
+
+static bool gone_soon(pid_t pid)
+{
+    int i;
+
+    for (i = 0; i < 200 && running(pid); i++)
+        usleep(10000);
+    return !running(pid);
+}
+
+/* Issue 11 item 14: the probe's whole process group is killed, on a timeout
+ * and after it exits, so a script's `sleep` does not outlive it. */
+static void test_list_kills_group(void **state)
+{
+    struct fx *f = *state;
+    char *pidfile = md_asprintf("%s/pid", f->dir), *body, *p, *out = NULL;
+    size_t size;
+    pid_t pid;
+
+    body = md_asprintf("sleep 30 & echo $! >%s\nwait\n", pidfile);
+    p = script(f, "hang-child", body, 0755);
+    assert_int_equal(md_busybox_list(f->ctx, p, 300, &out, &size), -ENOEXEC);
+    assert_errmsg_contains(f, "did not finish");
+    pid = read_pid(pidfile);
+    assert_true(pid > 0);
+    if (!gone_soon(pid)) {
+        kill(pid, SIGKILL);
+        fail_msg("the probe's child %d outlived the timeout", (int)pid);
+    }
+    free(body);
+    free(p);
+
+    /* exits at once, with a child that closed its stdout and sleeps on */
+    unlink(pidfile);
+    body = md_asprintf("sleep 30 >/dev/null & echo $! >%s\necho bin/sh\n", pidfile);
+    p = script(f, "leaves-child", body, 0755);
+    assert_int_equal(md_busybox_list(f->ctx, p, 10000, &out, &size), 0);
+    assert_string_equal(out, "bin/sh\n");
+    free(out);
+    pid = read_pid(pidfile);
+    assert_true(pid > 0);
+    if (!gone_soon(pid)) {
+        kill(pid, SIGKILL);
+        fail_msg("the probe's child %d outlived the probe", (int)pid);
+    }
+    free(body);
+    free(p);
+    free(pidfile);
+}
+
+/* Issue 11 item 16: a copy of busybox under another name is run as "busybox". */
+static void test_renamed_busybox(void **state)
+{
+    struct fx *f = *state;
+    char *bb;
+
+    md_test_need_file(BUSYBOX, X_OK, "busybox-static");
+    bb = md_asprintf("%s/bb", f->dir);
+    assert_int_equal(md_test_run("cp -L %s '%s'", BUSYBOX, bb), 0);
+    if (md_tree_add_busybox(f->tree, bb, NULL) < 0)
+        fail_msg("%s", md_ctx_errmsg(f->ctx));
+    assert_string_equal(get(f, "bin/busybox")->host_path, bb);
+    assert_string_equal(get(f, "bin/sh")->link, "/bin/busybox");
+    free(bb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +445,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_kills_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renamed_busybox, setup, teardown),
     };
     unsetenv("MD_DEBUG");
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -534,6 +534,62 @@ static void test_resize(void **state)
     }
 }
 
+/* Issue 11 item 5: a table that does not fit the file is refused before a
+ * write (md_image_partition_range() on a writable image, set_bootable()),
+ * and a partition past the end of the file for reading too. */
+static void test_table_vs_file(void **state)
+{
+    struct fixture *f = *state;
+    md_table_opts t = MD_TABLE_OPTS_INIT;
+    md_image *img;
+    uint64_t off, size;
+    uint8_t before[512], after[512], e[16];
+    int fd;
+
+    assert_int_equal(md_image_create(f->ctx, f->path, 64 * MiB, NULL, &img), 0);
+    add_part(img, 20 * MiB, 0, NULL, 0, NULL);
+    add_part(img, 20 * MiB, 0, NULL, 0, NULL);
+    t.type = MD_TABLE_MBR;
+    assert_int_equal(md_image_write_table(img, &t), 0);
+    assert_int_equal(md_image_commit(img), 0);
+    md_image_free(img);
+
+    /* entry 2 moved into partition 1 (sectors 2048-43007): LBA 30720 */
+    fd = open(f->path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, e, 16, 446 + 16), 16);
+    md_put_le32(e + 8, 30720);
+    assert_int_equal(pwrite(fd, e, 16, 446 + 16), 16);
+    assert_int_equal(pread(fd, before, 512, 0), 512);
+    close(fd);
+
+    assert_int_equal(md_image_open(f->ctx, f->path, 0, &img), 0);
+    assert_int_equal(md_image_partition_range(img, 1, &off, &size), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(f->ctx), "partitions 1 and 2 overlap (sectors 30720-43007)"));
+    assert_int_equal(md_image_set_bootable(img, 1), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(f->ctx), "overlap"));
+    assert_int_equal(md_image_partition_range(img, 0, &off, &size), 0); /* the file itself */
+    md_image_free(img);
+    fd = open(f->path, O_RDONLY);
+    assert_int_equal(pread(fd, after, 512, 0), 512);
+    close(fd);
+    assert_memory_equal(before, after, 512);
+    /* reading through an overlap hurts nothing */
+    assert_int_equal(md_image_open(f->ctx, f->path, MD_IMAGE_RDONLY, &img), 0);
+    assert_int_equal(md_image_partition_range(img, 2, &off, &size), 0);
+    assert_int_equal(off, 30720 * 512ULL);
+    md_image_free(img);
+
+    /* cut short: partition 2 (to 35 MiB) past the end of a 30 MiB file */
+    assert_int_equal(truncate(f->path, 30 * MiB), 0);
+    assert_int_equal(md_image_open(f->ctx, f->path, MD_IMAGE_RDONLY, &img), 0);
+    assert_int_equal(md_image_partition_range(img, 2, &off, &size), -EINVAL);
+    assert_non_null(strstr(md_ctx_errmsg(f->ctx), "partition 2 ends at 35 MiB, beyond the image's "
+                                                  "30 MiB: truncated image?"));
+    assert_int_equal(md_image_partition_range(img, 1, &off, &size), 0); /* inside: readable */
+    md_image_free(img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +601,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rest_in_middle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_determinism, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_table_vs_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

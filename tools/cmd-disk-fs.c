@@ -446,7 +446,8 @@ static void cp_usage(FILE *f)
             "standard output; a device, FIFO or symlink at HOSTFILE is never replaced.\n"
             "\n"
             "Options:\n"
-            "  -m, --mode MODE     permission bits in the image (octal; default: the host file's)\n"
+            "  -m, --mode MODE     permission bits in the image (octal, 0 included; default:\n"
+            "                      the host file's)\n"
             "  -o, --owner U:G     owner in the image (default 0:0)\n"
             "      --wait          wait while another program uses IMG (else: an error)\n"
             "  -q, --quiet         print nothing on success\n"
@@ -461,7 +462,7 @@ static int parse_mode(const char *arg, md_attr *attr)
 
     if (*end || !*arg || v > 07777)
         return mdimg_usage_error("--mode: '%s' is not an octal mode", arg);
-    attr->mode = (uint32_t)v;
+    attr->mode = MD_ATTR_MODE_SET | (uint32_t)v; /* --mode 0 is 0, not "the default" */
     return 0;
 }
 
@@ -501,7 +502,7 @@ static int cp_in(md_ctx *ctx, const char *host, struct loc *dst, md_attr *attr, 
         return 1;
     }
     if (!have_mode)
-        attr->mode = st.st_mode & 07777;
+        attr->mode = MD_ATTR_MODE_SET | (st.st_mode & 07777);
     base = base ? base + 1 : host;
     r = open_loc(ctx, dst, 0, &img, &fs, &fat);
     if (fat) {
@@ -519,9 +520,10 @@ static int cp_in(md_ctx *ctx, const char *host, struct loc *dst, md_attr *attr, 
         else
             sprintf(dpath, "%s%s%s", dst->path, dst->path[len - 1] == '/' ? "" : "/", base);
     }
-    md_ctx_clear_error(ctx);
-    if (r >= 0)
+    if (r >= 0) {
+        md_ctx_clear_error(ctx); /* md_ext_stat_path()'s "no such file" */
         r = md_ext_write_host_file(fs, dpath ? dpath : dst->path, host, attr);
+    }
     /* published only when everything worked; a failure drops the copy */
     if (r >= 0) {
         r = md_ext_close(fs);

@@ -201,6 +201,7 @@ MD_API void md_disk_write_opts_init(md_disk_write_opts *opts);
  * Build the described image at @path (borrowed).  Checked before the image
  * is created: partitions need a table; a filesystem on
  * partition 0 needs MD_TABLE_NONE, one on partition N needs N partitions;
+ * at most 4 partitions on MBR, 128 on GPT, no partition GUID given twice;
  * no two filesystems on one partition (also after MD_DISK_PART_AUTO is
  * resolved, which happens once the table is written).  Each
  * filesystem's tree is finalised (md-tree.h).  The description is not

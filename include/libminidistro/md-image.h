@@ -106,9 +106,18 @@ MD_API md_ctx *md_image_ctx(const md_image *img);
 
 /**
  * Byte range of partition @partno (1-based; 0 = the whole image) as read
- * from the image's partition table.
+ * from the image's partition table.  The table is checked against the file
+ * first, since what uses the range reads and writes there: on an image
+ * opened for writing every partition must lie inside the file, none may
+ * overlap another, the MBR (sector 0) or a GPT's headers and entry arrays,
+ * and a GPT must not describe a disk larger than the file; on a read-only
+ * image partition @partno must lie inside the file (past its end there is
+ * no data, only a short read).  See docs/disk.md.
  * Errors: -ENOENT (no such partition, message says how many there are),
- * -EINVAL (partno > 0 on an image without a partition table).
+ * -EINVAL (partno > 0 on an image without a partition table; a table that
+ * fails the checks: "IMG: partition 2 ends at 1.0 TiB, beyond the image's
+ * 16 MiB: truncated image?", "IMG: partitions 1 and 2 overlap (sectors
+ * A-B)...").
  */
 MD_API int md_image_partition_range(md_image *img, uint32_t partno, uint64_t *offset,
                                     uint64_t *size);
@@ -224,7 +233,8 @@ MD_API int md_image_add_partition(md_image *img, const md_part_opts *opts);
  * Everything is validated before the first write: on error the image is
  * unchanged.
  * Errors: -EINVAL (unknown label or type, GPT-only type on MBR, more than 4
- * MBR partitions, bad GUID), -ENOSPC (a partition does not fit; the message
+ * MBR partitions or 128 GPT partitions, bad GUID, a partition GUID given
+ * twice or equal to the disk GUID), -ENOSPC (a partition does not fit; the message
  * says how much space is free), -EROFS, -EIO.
  */
 MD_API int md_image_write_table(md_image *img, const md_table_opts *opts);
@@ -256,7 +266,8 @@ MD_API int md_image_default_fat_partition(md_image *img, uint32_t *partno);
  * Mark partition @partno bootable: on MBR set its active flag (and clear it
  * on the other partitions), on GPT set attribute bit 2 (legacy BIOS
  * bootable).  Other bytes of the table (and MBR boot code) are preserved.
- * Errors: -EINVAL (no table), -ENOENT (no such partition), -EROFS, -EIO.
+ * Errors: -EINVAL (no table; a table md_image_partition_range() refuses
+ * for writing), -ENOENT (no such partition), -EROFS, -EIO.
  */
 MD_API int md_image_set_bootable(md_image *img, uint32_t partno);
 

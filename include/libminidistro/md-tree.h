@@ -31,7 +31,7 @@ typedef struct md_tree md_tree;
 /** Attributes of an added entry.  Permission bits only in @mode (07777). */
 typedef struct md_attr {
     uint32_t version;   /* MD_ATTR_VERSION */
-    uint32_t mode;      /* permission bits, e.g. 0755 */
+    uint32_t mode;      /* permission bits, e.g. 0755; bits above 07777 are ignored */
     uint32_t uid;
     uint32_t gid;
     int64_t mtime;      /* seconds; MD_MTIME_DEFAULT: the context epoch */
@@ -40,7 +40,9 @@ typedef struct md_attr {
 #define MD_ATTR_VERSION 1
 #define MD_MTIME_DEFAULT (-1)
 /* mode 0 in an md_attr means "the default for the type":
- * 0755 for directories, 0644 for files, 0777 for symlinks, 0600 for nodes. */
+ * 0755 for directories, 0644 for files, 0777 for symlinks, 0600 for nodes.
+ * MD_ATTR_MODE_SET | PERM means exactly PERM, 0 included ("--mode 0"). */
+#define MD_ATTR_MODE_SET 0x10000u
 #define MD_ATTR_INIT { MD_ATTR_VERSION, 0, 0, 0, MD_MTIME_DEFAULT }
 /** Fill @attr with MD_ATTR_INIT (default mode for the type, 0:0, the epoch).  NULL-safe. */
 MD_API void md_attr_init(md_attr *attr);
@@ -242,11 +244,12 @@ MD_API void md_busybox_opts_init(md_busybox_opts *opts);
 /**
  * Add a BusyBox system: /bin/busybox from @busybox (a static binary; 0755,
  * 0:0), a symlink to "/bin/busybox" for every applet it lists (`busybox
- * --list-full`, run without a shell, 10 s timeout), and, unless the tree
- * already has them, the directories /bin /sbin /usr/bin /usr/sbin /dev /etc
- * /proc /sys /run /tmp (1777) /root (0700), the nodes /dev/console (5,1,
- * 0600) and /dev/null (1,3, 0666), and a root-only /etc/passwd and
- * /etc/group.  /init (0755): the host file @opts->init_path, or the
+ * --list-full`, run without a shell as "busybox" whatever the file's name,
+ * in its own process group, killed with the group after a 10 s timeout),
+ * and, unless the tree already has them, the directories /bin /sbin /usr/bin
+ * /usr/sbin /dev /etc /proc /sys /run /tmp (1777) /root (0700), the nodes
+ * /dev/console (5,1, 0600) and /dev/null (1,3, 0666), and a root-only
+ * /etc/passwd and /etc/group.  /init (0755): the host file @opts->init_path, or the
  * built-in script, which mounts proc, sysfs and devtmpfs (failures
  * ignored), prints "libminidistro: booted <kernel release>", runs
  * `setsid cttyhack sh` (a job-control shell on the real console, e.g.
