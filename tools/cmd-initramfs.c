@@ -11,6 +11,7 @@
 enum {
     OPT_INIT = 0x100,
     OPT_EPOCH,
+    OPT_THREADS,
 };
 
 static void usage(FILE *f)
@@ -30,6 +31,8 @@ static void usage(FILE *f)
             "                        the kernel reads (xz with CRC32, lz4 legacy frames)\n"
             "  -l, --level N         compression level (gzip 1-9, xz 0-9, zstd 1-22,\n"
             "                        lz4 1-12; default 6, 6, 3, 9)\n"
+            "      --threads N       compression threads, 1-256 (default or 0: one per\n"
+            "                        online CPU); the output is the same for any N\n"
             "      --init FILE       use FILE as /init (mode 0755), added last\n"
             "      --epoch SECONDS   timestamp for entries (default: $SOURCE_DATE_EPOCH or 0)\n"
             "  -q, --quiet           print nothing on success\n"
@@ -45,7 +48,7 @@ struct initramfs {
     const char *out, *init, *compress;
     struct mdimg_sources src;
     int have_epoch, have_level;
-    unsigned long epoch, level;
+    unsigned long epoch, level, threads;
 };
 
 static int parse(struct initramfs *a, int argc, char **argv)
@@ -56,6 +59,7 @@ static int parse(struct initramfs *a, int argc, char **argv)
         { "level", required_argument, NULL, 'l' },
         { "init", required_argument, NULL, OPT_INIT },
         { "epoch", required_argument, NULL, OPT_EPOCH },
+        { "threads", required_argument, NULL, OPT_THREADS },
         MDIMG_SOURCE_LONGOPTS,
         MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -79,6 +83,10 @@ static int parse(struct initramfs *a, int argc, char **argv)
                 return EXIT_USAGE;
             a->have_epoch = 1;
             break;
+        case OPT_THREADS:
+            if (mdimg_parse_uint("--threads", optarg, 256, &a->threads) < 0)
+                return EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return -1;
         default:
             if (!mdimg_common_option(c) && !mdimg_sources_option(&a->src, c, optarg))
@@ -101,6 +109,7 @@ static int fill(struct initramfs *a, md_ctx *ctx, md_tree *tree, md_cpio_opts *c
         return r;
     if (a->have_level)
         copts->level = (int32_t)a->level;
+    copts->threads = (uint32_t)a->threads;
     if (a->have_epoch && (r = md_ctx_set_epoch(ctx, (int64_t)a->epoch)) < 0)
         return r;
     r = mdimg_sources_add(&a->src, tree);
