@@ -202,27 +202,28 @@ static int zstd_init(md_compressor *c)
     if (wlog > ZSTD_WLOG_KERNEL_MAX)
         wlog = ZSTD_WLOG_KERNEL_MAX;
     job = (size_t)4 << wlog;
-
-    if (ZSTD_isError(wb.error) || wb.upperBound < 1)
-        return md_error(c->ctx, -ENOTSUP, "zstd: this libzstd is built without multi-threading");
-    if (workers > wb.upperBound)
-        workers = wb.upperBound;
     if (job < ZSTD_JOB_MIN)
         job = ZSTD_JOB_MIN;
+    /* nbWorkers >= 1 always: 0 is libzstd's single-threaded mode, whose
+     * output differs from the multi-threaded one.  A libzstd built without
+     * threads has only that mode: then it is used whatever the thread
+     * count, so the bytes still do not depend on it. */
+    if (ZSTD_isError(wb.error) || wb.upperBound < 1)
+        workers = 0;
+    else if (workers > wb.upperBound)
+        workers = wb.upperBound;
     c->zc = ZSTD_createCCtx();
     c->obuf = malloc(OUT_BUF);
     if (!c->zc || !c->obuf)
         return md_error(c->ctx, -ENOMEM, "out of memory");
-    /* nbWorkers >= 1 always: 0 is libzstd's single-threaded mode, whose
-     * output differs from the multi-threaded one. */
     zr = ZSTD_CCtx_setParameter(c->zc, ZSTD_c_compressionLevel, c->level);
     if (!ZSTD_isError(zr))
         zr = ZSTD_CCtx_setParameter(c->zc, ZSTD_c_windowLog, wlog);
     if (!ZSTD_isError(zr))
         zr = ZSTD_CCtx_setParameter(c->zc, ZSTD_c_checksumFlag, 1);
-    if (!ZSTD_isError(zr))
+    if (!ZSTD_isError(zr) && workers > 0)
         zr = ZSTD_CCtx_setParameter(c->zc, ZSTD_c_nbWorkers, workers);
-    if (!ZSTD_isError(zr))
+    if (!ZSTD_isError(zr) && workers > 0)
         zr = ZSTD_CCtx_setParameter(c->zc, ZSTD_c_jobSize, (int)job);
     if (ZSTD_isError(zr))
         return md_error(c->ctx, -EINVAL, "zstd: cannot set up level %d with %d workers: %s",
