@@ -2,28 +2,25 @@
 /*
  * The cpio sink: a tree -> newc archive, via libarchive's newc writer.
  *
- * Data path: libarchive formats the newc stream (and runs its gzip or zstd
- * filter) and hands blocks to sink_write().  For xz and lz4 the kernel needs
- * variants libarchive does not write (CRC32 check, lz4 legacy frames), so
- * libarchive writes the raw stream and sink_write() feeds liblzma/liblz4.
+ * Data path: libarchive formats the newc stream (no filter) and hands
+ * blocks to sink_write(), which feeds the multi-threaded compressor of
+ * md-compress.c (also for "none": a pass-through); its output comes back
+ * to out_write() on this thread.
  */
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <lz4.h>
-#include <lz4hc.h>
-#include <lzma.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "md-compress.h"
 #include "md-internal.h"
 
 #define CHUNK (128u * 1024u)          /* read size and libarchive block size */
-#define LZ4_LEGACY_MAGIC 0x184C2102u
-#define LZ4_LEGACY_BLOCK (8u << 20)   /* uncompressed bytes per legacy block */
 #define NEWC_MAX_SIZE 0xffffffffULL
 
 static const struct codec {
@@ -99,17 +96,10 @@ struct sink {
     const char *outname;    /* for messages */
     int fd;
     int32_t comp, level;
+    uint32_t threads;       /* 0: one per online CPU */
     int err;                /* first output error (negative errno), message set */
     uint64_t raw_bytes;     /* bytes handed to us by libarchive */
-    /* xz */
-    lzma_stream xz;
-    bool xz_ready;
-    uint8_t *xz_out;
-    /* lz4 */
-    char *lz_in, *lz_out;
-    size_t lz_fill;
-    void *lz_state;
-    int lz_bound;
+    md_compressor *z;
 };
 
 static int out_write(struct sink *s, const void *buf, size_t n)
@@ -120,76 +110,9 @@ static int out_write(struct sink *s, const void *buf, size_t n)
     return r;
 }
 
-static int xz_run(struct sink *s, const uint8_t *buf, size_t n, lzma_action action)
+static int compressed_out(void *userdata, const void *buf, size_t n)
 {
-    s->xz.next_in = buf;
-    s->xz.avail_in = n;
-    for (;;) {
-        lzma_ret lr;
-
-        if (s->xz.avail_out == 0) {
-            if (out_write(s, s->xz_out, CHUNK) < 0)
-                return s->err;
-            s->xz.next_out = s->xz_out;
-            s->xz.avail_out = CHUNK;
-        }
-        lr = lzma_code(&s->xz, action);
-        if (lr == LZMA_STREAM_END)
-            break;
-        if (lr != LZMA_OK) {
-            s->err = md_error(s->ctx, lr == LZMA_MEM_ERROR ? -ENOMEM : -EIO,
-                              "%s: xz compression failed (liblzma error %d)", s->outname, (int)lr);
-            return s->err;
-        }
-        if (action == LZMA_RUN && s->xz.avail_in == 0)
-            break;
-    }
-    /* at the end, flush what is left in the output buffer */
-    if (action == LZMA_FINISH && s->xz.avail_out < CHUNK) {
-        if (out_write(s, s->xz_out, CHUNK - s->xz.avail_out) < 0)
-            return s->err;
-        s->xz.next_out = s->xz_out;
-        s->xz.avail_out = CHUNK;
-    }
-    return 0;
-}
-
-/* Compress the buffered input as one legacy block: LE32 size, then data. */
-static int lz4_flush_block(struct sink *s)
-{
-    int n;
-
-    if (s->lz_fill == 0)
-        return 0;
-    if (s->level < LZ4HC_CLEVEL_MIN)
-        n = LZ4_compress_fast_extState(s->lz_state, s->lz_in, s->lz_out + 4, (int)s->lz_fill,
-                                       s->lz_bound, 1);
-    else
-        n = LZ4_compress_HC_extStateHC(s->lz_state, s->lz_in, s->lz_out + 4, (int)s->lz_fill,
-                                       s->lz_bound, s->level);
-    if (n <= 0) {
-        s->err = md_error(s->ctx, -EIO, "%s: lz4 compression failed", s->outname);
-        return s->err;
-    }
-    md_put_le32(s->lz_out, (uint32_t)n);
-    s->lz_fill = 0;
-    return out_write(s, s->lz_out, (size_t)n + 4);
-}
-
-static int lz4_feed(struct sink *s, const char *buf, size_t n)
-{
-    while (n > 0) {
-        size_t k = LZ4_LEGACY_BLOCK - s->lz_fill;
-        if (k > n)
-            k = n;
-        memcpy(s->lz_in + s->lz_fill, buf, k);
-        s->lz_fill += k;
-        buf += k;
-        n -= k;
-        if (s->lz_fill == LZ4_LEGACY_BLOCK && lz4_flush_block(s) < 0)
-            return s->err;
-    }
-    return 0;
+    return out_write(userdata, buf, n);
 }
 
 static la_ssize_t sink_write(struct archive *a, void *userdata, const void *buf, size_t n)
@@ -201,73 +124,27 @@ static la_ssize_t sink_write(struct archive *a, void *userdata, const void *buf,
     if (s->err)
         return -1;
     s->raw_bytes += n;
-    switch (s->comp) {
-    case MD_COMPRESS_XZ:
-        r = xz_run(s, buf, n, LZMA_RUN);
-        break;
-    case MD_COMPRESS_LZ4:
-        r = lz4_feed(s, buf, n);
-        break;
-    default:
-        r = out_write(s, buf, n);
-        break;
-    }
+    r = md_compressor_write(s->z, buf, n);
+    if (r < 0 && !s->err)
+        s->err = r;
     return r < 0 ? -1 : (la_ssize_t)n;
 }
 
 static int sink_init(struct sink *s)
 {
-    if (s->comp == MD_COMPRESS_XZ) {
-        lzma_ret lr;
-
-        s->xz_out = malloc(CHUNK);
-        if (!s->xz_out)
-            return md_error(s->ctx, -ENOMEM, "out of memory");
-        /* The kernel's XZ decoder checks CRC32 (or none), not CRC64. */
-        lr = lzma_easy_encoder(&s->xz, (uint32_t)s->level, LZMA_CHECK_CRC32);
-        if (lr != LZMA_OK)
-            return md_error(s->ctx, lr == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL,
-                            "xz: cannot set up the encoder for preset %d (liblzma error %d)",
-                            s->level, (int)lr);
-        s->xz_ready = true;
-        s->xz.next_out = s->xz_out;
-        s->xz.avail_out = CHUNK;
-    } else if (s->comp == MD_COMPRESS_LZ4) {
-        char magic[4];
-
-        s->lz_bound = LZ4_compressBound((int)LZ4_LEGACY_BLOCK);
-        s->lz_in = malloc(LZ4_LEGACY_BLOCK);
-        s->lz_out = malloc((size_t)s->lz_bound + 4);
-        s->lz_state = malloc((size_t)(s->level < LZ4HC_CLEVEL_MIN ? LZ4_sizeofState()
-                                                                   : LZ4_sizeofStateHC()));
-        if (!s->lz_in || !s->lz_out || !s->lz_state)
-            return md_error(s->ctx, -ENOMEM, "out of memory");
-        md_put_le32(magic, LZ4_LEGACY_MAGIC);
-        if (out_write(s, magic, 4) < 0)
-            return s->err;
-    }
-    return 0;
+    return md_compressor_new(s->ctx, s->comp, s->level, s->threads, compressed_out, s, &s->z);
 }
 
 static int sink_finish(struct sink *s)
 {
     if (s->err)
         return s->err;
-    if (s->comp == MD_COMPRESS_XZ)
-        return xz_run(s, NULL, 0, LZMA_FINISH);
-    if (s->comp == MD_COMPRESS_LZ4)
-        return lz4_flush_block(s);
-    return 0;
+    return md_compressor_finish(s->z);
 }
 
 static void sink_done(struct sink *s)
 {
-    if (s->xz_ready)
-        lzma_end(&s->xz);
-    free(s->xz_out);
-    free(s->lz_in);
-    free(s->lz_out);
-    free(s->lz_state);
+    md_compressor_free(s->z);
 }
 
 /* ---- archive side ------------------------------------------------------------- */
@@ -284,12 +161,16 @@ static int arch_error(struct sink *s, struct archive *a, const char *what)
                     archive_error_string(a) ? archive_error_string(a) : "libarchive error");
 }
 
-static int check_opts(md_ctx *ctx, const md_cpio_opts *o)
+/* Check @in and copy it to @o; a version-1 struct has no @threads (default 0). */
+static int check_opts(md_ctx *ctx, const md_cpio_opts *in, md_cpio_opts *o)
 {
-    int r = md_check_version(ctx, "md_cpio_opts", o->version, MD_CPIO_OPTS_VERSION);
+    static const md_cpio_opts def = MD_CPIO_OPTS_INIT;
+    int r = md_check_version(ctx, "md_cpio_opts", in->version, MD_CPIO_OPTS_VERSION);
 
     if (r < 0)
         return r;
+    *o = def;
+    memcpy(o, in, in->version == 1 ? offsetof(md_cpio_opts, threads) : sizeof(*o));
     if (o->flags)
         return md_error(ctx, -EINVAL, "md_cpio_opts: unknown flags 0x%x", o->flags);
     if (o->compression < 0 || o->compression >= N_CODECS)
@@ -547,30 +428,6 @@ static int write_data(struct sink *s, struct archive *a, struct reader *ra, size
     return 0;
 }
 
-static int set_filter(struct sink *s, struct archive *a)
-{
-    char lvl[16];
-    const char *fname = NULL;
-    int r = ARCHIVE_OK;
-
-    snprintf(lvl, sizeof(lvl), "%d", (int)s->level);
-    if (s->comp == MD_COMPRESS_GZIP) {
-        fname = "gzip";
-        r = archive_write_add_filter_gzip(a);
-        /* no timestamp in the header: same input, same bytes */
-        if (r == ARCHIVE_OK)
-            r = archive_write_set_filter_option(a, "gzip", "timestamp", NULL);
-    } else if (s->comp == MD_COMPRESS_ZSTD) {
-        fname = "zstd";
-        r = archive_write_add_filter_zstd(a);
-    }
-    if (fname && r == ARCHIVE_OK)
-        r = archive_write_set_filter_option(a, fname, "compression-level", lvl);
-    if (r != ARCHIVE_OK)
-        return arch_error(s, a, fname ? fname : "cpio");
-    return 0;
-}
-
 /* newc has no extended attributes: say once what the archive leaves out. */
 static void warn_lost_xattrs(md_tree *tree)
 {
@@ -648,7 +505,7 @@ static int write_archive(md_tree *tree, int fd, const char *outname, const md_cp
     s.outname = outname;
     s.comp = o->compression;
     s.level = o->level == MD_COMPRESS_LEVEL_DEFAULT ? codecs[o->compression].def : o->level;
-    s.xz = (lzma_stream)LZMA_STREAM_INIT;
+    s.threads = o->threads;
 
     r = md_tree_finalize(tree);
     if (r < 0)
@@ -685,9 +542,6 @@ static int write_archive(md_tree *tree, int fd, const char *outname, const md_cp
         r = arch_error(&s, a, "cpio");
         goto out;
     }
-    r = set_filter(&s, a);
-    if (r < 0)
-        goto out;
     if (archive_write_open(a, &s, NULL, sink_write, NULL) != ARCHIVE_OK) {
         r = arch_error(&s, a, outname);
         goto out;
@@ -764,23 +618,25 @@ out:
 MD_API int md_cpio_write_fd(md_tree *tree, int fd, const md_cpio_opts *opts)
 {
     static const md_cpio_opts def = MD_CPIO_OPTS_INIT;
+    md_cpio_opts o;
     int r;
 
     if (!tree)
         return -EINVAL;
     if (!opts)
         opts = &def;
-    r = check_opts(tree->ctx, opts);
+    r = check_opts(tree->ctx, opts, &o);
     if (r < 0)
         return r;
     if (fd < 0)
         return md_error(tree->ctx, -EBADF, "invalid output file descriptor %d", fd);
-    return write_archive(tree, fd, "output", opts);
+    return write_archive(tree, fd, "output", &o);
 }
 
 MD_API int md_cpio_write(md_tree *tree, const char *path, const md_cpio_opts *opts)
 {
     static const md_cpio_opts def = MD_CPIO_OPTS_INIT;
+    md_cpio_opts o;
     md_tmpfile t;
     int r;
 
@@ -790,14 +646,14 @@ MD_API int md_cpio_write(md_tree *tree, const char *path, const md_cpio_opts *op
         return md_error(tree->ctx, -EINVAL, "missing output path");
     if (!opts)
         opts = &def;
-    r = check_opts(tree->ctx, opts);
+    r = check_opts(tree->ctx, opts, &o);
     if (r < 0)
         return r;
     /* refuses to replace anything but a regular file (say /dev/stdout) */
     r = md_tmpfile_open(tree->ctx, &t, path, true);
     if (r < 0)
         return r;
-    r = write_archive(tree, t.fd, path, opts);
+    r = write_archive(tree, t.fd, path, &o);
     if (r < 0) {
         md_tmpfile_discard(&t);
         return r;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Reproducibility: the same input gives the same bytes whatever the cwd,
-# umask, TZ, the copy's location, the order the files were created in and
-# their mtimes; and a real change (content, mode, SOURCE_DATE_EPOCH) does
+# umask, TZ, the copy's location, the order the files were created in,
+# their mtimes and the number of compression threads; and a real change (content, mode, SOURCE_DATE_EPOCH) does
 # change the output, so that the comparisons can fail.
 set -eu
 . "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
@@ -28,7 +28,7 @@ mk_tree() {
         case $n in
         a) mkdir -p "$d/etc/conf.d" && printf 'x=1\n' > "$d/etc/conf.d/x.conf" ;;
         b) mkdir -p "$d/bin" && printf '#!/bin/sh\necho hi\n' > "$d/bin/hi" ;;
-        c) mkdir -p "$d/data" && seq 1 20000 > "$d/data/numbers" ;;
+        c) mkdir -p "$d/data" && seq 1 200000 > "$d/data/numbers" ;;
         d) mkdir -p "$d/etc" && printf 'motd\n' > "$d/etc/motd" ;;
         e) mkdir -p "$d/bin" "$d/data" && ln -s hi "$d/bin/hello" && ln -s /nonexistent "$d/data/dangling" ;;
         f) mkdir -p "$d/var/empty" ;;
@@ -60,8 +60,9 @@ build() {
 
 n=0
 for c in none gzip xz zstd lz4; do
-    h1=$(build "one.$c" "$T/first/src" / UTC 022 --compress "$c")
-    h2=$(build "two.$c" "$T/elsewhere/deeper/copy" "$T/elsewhere" Asia/Tokyo 077 --compress "$c")
+    # (1.3 MB of numbers: several gzip chunks)
+    h1=$(build "one.$c" "$T/first/src" / UTC 022 --compress "$c" --threads 1)
+    h2=$(build "two.$c" "$T/elsewhere/deeper/copy" "$T/elsewhere" Asia/Tokyo 077 --compress "$c" --threads 8)
     [ "$h1" = "$h2" ] || md_die "$c: two builds of the same tree differ ($h1 vs $h2)"
     n=$((n + 1))
 done

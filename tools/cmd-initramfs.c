@@ -12,6 +12,7 @@ enum {
     OPT_INIT = 0x100,
     OPT_EPOCH,
     OPT_PROGRESS,
+    OPT_THREADS,
 };
 
 static void usage(FILE *f)
@@ -31,6 +32,8 @@ static void usage(FILE *f)
             "                        the kernel reads (xz with CRC32, lz4 legacy frames)\n"
             "  -l, --level N         compression level (gzip 1-9, xz 0-9, zstd 1-22,\n"
             "                        lz4 1-12; default 6, 6, 3, 9)\n"
+            "      --threads N       compression threads, 1-256 (default or 0: one per\n"
+            "                        online CPU); the output is the same for any N\n"
             "      --init FILE       use FILE as /init (mode 0755), added last\n"
             "      --epoch SECONDS   timestamp for entries (default: $SOURCE_DATE_EPOCH or 0)\n"
             "      --progress        show progress also when stderr is not a terminal\n"
@@ -47,7 +50,7 @@ struct initramfs {
     const char *out, *init, *compress;
     struct mdimg_sources src;
     int have_epoch, have_level, progress;
-    unsigned long epoch, level;
+    unsigned long epoch, level, threads;
 };
 
 static int parse(struct initramfs *a, int argc, char **argv)
@@ -59,6 +62,7 @@ static int parse(struct initramfs *a, int argc, char **argv)
         { "init", required_argument, NULL, OPT_INIT },
         { "epoch", required_argument, NULL, OPT_EPOCH },
         { "progress", no_argument, NULL, OPT_PROGRESS },
+        { "threads", required_argument, NULL, OPT_THREADS },
         MDIMG_SOURCE_LONGOPTS,
         MDIMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -83,6 +87,10 @@ static int parse(struct initramfs *a, int argc, char **argv)
                 return EXIT_USAGE;
             a->have_epoch = 1;
             break;
+        case OPT_THREADS:
+            if (mdimg_parse_uint("--threads", optarg, 256, &a->threads) < 0)
+                return EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return -1;
         default:
             if (!mdimg_common_option(c) && !mdimg_sources_option(&a->src, c, optarg))
@@ -105,6 +113,7 @@ static int fill(struct initramfs *a, md_ctx *ctx, md_tree *tree, md_cpio_opts *c
         return r;
     if (a->have_level)
         copts->level = (int32_t)a->level;
+    copts->threads = (uint32_t)a->threads;
     if (a->have_epoch && (r = md_ctx_set_epoch(ctx, (int64_t)a->epoch)) < 0)
         return r;
     r = mdimg_sources_add(&a->src, tree);

@@ -16,19 +16,31 @@
  * archive is the compressed stream of the unpadded cpio data, with nothing
  * after it (standard tools then test it without "trailing garbage" notes).
  *
- * Compression, chosen so the kernel's own decompressors accept the result:
- *   gzip  libarchive's gzip filter; no file name and a zero timestamp in the
- *         header (deterministic).  Levels 1..9, default 6.
- *   xz    liblzma, .xz container with a CRC32 check (the kernel's XZ
- *         decoder does not do CRC64, which xz(1) and libarchive use by
- *         default).  Presets 0..9, default 6.
- *   zstd  libarchive's zstd filter (libzstd), single-threaded.  Levels
- *         1..22, default 3; levels above 19 need a lot of memory at boot.
+ * Compression, chosen so the kernel's own decompressors accept the result,
+ * runs on md_cpio_opts.threads threads.  The output bytes depend only on
+ * the tree, the method and the level, never on the thread count (every
+ * method cuts its input at fixed sizes):
+ *   gzip  one gzip member (zlib's deflate) built in parallel like pigz:
+ *         128 KiB chunks, each with the previous 32 KiB as dictionary,
+ *         joined by sync flushes; no file name, zero timestamp, no extra
+ *         header fields (the kernel parses none but the name).  Levels
+ *         1..9, default 6.
+ *   xz    liblzma's multi-threaded encoder: one .xz stream of LZMA2 blocks
+ *         of 1.5 dictionary sizes each (12 MiB at preset 6) with a CRC32
+ *         check (the kernel's XZ decoder does not do CRC64, which xz(1)
+ *         uses by default).  Presets 0..9, default 6.  Fewer threads are
+ *         used if the encoder would need more than a quarter of the RAM.
+ *   zstd  libzstd's multi-threaded compressor: one frame, with a checksum,
+ *         jobs of max(8 MiB, 4 windows), the window at most 128 MiB (the
+ *         limit of kernels 5.9..5.15).  Levels 1..22, default 3; levels
+ *         above 19 need a lot of memory at boot (the whole window).
  *   lz4   liblz4, the LEGACY frame format (magic 0x184C2102, 8 MiB blocks,
  *         what `lz4 -l` writes), the only lz4 format the kernel reads.
  *         Levels 1..12 (1..2 fast, 3..12 high compression), default 9 as
  *         the kernel's own build uses.
- * The kernel must have the matching CONFIG_RD_* option enabled.
+ * Memory for compression is bounded per thread (largest for xz: about
+ * 960 MiB per thread at preset 9, 130 MiB at 6) and does not grow with the
+ * archive.  The kernel must have the matching CONFIG_RD_* option enabled.
  */
 #ifndef LIBMINIDISTRO_MD_CPIO_H
 #define LIBMINIDISTRO_MD_CPIO_H
@@ -55,11 +67,16 @@ typedef struct md_cpio_opts {
     int32_t level;          /* codec level, or MD_COMPRESS_LEVEL_DEFAULT */
     md_progress_fn progress; /* NULL: none.  Bytes of file data written / total */
     void *userdata;         /* passed to @progress */
+    /* version 2: */
+    uint32_t threads;       /* compression threads; 0: one per online CPU; at most 256 are
+                             * used.  The output does not depend on it.  Ignored for
+                             * MD_COMPRESS_NONE. */
 } md_cpio_opts;
 
-#define MD_CPIO_OPTS_VERSION 1
+/* Version 1 structs (without @threads) are still accepted: they get 0. */
+#define MD_CPIO_OPTS_VERSION 2
 #define MD_CPIO_OPTS_INIT \
-    { MD_CPIO_OPTS_VERSION, 0, MD_COMPRESS_NONE, MD_COMPRESS_LEVEL_DEFAULT, NULL, NULL }
+    { MD_CPIO_OPTS_VERSION, 0, MD_COMPRESS_NONE, MD_COMPRESS_LEVEL_DEFAULT, NULL, NULL, 0 }
 
 /** Fill @opts with the defaults (same as MD_CPIO_OPTS_INIT).  NULL-safe. */
 MD_API void md_cpio_opts_init(md_cpio_opts *opts);
@@ -81,7 +98,7 @@ MD_API void md_cpio_opts_init(md_cpio_opts *opts);
  * flags; @path exists and is not a regular file), -EISDIR, -EFBIG (a file of 4 GiB or more: newc cannot store it),
  * -ENOENT/-EACCES/-ESTALE (a host file), -EIO (read error), -ENOSPC and
  * other -errno from writing, -ECANCELED (the progress callback said stop),
- * -ENOMEM.  @path is borrowed.
+ * -ENOMEM, -EAGAIN (a thread could not be started).  @path is borrowed.
  */
 MD_API int md_cpio_write(md_tree *tree, const char *path, const md_cpio_opts *opts);
 
