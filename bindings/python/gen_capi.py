@@ -194,7 +194,7 @@ def parse_header(path, known):
         out.append(re.sub(r"[^\n]", " ", m.group(0)))
         pos = m.end()
     out.append(code[pos:])
-    code = "".join(out)
+    code = re.sub(r"\bMD_(BEGIN|END)_DECLS\b", lambda m: " " * len(m.group(0)), "".join(out))
     # A doc comment belongs to the statement whose text starts right after it.
     stmts, start = [], 0
     depth = 0
