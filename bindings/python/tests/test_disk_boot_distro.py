@@ -5,7 +5,6 @@ sfdisk, blkid, e2fsck, debugfs, mtools, objdump and cpio."""
 import errno
 import os
 import stat
-import sys
 import unittest
 
 import minidistro
