@@ -3,10 +3,13 @@
 #  - examples/minidistro.c compiles against the INSTALLED library
 #    (meson install --destdir + pkg-config with PKG_CONFIG_SYSROOT_DIR) and
 #    builds a bootable image;
-#  - examples/minidistro.py (ctypes over the C ABI) builds one against the
-#    built libminidistro.so.0;
+#  - examples/minidistro.py (the minidistro Python package, ctypes over the C
+#    ABI) builds one against the built libminidistro.so.0;
 #  both images are checked with sfdisk, blkid and debugfs; both programs
-#  report a bad kernel clearly with exit 1 and leave no image.
+#  report a bad kernel clearly with exit 1 and leave no image;
+#  - with the same inputs and SOURCE_DATE_EPOCH, `mdimg build`, the C example
+#    and the Python example write byte-identical images (cmp), for a disk
+#    root on GPT and an initramfs root on MBR.
 # With MD_EXAMPLES_BOOT=1 the Python example also boots its image in QEMU.
 # Exit 0 pass, 77 skip, other fail.
 set -u
@@ -26,6 +29,7 @@ fi
 [ -n "$KERNEL" ] ||
     md_missing "a kernel (scripts/build-kernel not run, no readable /boot/vmlinuz-*)" linux-image-cloud-amd64
 [ -x /bin/busybox ] || md_missing /bin/busybox busybox-static
+BUSYBOX=/bin/busybox  # the C example's (md_distro_build's) default
 printf 'garbage\n' >"$T/notakernel"
 
 check_image() { # IMG TABLE
@@ -80,13 +84,14 @@ else
     md_fail "meson install: $(tail -n 20 "$T/install.log")"
 fi
 
-# --- Python example over ctypes ----------------------------------------------------------
+# --- Python example over the minidistro package -----------------------------------------
 if md_want_tool python3; then
-    py="python3 $SRC/examples/minidistro.py --lib $LIBDIR/libminidistro.so.0"
+    export PYTHONDONTWRITEBYTECODE=1
+    py="env LIBMINIDISTRO=$LIBDIR/libminidistro.so.0 python3 $SRC/examples/minidistro.py"
     boot=
     [ "${MD_EXAMPLES_BOOT:-0}" = 1 ] && command -v qemu-system-x86_64 >/dev/null && boot=--boot
     # shellcheck disable=SC2086
-    if $py $boot "$T/py.img" "$KERNEL" initramfs mbr >"$T/py.out" 2>&1; then
+    if $py $boot -o "$T/py.img" --kernel "$KERNEL" --root initramfs --table mbr >"$T/py.out" 2>&1; then
         grep -q "built $T/py.img in 6 steps" "$T/py.out" || md_fail "python example output: $(cat "$T/py.out")"
         check_image "$T/py.img" dos
         [ -z "$boot" ] || grep -q "hello from python on minidistro" "$T/py.out" ||
@@ -95,13 +100,42 @@ if md_want_tool python3; then
         md_fail "python example failed: $(cat "$T/py.out")"
     fi
     # shellcheck disable=SC2086
-    $py "$T/pybad.img" "$T/notakernel" >"$T/pybad.out" 2>&1
+    $py -o "$T/pybad.img" --kernel "$T/notakernel" >"$T/pybad.out" 2>&1
     rc=$?
     if [ $rc = 1 ] && grep -q "not an x86 bzImage" "$T/pybad.out" && [ ! -e "$T/pybad.img" ]; then
         md_ok "python example: bad kernel -> exit 1, '$(cat "$T/pybad.out")'"
     else
         md_fail "python example with a bad kernel: exit $rc: $(cat "$T/pybad.out")"
     fi
-fi
+    # shellcheck disable=SC2086
+    $py -o "$T/pyusage.img" >"$T/pyusage.out" 2>&1
+    rc=$?
+    [ $rc = 2 ] && grep -q "required: --kernel" "$T/pyusage.out" ||
+        md_fail "python example without --kernel: exit $rc (want 2): $(cat "$T/pyusage.out")"
 
+    # --- the same image three ways ---------------------------------------------------------
+    if [ -x "$T/minidistro" ]; then
+        for variant in "disk gpt" "initramfs mbr"; do
+            set -- $variant
+            rm -f "$T"/three-*.img
+            (
+                export SOURCE_DATE_EPOCH=1700000000
+                "$MDIMG" build -q -o "$T/three-mdimg.img" --kernel "$KERNEL" --busybox "$BUSYBOX" \
+                    --root "$1" --table "$2" &&
+                    LD_LIBRARY_PATH=$libpath "$T/minidistro" "$T/three-c.img" "$KERNEL" "$1" "$2" &&
+                    $py -o "$T/three-py.img" --kernel "$KERNEL" --busybox "$BUSYBOX" --root "$1" \
+                        --table "$2"
+            ) >"$T/three.out" 2>&1 || { md_fail "three-way build ($variant): $(cat "$T/three.out")"; continue; }
+            size=$(stat -c %s "$T/three-mdimg.img")
+            [ "$size" = $((64 << 20)) ] || md_fail "three-way ($variant): mdimg build made $size bytes, want 64 MiB"
+            if cmp "$T/three-mdimg.img" "$T/three-c.img" >&2 && cmp "$T/three-mdimg.img" "$T/three-py.img" >&2; then
+                md_ok "mdimg build, examples/minidistro and examples/minidistro.py ($variant): the same $size bytes ($(sha256sum <"$T/three-py.img" | cut -c1-16))"
+            else
+                md_fail "three-way ($variant): the images differ (cmp above)"
+            fi
+        done
+    else
+        md_fail "three-way comparison: the C example was not built (see above)"
+    fi
+fi
 md_done "examples ok"

@@ -13,6 +13,10 @@
  *  - Options are passed in versioned structs whose first member is
  *    `uint32_t version`; initialise them with the MD_<OP>_OPTS_INIT macro or
  *    the md_<op>_opts_init() function.  A NULL options pointer means defaults.
+ *  - Pointer arguments are borrowed: read during the call only, unless the
+ *    function's comment says that it copies them or keeps them (and for how
+ *    long).  Returned pointers are borrowed too, with the lifetime the
+ *    comment gives, except where it says who frees them.
  *  - Headers are C89 clean and usable from C++.
  */
 #ifndef LIBMINIDISTRO_MD_COMMON_H

@@ -106,6 +106,7 @@ MD_API int md_cpio_write(md_tree *tree, const char *path, const md_cpio_opts *op
  * As md_cpio_write() but to the open file descriptor @fd (a file, pipe or
  * socket; written sequentially from its current position, not closed).
  * On failure part of the archive may already have been written to @fd.
+ * Errors: as md_cpio_write().
  */
 MD_API int md_cpio_write_fd(md_tree *tree, int fd, const md_cpio_opts *opts);
 
@@ -116,7 +117,7 @@ MD_API int md_cpio_write_fd(md_tree *tree, int fd, const md_cpio_opts *opts);
  */
 MD_API int md_compress_from_name(md_ctx *ctx, const char *name, int32_t *ret);
 
-/** Name of a compression method ("gzip", ...), NULL for an unknown value. */
+/** Name of a compression method ("gzip", ...; a static string), NULL for an unknown value. */
 MD_API const char *md_compress_name(int32_t compression);
 
 /**

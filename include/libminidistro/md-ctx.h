@@ -112,7 +112,7 @@ MD_API int md_parse_size(const char *s, uint64_t *ret);
  */
 MD_API int md_quote(const char *s, uint32_t style, char **ret);
 
-/** The library's version string, e.g. "0.1.0". */
+/** The library's version string, e.g. "0.1.0" (static). */
 MD_API const char *md_version(void);
 
 /** The library's version as MAJOR*10000 + MINOR*100 + PATCH. */

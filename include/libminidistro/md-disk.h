@@ -51,7 +51,7 @@ MD_BEGIN_DECLS
  */
 MD_API int md_fs_type_from_name(md_ctx *ctx, const char *name, int32_t *ret);
 
-/** Name of a filesystem type ("ext4", "vfat", "fat32", ...); NULL for an unknown value. */
+/** Name of a filesystem type ("ext4", "vfat", "fat32", ...; static); NULL for an unknown value. */
 MD_API const char *md_fs_type_name(int32_t type);
 
 /* ---- the recipe ------------------------------------------------------------ */

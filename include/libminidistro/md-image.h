@@ -192,7 +192,7 @@ MD_API int md_image_add_partition_spec(md_image *img, const char *spec);
  */
 MD_API int md_table_from_name(md_ctx *ctx, const char *name, uint32_t *ret);
 
-/** Name of a table type ("gpt", "mbr", "none"); NULL for an unknown value. */
+/** Name of a table type ("gpt", "mbr", "none"; static); NULL for an unknown value. */
 MD_API const char *md_table_name(uint32_t type);
 
 /* md_table_opts.flags */
@@ -304,23 +304,23 @@ MD_API uint32_t md_probe_number(const md_probe *probe, uint32_t idx);
 MD_API uint64_t md_probe_start(const md_probe *probe, uint32_t idx);
 /** Size in bytes. */
 MD_API uint64_t md_probe_size(const md_probe *probe, uint32_t idx);
-/** Partition type: "0x83" on MBR, the type GUID (lower case) on GPT. */
+/** Partition type: "0x83" on MBR, the type GUID (lower case) on GPT.  Borrowed. */
 MD_API const char *md_probe_type(const md_probe *probe, uint32_t idx);
-/** Human name of the type ("Linux filesystem"), NULL when not known. */
+/** Human name of the type ("Linux filesystem"), NULL when not known.  Borrowed. */
 MD_API const char *md_probe_type_name(const md_probe *probe, uint32_t idx);
 /** MD_PART_BOOTABLE when the MBR active flag / GPT bit 2 is set. */
 MD_API uint32_t md_probe_flags(const md_probe *probe, uint32_t idx);
 /** Raw flags: MBR boot indicator byte, or the GPT attribute bits. */
 MD_API uint64_t md_probe_attrs(const md_probe *probe, uint32_t idx);
-/** GPT partition name. */
+/** GPT partition name.  Borrowed. */
 MD_API const char *md_probe_name(const md_probe *probe, uint32_t idx);
-/** Partition UUID: GPT partition GUID, or the MBR "disk id-NN" form (PARTUUID). */
+/** Partition UUID: GPT partition GUID, or the MBR "disk id-NN" form (PARTUUID).  Borrowed. */
 MD_API const char *md_probe_uuid(const md_probe *probe, uint32_t idx);
-/** Filesystem type found in the entry ("ext4", "vfat"...). */
+/** Filesystem type found in the entry ("ext4", "vfat"...).  Borrowed. */
 MD_API const char *md_probe_fs_type(const md_probe *probe, uint32_t idx);
-/** Filesystem label. */
+/** Filesystem label.  Borrowed. */
 MD_API const char *md_probe_fs_label(const md_probe *probe, uint32_t idx);
-/** Filesystem UUID. */
+/** Filesystem UUID.  Borrowed. */
 MD_API const char *md_probe_fs_uuid(const md_probe *probe, uint32_t idx);
 
 /**

@@ -73,6 +73,8 @@ MD_API md_ctx *md_tree_ctx(const md_tree *tree);
  * Errors: -EINVAL (bad path or arguments), -ENOMEM, and for the ones
  * below, as documented.
  */
+
+/** A directory (over an existing one: only its attributes change).  Errors: -EINVAL, -ENOMEM. */
 MD_API int md_tree_add_dir(md_tree *tree, const char *path, const md_attr *attr);
 
 /**
@@ -83,11 +85,11 @@ MD_API int md_tree_add_dir(md_tree *tree, const char *path, const md_attr *attr)
 MD_API int md_tree_add_file(md_tree *tree, const char *path, const char *host_path,
                             const md_attr *attr);
 
-/** A regular file with contents @data of @size bytes (copied). */
+/** A regular file with contents @data of @size bytes (copied).  Errors: -EINVAL, -ENOMEM. */
 MD_API int md_tree_add_data(md_tree *tree, const char *path, const void *data, size_t size,
                             const md_attr *attr);
 
-/** A symbolic link to @target (copied; 1..4095 bytes). */
+/** A symbolic link to @target (copied; 1..4095 bytes).  Errors: -EINVAL, -ENOMEM. */
 MD_API int md_tree_add_symlink(md_tree *tree, const char *path, const char *target,
                                const md_attr *attr);
 
@@ -100,7 +102,10 @@ MD_API int md_tree_add_symlink(md_tree *tree, const char *path, const char *targ
  */
 MD_API int md_tree_add_hardlink(md_tree *tree, const char *path, const char *target_path);
 
-/** A device node, FIFO or socket; @type is MD_NODE_*; major/minor for devices. */
+/**
+ * A device node, FIFO or socket; @type is MD_NODE_*; major/minor for devices.
+ * Errors: -EINVAL (bad path or type), -ENOMEM.
+ */
 MD_API int md_tree_add_node(md_tree *tree, const char *path, uint32_t type, uint32_t major,
                             uint32_t minor, const md_attr *attr);
 
