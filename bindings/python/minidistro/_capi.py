@@ -25,6 +25,7 @@ md_log_fn = _c.CFUNCTYPE(None, _c.c_void_p, _c.c_int, _c.c_char_p)
 # ---- md-tree.h ---------------------------------------------------------
 MD_ATTR_VERSION = 1
 MD_MTIME_DEFAULT = -1
+MD_ATTR_MODE_SET = 65536
 MD_NODE_CHR = 1
 MD_NODE_BLK = 2
 MD_NODE_FIFO = 3
@@ -83,7 +84,7 @@ MD_COMPRESS_XZ = 2
 MD_COMPRESS_ZSTD = 3
 MD_COMPRESS_LZ4 = 4
 MD_COMPRESS_LEVEL_DEFAULT = -1
-MD_CPIO_OPTS_VERSION = 1
+MD_CPIO_OPTS_VERSION = 2
 
 
 class md_cpio_opts(_c.Structure):
@@ -94,8 +95,9 @@ class md_cpio_opts(_c.Structure):
         ('level', _c.c_int32),
         ('progress', md_progress_fn),
         ('userdata', _c.c_void_p),
+        ('threads', _c.c_uint32),
     ]
-    C_TYPES = {'version': 'uint32_t', 'flags': 'uint32_t', 'compression': 'int32_t', 'level': 'int32_t', 'progress': 'md_progress_fn', 'userdata': 'void *'}
+    C_TYPES = {'version': 'uint32_t', 'flags': 'uint32_t', 'compression': 'int32_t', 'level': 'int32_t', 'progress': 'md_progress_fn', 'userdata': 'void *', 'threads': 'uint32_t'}
 
 # ---- md-image.h --------------------------------------------------------
 MD_IMAGE_RDONLY = 1
@@ -406,8 +408,11 @@ MD_DISTRO_ROOT_DISK = 1
 MD_DISTRO_FORCE = 1
 MD_DISTRO_NO_MODULES = 2
 MD_DISTRO_FREE_DEFAULT = 4294967295
+MD_DISTRO_BOOT_BIOS = 0
+MD_DISTRO_BOOT_UEFI = 1
+MD_DISTRO_BOOT_HYBRID = 2
 MD_DISTRO_COMPRESS_AUTO = -1
-MD_DISTRO_OPTS_VERSION = 2
+MD_DISTRO_OPTS_VERSION = 3
 MD_DISTRO_ROOT_LABEL = 'minidistro'
 
 
@@ -448,8 +453,12 @@ class md_distro_opts(_c.Structure):
         ('free_bytes', _c.c_uint64),
         ('free_percent', _c.c_uint32),
         ('reserved2', _c.c_uint32),
+        ('boot', _c.c_uint32),
+        ('reserved3', _c.c_uint32),
+        ('efi_stub', _c.c_char_p),
+        ('esp_size', _c.c_uint64),
     ]
-    C_TYPES = {'version': 'uint32_t', 'flags': 'uint32_t', 'output': 'const char *', 'kernel': 'const char *', 'kernel_config': 'const char *', 'modules_dir': 'const char *', 'busybox': 'const char *', 'hostname': 'const char *', 'append': 'const char *', 'initramfs_output': 'const char *', 'overlays': 'const char *const *', 'modules': 'const char *const *', 'size': 'uint64_t', 'root': 'uint32_t', 'table': 'uint32_t', 'compression': 'int32_t', 'reserved': 'uint32_t', 'progress': 'md_progress_fn', 'userdata': 'void *', 'rootfs': 'const char *', 'initrd': 'const char *', 'root_password': 'const char *', 'free_bytes': 'uint64_t', 'free_percent': 'uint32_t', 'reserved2': 'uint32_t'}
+    C_TYPES = {'version': 'uint32_t', 'flags': 'uint32_t', 'output': 'const char *', 'kernel': 'const char *', 'kernel_config': 'const char *', 'modules_dir': 'const char *', 'busybox': 'const char *', 'hostname': 'const char *', 'append': 'const char *', 'initramfs_output': 'const char *', 'overlays': 'const char *const *', 'modules': 'const char *const *', 'size': 'uint64_t', 'root': 'uint32_t', 'table': 'uint32_t', 'compression': 'int32_t', 'reserved': 'uint32_t', 'progress': 'md_progress_fn', 'userdata': 'void *', 'rootfs': 'const char *', 'initrd': 'const char *', 'root_password': 'const char *', 'free_bytes': 'uint64_t', 'free_percent': 'uint32_t', 'reserved2': 'uint32_t', 'boot': 'uint32_t', 'reserved3': 'uint32_t', 'efi_stub': 'const char *', 'esp_size': 'uint64_t'}
 
 
 # name: (restype, argtypes)
@@ -800,29 +809,30 @@ OPAQUE = [md_ctx, md_tree, md_image, md_probe, md_ext, md_fat, md_extlinux_confi
 CONSTANTS = [
     'MD_LOG_ERR', 'MD_LOG_WARNING', 'MD_LOG_INFO', 'MD_LOG_DEBUG',
     'MD_QUOTE_JSON', 'MD_QUOTE_TEXT', 'MD_ATTR_VERSION', 'MD_MTIME_DEFAULT',
-    'MD_NODE_CHR', 'MD_NODE_BLK', 'MD_NODE_FIFO', 'MD_NODE_SOCK',
-    'MD_HOST_KEEP_OWNER', 'MD_HOST_KEEP_MTIME', 'MD_HOST_NO_HARDLINKS', 'MD_HOST_XATTRS',
-    'MD_HOST_NO_ROOT', 'MD_HOST_OPTS_VERSION', 'MD_SOURCE_AUTO', 'MD_SOURCE_HOST',
-    'MD_SOURCE_ARCHIVE', 'MD_SOURCE_SPEC', 'MD_SOURCE_BUSYBOX', 'MD_BUSYBOX_NO_INIT',
-    'MD_BUSYBOX_OPTS_VERSION', 'MD_COMPRESS_NONE', 'MD_COMPRESS_GZIP', 'MD_COMPRESS_XZ',
-    'MD_COMPRESS_ZSTD', 'MD_COMPRESS_LZ4', 'MD_COMPRESS_LEVEL_DEFAULT', 'MD_CPIO_OPTS_VERSION',
-    'MD_IMAGE_RDONLY', 'MD_IMAGE_WAIT', 'MD_IMAGE_ATOMIC', 'MD_IMAGE_FORCE',
-    'MD_IMAGE_CREATE_OPTS_VERSION', 'MD_PART_LINUX', 'MD_PART_EFI', 'MD_PART_BIOS_BOOT',
-    'MD_PART_SWAP', 'MD_PART_BOOTABLE', 'MD_PART_OPTS_VERSION', 'MD_TABLE_NONE',
-    'MD_TABLE_MBR', 'MD_TABLE_GPT', 'MD_TABLE_SEED', 'MD_TABLE_OPTS_VERSION',
-    'MD_EXT2', 'MD_EXT3', 'MD_EXT4', 'MD_EXT_RDONLY',
-    'MD_EXT_RESERVED_DEFAULT', 'MD_EXT_FORMAT_OPTS_VERSION', 'MD_EXT_POPULATE_OPTS_VERSION', 'MD_EXT_STAT_VERSION',
-    'MD_VFAT', 'MD_FAT12', 'MD_FAT16', 'MD_FAT32',
-    'MD_FAT_FORMAT_OPTS_VERSION', 'MD_FAT_RDONLY', 'MD_FAT_INFO_VERSION', 'MD_FAT_SKIP_SPECIAL',
-    'MD_FAT_POPULATE_OPTS_VERSION', 'MD_FAT_ATTR_RDONLY', 'MD_FAT_ATTR_HIDDEN', 'MD_FAT_ATTR_SYSTEM',
-    'MD_FAT_ATTR_DIR', 'MD_FAT_ATTR_ARCHIVE', 'MD_FAT_STAT_VERSION', 'MD_EXTLINUX_NO_MBR',
-    'MD_EXTLINUX_RAID', 'MD_EXTLINUX_STUPID', 'MD_EXTLINUX_OPTS_VERSION', 'MD_DISK_PART_AUTO',
-    'MD_DISK_FORCE', 'MD_DISK_WRITE_OPTS_VERSION', 'MD_BOOT_IF_VIRTIO', 'MD_BOOT_IF_IDE',
-    'MD_BOOT_ACCEL_AUTO', 'MD_BOOT_ACCEL_TCG', 'MD_BOOT_ACCEL_KVM', 'MD_BOOT_FIRMWARE_BIOS',
-    'MD_BOOT_FIRMWARE_UEFI', 'MD_BOOT_FIRMWARE_AUTO', 'MD_BOOT_OVMF_CODE', 'MD_BOOT_OVMF_VARS',
-    'MD_BOOT_SNAPSHOT', 'MD_BOOT_ECHO', 'MD_BOOT_NO_PANIC_CHECK', 'MD_BOOT_READONLY',
-    'MD_BOOT_OPTS_VERSION', 'MD_UKI_DEFAULT_STUB', 'MD_UKI_OPTS_VERSION', 'MD_KMODS_OPTIONAL',
-    'MD_KMODS_OPTS_VERSION', 'MD_KMODS_LOAD_LIST', 'MD_DISTRO_ROOT_INITRAMFS', 'MD_DISTRO_ROOT_DISK',
-    'MD_DISTRO_FORCE', 'MD_DISTRO_NO_MODULES', 'MD_DISTRO_FREE_DEFAULT', 'MD_DISTRO_COMPRESS_AUTO',
+    'MD_ATTR_MODE_SET', 'MD_NODE_CHR', 'MD_NODE_BLK', 'MD_NODE_FIFO',
+    'MD_NODE_SOCK', 'MD_HOST_KEEP_OWNER', 'MD_HOST_KEEP_MTIME', 'MD_HOST_NO_HARDLINKS',
+    'MD_HOST_XATTRS', 'MD_HOST_NO_ROOT', 'MD_HOST_OPTS_VERSION', 'MD_SOURCE_AUTO',
+    'MD_SOURCE_HOST', 'MD_SOURCE_ARCHIVE', 'MD_SOURCE_SPEC', 'MD_SOURCE_BUSYBOX',
+    'MD_BUSYBOX_NO_INIT', 'MD_BUSYBOX_OPTS_VERSION', 'MD_COMPRESS_NONE', 'MD_COMPRESS_GZIP',
+    'MD_COMPRESS_XZ', 'MD_COMPRESS_ZSTD', 'MD_COMPRESS_LZ4', 'MD_COMPRESS_LEVEL_DEFAULT',
+    'MD_CPIO_OPTS_VERSION', 'MD_IMAGE_RDONLY', 'MD_IMAGE_WAIT', 'MD_IMAGE_ATOMIC',
+    'MD_IMAGE_FORCE', 'MD_IMAGE_CREATE_OPTS_VERSION', 'MD_PART_LINUX', 'MD_PART_EFI',
+    'MD_PART_BIOS_BOOT', 'MD_PART_SWAP', 'MD_PART_BOOTABLE', 'MD_PART_OPTS_VERSION',
+    'MD_TABLE_NONE', 'MD_TABLE_MBR', 'MD_TABLE_GPT', 'MD_TABLE_SEED',
+    'MD_TABLE_OPTS_VERSION', 'MD_EXT2', 'MD_EXT3', 'MD_EXT4',
+    'MD_EXT_RDONLY', 'MD_EXT_RESERVED_DEFAULT', 'MD_EXT_FORMAT_OPTS_VERSION', 'MD_EXT_POPULATE_OPTS_VERSION',
+    'MD_EXT_STAT_VERSION', 'MD_VFAT', 'MD_FAT12', 'MD_FAT16',
+    'MD_FAT32', 'MD_FAT_FORMAT_OPTS_VERSION', 'MD_FAT_RDONLY', 'MD_FAT_INFO_VERSION',
+    'MD_FAT_SKIP_SPECIAL', 'MD_FAT_POPULATE_OPTS_VERSION', 'MD_FAT_ATTR_RDONLY', 'MD_FAT_ATTR_HIDDEN',
+    'MD_FAT_ATTR_SYSTEM', 'MD_FAT_ATTR_DIR', 'MD_FAT_ATTR_ARCHIVE', 'MD_FAT_STAT_VERSION',
+    'MD_EXTLINUX_NO_MBR', 'MD_EXTLINUX_RAID', 'MD_EXTLINUX_STUPID', 'MD_EXTLINUX_OPTS_VERSION',
+    'MD_DISK_PART_AUTO', 'MD_DISK_FORCE', 'MD_DISK_WRITE_OPTS_VERSION', 'MD_BOOT_IF_VIRTIO',
+    'MD_BOOT_IF_IDE', 'MD_BOOT_ACCEL_AUTO', 'MD_BOOT_ACCEL_TCG', 'MD_BOOT_ACCEL_KVM',
+    'MD_BOOT_FIRMWARE_BIOS', 'MD_BOOT_FIRMWARE_UEFI', 'MD_BOOT_FIRMWARE_AUTO', 'MD_BOOT_OVMF_CODE',
+    'MD_BOOT_OVMF_VARS', 'MD_BOOT_SNAPSHOT', 'MD_BOOT_ECHO', 'MD_BOOT_NO_PANIC_CHECK',
+    'MD_BOOT_READONLY', 'MD_BOOT_OPTS_VERSION', 'MD_UKI_DEFAULT_STUB', 'MD_UKI_OPTS_VERSION',
+    'MD_KMODS_OPTIONAL', 'MD_KMODS_OPTS_VERSION', 'MD_KMODS_LOAD_LIST', 'MD_DISTRO_ROOT_INITRAMFS',
+    'MD_DISTRO_ROOT_DISK', 'MD_DISTRO_FORCE', 'MD_DISTRO_NO_MODULES', 'MD_DISTRO_FREE_DEFAULT',
+    'MD_DISTRO_BOOT_BIOS', 'MD_DISTRO_BOOT_UEFI', 'MD_DISTRO_BOOT_HYBRID', 'MD_DISTRO_COMPRESS_AUTO',
     'MD_DISTRO_OPTS_VERSION', 'MD_DISTRO_ROOT_LABEL',
 ]
