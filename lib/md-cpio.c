@@ -10,7 +10,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 
 #include "md-compress.h"
 #include "md-internal.h"
+#include "md-readahead.h"
 
 #define CHUNK (128u * 1024u)          /* read size and libarchive block size */
 #define NEWC_MAX_SIZE 0xffffffffULL
@@ -187,39 +187,8 @@ static int check_opts(md_ctx *ctx, const md_cpio_opts *in, md_cpio_opts *o)
     return 0;
 }
 
-/* ---- read-ahead ---------------------------------------------------------------- */
-
-/*
- * Host file contents are read by a helper thread into a small ring of
- * chunks, so that reading (open/read/close, copying out of the page cache)
- * overlaps with formatting and compression on the calling thread.  The
- * helper touches no shared state but the ring: it reports errno codes, and
- * the calling thread turns them into messages (the context is not
- * thread-safe).  Chunks arrive in the tree's order.
- */
-#define RA_SLOTS 8
-
-enum { RA_OK = 0, RA_OPEN, RA_CHANGED, RA_READ, RA_SHRANK };
-
-struct ra_chunk {
-    size_t entry;       /* index in tree->v */
-    size_t n;           /* bytes in buf */
-    int kind, err;      /* RA_*, errno value for RA_OPEN/RA_READ */
-    char *buf;
-};
-
-struct reader {
-    md_tree *tree;
-    pthread_t thread;
-    bool started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct ra_chunk slots[RA_SLOTS];
-    size_t head, count;  /* next slot to fill = (head + count) % RA_SLOTS */
-    bool stop;           /* consumer gave up: producer must exit */
-};
-
-/* Contents read through a file descriptor: host files and the spool. */
+/* Contents read through a file descriptor (host files and the spool), by
+ * the read-ahead thread. */
 static bool ra_has_fd_data(const struct md_entry *e)
 {
     const struct md_entry *d = md_entry_data(e);
@@ -227,196 +196,55 @@ static bool ra_has_fd_data(const struct md_entry *e)
            d->size > 0;
 }
 
-/* Producer: wait for a free slot; NULL when told to stop. */
-static struct ra_chunk *ra_slot_get(struct reader *r)
+/* Read ahead what write_data() will take, in its order. */
+static int ra_begin(md_tree *tree, md_ra **ret)
 {
-    struct ra_chunk *c;
-
-    pthread_mutex_lock(&r->mu);
-    while (r->count == RA_SLOTS && !r->stop)
-        pthread_cond_wait(&r->cv, &r->mu);
-    c = r->stop ? NULL : &r->slots[(r->head + r->count) % RA_SLOTS];
-    pthread_mutex_unlock(&r->mu);
-    return c;
-}
-
-static void ra_slot_put(struct reader *r)
-{
-    pthread_mutex_lock(&r->mu);
-    r->count++;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-/* Tell the consumer why entry @i ends here. */
-static void ra_report(struct reader *r, size_t i, int kind, int err)
-{
-    struct ra_chunk *c = ra_slot_get(r);
-
-    if (c) {
-        c->entry = i, c->n = 0, c->kind = kind, c->err = err;
-        ra_slot_put(r);
-    }
-}
-
-static void *ra_main(void *userdata)
-{
-    struct reader *r = userdata;
-    md_tree *t = r->tree;
+    unsigned char *want = calloc(tree->n + 1, 1);
     size_t i;
 
-    for (i = 0; i < t->n; i++) {
-        const struct md_entry *e = t->v[i];
-        struct md_data d;
-        uint64_t pos = 0;
-        int k;
-
-        if (!ra_has_fd_data(e))
-            continue;
-        /* no context from this thread: the consumer words the message */
-        k = md_data_open(t, NULL, e, &d);
-        if (k < 0) {
-            ra_report(r, i, k == -ESTALE ? RA_CHANGED : RA_OPEN, -k);
-            return NULL;
-        }
-        if (d.own_fd)
-            (void)posix_fadvise(d.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        while (pos < d.size) {
-            struct ra_chunk *c = ra_slot_get(r);
-            size_t want = d.size - pos < CHUNK ? (size_t)(d.size - pos) : CHUNK;
-
-            if (!c) {
-                md_data_close(&d);
-                return NULL;
-            }
-            k = md_data_read(&d, c->buf, want, pos);
-            c->entry = i;
-            c->n = k == 0 ? want : 0;
-            c->kind = k == 0 ? RA_OK : k == -EIO ? RA_SHRANK : RA_READ;
-            c->err = k == -EIO ? ESTALE : -k;
-            ra_slot_put(r);
-            if (k < 0) {
-                md_data_close(&d);
-                return NULL;
-            }
-            pos += want;
-        }
-        md_data_close(&d);
-    }
-    return NULL;
-}
-
-static int ra_start(struct reader *r, md_tree *t)
-{
-    size_t i;
-
-    memset(r, 0, sizeof(*r));
-    r->tree = t;
-    for (i = 0; i < RA_SLOTS; i++) {
-        r->slots[i].buf = malloc(CHUNK);
-        if (!r->slots[i].buf)
-            return -ENOMEM;
-    }
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
-    if (pthread_create(&r->thread, NULL, ra_main, r) != 0) {
-        pthread_cond_destroy(&r->cv);
-        pthread_mutex_destroy(&r->mu);
-        return -EAGAIN;
-    }
-    r->started = true;
-    return 0;
-}
-
-/* Consumer: the next chunk (blocks until the producer has one). */
-static struct ra_chunk *ra_next(struct reader *r)
-{
-    struct ra_chunk *c;
-
-    pthread_mutex_lock(&r->mu);
-    while (r->count == 0)
-        pthread_cond_wait(&r->cv, &r->mu);
-    c = &r->slots[r->head];
-    pthread_mutex_unlock(&r->mu);
-    return c;
-}
-
-static void ra_release(struct reader *r)
-{
-    pthread_mutex_lock(&r->mu);
-    r->head = (r->head + 1) % RA_SLOTS;
-    r->count--;
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-static void ra_stop(struct reader *r)
-{
-    size_t i;
-
-    if (r->started) {
-        pthread_mutex_lock(&r->mu);
-        r->stop = true;
-        pthread_cond_broadcast(&r->cv);
-        pthread_mutex_unlock(&r->mu);
-        pthread_join(r->thread, NULL);
-        pthread_cond_destroy(&r->cv);
-        pthread_mutex_destroy(&r->mu);
-        r->started = false;
-    }
-    for (i = 0; i < RA_SLOTS; i++) {
-        free(r->slots[i].buf);
-        r->slots[i].buf = NULL;
-    }
+    if (!want)
+        return -ENOMEM;
+    for (i = 0; i < tree->n; i++)
+        want[i] = ra_has_fd_data(tree->v[i]);
+    return md_ra_start(ret, tree, want, CHUNK, 0);
 }
 
 /* Copy one regular file's contents into the archive: host files from the
  * read-ahead thread, buffers directly. */
-static int write_data(struct sink *s, struct archive *a, struct reader *ra, size_t idx,
+static int write_data(struct sink *s, struct archive *a, md_ra *ra, size_t idx,
                       uint64_t *done, uint64_t total, const md_cpio_opts *o)
 {
     const struct md_entry *e = s->tree->v[idx];
     const struct md_entry *d = md_entry_data(e);
     uint64_t left = d->size, off = 0;
     bool host = ra_has_fd_data(e);
-    const char *name = d->src == MD_SRC_HOST ? d->host_path : "archive contents";
 
     if (!host && d->src != MD_SRC_BUF && left)
         return md_error(s->ctx, -EINVAL, "%s: no contents for a %llu-byte file", e->path,
                         (unsigned long long)left);
     while (left > 0) {
-        struct ra_chunk *c = NULL;
+        const struct md_ra_chunk *c = NULL;
         const char *p;
         size_t n;
         la_ssize_t w;
 
         if (host) {
-            c = ra_next(ra);
-            if (c->entry != idx) /* cannot happen: both walk the same order */
+            c = md_ra_next(ra);
+            if (c->entry != idx || c->pos != off) /* cannot happen: both walk the same order */
                 return md_error(s->ctx, -EIO, "%s: internal error: read-ahead out of order", e->path);
-            switch (c->kind) {
-            case RA_OPEN:
-                return md_error(s->ctx, -c->err, "%s: %s: %s", e->path, name, strerror(c->err));
-            case RA_CHANGED:
-                return md_error(s->ctx, -ESTALE,
-                                "%s: %s: file changed or vanished while the image was being built",
-                                e->path, name);
-            case RA_READ:
-                return md_error(s->ctx, -c->err, "%s: read error (%s): %s", e->path, name,
-                                strerror(c->err));
-            case RA_SHRANK:
-                return md_error(s->ctx, -ESTALE, "%s: %s shrank while the archive was being written",
-                                e->path, name);
-            }
+            if (c->kind != MD_RA_OK)
+                return md_ra_error(s->ctx, e, c);
             p = c->buf;
             n = c->n;
+            if (!n || n > left)
+                return md_error(s->ctx, -EIO, "%s: internal error: read-ahead chunk of %zu bytes", e->path, n);
         } else {
             n = left < CHUNK ? (size_t)left : CHUNK;
             p = (const char *)d->buf + off;
         }
         w = archive_write_data(a, p, n);
         if (c)
-            ra_release(ra);
+            md_ra_release(ra);
         if (w < 0 || (size_t)w != n)
             return arch_error(s, a, e->path);
         left -= n;
@@ -493,7 +321,7 @@ static int write_archive(md_tree *tree, int fd, const char *outname, const md_cp
     struct sink s;
     struct archive *a = NULL;
     struct archive_entry *ae = NULL;
-    struct reader ra;
+    md_ra *ra = NULL;
     uint64_t total = 0, done = 0;
     size_t i;
     int r;
@@ -550,7 +378,7 @@ static int write_archive(md_tree *tree, int fd, const char *outname, const md_cp
         r = md_error(ctx, -ECANCELED, "cancelled by the progress callback");
         goto out;
     }
-    r = ra_start(&ra, tree);
+    r = ra_begin(tree, &ra);
     if (r < 0) {
         r = md_error_errno(ctx, r, "cannot start the read-ahead thread");
         goto out;
@@ -587,7 +415,7 @@ static int write_archive(md_tree *tree, int fd, const char *outname, const md_cp
             goto out;
         }
         if (has_data && md_entry_data(e)->size) {
-            r = write_data(&s, a, &ra, i, &done, total, o);
+            r = write_data(&s, a, ra, i, &done, total, o);
             if (r < 0)
                 goto out;
         }
@@ -607,7 +435,7 @@ out:
      * (trailer, flush): make the sink drop everything from now on. */
     if (r < 0 && !s.err)
         s.err = r;
-    ra_stop(&ra);
+    md_ra_stop(ra);
     if (a)
         archive_write_free(a);
     archive_entry_free(ae);

@@ -173,8 +173,9 @@ static int skip_hole(const struct md_data *s, unsigned bs, uint64_t *pos, uint64
 {
     off_t d;
 
-    /* only a file of its own has holes worth looking for (the spool has none) */
-    if (s->fd < 0 || !s->own_fd || s->off)
+    /* only a file of its own with fewer blocks than its size has holes worth
+     * looking for (the spool has none) */
+    if (s->fd < 0 || !s->own_fd || s->off || !s->sparse)
         return 0;
     d = lseek(s->fd, (off_t)*pos, SEEK_DATA);
     if (d < 0 && errno == ENXIO)
@@ -230,10 +231,65 @@ static int write_piece(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, s
     return 0;
 }
 
-/* Write the contents of @s to inode @ino, skipping holes and all-zero blocks. */
+/* Start writing the image's dirty pages out, without waiting: the disk works
+ * while the populate goes on, and the fsync of ext2fs_close() (an image is
+ * durable once made) finds most of them written.  Advisory: where the call
+ * fails (not Linux, not a file) nothing changes but the timing. */
+static void kick_writeback(md_ext *x)
+{
+    int fd = md_image_fd(x->img);
+
+    x->unkicked = 0;
+    if (fd < 0)
+        return;
+#ifdef SYNC_FILE_RANGE_WRITE
+    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+}
+
+/* Progress and writeback after @n more bytes of file data. */
+static int data_written(md_ext *x, size_t n, uint64_t *progress_done, const md_ext_populate_opts *po)
+{
+    x->unkicked += n;
+    if (x->unkicked >= MD_EXT_KICK)
+        kick_writeback(x);
+    if (po && po->progress) {
+        *progress_done += n;
+        if (po->progress(po->userdata, *progress_done, x->progress_total))
+            return md_error(x->ctx, -ECANCELED, "cancelled");
+    }
+    return 0;
+}
+
+/* The chunks of @f, as the read-ahead thread delivers them. */
+static int write_fed(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, struct fmaps *maps,
+                     const struct md_ext_feed *f, uint64_t *progress_done,
+                     const md_ext_populate_opts *po)
+{
+    for (;;) {
+        const struct md_ra_chunk *c = md_ra_next(f->ra);
+        bool last = c->last;
+        int r;
+
+        if (c->entry != f->idx) /* cannot happen: both walk the same order */
+            return md_error(x->ctx, -EIO, "%s: internal error: read-ahead out of order", f->e->path);
+        if (c->kind != MD_RA_OK)
+            r = md_ra_error(x->ctx, f->e, c);
+        else
+            r = c->n ? write_piece(x, ino, in, maps, c->buf, c->pos, c->n) : 0;
+        if (r == 0)
+            r = data_written(x, c->n, progress_done, po);
+        md_ra_release(f->ra);
+        if (r < 0 || last)
+            return r;
+    }
+}
+
+/* Write the contents of @s (or @feed) to inode @ino, skipping holes and
+ * all-zero blocks. */
 static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
-                      const struct md_data *s, uint64_t *progress_done,
-                      const md_ext_populate_opts *po)
+                      const struct md_data *s, const struct md_ext_feed *feed,
+                      uint64_t *progress_done, const md_ext_populate_opts *po)
 {
     unsigned bs = x->fs->blocksize;
     uint64_t pos = 0;
@@ -243,6 +299,13 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
 
     if (!s->size)
         return 0;
+    if (feed) {
+        r = write_fed(x, ino, in, &maps, feed, progress_done, po);
+        if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL))
+            r = fmaps_commit(x, ino, in, &maps);
+        free(maps.v);
+        return r;
+    }
     buf = malloc(MD_EXT_CHUNK);
     if (!buf)
         return md_error(x->ctx, -ENOMEM, "out of memory");
@@ -257,11 +320,8 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
         if (r == 0)
             r = write_piece(x, ino, in, &maps, buf, pos, got);
         pos += got;
-        if (r == 0 && po && po->progress) {
-            *progress_done += got;
-            if (po->progress(po->userdata, *progress_done, x->progress_total))
-                r = md_error(x->ctx, -ECANCELED, "cancelled");
-        }
+        if (r == 0)
+            r = data_written(x, got, progress_done, po);
     }
     if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL))
         r = fmaps_commit(x, ino, in, &maps);
@@ -293,9 +353,10 @@ static int init_file_inode(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *i
 }
 
 /* Create a regular file inode with data from @s; returns its number. */
-int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_data *s, uint32_t mode,
-                       uint32_t uid, uint32_t gid, int64_t mtime, uint32_t nlink, ext2_ino_t *ret,
-                       uint64_t *progress_done, const md_ext_populate_opts *po)
+int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_data *s,
+                       const struct md_ext_feed *feed, uint32_t mode, uint32_t uid, uint32_t gid,
+                       int64_t mtime, uint32_t nlink, ext2_ino_t *ret, uint64_t *progress_done,
+                       const md_ext_populate_opts *po)
 {
     struct ext2_inode_large in;
     ext2_ino_t ino;
@@ -315,7 +376,7 @@ int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_data *s, uint3
     }
     r = md_ext_write_inode(x, ino, &in, mtime, 1);
     if (r == 0)
-        r = write_data(x, ino, &in, s, progress_done, po);
+        r = write_data(x, ino, &in, s, feed, progress_done, po);
     if (r < 0)
         goto undo;
     err = ext2fs_inode_size_set(x->fs, (struct ext2_inode *)&in, s->size);
@@ -491,7 +552,7 @@ static int write_file_common(md_ext *x, const char *path, const struct md_data *
     }
     /* the new file complete first, then it takes the name: a failure on the
      * way leaves the old file (and a consistent filesystem) */
-    r = md_ext_create_file(x, dir, s, mode, uid, gid, mtime, 1, &ino, NULL, NULL);
+    r = md_ext_create_file(x, dir, s, NULL, mode, uid, gid, mtime, 1, &ino, NULL, NULL);
     if (r < 0)
         goto out;
     r = md_ext_replace(x, dir, name, ino, S_IFREG);
@@ -535,6 +596,7 @@ MD_API int md_ext_write_host_file(md_ext *x, const char *path, const char *host_
     memset(&s, 0, sizeof(s));
     s.own_fd = true;
     s.fd = fd;
+    s.sparse = md_stat_sparse(&st);
     s.size = (uint64_t)st.st_size;
     s.name = host_path;
     r = write_file_common(x, path, &s, attr);

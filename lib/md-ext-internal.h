@@ -13,6 +13,7 @@
 #include <ext2fs/ext2fs.h>
 
 #include "md-internal.h"
+#include "md-readahead.h"
 
 /* The libext2fs handle (borrowed; owned by @fs until md_ext_close()).  Block
  * and inode bitmaps are loaded. */
@@ -81,7 +82,15 @@ struct md_ext {
     bool has_epoch;        /* an epoch is set: clamp mtimes, derive ids, fixed superblock times */
     blk64_t goal;        /* next data block goal: keeps files packed in order */
     uint64_t progress_total;  /* bytes of file data of the running populate */
+    uint64_t unkicked;   /* bytes of file data written since writeback was last started */
 };
+
+/* After this many bytes of file data, writeback of the image is started
+ * (asynchronously), so that the flush at close has little left to wait for. */
+#define MD_EXT_KICK (32u << 20)
+
+/* The read-ahead thread's chunk: a multiple of every block size. */
+#define MD_EXT_RA_CHUNK (512u << 10)
 
 /* File data is read and written in pieces of this size. */
 #define MD_EXT_CHUNK (1u << 20)
@@ -116,12 +125,22 @@ uint64_t md_ext_fnv64(uint64_t h, const void *p, size_t n);
 
 /* md-ext-file.c */
 
-/* A new regular-file inode holding the data of @s (a buffer or an fd, md_data_open()), not yet linked anywhere;
- * *@ret is its number.  @progress_done and @po: populate's progress (NULL:
- * none). */
-int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_data *s, uint32_t mode,
-                       uint32_t uid, uint32_t gid, int64_t mtime, uint32_t nlink, ext2_ino_t *ret,
-                       uint64_t *progress_done, const md_ext_populate_opts *po);
+/* Where a new file's data comes from when it is not read from its md_data:
+ * the read-ahead thread's chunks of tree entry @idx (@e). */
+struct md_ext_feed {
+    md_ra *ra;
+    size_t idx;
+    const struct md_entry *e;
+};
+
+/* A new regular-file inode holding the data of @s (a buffer or an fd,
+ * md_data_open()), or of @feed when it is not NULL (then only @s's size and
+ * name are used), not yet linked anywhere; *@ret is its number.
+ * @progress_done and @po: populate's progress (NULL: none). */
+int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_data *s,
+                       const struct md_ext_feed *feed, uint32_t mode, uint32_t uid, uint32_t gid,
+                       int64_t mtime, uint32_t nlink, ext2_ino_t *ret, uint64_t *progress_done,
+                       const md_ext_populate_opts *po);
 /* Blocks of data and mapping metadata for a file with @data_blocks allocated
  * blocks in about @runs pieces. */
 uint64_t md_ext_file_blocks(ext2_filsys fs, uint64_t data_blocks, uint64_t runs);

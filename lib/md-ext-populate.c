@@ -128,6 +128,11 @@ static int data_estimate(md_ext *x, md_tree *tree, const struct md_entry *e, uin
             }
             prev = nz;
         }
+    } else if (d->src == MD_SRC_HOST && !d->host_sparse) {
+        /* all allocated: at most one block per block of its size (zero
+         * blocks are left out when written); nothing to open */
+        *blocks = (d->size + bs - 1) / bs;
+        *runs = d->size ? 1 : 0;
     } else if (d->src == MD_SRC_HOST) {
         /* only the layout of holes is read here; the file is opened (and
          * checked) again when its data is copied */
@@ -335,6 +340,8 @@ struct populate {
     unsigned char *isnew;     /* the directory was made by this populate */
     struct md_ext_pdir *pd;   /* directories created here, by tree inode (0: a new target) */
     uint64_t total, done;     /* bytes of file data, for progress */
+    md_ra *ra;                /* reads the files' contents ahead (NULL: read here) */
+    size_t cur;               /* the entry being written */
 };
 
 /* Where one entry goes. */
@@ -556,17 +563,66 @@ static void drop_new(md_ext *x, ext2_ino_t ino)
     md_error(x->ctx, 0, "%s", msg); /* the first error is the one to report */
 }
 
+/* Is the data of regular entry @e read through a descriptor (a host file or
+ * the spool), so that the read-ahead thread can read it? */
+static bool fd_data(const struct md_entry *e)
+{
+    const struct md_entry *d = md_entry_data(e);
+
+    return (d->src == MD_SRC_HOST || d->src == MD_SRC_SPOOL) && d->size > 0;
+}
+
+/* Start the read-ahead of every file populate_file() will write, in its
+ * order: the first link of each regular file with data in a descriptor.
+ * Without it (no memory, no thread) the files are read here: the same bytes. */
+static void populate_readahead(struct populate *st)
+{
+    md_tree *t = st->tree;
+    unsigned char *want = calloc(t->n + 1, 1), *seen = calloc(t->n + 2, 1);
+    size_t i, n = 0;
+
+    if (want && seen) {
+        for (i = 0; i < t->n; i++) {
+            const struct md_entry *e = t->v[i];
+            if (!S_ISREG(e->mode) || e->ino > t->n + 1 || seen[e->ino])
+                continue;
+            seen[e->ino] = 1;
+            want[i] = fd_data(e);
+            n += want[i];
+        }
+    }
+    free(seen);
+    if (!want || !n || md_ra_start(&st->ra, t, want, MD_EXT_RA_CHUNK, st->x->fs->blocksize) < 0) {
+        if (!n)
+            free(want);
+        else
+            md_dbg(st->x->ctx, "ext: no read-ahead thread: files are read on the calling thread");
+        st->ra = NULL;
+    }
+}
+
 static int populate_file(struct populate *st, ext2_ino_t dir, const struct md_entry *e,
                          ext2_ino_t *ino)
 {
+    const struct md_entry *m = md_entry_data(e);
+    struct md_ext_feed feed = { st->ra, st->cur, e };
     md_ext *x = st->x;
     struct md_data d;
     int r;
 
+    if (st->ra && fd_data(e)) {
+        /* opened, checked and read by the read-ahead thread */
+        memset(&d, 0, sizeof(d));
+        d.fd = -1;
+        d.size = m->size;
+        d.name = m->src == MD_SRC_HOST ? m->host_path : e->path;
+        return md_ext_create_file(x, dir, &d, &feed, e->mode, e->uid, e->gid, e->mtime, e->nlink, ino,
+                                  &st->done, &st->o);
+    }
     r = md_data_open(st->tree, x->ctx, e, &d);
     if (r < 0)
         return r;
-    r = md_ext_create_file(x, dir, &d, e->mode, e->uid, e->gid, e->mtime, e->nlink, ino,
+    r = md_ext_create_file(x, dir, &d, NULL, e->mode, e->uid, e->gid, e->mtime, e->nlink, ino,
                            &st->done, &st->o);
     md_data_close(&d);
     return r;
@@ -674,8 +730,14 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
     r = populate_check_space(&st);
     if (r == 0)
         r = populate_prepare(&st);
-    for (i = 0; r == 0 && i < tree->n; i++)
+    if (r == 0)
+        populate_readahead(&st);
+    for (i = 0; r == 0 && i < tree->n; i++) {
+        st.cur = i;
         r = populate_entry(&st, i);
+    }
+    md_ra_stop(st.ra);
+    st.ra = NULL;
     /* write the new directories, in tree order: after a failure too, so that
      * every inode made so far is named somewhere (a consistent filesystem,
      * partly filled) */

@@ -381,6 +381,11 @@ MD_API const char *md_image_name(const md_image *img)
     return img ? img->path : NULL;
 }
 
+int md_image_fd(const md_image *img)
+{
+    return img ? img->fd : -1;
+}
+
 MD_API int md_image_is_rdonly(const md_image *img)
 {
     return img && img->rdonly ? 1 : 0;

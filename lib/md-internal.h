@@ -56,6 +56,18 @@ int md_write_full(int fd, const void *buf, size_t n);
 int md_pwrite_full(int fd, const void *buf, size_t n, uint64_t off);
 int md_pread_full(int fd, void *buf, size_t n, uint64_t off);
 
+/* The descriptor the image's bytes are written through (-1: none). */
+int md_image_fd(const md_image *img);
+
+/* May the regular file @st has holes?  Fewer 512-byte units allocated than
+ * its size needs (a dense file needs no SEEK_DATA/SEEK_HOLE lookups; a file
+ * with holes and preallocated blocks past its end reads as dense, which only
+ * costs reading its holes' zeros). */
+static inline bool md_stat_sparse(const struct stat *st)
+{
+    return (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size;
+}
+
 /* The value of hex digit @c, -1 if it is none. */
 int md_hexval(int c);
 
@@ -208,6 +220,9 @@ struct md_entry {
     enum md_src src;
     char *host_path;         /* MD_SRC_HOST: the host file (the name in messages) */
     uint64_t host_dev, host_ino; /* MD_SRC_HOST: the file the source saw (0, 0: not known) */
+    bool host_sparse;        /* MD_SRC_HOST: fewer blocks allocated than its size needs, so it
+                              * may have holes (looked up with SEEK_DATA); a dense file is read
+                              * straight through (its zero blocks become holes all the same) */
     uint32_t host_root;      /* 0: host_path was named by the caller (md_tree_add_file) and
                               * may be a symlink; else the file was found by walking
                               * tree->host_roots[host_root - 1]: it is opened below that
@@ -287,6 +302,7 @@ struct md_data {
     uint64_t size;
     const void *buf;
     const char *name;   /* the host file or the entry path, for messages */
+    bool sparse;        /* own fd that may have holes: worth SEEK_DATA/SEEK_HOLE */
 };
 
 /* Open the contents of regular entry @e (through its hard-link master).

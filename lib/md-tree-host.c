@@ -540,6 +540,7 @@ static int add_file(struct walk *w, const struct stat *st, const char *host, con
     e->host_rel = strlen(w->root) + 1;
     e->host_dev = (uint64_t)st->st_dev;
     e->host_ino = (uint64_t)st->st_ino;
+    e->host_sparse = md_stat_sparse(st);
     e->size = (uint64_t)st->st_size;
     w->files++;
     return 1; /* added (not as a hard link): its xattrs are wanted */

@@ -400,6 +400,7 @@ static void detach_links(md_tree *t, struct md_entry *e)
         heir->host_path = e->host_path;
         heir->host_dev = e->host_dev;
         heir->host_ino = e->host_ino;
+        heir->host_sparse = e->host_sparse;
         heir->host_root = e->host_root;
         heir->host_rel = e->host_rel;
         heir->buf = e->buf;
@@ -514,6 +515,7 @@ MD_API int md_tree_add_file(md_tree *t, const char *path, const char *host_path,
     e->host_path = hp;
     e->host_dev = (uint64_t)st.st_dev;
     e->host_ino = (uint64_t)st.st_ino;
+    e->host_sparse = md_stat_sparse(&st);
     e->size = (uint64_t)st.st_size;
     return 0;
 }
@@ -1000,6 +1002,7 @@ int md_data_open(md_tree *t, md_ctx *ctx, const struct md_entry *e, struct md_da
     }
     d->fd = f;
     d->own_fd = true;
+    d->sparse = md_stat_sparse(&st);
     return 0;
 fail:
     if (err == ESTALE)

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Read-ahead of file contents for the sinks (md-readahead.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "md-readahead.h"
+
+#define RA_SLOTS 8
+
+struct md_ra {
+    md_tree *tree;
+    unsigned char *want;
+    size_t chunk;
+    unsigned hole_align;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct md_ra_chunk slots[RA_SLOTS];
+    size_t head, count;  /* next slot to fill = (head + count) % RA_SLOTS */
+    bool stop;           /* the consumer gave up: the producer must exit */
+};
+
+/* Producer: wait for a free slot; NULL when told to stop. */
+static struct md_ra_chunk *slot_get(md_ra *r)
+{
+    struct md_ra_chunk *c;
+
+    pthread_mutex_lock(&r->mu);
+    while (r->count == RA_SLOTS && !r->stop)
+        pthread_cond_wait(&r->cv, &r->mu);
+    c = r->stop ? NULL : &r->slots[(r->head + r->count) % RA_SLOTS];
+    pthread_mutex_unlock(&r->mu);
+    return c;
+}
+
+static void slot_put(md_ra *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->count++;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Tell the consumer why entry @i ends here: false (the helper stops). */
+static bool report(md_ra *r, size_t i, uint64_t pos, int kind, int err)
+{
+    struct md_ra_chunk *c = slot_get(r);
+
+    if (c) {
+        c->entry = i, c->pos = pos, c->n = 0, c->last = true, c->kind = kind, c->err = err;
+        slot_put(r);
+    }
+    return false;
+}
+
+/* The next piece of @d from *@pos on: its start in *@pos, its end in *@end
+ * (cut at the next hole); false when only a hole remains. */
+static bool next_data(const md_ra *r, const struct md_data *d, uint64_t *pos, uint64_t *end)
+{
+    unsigned a = r->hole_align;
+    off_t s, h;
+
+    *end = d->size;
+    if (!a || !d->sparse || d->fd < 0 || d->off)
+        return *pos < d->size;
+    s = lseek(d->fd, (off_t)*pos, SEEK_DATA);
+    if (s < 0)
+        return errno != ENXIO && *pos < d->size; /* ENXIO: only a hole is left */
+    *pos = (uint64_t)s / a * a;
+    h = lseek(d->fd, (off_t)*pos, SEEK_HOLE);
+    if (h >= 0 && (uint64_t)h < *end)
+        *end = ((uint64_t)h + a - 1) / a * a;
+    if (*end > d->size)
+        *end = d->size;
+    return *pos < d->size;
+}
+
+/* Entry @i, chunk by chunk: false when the helper must stop. */
+static bool read_entry(md_ra *r, size_t i)
+{
+    const struct md_entry *e = r->tree->v[i];
+    struct md_data d;
+    uint64_t pos = 0, end = 0;
+    int k;
+
+    /* no context from this thread: the consumer words the message */
+    k = md_data_open(r->tree, NULL, e, &d);
+    if (k < 0)
+        return report(r, i, 0, k == -ESTALE ? MD_RA_CHANGED : MD_RA_OPEN, -k);
+    if (d.own_fd)
+        (void)posix_fadvise(d.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    for (;;) {
+        bool more = next_data(r, &d, &pos, &end);
+        struct md_ra_chunk *c = slot_get(r);
+        size_t want;
+
+        if (!c)
+            break;
+        c->entry = i;
+        c->pos = pos;
+        c->n = 0;
+        c->kind = MD_RA_OK;
+        c->err = 0;
+        c->last = !more;
+        if (more) {
+            want = end - pos < r->chunk ? (size_t)(end - pos) : r->chunk;
+            k = md_data_read(&d, c->buf, want, pos);
+            if (k < 0) {
+                c->kind = k == -EIO ? MD_RA_SHRANK : MD_RA_READ;
+                c->err = k == -EIO ? ESTALE : -k;
+                c->last = true;
+            } else {
+                c->n = want;
+                pos += want;
+                c->last = pos >= d.size;
+            }
+        }
+        slot_put(r);
+        if (c->last) {
+            md_data_close(&d);
+            return c->kind == MD_RA_OK;
+        }
+    }
+    md_data_close(&d);
+    return false;
+}
+
+static void *ra_main(void *userdata)
+{
+    md_ra *r = userdata;
+    size_t i;
+
+    for (i = 0; i < r->tree->n; i++)
+        if (r->want[i] && !read_entry(r, i))
+            break;
+    return NULL;
+}
+
+static void free_ra(md_ra *r)
+{
+    size_t i;
+
+    for (i = 0; i < RA_SLOTS; i++)
+        free(r->slots[i].buf);
+    free(r->want);
+    free(r);
+}
+
+int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, unsigned hole_align)
+{
+    md_ra *r = calloc(1, sizeof(*r));
+    size_t i;
+
+    *ret = NULL;
+    if (!r) {
+        free(want);
+        return -ENOMEM;
+    }
+    r->tree = tree;
+    r->want = want;
+    r->chunk = chunk;
+    r->hole_align = hole_align;
+    for (i = 0; i < RA_SLOTS; i++) {
+        r->slots[i].buf = malloc(chunk);
+        if (!r->slots[i].buf) {
+            free_ra(r);
+            return -ENOMEM;
+        }
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    if (pthread_create(&r->thread, NULL, ra_main, r) != 0) {
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+        free_ra(r);
+        return -EAGAIN;
+    }
+    *ret = r;
+    return 0;
+}
+
+const struct md_ra_chunk *md_ra_next(md_ra *r)
+{
+    const struct md_ra_chunk *c;
+
+    pthread_mutex_lock(&r->mu);
+    while (r->count == 0)
+        pthread_cond_wait(&r->cv, &r->mu);
+    c = &r->slots[r->head];
+    pthread_mutex_unlock(&r->mu);
+    return c;
+}
+
+void md_ra_release(md_ra *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->head = (r->head + 1) % RA_SLOTS;
+    r->count--;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void md_ra_stop(md_ra *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free_ra(r);
+}
+
+int md_ra_error(md_ctx *ctx, const struct md_entry *e, const struct md_ra_chunk *c)
+{
+    const struct md_entry *d = md_entry_data(e);
+    const char *name = d->src == MD_SRC_HOST ? d->host_path : "the archive's contents";
+
+    switch (c->kind) {
+    case MD_RA_OPEN:
+        return md_error(ctx, -c->err, "%s: %s: %s", e->path, name, strerror(c->err));
+    case MD_RA_CHANGED:
+        return md_error(ctx, -ESTALE, "%s: %s: file changed or vanished while the image was being built",
+                        e->path, name);
+    case MD_RA_READ:
+        return md_error(ctx, -c->err, "%s: read error (%s): %s", e->path, name, strerror(c->err));
+    case MD_RA_SHRANK:
+        return md_error(ctx, -ESTALE, "%s: %s shrank while the image was being built", e->path, name);
+    }
+    return md_error(ctx, -EIO, "%s: internal error: read-ahead chunk of kind %d", e->path, c->kind);
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Read-ahead of file contents for the sinks (cpio, ext).  Internal.
+ *
+ * A helper thread opens and reads the contents of the tree's regular files
+ * (host files and the archive spool) in tree order into a small ring of
+ * chunks, so that reading overlaps with what the calling thread does with
+ * them (compressing, allocating blocks and writing the image).  The helper
+ * touches nothing shared but the ring: it records errno values, and the
+ * calling thread words the messages (a context is not thread-safe).  What
+ * is read, and in which order, is fixed before the thread starts, so the
+ * output never depends on timing.
+ *
+ *   md_ra_start() -> md_ra_next() / md_ra_release() ... -> md_ra_stop()
+ */
+#ifndef MD_READAHEAD_H
+#define MD_READAHEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "md-internal.h"
+
+enum md_ra_kind {
+    MD_RA_OK = 0,   /* data (possibly none: the end of a file after a hole) */
+    MD_RA_OPEN,     /* the file could not be opened: err */
+    MD_RA_CHANGED,  /* it is not the file the source saw (md_data_open()'s -ESTALE) */
+    MD_RA_READ,     /* a read failed: err */
+    MD_RA_SHRANK,   /* it is shorter than its recorded size */
+};
+
+struct md_ra_chunk {
+    size_t entry;       /* index in tree->v */
+    uint64_t pos;       /* offset of buf in the file */
+    size_t n;           /* bytes in buf */
+    bool last;          /* the entry's last chunk */
+    int kind, err;      /* enum md_ra_kind; an errno value for OPEN and READ */
+    char *buf;          /* chunk bytes, with room for a whole chunk */
+};
+
+typedef struct md_ra md_ra;
+
+/* Start reading the contents of the entries @want marks (by index in
+ * tree->v; each a regular file whose data is in a host file or the spool),
+ * in tree order, in chunks of @chunk bytes.  @hole_align > 0: a host file
+ * that may have holes (md_data.sparse) is read by SEEK_DATA/SEEK_HOLE, each
+ * piece of data widened to multiples of @hole_align (the block size; @chunk
+ * is a multiple of it), a chunk ending at each hole, and the holes' bytes
+ * are never delivered (the caller treats them as zeros); 0: every byte is.  Takes @want (freed by
+ * md_ra_stop()).  0, -ENOMEM or -EAGAIN (no thread); on failure nothing is
+ * left running and @want is freed. */
+int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, unsigned hole_align);
+/* The next chunk in order (blocks until the helper has one). */
+const struct md_ra_chunk *md_ra_next(md_ra *r);
+/* Give the chunk md_ra_next() returned back to the helper. */
+void md_ra_release(md_ra *r);
+/* Stop the helper (wherever it is) and free everything; NULL-safe. */
+void md_ra_stop(md_ra *r);
+
+/* The message for a failed chunk @c of entry @e, on @ctx, in the words
+ * md_data_open() and md_data_read() use; returns the negative errno. */
+int md_ra_error(md_ctx *ctx, const struct md_entry *e, const struct md_ra_chunk *c);
+
+#endif
