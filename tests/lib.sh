@@ -95,6 +95,21 @@ md_missing_part() {
     return 1
 }
 
+# md_expect CODE PATTERN CMD...: CMD exits with CODE and its stderr matches
+# PATTERN (grep; '' for any); stdout in out.txt, stderr in err.txt.  Else a
+# failure (the test goes on).  Keeps the caller's set -e.
+md_expect() {
+    _code=$1 _pat=$2
+    shift 2
+    case $- in *e*) _e=1; set +e ;; *) _e=0 ;; esac
+    "$@" >out.txt 2>err.txt
+    _rc=$?
+    [ "$_e" = 1 ] && set -e
+    [ "$_rc" = "$_code" ] || { cat err.txt >&2; md_fail "'$*' exited $_rc, expected $_code"; return 0; }
+    [ -z "$_pat" ] || grep -q -- "$_pat" err.txt ||
+        { cat err.txt >&2; md_fail "'$*': stderr lacks '$_pat'"; return 0; }
+}
+
 # md_want_tool TOOL [PACKAGE]: true if TOOL is on $PATH; else md_missing_part.
 #   if md_want_tool python3; then ...checks with python3...; fi
 md_want_tool() {

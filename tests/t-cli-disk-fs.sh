@@ -14,17 +14,6 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 export SOURCE_DATE_EPOCH=1700000000
 
-# expect CODE PATTERN cmd...: exit status CODE and stderr matching PATTERN
-expect() {
-    code=$1 pat=$2
-    shift 2
-    set +e
-    "$@" >out.txt 2>err.txt
-    rc=$?
-    set -e
-    [ "$rc" = "$code" ] || { cat err.txt >&2; md_die "'$*' exited $rc, expected $code"; }
-    [ -z "$pat" ] || grep -q -- "$pat" err.txt || { cat err.txt >&2; md_die "'$*': stderr lacks '$pat'"; }
-}
 sum() { sha256sum <"$1" | cut -d' ' -f1; }
 
 # ---- a tree, a spec, a cpio archive
@@ -111,34 +100,34 @@ e2fsck -fn 'a:b.img' >fsck.txt 2>&1 || { cat fsck.txt >&2; md_die "e2fsck a:b.im
 
 # ---- bad input: clear errors, the image unchanged
 before=$(sum d.img)
-expect 2 "unknown filesystem type 'xfs'" "$MDIMG" disk format d.img --part 1 --fs xfs
-expect 2 "required" "$MDIMG" disk format d.img --part 1
-expect 2 "--part" "$MDIMG" disk format d.img --part one --fs ext4
-expect 1 "frobnicate" "$MDIMG" disk format d.img --part 1 --fs ext4 --features ^64bit,frobnicate
-expect 1 "inline_data" "$MDIMG" disk format d.img --part 1 --fs ext4 --features inline_data
-expect 1 "not-a-uuid" "$MDIMG" disk format d.img --part 1 --fs ext4 --uuid not-a-uuid
-expect 1 "partition" "$MDIMG" disk format d.img --part 5 --fs ext4
-expect 1 "partition" "$MDIMG" disk populate d.img --part 3 tree
-expect 1 "no-such-dir" "$MDIMG" disk populate d.img --part 1 no-such-dir
-expect 1 "" "$MDIMG" disk ls d.img:1:/nope
-expect 1 "" "$MDIMG" disk cp d.img:1:/nope nope.out
+md_expect 2 "unknown filesystem type 'xfs'" "$MDIMG" disk format d.img --part 1 --fs xfs
+md_expect 2 "required" "$MDIMG" disk format d.img --part 1
+md_expect 2 "--part" "$MDIMG" disk format d.img --part one --fs ext4
+md_expect 1 "frobnicate" "$MDIMG" disk format d.img --part 1 --fs ext4 --features ^64bit,frobnicate
+md_expect 1 "inline_data" "$MDIMG" disk format d.img --part 1 --fs ext4 --features inline_data
+md_expect 1 "not-a-uuid" "$MDIMG" disk format d.img --part 1 --fs ext4 --uuid not-a-uuid
+md_expect 1 "partition" "$MDIMG" disk format d.img --part 5 --fs ext4
+md_expect 1 "partition" "$MDIMG" disk populate d.img --part 3 tree
+md_expect 1 "no-such-dir" "$MDIMG" disk populate d.img --part 1 no-such-dir
+md_expect 1 "" "$MDIMG" disk ls d.img:1:/nope
+md_expect 1 "" "$MDIMG" disk cp d.img:1:/nope nope.out
 [ ! -e nope.out ] || md_die "cp of a missing file created the output"
-expect 1 "" "$MDIMG" disk cp tree/etc/motd d.img:1:/no/such/dir/x
-expect 1 "directory" "$MDIMG" disk cp tree/etc/motd d.img:1:/etc/motd/x
-expect 2 "" "$MDIMG" disk cp tree/etc/motd other-file
-expect 1 "" "$MDIMG" disk populate missing.img tree
+md_expect 1 "" "$MDIMG" disk cp tree/etc/motd d.img:1:/no/such/dir/x
+md_expect 1 "directory" "$MDIMG" disk cp tree/etc/motd d.img:1:/etc/motd/x
+md_expect 2 "" "$MDIMG" disk cp tree/etc/motd other-file
+md_expect 1 "" "$MDIMG" disk populate missing.img tree
 [ "$(sum d.img)" = "$before" ] || md_die "a failed command changed the image"
 
 # a tree that does not fit: ENOSPC naming the sizes, nothing written
 head -c $((80 << 20)) /dev/zero | tr '\0' 'x' >huge
 mkdir big && mv huge big/
-expect 1 "needs about .* KiB" "$MDIMG" disk populate d.img --part 1 big
+md_expect 1 "needs about .* KiB" "$MDIMG" disk populate d.img --part 1 big
 grep -q "free" err.txt || md_die "ENOSPC message lacks the free space"
 [ "$(sum d.img)" = "$before" ] || md_die "ENOSPC changed the image"
 
 # populate into a filesystem that is not there
 "$MDIMG" -q disk create blank.img --size 8M
-expect 1 "no ext2/ext3/ext4 filesystem" "$MDIMG" disk populate blank.img tree
+md_expect 1 "no ext2/ext3/ext4 filesystem" "$MDIMG" disk populate blank.img tree
 
 # ---- determinism through the CLI
 for i in 1 2; do

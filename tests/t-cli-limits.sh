@@ -16,19 +16,6 @@ md_tmpdir t-cli-limits
 cd "$T"
 export SOURCE_DATE_EPOCH=1700000000
 
-# expect CODE PATTERN cmd...: exit status CODE and stderr matching PATTERN
-expect() {
-    code=$1 pat=$2
-    shift 2
-    set +e
-    "$@" >out.txt 2>err.txt
-    rc=$?
-    set -e
-    [ "$rc" = "$code" ] || { cat err.txt >&2; md_fail "'$*' exited $rc, expected $code"; return 0; }
-    [ -z "$pat" ] || grep -q -- "$pat" err.txt ||
-        { cat err.txt >&2; md_fail "'$*': stderr lacks '$pat'"; return 0; }
-}
-
 # repeat N STRING
 repeat() {
     _i=0 _s=
@@ -53,17 +40,17 @@ while [ ${#long} -lt 3800 ]; do
 done
 long=$long/$(repeat $((4000 - ${#long} - 1)) f)
 [ ${#long} = 4000 ] || md_die "the long path is ${#long} bytes"
-expect 1 ': No such file or directory$' "$MDIMG" initramfs -o x.cpio "$long"
+md_expect 1 ': No such file or directory$' "$MDIMG" initramfs -o x.cpio "$long"
 short_line "initramfs from a 4000-byte path"
 grep -q "^mdimg: initramfs: $T/dddd.*\.\.\..*ffff" err.txt || { cat err.txt >&2; md_fail "the path keeps both ends"; }
 [ ! -e x.cpio ] || md_fail "x.cpio left behind"
-expect 1 ': No such file or directory$' "$MDIMG" disk create "$long.img" --size 8M
+md_expect 1 ': No such file or directory$' "$MDIMG" disk create "$long.img" --size 8M
 short_line "disk create of a 4000-byte path"
 label=$(repeat 3000 L)
-expect 1 "' is longer than 16 bytes$" "$MDIMG" disk create l.img --size 16M --fs ext4 --label "$label"
+md_expect 1 "' is longer than 16 bytes$" "$MDIMG" disk create l.img --size 16M --fs ext4 --label "$label"
 short_line "ext label of 3000 bytes"
 grep -q "^mdimg: disk create: label 'LLLL.*\.\.\..*LLLL' is longer" err.txt || { cat err.txt >&2; md_fail "the label keeps both ends"; }
-expect 1 "label" "$MDIMG" disk create l.img --size 16M --fs vfat --label "$label"
+md_expect 1 "label" "$MDIMG" disk create l.img --size 16M --fs vfat --label "$label"
 short_line "FAT label of 3000 bytes"
 grep -q "11" err.txt || { cat err.txt >&2; md_fail "the FAT label message lost its limit"; }
 [ ! -e l.img ] || md_fail "l.img left behind"
@@ -76,7 +63,7 @@ while [ $i -lt 129 ]; do
     i=$((i + 1))
 done
 # shellcheck disable=SC2086
-expect 1 "a.img: 129 partitions: a GPT holds at most 128 partitions" "$MDIMG" disk create a.img --size 200M $parts
+md_expect 1 "a.img: 129 partitions: a GPT holds at most 128 partitions" "$MDIMG" disk create a.img --size 200M $parts
 grep -q 'libfdisk\|Created a new' err.txt && { cat err.txt >&2; md_fail "libfdisk's chatter in the 129 message"; }
 [ ! -e a.img ] || md_fail "a.img left behind"
 # shellcheck disable=SC2086
@@ -87,16 +74,16 @@ n=$(sfdisk -d a.img 2>/dev/null | grep -c '^a.img[0-9]* : start=') || true
 # ---- item 12: a partition GUID given twice
 u=11111111-2222-4333-8444-555555555555
 U=$(echo $u | tr a-f A-F)
-expect 1 "b.img: partitions 1 and 3 have the same GUID" \
+md_expect 1 "b.img: partitions 1 and 3 have the same GUID" \
     "$MDIMG" disk create b.img --size 32M --part 4M::uuid=$u --part 4M --part 4M::uuid=$u
 [ ! -e b.img ] || md_fail "b.img left behind"
 "$MDIMG" -q disk create b.img --size 32M --part 4M::uuid=$u --part 4M::uuid=22222222-2222-4333-8444-555555555555 ||
     md_fail "two different GUIDs"
 sfdisk -d b.img 2>/dev/null | grep -q "uuid=$U" || md_fail "sfdisk: partition 1's GUID"
 rm -f b.img
-expect 1 "partitions 1 and 2 have the same GUID" \
+md_expect 1 "partitions 1 and 2 have the same GUID" \
     "$MDIMG" disk create b.img --size 32M --part 4M::uuid=$u --part 4M::uuid=$U
-expect 1 "partition 2 has the disk's GUID" \
+md_expect 1 "partition 2 has the disk's GUID" \
     "$MDIMG" disk create b.img --size 32M --disk-id $U --part 4M --part 4M::uuid=$u
 [ ! -e b.img ] || md_fail "b.img left behind"
 

@@ -19,26 +19,13 @@ md_tmpdir t-image-table
 cd "$T"
 export SOURCE_DATE_EPOCH=1700000000
 
-# expect CODE PATTERN cmd...: exit status CODE and stderr matching PATTERN
-expect() {
-    code=$1 pat=$2
-    shift 2
-    set +e
-    "$@" >out.txt 2>err.txt
-    rc=$?
-    set -e
-    [ "$rc" = "$code" ] || { cat err.txt >&2; md_fail "'$*' exited $rc, expected $code"; return 0; }
-    [ -z "$pat" ] || grep -q -- "$pat" err.txt ||
-        { cat err.txt >&2; md_fail "'$*': stderr lacks '$pat'"; return 0; }
-}
-
 # refused IMG PATTERN cmd...: exit 1 with PATTERN, IMG unchanged: size and bytes
 refused() {
     img=$1 pat=$2
     shift 2
     cp --sparse=always "$img" before.img
     size=$(stat -c %s "$img")
-    expect 1 "$pat" "$@"
+    md_expect 1 "$pat" "$@"
     [ "$(stat -c %s "$img")" = "$size" ] || md_fail "'$*' changed the size of $img: $size -> $(stat -c %s "$img")"
     cmp -s before.img "$img" || md_fail "'$*' changed $img"
 }
