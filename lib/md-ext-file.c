@@ -268,11 +268,12 @@ static int write_fed(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, str
 {
     for (;;) {
         const struct md_ra_chunk *c = md_ra_next(f->ra);
-        bool last = c->last;
+        bool last;
         int r;
 
-        if (c->entry != f->idx) /* cannot happen: both walk the same order */
+        if (!c || c->entry != f->idx) /* cannot happen: both walk the same order */
             return md_error(x->ctx, -EIO, "%s: internal error: read-ahead out of order", f->e->path);
+        last = c->last;
         if (c->kind != MD_RA_OK)
             r = md_ra_error(x->ctx, f->e, c);
         else

@@ -23,6 +23,7 @@ struct md_ra {
     struct md_ra_chunk slots[RA_SLOTS];
     size_t head, count;  /* next slot to fill = (head + count) % RA_SLOTS */
     bool stop;           /* the consumer gave up: the producer must exit */
+    bool done;           /* the producer has exited */
 };
 
 /* Producer: wait for a free slot; NULL when told to stop. */
@@ -138,6 +139,10 @@ static void *ra_main(void *userdata)
     for (i = 0; i < r->tree->n; i++)
         if (r->want[i] && !read_entry(r, i))
             break;
+    pthread_mutex_lock(&r->mu);
+    r->done = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
     return NULL;
 }
 
@@ -189,9 +194,9 @@ const struct md_ra_chunk *md_ra_next(md_ra *r)
     const struct md_ra_chunk *c;
 
     pthread_mutex_lock(&r->mu);
-    while (r->count == 0)
+    while (r->count == 0 && !r->done)
         pthread_cond_wait(&r->cv, &r->mu);
-    c = &r->slots[r->head];
+    c = r->count ? &r->slots[r->head] : NULL;
     pthread_mutex_unlock(&r->mu);
     return c;
 }

@@ -51,7 +51,8 @@ typedef struct md_ra md_ra;
  * md_ra_stop()).  0, -ENOMEM or -EAGAIN (no thread); on failure nothing is
  * left running and @want is freed. */
 int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, unsigned hole_align);
-/* The next chunk in order (blocks until the helper has one). */
+/* The next chunk in order (blocks until the helper has one); NULL when the
+ * helper has ended without one (asked for more than @want marked: a bug). */
 const struct md_ra_chunk *md_ra_next(md_ra *r);
 /* Give the chunk md_ra_next() returned back to the helper. */
 void md_ra_release(md_ra *r);
