@@ -280,15 +280,20 @@ class Context(_Handle):
         self._call("md_uki_write", self._alive(), fspath(path), _byref(o))
         del keep
 
-    def build_distro(self, output, kernel=None, busybox=None, root="initramfs", table="mbr",
+    def build_distro(self, output, kernel=None, busybox=None, root="initramfs", table=None,
                      size=0, kernel_config=None, modules_dir=None, hostname=None, append=None,
                      initramfs_output=None, overlays=(), modules=(), compression="auto",
                      force=False, no_modules=False, rootfs=None, initrd=None,
-                     root_password=None, free=None, progress=None):
+                     root_password=None, free=None, progress=None, boot="bios", efi_stub=None,
+                     esp_size=0):
         """A complete bootable image in one call (md_distro_build(); what
         `mdimg build` does): the BusyBox system, or a distribution's @rootfs.
-        @root: initramfs or disk; @table: mbr or gpt; @free (with @rootfs and
-        no size): bytes, "64M" or "25%"; @progress(done, total) per phase."""
+        @root: initramfs or disk; @table: mbr or gpt (None: gpt for uefi and
+        hybrid, else mbr); @boot: bios (EXTLINUX), uefi (an EFI System
+        partition holding a unified kernel image) or hybrid (both);
+        @efi_stub: the stub for the UKI; @esp_size: bytes or "8M" (0: what
+        the UKI needs); @free (with @rootfs and no size): bytes, "64M" or
+        "25%"; @progress(done, total) per phase."""
         keep = []
         o = options(C.md_distro_opts, "md_distro_opts_init")
         o.output, o.kernel, o.busybox = fspath(output), fspath(kernel), fspath(busybox)
@@ -299,7 +304,13 @@ class Context(_Handle):
         o.root_password = cstr(root_password)
         o.root = _choice("root", root, {"initramfs": C.MD_DISTRO_ROOT_INITRAMFS,
                                         "disk": C.MD_DISTRO_ROOT_DISK})
+        o.boot = _choice("boot", boot, {"bios": C.MD_DISTRO_BOOT_BIOS, "uefi": C.MD_DISTRO_BOOT_UEFI,
+                                        "hybrid": C.MD_DISTRO_BOOT_HYBRID})
+        if table is None:
+            table = "mbr" if o.boot == C.MD_DISTRO_BOOT_BIOS else "gpt"
         o.table = self._table(table)
+        o.efi_stub = fspath(efi_stub)
+        o.esp_size = size_of(esp_size)
         o.size = size_of(size)
         if compression != "auto":
             o.compression = self._compression(compression)
@@ -475,14 +486,16 @@ class Tree(_Handle):
         self._call("md_tree_add_distro_files", self._alive(), cstr(hostname))
 
     # sinks
-    def write_cpio(self, out, compression="none", level=None, progress=None):
+    def write_cpio(self, out, compression="none", level=None, progress=None, threads=0):
         """Write the tree as a newc cpio archive (an initramfs) to @out: a
         path (replaced atomically), or a descriptor / file object.
-        @compression: none, gzip, xz, zstd or lz4."""
+        @compression: none, gzip, xz, zstd or lz4; @threads: compression
+        threads (0: one per online CPU; the bytes are the same for any)."""
         o = options(C.md_cpio_opts, "md_cpio_opts_init")
         o.compression = self._ctx._compression(compression)
         if level is not None:
             o.level = level
+        o.threads = threads
         prog = Progress(progress)
         prog.install(o)
         if isinstance(out, int) or hasattr(out, "fileno"):

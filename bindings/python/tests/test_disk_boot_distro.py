@@ -229,6 +229,44 @@ class DistroTest(TestCase):
             self.ctx.build_distro(self.tmp / "c.img", kernel=k, progress=lambda d, t: True)
         self.assertFalse((self.tmp / "c.img").exists())
 
+    def test_build_distro_uefi(self):
+        """--boot uefi and hybrid through the package: a GPT whose first
+        partition is a FAT16 ESP holding the UKI (fsck.fat, mtools, objdump
+        judge it), hybrid with EXTLINUX on the root partition too."""
+        k = kernel()
+        for boot in ("uefi", "hybrid"):
+            with self.subTest(boot=boot):
+                out = self.tmp / f"{boot}.img"
+                self.ctx.build_distro(out, kernel=k, busybox=busybox(), root="disk", size="96M",
+                                      boot=boot)
+                t = sfdisk_json(out)
+                self.assertEqual(t["label"], "gpt")
+                esp, root = t["partitions"][0], t["partitions"][1]
+                self.assertEqual(esp["type"], "C12A7328-F81F-11D2-BA4B-00A0C93EC93B")
+                off = esp["start"] * 512
+                self.assertEqual(blkid(out, off).get("TYPE"), "vfat")
+                part = self.tmp / "esp.fat"
+                with open(out, "rb") as f, open(part, "wb") as g:
+                    f.seek(off)
+                    g.write(f.read(esp["size"] * 512))
+                run("fsck.fat", "-n", part)
+                self.assertIn("BOOTX64", run("mdir", "-i", part, "::/EFI/BOOT"))
+                run("mcopy", "-i", part, "::/EFI/BOOT/BOOTX64.EFI", self.tmp / "uki.efi")
+                sections = run("objdump", "-h", self.tmp / "uki.efi")
+                for s in (".osrel", ".cmdline", ".initrd", ".linux"):
+                    self.assertIn(s, sections)
+                dev = f"{out}?offset={root['start'] * 512}"
+                run("e2fsck", "-fn", dev)
+                conf = run("debugfs", "-R", "stat /boot/syslinux/extlinux.conf", dev, check=False)
+                self.assertEqual("Inode:" in conf, boot == "hybrid")
+        with self.assertRaises(minidistro.Error) as cm:
+            self.ctx.build_distro(self.tmp / "small.img", kernel=k, busybox=busybox(), boot="uefi",
+                                  esp_size="1M")
+        self.assertError(cm.exception, errno.ENOSPC)
+        self.assertFalse((self.tmp / "small.img").exists())
+        with self.assertRaises(ValueError):
+            self.ctx.build_distro(self.tmp / "x.img", kernel=k, boot="coreboot")
+
 
 if __name__ == "__main__":
     unittest.main()

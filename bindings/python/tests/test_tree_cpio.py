@@ -159,6 +159,15 @@ class CpioTest(TestCase):
                 raw = run_bytes(tool, "-dc", out)
                 (self.tmp / "dec.cpio").write_bytes(raw)
                 self.assertEqual(cpio_list(self.tmp / "dec.cpio"), want)
+        # the thread count changes nothing in the bytes
+        for codec in ("gzip", "zstd"):
+            a, b = self.tmp / f"t1.{codec}", self.tmp / f"t2.{codec}"
+            t.write_cpio(a, compression=codec, threads=1)
+            t.write_cpio(b, compression=codec, threads=2)
+            self.assertEqual(a.read_bytes(), b.read_bytes())
+        # more than 256 are clamped, not an error
+        t.write_cpio(self.tmp / "t1000.zstd", compression="zstd", threads=1000)
+        self.assertEqual((self.tmp / "t1000.zstd").read_bytes(), (self.tmp / "t1.zstd").read_bytes())
         with self.assertRaises(minidistro.Error) as cm:
             t.write_cpio(self.tmp / "bad", compression="rar")
         self.assertError(cm.exception, errno.EINVAL, "rar")
