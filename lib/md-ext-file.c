@@ -235,24 +235,30 @@ static int write_piece(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, s
  * while the populate goes on, and the fsync of ext2fs_close() (an image is
  * durable once made) finds most of them written.  Advisory: where the call
  * fails (not Linux, not a file) nothing changes but the timing. */
-static void kick_writeback(md_ext *x)
+static void kick_writeback(md_ext *x, md_ra *ra)
 {
     int fd = md_image_fd(x->img);
 
     x->unkicked = 0;
     if (fd < 0)
         return;
+    if (ra) {
+        md_ra_writeback(ra, fd); /* on the read-ahead thread: off this one */
+        return;
+    }
 #ifdef SYNC_FILE_RANGE_WRITE
     (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
 }
 
-/* Progress and writeback after @n more bytes of file data. */
-static int data_written(md_ext *x, size_t n, uint64_t *progress_done, const md_ext_populate_opts *po)
+/* Progress and writeback after @n more bytes of file data (@ra: the
+ * read-ahead thread feeding them, or NULL). */
+static int data_written(md_ext *x, md_ra *ra, size_t n, uint64_t *progress_done,
+                        const md_ext_populate_opts *po)
 {
     x->unkicked += n;
     if (x->unkicked >= MD_EXT_KICK)
-        kick_writeback(x);
+        kick_writeback(x, ra);
     if (po && po->progress) {
         *progress_done += n;
         if (po->progress(po->userdata, *progress_done, x->progress_total))
@@ -279,7 +285,7 @@ static int write_fed(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, str
         else
             r = c->n ? write_piece(x, ino, in, maps, c->buf, c->pos, c->n) : 0;
         if (r == 0)
-            r = data_written(x, c->n, progress_done, po);
+            r = data_written(x, f->ra, c->n, progress_done, po);
         md_ra_release(f->ra);
         if (r < 0 || last)
             return r;
@@ -322,7 +328,7 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
             r = write_piece(x, ino, in, &maps, buf, pos, got);
         pos += got;
         if (r == 0)
-            r = data_written(x, got, progress_done, po);
+            r = data_written(x, NULL, got, progress_done, po);
     }
     if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL))
         r = fmaps_commit(x, ino, in, &maps);

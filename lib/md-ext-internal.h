@@ -90,7 +90,7 @@ struct md_ext {
 #define MD_EXT_KICK (32u << 20)
 
 /* The read-ahead thread's chunk: a multiple of every block size. */
-#define MD_EXT_RA_CHUNK (512u << 10)
+#define MD_EXT_RA_CHUNK (128u << 10)
 
 /* File data is read and written in pieces of this size. */
 #define MD_EXT_CHUNK (1u << 20)

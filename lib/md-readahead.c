@@ -4,13 +4,17 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/types.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "md-readahead.h"
 
-#define RA_SLOTS 8
+/* Slots in the ring.  A waiting producer is woken only once half of them are
+ * free again, a waiting consumer once half of them are full (or the producer
+ * has ended), so that many small files do not cost two wake-ups each. */
+#define RA_SLOTS 32
 
 struct md_ra {
     md_tree *tree;
@@ -22,18 +26,33 @@ struct md_ra {
     pthread_cond_t cv;
     struct md_ra_chunk slots[RA_SLOTS];
     size_t head, count;  /* next slot to fill = (head + count) % RA_SLOTS */
+    bool prod_waiting;   /* the producer waits for free slots */
+    bool cons_waiting;   /* the consumer waits for a chunk */
     bool stop;           /* the consumer gave up: the producer must exit */
     bool done;           /* the producer has exited */
+    int wb_fd;           /* md_ra_writeback(): a file to start writeback of, or -1 */
 };
 
 /* Producer: wait for a free slot; NULL when told to stop. */
 static struct md_ra_chunk *slot_get(md_ra *r)
 {
     struct md_ra_chunk *c;
+    int wb;
 
     pthread_mutex_lock(&r->mu);
-    while (r->count == RA_SLOTS && !r->stop)
+    wb = r->wb_fd;
+    r->wb_fd = -1;
+    pthread_mutex_unlock(&r->mu);
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (wb >= 0)
+        (void)sync_file_range(wb, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+    pthread_mutex_lock(&r->mu);
+    while (r->count == RA_SLOTS && !r->stop) {
+        r->prod_waiting = true;
         pthread_cond_wait(&r->cv, &r->mu);
+    }
+    r->prod_waiting = false;
     c = r->stop ? NULL : &r->slots[(r->head + r->count) % RA_SLOTS];
     pthread_mutex_unlock(&r->mu);
     return c;
@@ -43,7 +62,8 @@ static void slot_put(md_ra *r)
 {
     pthread_mutex_lock(&r->mu);
     r->count++;
-    pthread_cond_broadcast(&r->cv);
+    if (r->cons_waiting && r->count >= RA_SLOTS / 2)
+        pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -93,7 +113,7 @@ static bool read_entry(md_ra *r, size_t i)
     k = md_data_open(r->tree, NULL, e, &d);
     if (k < 0)
         return report(r, i, 0, k == -ESTALE ? MD_RA_CHANGED : MD_RA_OPEN, -k);
-    if (d.own_fd)
+    if (d.own_fd && d.size > r->chunk)
         (void)posix_fadvise(d.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     for (;;) {
         bool more = next_data(r, &d, &pos, &end);
@@ -170,6 +190,7 @@ int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, u
     r->want = want;
     r->chunk = chunk;
     r->hole_align = hole_align;
+    r->wb_fd = -1;
     for (i = 0; i < RA_SLOTS; i++) {
         r->slots[i].buf = malloc(chunk);
         if (!r->slots[i].buf) {
@@ -194,8 +215,11 @@ const struct md_ra_chunk *md_ra_next(md_ra *r)
     const struct md_ra_chunk *c;
 
     pthread_mutex_lock(&r->mu);
-    while (r->count == 0 && !r->done)
+    while (r->count == 0 && !r->done) {
+        r->cons_waiting = true;
         pthread_cond_wait(&r->cv, &r->mu);
+    }
+    r->cons_waiting = false;
     c = r->count ? &r->slots[r->head] : NULL;
     pthread_mutex_unlock(&r->mu);
     return c;
@@ -206,7 +230,8 @@ void md_ra_release(md_ra *r)
     pthread_mutex_lock(&r->mu);
     r->head = (r->head + 1) % RA_SLOTS;
     r->count--;
-    pthread_cond_broadcast(&r->cv);
+    if (r->prod_waiting && r->count <= RA_SLOTS / 2)
+        pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -222,6 +247,13 @@ void md_ra_stop(md_ra *r)
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     free_ra(r);
+}
+
+void md_ra_writeback(md_ra *r, int fd)
+{
+    pthread_mutex_lock(&r->mu);
+    r->wb_fd = fd;
+    pthread_mutex_unlock(&r->mu);
 }
 
 int md_ra_error(md_ctx *ctx, const struct md_entry *e, const struct md_ra_chunk *c)

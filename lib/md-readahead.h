@@ -56,6 +56,10 @@ int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, u
 const struct md_ra_chunk *md_ra_next(md_ra *r);
 /* Give the chunk md_ra_next() returned back to the helper. */
 void md_ra_release(md_ra *r);
+/* Have the helper start writeback of @fd's dirty pages (sync_file_range(2),
+ * without waiting) before it reads on: the page walk and I/O submission that
+ * costs then runs on its thread.  Advisory; a kick not yet taken is replaced. */
+void md_ra_writeback(md_ra *r, int fd);
 /* Stop the helper (wherever it is) and free everything; NULL-safe. */
 void md_ra_stop(md_ra *r);
 
