@@ -627,7 +627,7 @@ static void pool_free(md_compressor *c)
         pthread_cond_broadcast(&p->work);
         pthread_mutex_unlock(&p->mu);
     }
-    for (i = 0; i < p->nw; i++) {
+    for (i = 0; p->w && i < p->nw; i++) { /* p->w is NULL when its allocation failed */
         if (p->w[i].started)
             pthread_join(p->w[i].tid, NULL);
         c->eng->state_free(p->w[i].state);

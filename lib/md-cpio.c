@@ -206,7 +206,7 @@ static int ra_begin(md_tree *tree, md_ra **ret)
         return -ENOMEM;
     for (i = 0; i < tree->n; i++)
         want[i] = ra_has_fd_data(tree->v[i]);
-    return md_ra_start(ret, tree, want, CHUNK, 0);
+    return md_ra_start(ret, tree, want, CHUNK, 0, -1);
 }
 
 /* Copy one regular file's contents into the archive: host files from the
@@ -223,7 +223,7 @@ static int write_data(struct sink *s, struct archive *a, md_ra *ra, size_t idx,
         return md_error(s->ctx, -EINVAL, "%s: no contents for a %llu-byte file", e->path,
                         (unsigned long long)left);
     while (left > 0) {
-        const struct md_ra_chunk *c = NULL;
+        struct md_ra_chunk *c = NULL;
         const char *p;
         size_t n;
         la_ssize_t w;
@@ -244,7 +244,7 @@ static int write_data(struct sink *s, struct archive *a, md_ra *ra, size_t idx,
         }
         w = archive_write_data(a, p, n);
         if (c)
-            md_ra_release(ra);
+            (void)md_ra_done(ra, NULL);
         if (w < 0 || (size_t)w != n)
             return arch_error(s, a, e->path);
         left -= n;

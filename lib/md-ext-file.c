@@ -92,6 +92,22 @@ static int fmaps_commit(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, 
     return 0;
 }
 
+/* Write @n blocks of file data at block @p: handed to the read-ahead's
+ * writer while the chunk being written goes to it (a fresh filesystem),
+ * else through libext2fs's I/O channel.  Extent files only: blocks taken
+ * with ext2fs_new_range() were never written through the channel, where
+ * block-map allocation (ext2fs_bmap2) writes each new block as zeros into
+ * the channel's cache, to be flushed later over what the writer put there. */
+static errcode_t put_blocks(md_ext *x, blk64_t p, blk64_t n, const char *data)
+{
+    size_t bs = x->fs->blocksize;
+
+    if (x->wb_chunk)
+        return md_ra_add_run(x->wb_ra, x->wb_chunk, data, (size_t)n * bs, x->offset + p * bs) < 0
+                   ? EXT2_ET_NO_MEMORY : 0;
+    return io_channel_write_blk64(x->fs->io, p, (int)n, data);
+}
+
 /* Extent files: take free ranges from @goal on, write @data, record them. */
 static int write_run_ext(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, struct fmaps *m,
                          blk64_t l, blk64_t n, const char *data)
@@ -112,7 +128,7 @@ static int write_run_ext(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
         if (got > n)
             got = n;
         ext2fs_block_alloc_stats_range(fs, p, (blk_t)got, +1);
-        err = io_channel_write_blk64(fs->io, p, (int)got, data);
+        err = put_blocks(x, p, got, data);
         if (err)
             return md_ext_error(x->ctx, err, "writing file data");
         r = fmaps_add(x, m, l, p, got);
@@ -251,13 +267,21 @@ static void kick_writeback(md_ext *x, md_ra *ra)
 #endif
 }
 
+int md_ext_data_write_error(md_ext *x, md_tree *tree, size_t entry, int err)
+{
+    const struct md_entry *e = tree && entry < tree->n ? tree->v[entry] : NULL;
+
+    return md_error(x->ctx, err, "%s: writing file data: %s", e ? e->path : md_image_name(x->img),
+                    md_strerror(err));
+}
+
 /* Progress and writeback after @n more bytes of file data (@ra: the
  * read-ahead thread feeding them, or NULL). */
-static int data_written(md_ext *x, md_ra *ra, size_t n, uint64_t *progress_done,
+static int data_written(md_ext *x, md_ra *ra, bool writer_kicks, size_t n, uint64_t *progress_done,
                         const md_ext_populate_opts *po)
 {
     x->unkicked += n;
-    if (x->unkicked >= MD_EXT_KICK)
+    if (x->unkicked >= MD_EXT_KICK && !writer_kicks)
         kick_writeback(x, ra);
     if (po && po->progress) {
         *progress_done += n;
@@ -273,20 +297,30 @@ static int write_fed(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, str
                      const md_ext_populate_opts *po)
 {
     for (;;) {
-        const struct md_ra_chunk *c = md_ra_next(f->ra);
+        struct md_ra_chunk *c = md_ra_next(f->ra);
+        size_t bad = 0;
         bool last;
-        int r;
+        int r, k;
 
         if (!c || c->entry != f->idx) /* cannot happen: both walk the same order */
             return md_error(x->ctx, -EIO, "%s: internal error: read-ahead out of order", f->e->path);
         last = c->last;
-        if (c->kind != MD_RA_OK)
+        if (c->kind != MD_RA_OK) {
             r = md_ra_error(x->ctx, f->e, c);
-        else
+        } else {
+            if (f->write_behind) {
+                x->wb_ra = f->ra;
+                x->wb_chunk = c;
+            }
             r = c->n ? write_piece(x, ino, in, maps, c->buf, c->pos, c->n) : 0;
+            x->wb_ra = NULL;
+            x->wb_chunk = NULL;
+        }
         if (r == 0)
-            r = data_written(x, f->ra, c->n, progress_done, po);
-        md_ra_release(f->ra);
+            r = data_written(x, f->write_behind ? NULL : f->ra, f->write_behind, c->n, progress_done, po);
+        k = md_ra_done(f->ra, &bad);
+        if (r == 0 && k < 0)
+            r = md_ext_data_write_error(x, f->tree, bad, k);
         if (r < 0 || last)
             return r;
     }
@@ -328,7 +362,7 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
             r = write_piece(x, ino, in, &maps, buf, pos, got);
         pos += got;
         if (r == 0)
-            r = data_written(x, NULL, got, progress_done, po);
+            r = data_written(x, NULL, false, got, progress_done, po);
     }
     if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL))
         r = fmaps_commit(x, ino, in, &maps);

@@ -695,6 +695,7 @@ MD_API int md_ext_format(md_image *img, uint32_t partno, const md_ext_format_opt
     if (!st.x)
         return md_error(st.ctx, -ENOMEM, "out of memory");
     md_ext_init_handle(st.x, img, st.off, st.size);
+    st.x->fresh = true;
     r = format_init_fs(&st);
     if (r == 0)
         r = format_identity(&st);

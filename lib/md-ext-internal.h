@@ -83,6 +83,11 @@ struct md_ext {
     blk64_t goal;        /* next data block goal: keeps files packed in order */
     uint64_t progress_total;  /* bytes of file data of the running populate */
     uint64_t unkicked;   /* bytes of file data written since writeback was last started */
+    bool fresh;          /* formatted by this handle and no block freed since: a block
+                          * allocated now never held metadata, so no copy of it can sit
+                          * in libext2fs's I/O cache (file data may bypass it) */
+    md_ra *wb_ra;        /* while a chunk is written: its data goes to this writer */
+    struct md_ra_chunk *wb_chunk;
 };
 
 /* After this many bytes of file data, writeback of the image is started
@@ -131,7 +136,13 @@ struct md_ext_feed {
     md_ra *ra;
     size_t idx;
     const struct md_entry *e;
+    md_tree *tree;
+    bool write_behind;   /* the read-ahead's writer writes the data (md_ext.fresh) */
 };
+
+/* The message for the read-ahead writer's error @err (-errno) while it wrote
+ * the data of tree entry @entry; returns @err. */
+int md_ext_data_write_error(md_ext *x, md_tree *tree, size_t entry, int err);
 
 /* A new regular-file inode holding the data of @s (a buffer or an fd,
  * md_data_open()), or of @feed when it is not NULL (then only @s's size and

@@ -341,6 +341,7 @@ struct populate {
     struct md_ext_pdir *pd;   /* directories created here, by tree inode (0: a new target) */
     uint64_t total, done;     /* bytes of file data, for progress */
     md_ra *ra;                /* reads the files' contents ahead (NULL: read here) */
+    bool write_behind;        /* and its writer writes them (a fresh filesystem) */
     size_t cur;               /* the entry being written */
 };
 
@@ -592,12 +593,16 @@ static void populate_readahead(struct populate *st)
         }
     }
     free(seen);
-    if (!want || !n || md_ra_start(&st->ra, t, want, MD_EXT_RA_CHUNK, st->x->fs->blocksize) < 0) {
+    st->write_behind = st->x->fresh && md_image_fd(st->x->img) >= 0;
+    if (!want || !n ||
+        md_ra_start(&st->ra, t, want, MD_EXT_RA_CHUNK, st->x->fs->blocksize,
+                    st->write_behind ? md_image_fd(st->x->img) : -1) < 0) {
         if (!n)
             free(want);
         else
             md_dbg(st->x->ctx, "ext: no read-ahead thread: files are read on the calling thread");
         st->ra = NULL;
+        st->write_behind = false;
     }
 }
 
@@ -605,7 +610,7 @@ static int populate_file(struct populate *st, ext2_ino_t dir, const struct md_en
                          ext2_ino_t *ino)
 {
     const struct md_entry *m = md_entry_data(e);
-    struct md_ext_feed feed = { st->ra, st->cur, e };
+    struct md_ext_feed feed = { st->ra, st->cur, e, st->tree, st->write_behind };
     md_ext *x = st->x;
     struct md_data d;
     int r;
@@ -735,6 +740,14 @@ MD_API int md_ext_populate(md_ext *x, md_tree *tree, const md_ext_populate_opts 
     for (i = 0; r == 0 && i < tree->n; i++) {
         st.cur = i;
         r = populate_entry(&st, i);
+    }
+    if (st.ra) {
+        /* every byte handed to the writer is in the file before the
+         * directories and the metadata that name it */
+        size_t bad = 0;
+        int k = md_ra_drain(st.ra, &bad);
+        if (r == 0 && k < 0)
+            r = md_ext_data_write_error(x, tree, bad, k);
     }
     md_ra_stop(st.ra);
     st.ra = NULL;

@@ -383,6 +383,7 @@ int md_ext_link(md_ext *x, ext2_ino_t dir, const char *name, ext2_ino_t ino, uin
 
 int md_ext_release_inode(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in)
 {
+    x->fresh = false; /* its blocks may be handed out again */
     ext2_filsys fs = x->fs;
     blk64_t acl;
     errcode_t err;

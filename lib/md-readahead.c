@@ -11,6 +11,9 @@
 
 #include "md-readahead.h"
 
+/* Bytes the writer writes between two starts of writeback. */
+#define MD_RA_KICK (32u << 20)
+
 /* Slots in the ring.  A waiting producer is woken only once half of them are
  * free again, a waiting consumer once half of them are full (or the producer
  * has ended), so that many small files do not cost two wake-ups each. */
@@ -21,16 +24,26 @@ struct md_ra {
     unsigned char *want;
     size_t chunk;
     unsigned hole_align;
-    pthread_t thread;
+    pthread_t thread, wthread;
+    bool writer;         /* a write-behind thread writes the chunks' runs */
+    int wfd;             /* to this file */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct md_ra_chunk slots[RA_SLOTS];
-    size_t head, count;  /* next slot to fill = (head + count) % RA_SLOTS */
+    /* Slots [head, head + count) hold chunks in order; of them, the first
+     * @used have been taken by the consumer (md_ra_done()) and wait for the
+     * writer (without one, md_ra_done() frees them at once). */
+    size_t head, count, used;
     bool prod_waiting;   /* the producer waits for free slots */
     bool cons_waiting;   /* the consumer waits for a chunk */
-    bool stop;           /* the consumer gave up: the producer must exit */
+    bool writer_waiting; /* the writer waits for taken chunks */
+    bool draining;       /* the consumer waits for the writer to finish */
+    bool stop;           /* the consumer gave up: the helpers must exit */
     bool done;           /* the producer has exited */
     int wb_fd;           /* md_ra_writeback(): a file to start writeback of, or -1 */
+    int werr;            /* the writer's first error (errno), 0 */
+    size_t werr_entry;   /* the entry whose data it was writing */
+    uint64_t unkicked;   /* bytes the writer wrote since it last started writeback */
 };
 
 /* Producer: wait for a free slot; NULL when told to stop. */
@@ -50,6 +63,8 @@ static struct md_ra_chunk *slot_get(md_ra *r)
     pthread_mutex_lock(&r->mu);
     while (r->count == RA_SLOTS && !r->stop) {
         r->prod_waiting = true;
+        if (r->cons_waiting)
+            pthread_cond_broadcast(&r->cv);
         pthread_cond_wait(&r->cv, &r->mu);
     }
     r->prod_waiting = false;
@@ -62,7 +77,7 @@ static void slot_put(md_ra *r)
 {
     pthread_mutex_lock(&r->mu);
     r->count++;
-    if (r->cons_waiting && r->count >= RA_SLOTS / 2)
+    if (r->cons_waiting && r->count - r->used >= RA_SLOTS / 2)
         pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
@@ -170,13 +185,73 @@ static void free_ra(md_ra *r)
 {
     size_t i;
 
-    for (i = 0; i < RA_SLOTS; i++)
+    for (i = 0; i < RA_SLOTS; i++) {
         free(r->slots[i].buf);
+        free(r->slots[i].runs);
+    }
     free(r->want);
     free(r);
 }
 
-int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, unsigned hole_align)
+/* Free the oldest slot (under the lock). */
+static void free_head(md_ra *r)
+{
+    r->head = (r->head + 1) % RA_SLOTS;
+    r->count--;
+    r->used--;
+    if (r->prod_waiting && r->count <= RA_SLOTS / 2)
+        pthread_cond_broadcast(&r->cv);
+    if (r->draining && !r->used)
+        pthread_cond_broadcast(&r->cv);
+}
+
+/* The writer: the runs of each taken chunk, in order, then the slot is free.
+ * After an error it writes nothing more but still frees the slots. */
+static void *writer_main(void *userdata)
+{
+    md_ra *r = userdata;
+
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        struct md_ra_chunk *c;
+        size_t k;
+        int err;
+
+        while (!r->used && !r->stop) {
+            r->writer_waiting = true;
+            pthread_cond_wait(&r->cv, &r->mu);
+        }
+        r->writer_waiting = false;
+        if (r->stop)
+            break;
+        c = &r->slots[r->head];
+        err = r->werr;
+        pthread_mutex_unlock(&r->mu);
+        for (k = 0; !err && k < c->n_runs; k++) {
+            err = -md_pwrite_full(r->wfd, c->buf + c->runs[k].buf_off, c->runs[k].len,
+                                  c->runs[k].file_off);
+            r->unkicked += c->runs[k].len;
+        }
+#ifdef SYNC_FILE_RANGE_WRITE
+        if (!err && r->unkicked >= MD_RA_KICK) {
+            r->unkicked = 0;
+            (void)sync_file_range(r->wfd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        }
+#endif
+        pthread_mutex_lock(&r->mu);
+        if (err && !r->werr) {
+            r->werr = err;
+            r->werr_entry = c->entry;
+        }
+        c->n_runs = 0;
+        free_head(r);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, unsigned hole_align,
+                int write_fd)
 {
     md_ra *r = calloc(1, sizeof(*r));
     size_t i;
@@ -200,7 +275,24 @@ int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, u
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
+    r->wfd = write_fd;
+    if (write_fd >= 0) {
+        if (pthread_create(&r->wthread, NULL, writer_main, r) != 0) {
+            pthread_cond_destroy(&r->cv);
+            pthread_mutex_destroy(&r->mu);
+            free_ra(r);
+            return -EAGAIN;
+        }
+        r->writer = true;
+    }
     if (pthread_create(&r->thread, NULL, ra_main, r) != 0) {
+        if (r->writer) {
+            pthread_mutex_lock(&r->mu);
+            r->stop = true;
+            pthread_cond_broadcast(&r->cv);
+            pthread_mutex_unlock(&r->mu);
+            pthread_join(r->wthread, NULL);
+        }
         pthread_cond_destroy(&r->cv);
         pthread_mutex_destroy(&r->mu);
         free_ra(r);
@@ -210,29 +302,80 @@ int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, u
     return 0;
 }
 
-const struct md_ra_chunk *md_ra_next(md_ra *r)
+struct md_ra_chunk *md_ra_next(md_ra *r)
 {
-    const struct md_ra_chunk *c;
+    struct md_ra_chunk *c;
 
     pthread_mutex_lock(&r->mu);
-    while (r->count == 0 && !r->done) {
+    while (r->count == r->used && !r->done) {
         r->cons_waiting = true;
+        /* the writer may hold what the producer waits for */
+        if (r->writer_waiting && r->used)
+            pthread_cond_broadcast(&r->cv);
         pthread_cond_wait(&r->cv, &r->mu);
     }
     r->cons_waiting = false;
-    c = r->count ? &r->slots[r->head] : NULL;
+    c = r->count > r->used ? &r->slots[(r->head + r->used) % RA_SLOTS] : NULL;
+    if (c)
+        c->n_runs = 0;
     pthread_mutex_unlock(&r->mu);
     return c;
 }
 
-void md_ra_release(md_ra *r)
+int md_ra_add_run(md_ra *r, struct md_ra_chunk *c, const char *data, size_t len, uint64_t file_off)
 {
+    (void)r;
+    if (c->n_runs == c->cap_runs) {
+        size_t nc = c->cap_runs ? c->cap_runs * 2 : 8;
+        struct md_ra_run *nv = realloc(c->runs, nc * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        c->runs = nv;
+        c->cap_runs = nc;
+    }
+    c->runs[c->n_runs].buf_off = (size_t)(data - c->buf);
+    c->runs[c->n_runs].len = len;
+    c->runs[c->n_runs].file_off = file_off;
+    c->n_runs++;
+    return 0;
+}
+
+int md_ra_done(md_ra *r, size_t *err_entry)
+{
+    int err;
+
     pthread_mutex_lock(&r->mu);
-    r->head = (r->head + 1) % RA_SLOTS;
-    r->count--;
-    if (r->prod_waiting && r->count <= RA_SLOTS / 2)
+    r->used++;
+    if (!r->writer) {
+        r->slots[r->head].n_runs = 0;
+        free_head(r);
+    } else if (r->writer_waiting && r->used >= RA_SLOTS / 4) {
         pthread_cond_broadcast(&r->cv);
+    }
+    err = r->werr;
+    if (err && err_entry)
+        *err_entry = r->werr_entry;
     pthread_mutex_unlock(&r->mu);
+    return -err;
+}
+
+int md_ra_drain(md_ra *r, size_t *err_entry)
+{
+    int err;
+
+    pthread_mutex_lock(&r->mu);
+    r->draining = true;
+    while (r->writer && r->used && !r->stop) {
+        if (r->writer_waiting)
+            pthread_cond_broadcast(&r->cv);
+        pthread_cond_wait(&r->cv, &r->mu);
+    }
+    r->draining = false;
+    err = r->werr;
+    if (err && err_entry)
+        *err_entry = r->werr_entry;
+    pthread_mutex_unlock(&r->mu);
+    return -err;
 }
 
 void md_ra_stop(md_ra *r)
@@ -244,6 +387,8 @@ void md_ra_stop(md_ra *r)
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->thread, NULL);
+    if (r->writer)
+        pthread_join(r->wthread, NULL);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     free_ra(r);

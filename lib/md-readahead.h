@@ -11,7 +11,15 @@
  * is read, and in which order, is fixed before the thread starts, so the
  * output never depends on timing.
  *
- *   md_ra_start() -> md_ra_next() / md_ra_release() ... -> md_ra_stop()
+ *   md_ra_start() -> md_ra_next() [md_ra_add_run()...] md_ra_done() ...
+ *   -> md_ra_drain() -> md_ra_stop()
+ *
+ * With a write descriptor, a second helper writes behind the consumer: the
+ * consumer describes where each chunk's bytes go (md_ra_add_run()) and
+ * hands the chunk on (md_ra_done()); the writer pwrite()s the runs in order
+ * and frees the slot.  The consumer then only decides, the copying into the
+ * output file runs beside it.  Only for output that nothing else reads or
+ * writes at those offsets meanwhile (file data in blocks just allocated).
  */
 #ifndef MD_READAHEAD_H
 #define MD_READAHEAD_H
@@ -30,6 +38,12 @@ enum md_ra_kind {
     MD_RA_SHRANK,   /* it is shorter than its recorded size */
 };
 
+/* Bytes of a chunk the writer puts at an offset of its file. */
+struct md_ra_run {
+    size_t buf_off, len;
+    uint64_t file_off;
+};
+
 struct md_ra_chunk {
     size_t entry;       /* index in tree->v */
     uint64_t pos;       /* offset of buf in the file */
@@ -37,6 +51,8 @@ struct md_ra_chunk {
     bool last;          /* the entry's last chunk */
     int kind, err;      /* enum md_ra_kind; an errno value for OPEN and READ */
     char *buf;          /* chunk bytes, with room for a whole chunk */
+    struct md_ra_run *runs; /* for the writer: where its bytes go */
+    size_t n_runs, cap_runs;
 };
 
 typedef struct md_ra md_ra;
@@ -47,15 +63,28 @@ typedef struct md_ra md_ra;
  * that may have holes (md_data.sparse) is read by SEEK_DATA/SEEK_HOLE, each
  * piece of data widened to multiples of @hole_align (the block size; @chunk
  * is a multiple of it), a chunk ending at each hole, and the holes' bytes
- * are never delivered (the caller treats them as zeros); 0: every byte is.  Takes @want (freed by
+ * are never delivered (the caller treats them as zeros); 0: every byte is.
+ * @write_fd >= 0: a write-behind helper writes the runs md_ra_add_run()
+ * gives to that descriptor; -1: none (the consumer writes itself).  Takes @want (freed by
  * md_ra_stop()).  0, -ENOMEM or -EAGAIN (no thread); on failure nothing is
  * left running and @want is freed. */
-int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, unsigned hole_align);
+int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, unsigned hole_align,
+                int write_fd);
 /* The next chunk in order (blocks until the helper has one); NULL when the
- * helper has ended without one (asked for more than @want marked: a bug). */
-const struct md_ra_chunk *md_ra_next(md_ra *r);
-/* Give the chunk md_ra_next() returned back to the helper. */
-void md_ra_release(md_ra *r);
+ * helper has ended without one (asked for more than @want marked: a bug).
+ * The consumer may write into its buffer (padding) until md_ra_done(). */
+struct md_ra_chunk *md_ra_next(md_ra *r);
+/* With a writer: @len bytes at @data (inside @c's buffer) go to @file_off.
+ * 0 or -ENOMEM. */
+int md_ra_add_run(md_ra *r, struct md_ra_chunk *c, const char *data, size_t len, uint64_t file_off);
+/* The consumer is done with the chunk md_ra_next() returned: the writer
+ * writes its runs, or (no writer) the slot is free at once.  Returns the
+ * writer's first error so far (-errno; *@err_entry: the entry it was
+ * writing), or 0. */
+int md_ra_done(md_ra *r, size_t *err_entry);
+/* Wait until the writer has written every chunk handed to it; its first
+ * error (as md_ra_done()), or 0.  At once without a writer. */
+int md_ra_drain(md_ra *r, size_t *err_entry);
 /* Have the helper start writeback of @fd's dirty pages (sync_file_range(2),
  * without waiting) before it reads on: the page walk and I/O submission that
  * costs then runs on its thread.  Advisory; a kick not yet taken is replaced. */
