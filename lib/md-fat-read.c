@@ -395,6 +395,14 @@ static int read_stream(md_fat *f, const char *path, int (*fn)(void *ud, const vo
         return r;
     if (size_ret)
         *size_ret = size;
+    /* a size no chain can hold is refused before anything is allocated for
+     * it (md_fat_read_file() takes the size as its buffer's), and bounds the
+     * reading of a chain that loops to the size of the data area */
+    if (size > (uint64_t)f->g.clusters * f->cluster_bytes)
+        return md_error(f->ctx, -EIO, "%s: its size, %llu bytes, is larger than the filesystem's "
+                        "%llu bytes of data clusters: corrupt filesystem", path,
+                        (unsigned long long)size,
+                        (unsigned long long)f->g.clusters * f->cluster_bytes);
     if (size && (c < 2 || c >= f->g.clusters + 2))
         return md_error(f->ctx, -EIO, "%s: %llu bytes starting at cluster %u, outside the filesystem: "
                         "corrupt", path, (unsigned long long)size, c);

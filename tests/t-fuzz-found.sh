@@ -13,6 +13,12 @@
 #   3. fuzz-parse: an MBR partition of type 0xee (GPT protective) makes the
 #      disk a protective MBR without a GPT: libblkid and the kernel then see
 #      no partition at all; mdimg must refuse it or write a table they see.
+#   4. fuzz-fat: a FAT directory entry saying 4 GiB for a one-cluster file
+#      made md_fat_read_file() allocate 4 GiB before following the chain
+#      (test-fat's test_corrupt_size), and a looping chain would have been
+#      read round until then.  `disk cp` (which streams) out of it must
+#      refuse it as corrupt before reading, naming the impossible size, in
+#      1 GiB of address space; fsck.fat -n confirms the damage.
 set -u
 . "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 MDIMG=${MDIMG:-mdimg}
@@ -83,5 +89,41 @@ if [ "$st" = 0 ]; then
 else
     expect_refusal "MBR partition of type 0xee" "$st"
 fi
+
+# ---- 4. a FAT file whose entry says 4 GiB -----------------------------------------
+mkdir -p fat
+printf '0123456789' > fat/BIG.BIN
+"$MDIMG" -q disk create fat.img --size 128K --fs fat12 fat || md_die "making fat.img failed"
+# the short entry "BIG     BIN" (an 8.3 name in upper case has no long name); its
+# 32-bit size is at byte 28
+off=$(grep -obUa 'BIG     BIN' fat.img | head -n 1 | cut -d: -f1)
+[ -n "$off" ] || md_die "no directory entry BIG.BIN in fat.img"
+printf '\360\377\377\377' | dd of=fat.img bs=1 seek=$((off + 28)) conv=notrunc status=none
+cp fat.img fat.orig
+if md_want_tool fsck.fat dosfstools; then
+    if fsck.fat -n fat.img > fsck.out 2>&1; then
+        md_fail "fsck.fat -n finds nothing wrong with the patched image: the fixture is wrong"
+        cat fsck.out >&2
+    else
+        md_ok "fsck.fat -n: $(grep -i 'BIG' fsck.out | head -n 1)"
+    fi
+fi
+"$MDIMG" disk ls -l fat.img:/ > out 2> err ||
+    md_fail "disk ls -l of the damaged image failed: $(cat err)"
+grep -q '4294967280.*BIG.BIN' out || md_fail "disk ls -l does not show BIG.BIN's 4294967280 bytes: $(cat out)"
+if grep -q __asan_init "$MDIMG"; then
+    "$MDIMG" disk cp fat.img:/BIG.BIN big.out > out 2> err
+else
+    (ulimit -v 1048576 && exec "$MDIMG" disk cp fat.img:/BIG.BIN big.out) > out 2> err
+fi
+expect_refusal "disk cp of a FAT file whose entry says 4 GiB" $?
+grep -q 'BIG.BIN: its size, 4294967280 bytes, is larger than' err ||
+    md_fail "disk cp: the message does not say the size is impossible: $(cat err)"
+if grep -qi 'out of memory' err; then
+    md_fail "a 10-byte file said to be 4 GiB ran out of memory: $(cat err)"
+fi
+[ ! -e big.out ] || md_fail "disk cp left big.out"
+ls -a | grep -q '^\.big\.out' && md_fail "disk cp left a temporary file: $(ls -a)"
+cmp -s fat.img fat.orig || md_fail "disk cp changed the image it read"
 
 md_done "t-fuzz-found: fuzzer findings stay fixed"

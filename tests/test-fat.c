@@ -5,7 +5,8 @@
  * long-name checksum, timestamps stored as UTC whatever TZ says,
  * refusals before any write, read-back of everything written (our reader
  * and mtools), images made by mkfs.fat + mcopy read by ours, corrupt boot
- * sectors and looping chains refused without crashing, the pipeline.
+ * sectors, looping chains and impossible sizes refused without crashing,
+ * the pipeline.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1074,6 +1075,69 @@ static void test_corrupt_chains(void **state)
     md_ctx_free(ctx);
 }
 
+/* Found by fuzz-fat: a directory entry whose size is near 4 GiB made
+ * md_fat_read_file() allocate that size before following the chain (an
+ * out-of-memory crash under libFuzzer), and a looping chain be read round
+ * until the size.  A size larger than the data area is refused first. */
+static void test_corrupt_size(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_image *img = new_image(ctx, "size.img", 4 << 20); /* FAT12 */
+    md_fat_stat st = MD_FAT_STAT_INIT;
+    uint8_t *root, b[4];
+    uint64_t root_off, ent = 0;
+    size_t root_len, i, n = 0;
+    md_tree *t;
+    md_fat *f;
+    void *data = NULL;
+    int fd;
+
+    (void)state;
+    assert_int_equal(md_tree_new(ctx, &t), 0);
+    assert_int_equal(md_tree_add_data(t, "big.bin", "0123456789", 10, NULL), 0);
+    assert_int_equal(md_fat_format(img, 0, NULL, &f), 0);
+    assert_int_equal(md_fat_populate(f, t, NULL), 0);
+    root_off = (uint64_t)(f->g.reserved + (uint64_t)f->g.nfats * f->g.fat_sectors) * f->g.sector_size;
+    root_len = (size_t)f->g.root_entries * 32;
+    md_fat_close(f);
+    root = malloc(root_len);
+    assert_non_null(root);
+    fd = open(md_image_path(img), O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(md_pread_full(fd, root, root_len, root_off), 0);
+    close(fd);
+    for (i = 0; i < root_len; i += 32)
+        if (!memcmp(root + i, "BIG     BIN", 11)) {
+            ent = root_off + i;
+            n++;
+        }
+    free(root);
+    assert_int_equal(n, 1);
+
+    md_put_le32(b, 0xfffffff0u);
+    patch(md_image_path(img), ent + 28, b, 4);
+    assert_int_equal(md_fat_open(img, 0, MD_FAT_RDONLY, &f), 0);
+    /* listed and stat'ed with the size it says */
+    assert_int_equal(md_fat_stat_path(f, "big.bin", &st), 0);
+    assert_int_equal(st.size, 0xfffffff0u);
+    assert_int_equal(md_fat_read_file(f, "big.bin", &data, &n), -EIO);
+    assert_null(data);
+    if (!strstr(md_ctx_errmsg(ctx), "big.bin: its size, 4294967280 bytes, is larger than"))
+        fail_msg("md_fat_read_file: '%s'", md_ctx_errmsg(ctx));
+    assert_int_equal(md_fat_extract_file(f, "big.bin", tpath("size.out")), -EIO);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "is larger than"));
+    assert_int_equal(access(tpath("size.out"), F_OK), -1);
+    fd = open(tpath("size.fd"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(md_fat_extract_fd(f, "big.bin", fd), -EIO);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "is larger than"));
+    close(fd);
+    md_fat_close(f);
+    md_image_free(img);
+    md_tree_free(t);
+    md_ctx_free(ctx);
+}
+
 /* ---- the pipeline ------------------------------------------------------------------------ */
 
 static void test_disk_pipeline(void **state)
@@ -1203,6 +1267,7 @@ int main(void)
         cmocka_unit_test(test_populate_opened),
         cmocka_unit_test(test_corrupt_bpb),
         cmocka_unit_test(test_corrupt_chains),
+        cmocka_unit_test(test_corrupt_size),
         cmocka_unit_test(test_disk_pipeline),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

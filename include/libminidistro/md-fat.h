@@ -227,7 +227,8 @@ MD_API int md_fat_list(md_fat *fat, const char *path, md_fat_list_fn fn, void *u
  * Read regular file @path into a new buffer (NUL-terminated for
  * convenience, the terminator not counted in @size); free it with free(3).
  * Errors: -ENOENT, -EISDIR, -ENOMEM, -EIO (chain shorter than the size,
- * or broken).
+ * or broken; a size larger than the filesystem's data clusters, refused
+ * before anything is allocated or read).
  */
 MD_API int md_fat_read_file(md_fat *fat, const char *path, void **data, size_t *size);
 
