@@ -329,14 +329,23 @@ int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_data *s, uint3
     *ret = ino;
     return 0;
 undo:
-    /* the new inode and its blocks go back: nothing names it yet */
+    /* the new inode and its blocks go back: nothing names it yet.  The
+     * message names the file: the block writers below only know the inode
+     * ("writing file data: No space left on device" said neither which file
+     * nor, before the error table was read, why) */
     {
         char msg[MD_ERRMSG_MAX];
+        const char *name = s->name ? s->name : "";
+        size_t nl = strlen(name);
+        bool named;
+
         snprintf(msg, sizeof(msg), "%s", md_ctx_errmsg(x->ctx));
+        named = !nl || (!strncmp(msg, name, nl) && msg[nl] == ':');
         if (md_ext_release_inode(x, ino, &in) < 0)
-            md_error(x->ctx, r, "%s (and the half-written inode %u could not be freed)", msg, ino);
+            md_error(x->ctx, r, "%s%s%s (and the half-written inode %u could not be freed)",
+                     named ? "" : name, named ? "" : ": ", msg, ino);
         else
-            md_error(x->ctx, r, "%s", msg);
+            md_error(x->ctx, r, "%s%s%s", named ? "" : name, named ? "" : ": ", msg);
     }
     return r;
 }
