@@ -263,8 +263,24 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
                 r = md_error(x->ctx, -ECANCELED, "cancelled");
         }
     }
-    if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL))
+    if (r == 0 && s->fd >= 0 && s->own_fd && !s->off) {
+        /* a file that shrank reads as a hole to its old end through
+         * SEEK_DATA, not as a short read: its size says it changed */
+        struct stat st;
+        if (fstat(s->fd, &st) == 0 && (uint64_t)st.st_size != s->size)
+            r = md_error(x->ctx, -ESTALE, "%s: file changed while the image was being built (%llu "
+                         "bytes now, %llu when it was listed)", s->name,
+                         (unsigned long long)st.st_size, (unsigned long long)s->size);
+    }
+    if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL)) {
         r = fmaps_commit(x, ino, in, &maps);
+    } else if (r < 0) {
+        /* the blocks written so far belong to no extent yet: releasing the
+         * inode would not free them (they were left marked in use) */
+        size_t i;
+        for (i = 0; i < maps.n; i++)
+            ext2fs_block_alloc_stats_range(x->fs, maps.v[i].p, (blk_t)maps.v[i].n, -1);
+    }
     free(maps.v);
     free(buf);
     return r;
