@@ -364,8 +364,24 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
         if (r == 0)
             r = data_written(x, NULL, false, got, progress_done, po);
     }
-    if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL))
+    if (r == 0 && s->fd >= 0 && s->own_fd && !s->off) {
+        /* a file that shrank reads as a hole to its old end through
+         * SEEK_DATA, not as a short read: its size says it changed */
+        struct stat st;
+        if (fstat(s->fd, &st) == 0 && (uint64_t)st.st_size != s->size)
+            r = md_error(x->ctx, -ESTALE, "%s: file changed while the image was being built (%llu "
+                         "bytes now, %llu when it was listed)", s->name,
+                         (unsigned long long)st.st_size, (unsigned long long)s->size);
+    }
+    if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL)) {
         r = fmaps_commit(x, ino, in, &maps);
+    } else if (r < 0) {
+        /* the blocks written so far belong to no extent yet: releasing the
+         * inode would not free them (they were left marked in use) */
+        size_t i;
+        for (i = 0; i < maps.n; i++)
+            ext2fs_block_alloc_stats_range(x->fs, maps.v[i].p, (blk_t)maps.v[i].n, -1);
+    }
     free(maps.v);
     free(buf);
     return r;
@@ -431,14 +447,23 @@ int md_ext_create_file(md_ext *x, ext2_ino_t dir, const struct md_data *s,
     *ret = ino;
     return 0;
 undo:
-    /* the new inode and its blocks go back: nothing names it yet */
+    /* the new inode and its blocks go back: nothing names it yet.  The
+     * message names the file: the block writers below only know the inode
+     * ("writing file data: No space left on device" said neither which file
+     * nor, before the error table was read, why) */
     {
         char msg[MD_ERRMSG_MAX];
+        const char *name = s->name ? s->name : "";
+        size_t nl = strlen(name);
+        bool named;
+
         snprintf(msg, sizeof(msg), "%s", md_ctx_errmsg(x->ctx));
+        named = !nl || (!strncmp(msg, name, nl) && msg[nl] == ':');
         if (md_ext_release_inode(x, ino, &in) < 0)
-            md_error(x->ctx, r, "%s (and the half-written inode %u could not be freed)", msg, ino);
+            md_error(x->ctx, r, "%s%s%s (and the half-written inode %u could not be freed)",
+                     named ? "" : name, named ? "" : ": ", msg, ino);
         else
-            md_error(x->ctx, r, "%s", msg);
+            md_error(x->ctx, r, "%s%s%s", named ? "" : name, named ? "" : ": ", msg);
     }
     return r;
 }

@@ -400,16 +400,92 @@ static int populate_target(struct populate *st)
     return 0;
 }
 
+/* Regular files of the tree the filesystem already holds (as regular
+ * files): each keeps its blocks until its new copy is written.  Only for
+ * the message of a tree that does not fit. */
+static uint64_t count_replaced(struct populate *st)
+{
+    md_ext *x = st->x;
+    uint64_t n = 0;
+    size_t i;
+
+    if (st->target_new)
+        return 0;
+    for (i = 0; i < st->tree->n; i++) {
+        const struct md_entry *e = st->tree->v[i];
+        struct ext2_inode in;
+        ext2_ino_t ino;
+
+        if (S_ISREG(e->mode) &&
+            ext2fs_namei(x->fs, EXT2_ROOT_INO, st->tino, e->path, &ino) == 0 &&
+            ext2fs_read_inode(x->fs, ino, &in) == 0 && LINUX_S_ISREG(in.i_mode))
+            n++;
+    }
+    return n;
+}
+
+/* A non-directory of the tree over a directory the filesystem holds at its
+ * path is refused when its turn comes; say so before the first write
+ * instead (entries sorted before it would already be written).  Tree
+ * directories are followed down the directories the filesystem holds under
+ * their names; below a name the filesystem holds as anything else (the tree
+ * replaces it with a new directory) nothing can be in the way. */
+static int check_in_the_way(struct populate *st)
+{
+    md_ext *x = st->x;
+    md_tree *tree = st->tree;
+    ext2_ino_t *fsdir;
+    size_t i;
+    int r = 0;
+
+    if (st->target_new)
+        return 0;
+    fsdir = calloc(tree->n + 2, sizeof(*fsdir)); /* by tree inode: what the filesystem holds */
+    if (!fsdir)
+        return md_error(x->ctx, -ENOMEM, "out of memory");
+    for (i = 0; i < tree->n && r == 0; i++) {
+        const struct md_entry *e = tree->v[i];
+        const char *slash = strrchr(e->path, '/');
+        const char *name = slash ? slash + 1 : e->path;
+        ext2_ino_t dir = st->parent[i] ? fsdir[st->parent[i]] : st->tino, ino;
+        struct ext2_inode in;
+        errcode_t err;
+
+        if (!dir)
+            continue;
+        err = ext2fs_lookup(x->fs, dir, name, (int)strlen(name), NULL, &ino);
+        if (err == EXT2_ET_FILE_NOT_FOUND)
+            continue;
+        if (!err)
+            err = ext2fs_read_inode(x->fs, ino, &in);
+        if (err) {
+            r = md_ext_error(x->ctx, err, "%s", e->path);
+        } else if (S_ISDIR(e->mode)) {
+            if (LINUX_S_ISDIR(in.i_mode) && e->ino < tree->n + 2)
+                fsdir[e->ino] = ino;
+        } else if (LINUX_S_ISDIR(in.i_mode)) {
+            r = md_error(x->ctx, -EISDIR, "%s: is a directory in the filesystem; cannot replace it",
+                         e->path);
+        }
+    }
+    free(fsdir);
+    return r;
+}
+
 /* validate before the first write */
 static int populate_check_space(struct populate *st)
 {
     md_ext *x = st->x;
     struct need need = { 0, 0, 0 };
-    uint64_t free_b, free_i;
+    uint64_t free_b, free_i, replaced;
+    char why[160] = "";
     unsigned kb;
     int r;
 
     r = parent_inos(x, st->tree, &st->parent);
+    if (r < 0)
+        return r;
+    r = check_in_the_way(st);
     if (r < 0)
         return r;
     r = estimate(x, st->tree, st->parent, &need);
@@ -422,12 +498,18 @@ static int populate_check_space(struct populate *st)
         return 0;
     }
     kb = x->fs->blocksize / 1024;
+    replaced = count_replaced(st);
+    if (replaced)
+        snprintf(why, sizeof(why), " (the %llu file%s it replaces %s freed only once %s new "
+                 "cop%s written: both copies must fit)", (unsigned long long)replaced,
+                 replaced == 1 ? "" : "s", replaced == 1 ? "is" : "are",
+                 replaced == 1 ? "its" : "their", replaced == 1 ? "y is" : "ies are");
     return md_error(x->ctx, -ENOSPC,
                     "the tree does not fit: it needs about %llu KiB (%llu blocks) and %llu inodes, "
-                    "the filesystem has %llu KiB (%llu blocks) and %llu inodes free",
+                    "the filesystem has %llu KiB (%llu blocks) and %llu inodes free%s",
                     (unsigned long long)(need.blocks * kb), (unsigned long long)need.blocks,
                     (unsigned long long)need.inodes, (unsigned long long)(free_b * kb),
-                    (unsigned long long)free_b, (unsigned long long)free_i);
+                    (unsigned long long)free_b, (unsigned long long)free_i, why);
 }
 
 /* The first writes: a missing target; then the per-tree-inode arrays. */

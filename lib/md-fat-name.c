@@ -373,8 +373,8 @@ static size_t sfn_part(const uint8_t *p, size_t len, bool lower, bool first, cha
             c = 0xe5; /* a first byte 0xE5 is stored as 0x05 */
         if (c >= 0x80)
             c = cp437_high[c - 0x80];
-        else if (c < 0x20 || c == 0x7f)
-            c = '?';
+        else if (c < 0x20 || c == 0x7f || c == '/')
+            c = '?'; /* '/' too: a name is one path component */
         else if (lower && c >= 'A' && c <= 'Z')
             c += 32;
         o += utf8_put(c, out + o);

@@ -155,10 +155,20 @@ static bool lfn_take(struct lfn *l, const uint8_t *e, char *out)
     return true;
 }
 
+/* A name md_fat_list() may give: one path component, so that a caller who
+ * joins it to the directory's path reaches the entry and nothing else (an
+ * empty name is the directory itself, ".." its parent, "a/b" another). */
+static bool usable_name(const char *s)
+{
+    return *s && strcmp(s, ".") && strcmp(s, "..") && !strchr(s, '/');
+}
+
 /* Call @fn for each entry of the directory in @b (@len bytes) but ".", ".."
- * and the volume label. */
+ * and the volume label.  A long name that is not one path component gives
+ * way to the short name, as one whose checksum is wrong does; an entry
+ * whose short name is blank too is left out, counted in *@unnamed. */
 static int dir_walk(md_fat *f, const uint8_t *b, size_t len, int (*fn)(void *ud, struct dent *d),
-                    void *ud)
+                    void *ud, size_t *unnamed)
 {
     struct lfn *l = malloc(sizeof(*l));
     struct dent *d = malloc(sizeof(*d));
@@ -192,8 +202,13 @@ static int dir_walk(md_fat *f, const uint8_t *b, size_t len, int (*fn)(void *ud,
             l->active = false;
             continue;
         }
-        if (!lfn_take(l, e, d->name))
+        if (!lfn_take(l, e, d->name) || !usable_name(d->name))
             md_fat_sfn_display(e, e[12], d->name);
+        if (!usable_name(d->name)) {
+            if (unnamed)
+                ++*unnamed;
+            continue;
+        }
         fill_stat(f, e, &d->st);
         r = fn(ud, d);
         if (r)
@@ -264,7 +279,7 @@ static int lookup(md_fat *f, const char *path, struct dent *out, uint32_t *dcl)
         s.want = comp;
         s.hit = out;
         s.found = false;
-        r = dir_walk(f, b, len, find_one, &s);
+        r = dir_walk(f, b, len, find_one, &s, NULL);
         free(b);
         if (r < 0)
             break;
@@ -339,7 +354,7 @@ MD_API int md_fat_list(md_fat *f, const char *path, md_fat_list_fn fn, void *use
     struct collect c;
     struct dent *d;
     uint8_t *b = NULL;
-    size_t len, i;
+    size_t len, i, unnamed = 0;
     uint32_t dcl = 0;
     int r;
 
@@ -358,8 +373,11 @@ MD_API int md_fat_list(md_fat *f, const char *path, md_fat_list_fn fn, void *use
         return r;
     memset(&c, 0, sizeof(c));
     c.f = f;
-    r = dir_walk(f, b, len, collect_one, &c);
+    r = dir_walk(f, b, len, collect_one, &c, &unnamed);
     free(b);
+    if (r == 0 && unnamed)
+        md_warn(f->ctx, "%s: %zu directory entr%s without a name (a blank short name) left out: "
+                "corrupt filesystem?", path && *path ? path : "/", unnamed, unnamed == 1 ? "y" : "ies");
     if (r == 0 && c.n)
         qsort(c.v, c.n, sizeof(*c.v), cmp_dent);
     for (i = 0; r == 0 && i < c.n; i++) {
@@ -395,6 +413,14 @@ static int read_stream(md_fat *f, const char *path, int (*fn)(void *ud, const vo
         return r;
     if (size_ret)
         *size_ret = size;
+    /* a size no chain can hold is refused before anything is allocated for
+     * it (md_fat_read_file() takes the size as its buffer's), and bounds the
+     * reading of a chain that loops to the size of the data area */
+    if (size > (uint64_t)f->g.clusters * f->cluster_bytes)
+        return md_error(f->ctx, -EIO, "%s: its size, %llu bytes, is larger than the filesystem's "
+                        "%llu bytes of data clusters: corrupt filesystem", path,
+                        (unsigned long long)size,
+                        (unsigned long long)f->g.clusters * f->cluster_bytes);
     if (size && (c < 2 || c >= f->g.clusters + 2))
         return md_error(f->ctx, -EIO, "%s: %llu bytes starting at cluster %u, outside the filesystem: "
                         "corrupt", path, (unsigned long long)size, c);

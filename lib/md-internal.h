@@ -166,7 +166,8 @@ int md_uki_write_fd(md_ctx *ctx, int fd, const char *name, const md_uki_opts *op
 
 
 /* JSON string literal of @s ("null" for NULL) on @f: quotes, backslashes
- * and control characters escaped. */
+ * and control characters (C0, DEL, C1) escaped, bytes that are not UTF-8
+ * as U+FFFD (JSON text is UTF-8). */
 #include <stdio.h>
 void md_json_put(FILE *f, const char *s);
 

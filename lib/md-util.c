@@ -501,37 +501,85 @@ MD_API int md_parse_size(const char *s, uint64_t *ret)
     return 0;
 }
 
-void md_json_put(FILE *f, const char *s)
+/* The length of the UTF-8 sequence at @s if it is a valid one (no
+ * overlong form, no surrogate, at most U+10FFFF), else 0. */
+static size_t utf8_len(const unsigned char *s, uint32_t *cp)
 {
+    size_t n, i;
+    uint32_t c;
+
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2, c = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, c = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, c = s[0] & 0x07;
+    else
+        return 0;
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+        (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return n;
+}
+
+void md_json_put(FILE *f, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+
     if (!s) {
         fputs("null", f);
         return;
     }
     fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            fprintf(f, "\\u%04x", c);
+    while (*s) {
+        uint32_t cp = 0;
+        size_t n = utf8_len(s, &cp);
+
+        if (n == 1 && (*s == '"' || *s == '\\'))
+            fprintf(f, "\\%c", *s);
+        else if (!n)
+            fputs("\\ufffd", f); /* not UTF-8: JSON text must be (RFC 8259) */
+        else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+            fprintf(f, "\\u%04x", (unsigned)cp);
         else
-            fputc(c, f);
+            fwrite(s, 1, n, f);
+        s += n ? n : 1;
     }
     fputc('"', f);
 }
 
 /* Text for a terminal or a line-oriented listing: control characters (and
- * the backslash that introduces the escapes) never reach the output raw. */
-static void text_put(FILE *f, const char *s)
+ * the backslash that introduces the escapes) never reach the output raw.
+ * Control characters, C0 and C1 (U+0080..U+009F: U+009B is a CSI to some
+ * terminals), and bytes that are not UTF-8 (a lone 0x9B is the 8-bit CSI)
+ * as \xNN per byte; a backslash doubled. */
+static void text_put(FILE *f, const char *str)
 {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '\\')
+    const unsigned char *s = (const unsigned char *)str;
+
+    while (*s) {
+        uint32_t cp = 0;
+        size_t n = utf8_len(s, &cp), i;
+
+        if (n == 1 && *s == '\\') {
             fputs("\\\\", f);
-        else if (c < 0x20 || c == 0x7f)
-            fprintf(f, "\\x%02x", c);
-        else
-            fputc(c, f);
+        } else if (!n || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+            for (i = 0; i < (n ? n : 1); i++)
+                fprintf(f, "\\x%02x", s[i]);
+        } else {
+            fwrite(s, 1, n, f);
+        }
+        s += n ? n : 1;
     }
 }
 

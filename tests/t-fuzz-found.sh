@@ -13,6 +13,18 @@
 #   3. fuzz-parse: an MBR partition of type 0xee (GPT protective) makes the
 #      disk a protective MBR without a GPT: libblkid and the kernel then see
 #      no partition at all; mdimg must refuse it or write a table they see.
+#   4. fuzz-fat: a FAT directory entry saying 4 GiB for a one-cluster file
+#      made md_fat_read_file() allocate 4 GiB before following the chain
+#      (test-fat's test_corrupt_size), and a looping chain would have been
+#      read round until then.  `disk cp` (which streams) out of it must
+#      refuse it as corrupt before reading, naming the impossible size, in
+#      1 GiB of address space; fsck.fat -n confirms the damage.
+#   5. fuzz-fat: a FAT short entry of blanks was listed with an empty name
+#      (`disk ls` printed an empty line; a caller joining names to paths got
+#      the directory itself), and a '/' in a short or long name went through:
+#      every name listed must be one path component ('/' reads as '?', a long
+#      name with '/' gives way to the short one, a blank entry is left out
+#      with a warning), and what is listed can be copied out by that name.
 set -u
 . "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 MDIMG=${MDIMG:-mdimg}
@@ -83,5 +95,80 @@ if [ "$st" = 0 ]; then
 else
     expect_refusal "MBR partition of type 0xee" "$st"
 fi
+
+# ---- 4. a FAT file whose entry says 4 GiB -----------------------------------------
+mkdir -p fat
+printf '0123456789' > fat/BIG.BIN
+"$MDIMG" -q disk create fat.img --size 128K --fs fat12 fat || md_die "making fat.img failed"
+# the short entry "BIG     BIN" (an 8.3 name in upper case has no long name); its
+# 32-bit size is at byte 28
+off=$(grep -obUa 'BIG     BIN' fat.img | head -n 1 | cut -d: -f1)
+[ -n "$off" ] || md_die "no directory entry BIG.BIN in fat.img"
+printf '\360\377\377\377' | dd of=fat.img bs=1 seek=$((off + 28)) conv=notrunc status=none
+cp fat.img fat.orig
+if md_want_tool fsck.fat dosfstools; then
+    if fsck.fat -n fat.img > fsck.out 2>&1; then
+        md_fail "fsck.fat -n finds nothing wrong with the patched image: the fixture is wrong"
+        cat fsck.out >&2
+    else
+        md_ok "fsck.fat -n: $(grep -i 'BIG' fsck.out | head -n 1)"
+    fi
+fi
+"$MDIMG" disk ls -l fat.img:/ > out 2> err ||
+    md_fail "disk ls -l of the damaged image failed: $(cat err)"
+grep -q '4294967280.*BIG.BIN' out || md_fail "disk ls -l does not show BIG.BIN's 4294967280 bytes: $(cat out)"
+if grep -q __asan_init "$MDIMG"; then
+    "$MDIMG" disk cp fat.img:/BIG.BIN big.out > out 2> err
+else
+    (ulimit -v 1048576 && exec "$MDIMG" disk cp fat.img:/BIG.BIN big.out) > out 2> err
+fi
+expect_refusal "disk cp of a FAT file whose entry says 4 GiB" $?
+grep -q 'BIG.BIN: its size, 4294967280 bytes, is larger than' err ||
+    md_fail "disk cp: the message does not say the size is impossible: $(cat err)"
+if grep -qi 'out of memory' err; then
+    md_fail "a 10-byte file said to be 4 GiB ran out of memory: $(cat err)"
+fi
+[ ! -e big.out ] || md_fail "disk cp left big.out"
+ls -a | grep -q '^\.big\.out' && md_fail "disk cp left a temporary file: $(ls -a)"
+cmp -s fat.img fat.orig || md_fail "disk cp changed the image it read"
+
+# ---- 5. names that are not one path component -------------------------------------
+mkdir -p names
+printf 'ab\n' > names/AB.TXT
+printf 'cd\n' > names/CD.TXT
+printf 'long\n' > 'names/A long name.txt'
+printf 'keep\n' > names/keep.txt
+"$MDIMG" -q disk create names.img --size 128K --fs fat12 names || md_die "making names.img failed"
+for n in 'AB      TXT' 'CD      TXT' 'ALONGN~1TXT'; do
+    grep -obUa "$n" names.img | head -n 1 | cut -d: -f1
+done > offsets
+[ "$(wc -l < offsets)" = 3 ] || md_die "names.img lacks one of its short entries"
+ab=$(sed -n 1p offsets) cd=$(sed -n 2p offsets) lfn=$(sed -n 3p offsets)
+printf '/' | dd of=names.img bs=1 seek=$((ab + 1)) conv=notrunc status=none
+printf '           ' | dd of=names.img bs=1 seek="$cd" conv=notrunc status=none
+# the long name's first slot is the entry before its short one; its second
+# character, at byte 3 of the slot, becomes '/'
+printf '/' | dd of=names.img bs=1 seek=$((lfn - 32 + 3)) conv=notrunc status=none
+if md_want_tool fsck.fat dosfstools; then
+    fsck.fat -n names.img > fsck.out 2>&1 &&
+        { md_fail "fsck.fat -n finds nothing wrong with names.img: the fixture is wrong"; cat fsck.out >&2; }
+fi
+"$MDIMG" disk ls names.img:/ > out 2> err
+st=$?
+if [ "$st" != 0 ]; then
+    md_fail "disk ls of damaged names: status $st: $(cat err)"
+else
+    grep -qx '' out && md_fail "disk ls prints an empty name: $(cat out)"
+    grep -q '/' out && md_fail "disk ls prints a name with '/': $(cat out)"
+    [ "$(tr '\n' ' ' < out)" = 'A?.TXT ALONGN~1.TXT keep.txt ' ] ||
+        md_fail "disk ls of damaged names: $(tr '\n' ' ' < out)"
+    grep -q '1 directory entry without a name' err ||
+        md_fail "disk ls does not say an entry was left out: $(cat err)"
+    md_ok "disk ls of damaged names: $(tr '\n' ' ' < out); $(cat err)"
+fi
+"$MDIMG" disk cp 'names.img:/A?.TXT' ab.out 2> err && [ "$(cat ab.out)" = ab ] ||
+    md_fail "disk cp of the name listed (A?.TXT): $(cat err)"
+"$MDIMG" disk cp 'names.img:/ALONGN~1.TXT' long.out 2> err && [ "$(cat long.out)" = long ] ||
+    md_fail "disk cp of the name listed (ALONGN~1.TXT): $(cat err)"
 
 md_done "t-fuzz-found: fuzzer findings stay fixed"

@@ -5,7 +5,8 @@
  * long-name checksum, timestamps stored as UTC whatever TZ says,
  * refusals before any write, read-back of everything written (our reader
  * and mtools), images made by mkfs.fat + mcopy read by ours, corrupt boot
- * sectors and looping chains refused without crashing, the pipeline.
+ * sectors, looping chains and impossible sizes refused without crashing,
+ * the pipeline.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1074,6 +1075,146 @@ static void test_corrupt_chains(void **state)
     md_ctx_free(ctx);
 }
 
+/* Found by fuzz-fat: a directory entry whose size is near 4 GiB made
+ * md_fat_read_file() allocate that size before following the chain (an
+ * out-of-memory crash under libFuzzer), and a looping chain be read round
+ * until the size.  A size larger than the data area is refused first. */
+static void test_corrupt_size(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_image *img = new_image(ctx, "size.img", 4 << 20); /* FAT12 */
+    md_fat_stat st = MD_FAT_STAT_INIT;
+    uint8_t *root, b[4];
+    uint64_t root_off, ent = 0;
+    size_t root_len, i, n = 0;
+    md_tree *t;
+    md_fat *f;
+    void *data = NULL;
+    int fd;
+
+    (void)state;
+    assert_int_equal(md_tree_new(ctx, &t), 0);
+    assert_int_equal(md_tree_add_data(t, "big.bin", "0123456789", 10, NULL), 0);
+    assert_int_equal(md_fat_format(img, 0, NULL, &f), 0);
+    assert_int_equal(md_fat_populate(f, t, NULL), 0);
+    root_off = (uint64_t)(f->g.reserved + (uint64_t)f->g.nfats * f->g.fat_sectors) * f->g.sector_size;
+    root_len = (size_t)f->g.root_entries * 32;
+    md_fat_close(f);
+    root = malloc(root_len);
+    assert_non_null(root);
+    fd = open(md_image_path(img), O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(md_pread_full(fd, root, root_len, root_off), 0);
+    close(fd);
+    for (i = 0; i < root_len; i += 32)
+        if (!memcmp(root + i, "BIG     BIN", 11)) {
+            ent = root_off + i;
+            n++;
+        }
+    free(root);
+    assert_int_equal(n, 1);
+
+    md_put_le32(b, 0xfffffff0u);
+    patch(md_image_path(img), ent + 28, b, 4);
+    assert_int_equal(md_fat_open(img, 0, MD_FAT_RDONLY, &f), 0);
+    /* listed and stat'ed with the size it says */
+    assert_int_equal(md_fat_stat_path(f, "big.bin", &st), 0);
+    assert_int_equal(st.size, 0xfffffff0u);
+    assert_int_equal(md_fat_read_file(f, "big.bin", &data, &n), -EIO);
+    assert_null(data);
+    if (!strstr(md_ctx_errmsg(ctx), "big.bin: its size, 4294967280 bytes, is larger than"))
+        fail_msg("md_fat_read_file: '%s'", md_ctx_errmsg(ctx));
+    assert_int_equal(md_fat_extract_file(f, "big.bin", tpath("size.out")), -EIO);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "is larger than"));
+    assert_int_equal(access(tpath("size.out"), F_OK), -1);
+    fd = open(tpath("size.fd"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(md_fat_extract_fd(f, "big.bin", fd), -EIO);
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "is larger than"));
+    close(fd);
+    md_fat_close(f);
+    md_image_free(img);
+    md_tree_free(t);
+    md_ctx_free(ctx);
+}
+
+/* Found by fuzz-fat: md_fat_list() gave an empty name for a short entry of
+ * blanks, and would give a long name holding '/' or a short name with a
+ * '/' byte as they were: a caller joining them to the directory's path gets
+ * the directory itself or another path.  Now every name is one component:
+ * such a long name gives way to the short name, '/' in a short name reads
+ * as '?', a blank one is left out with a warning; lookups agree. */
+static void test_unusable_names(void **state)
+{
+    static const char want[] = "A?.TXT|A/.TXT|f|1|1700000000\n"
+                               "ALONGN~1.TXT|ALONGN~1.TXT|f|1|1700000000\n"
+                               "Other long one.txt|OTHERL~1.TXT|f|1|1700000000\n"
+                               "keep.txt|KEEP.TXT|f|1|1700000000\n";
+    md_ctx *ctx = new_ctx();
+    md_image *img = new_image(ctx, "names.img", 4 << 20);
+    struct listing *l = calloc(1, sizeof(*l));
+    md_fat_stat st = MD_FAT_STAT_INIT;
+    struct logbuf log;
+    uint8_t *root;
+    uint64_t root_off, ab = 0, cd = 0, lfn = 0;
+    size_t root_len, i;
+    md_tree *t;
+    md_fat *f;
+    int fd;
+
+    (void)state;
+    assert_non_null(l);
+    memset(&log, 0, sizeof(log));
+    md_ctx_set_log_fn(ctx, log_cb, &log, MD_LOG_WARNING);
+    assert_int_equal(md_tree_new(ctx, &t), 0);
+    assert_int_equal(md_tree_add_data(t, "AB.TXT", "1", 1, NULL), 0);
+    assert_int_equal(md_tree_add_data(t, "CD.TXT", "2", 1, NULL), 0);
+    assert_int_equal(md_tree_add_data(t, "A long name.txt", "3", 1, NULL), 0);
+    assert_int_equal(md_tree_add_data(t, "Other long one.txt", "4", 1, NULL), 0);
+    assert_int_equal(md_tree_add_data(t, "keep.txt", "5", 1, NULL), 0);
+    assert_int_equal(md_fat_format(img, 0, NULL, &f), 0);
+    assert_int_equal(md_fat_populate(f, t, NULL), 0);
+    root_off = (uint64_t)(f->g.reserved + (uint64_t)f->g.nfats * f->g.fat_sectors) * f->g.sector_size;
+    root_len = (size_t)f->g.root_entries * 32;
+    md_fat_close(f);
+    root = malloc(root_len);
+    assert_non_null(root);
+    fd = open(md_image_path(img), O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(md_pread_full(fd, root, root_len, root_off), 0);
+    close(fd);
+    for (i = 32; i < root_len; i += 32) {
+        if (!memcmp(root + i, "AB      TXT", 11))
+            ab = root_off + i;
+        if (!memcmp(root + i, "CD      TXT", 11))
+            cd = root_off + i;
+        if (!memcmp(root + i, "ALONGN~1TXT", 11))
+            lfn = root_off + i - 32; /* its first slot: "A long name.t" */
+    }
+    free(root);
+    assert_true(ab && cd && lfn);
+    patch(md_image_path(img), ab + 1, "/", 1);              /* "A/      TXT" */
+    patch(md_image_path(img), cd, "           ", 11);       /* a blank short name */
+    patch(md_image_path(img), lfn + 3, "/\0", 2);           /* "A/long name.txt" */
+
+    assert_int_equal(md_fat_open(img, 0, MD_FAT_RDONLY, &f), 0);
+    assert_int_equal(md_fat_list(f, "/", list_cb, l), 0);
+    assert_string_equal(l->text, want);
+    assert_int_equal(log.n, 1);
+    assert_non_null(strstr(log.text, "/: 1 directory entry without a name"));
+    /* the names listed are the names looked up */
+    assert_int_equal(md_fat_stat_path(f, "/A?.TXT", &st), 0);
+    assert_int_equal(st.size, 1);
+    assert_int_equal(md_fat_stat_path(f, "/ALONGN~1.TXT", &st), 0);
+    assert_int_equal(md_fat_stat_path(f, "/A long name.txt", &st), -ENOENT);
+    assert_int_equal(md_fat_stat_path(f, "/keep.txt", &st), 0);
+    md_fat_close(f);
+    free(l);
+    md_image_free(img);
+    md_tree_free(t);
+    md_ctx_free(ctx);
+}
+
 /* ---- the pipeline ------------------------------------------------------------------------ */
 
 static void test_disk_pipeline(void **state)
@@ -1203,6 +1344,8 @@ int main(void)
         cmocka_unit_test(test_populate_opened),
         cmocka_unit_test(test_corrupt_bpb),
         cmocka_unit_test(test_corrupt_chains),
+        cmocka_unit_test(test_corrupt_size),
+        cmocka_unit_test(test_unusable_names),
         cmocka_unit_test(test_disk_pipeline),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

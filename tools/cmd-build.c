@@ -113,8 +113,9 @@ static double now_s(void)
 }
 
 /* Where helper script NAME (scripts/build-kernel, scripts/build-busybox) is:
- * $ENV, the source tree this mdimg was built in (build dirs live inside it),
- * or $PATH. */
+ * $ENV, the source tree this mdimg was built in (a build directory inside
+ * it, or the one named by the mdimg-srcdir file meson writes next to an
+ * uninstalled mdimg), the installed share directory, or $PATH. */
 static char *find_script(const char *name, const char *env_name)
 {
     char exe[PATH_MAX], *p;
@@ -131,12 +132,27 @@ static char *find_script(const char *name, const char *env_name)
         exe[n] = '\0';
         p = strrchr(exe, '/');
         if (p) {
+            char cand[2 * PATH_MAX], src[PATH_MAX];
+            FILE *f;
+
             *p = '\0';
             for (i = 0; rel[i]; i++) {
-                char cand[2 * PATH_MAX];
                 snprintf(cand, sizeof(cand), "%s%s%s", exe, rel[i], name);
                 if (access(cand, X_OK) == 0)
                     return realpath(cand, NULL);
+            }
+            snprintf(cand, sizeof(cand), "%s/mdimg-srcdir", exe);
+            f = fopen(cand, "re");
+            if (f) {
+                if (fgets(src, sizeof(src), f)) {
+                    src[strcspn(src, "\n")] = '\0';
+                    snprintf(cand, sizeof(cand), "%s/scripts/%s", src, name);
+                    if (*src == '/' && access(cand, X_OK) == 0) {
+                        fclose(f);
+                        return realpath(cand, NULL);
+                    }
+                }
+                fclose(f);
             }
         }
     }

@@ -100,9 +100,13 @@ MD_API const char *md_strerror(int err);
 MD_API int md_parse_size(const char *s, uint64_t *ret);
 
 /* md_quote() styles */
-#define MD_QUOTE_JSON 1u  /* a JSON string literal, quotes included ("null" for NULL) */
-#define MD_QUOTE_TEXT 2u  /* for terminals and text listings: control characters as \xNN,
-                           * a backslash doubled; everything else as is ("" for NULL) */
+#define MD_QUOTE_JSON 1u  /* a JSON string literal, quotes included ("null" for NULL);
+                           * control characters (C0, DEL, C1) as \u00NN, bytes that are
+                           * not UTF-8 as \ufffd */
+#define MD_QUOTE_TEXT 2u  /* for terminals and text listings: control characters (C0,
+                           * DEL and C1, U+0080..U+009F) and bytes that are not UTF-8 as
+                           * \xNN per byte, a backslash doubled; everything else as is
+                           * ("" for NULL) */
 
 /**
  * Quote @s for output (file names in listings are untrusted bytes: a name

@@ -216,7 +216,11 @@ typedef int (*md_fat_list_fn)(void *userdata, const char *name, const md_fat_sta
  * Call @fn for every entry of directory @path except ".", ".." and the
  * volume label, sorted by name (byte order).  Long names are reassembled
  * from their entries and used only when their checksum matches the short
- * entry they belong to.  Cluster chains are followed with a bound (a loop
+ * entry they belong to.  A name given is always one path component (never
+ * empty, "." or "..", no '/'): a long name that is not gives way to the
+ * short name, in which '/' and control characters read as '?'; an entry
+ * whose short name is blank too is left out, with a warning logged on the
+ * context.  Cluster chains are followed with a bound (a loop
  * or a chain longer than FAT allows is an error, never a hang).
  * Errors: -ENOENT, -ENOTDIR, -ENOMEM, -EIO (a corrupt directory or chain:
  * the message says what).
@@ -227,7 +231,8 @@ MD_API int md_fat_list(md_fat *fat, const char *path, md_fat_list_fn fn, void *u
  * Read regular file @path into a new buffer (NUL-terminated for
  * convenience, the terminator not counted in @size); free it with free(3).
  * Errors: -ENOENT, -EISDIR, -ENOMEM, -EIO (chain shorter than the size,
- * or broken).
+ * or broken; a size larger than the filesystem's data clusters, refused
+ * before anything is allocated or read).
  */
 MD_API int md_fat_read_file(md_fat *fat, const char *path, void **data, size_t *size);
 

@@ -2,10 +2,10 @@
 # Generate the seed corpus of one fuzz target into DIR (nothing binary is
 # committed): small spec files and partition specs written out here, tar/
 # cpio/zip/7z/xar archives made with tar, cpio, bsdtar and python3, and
-# small ext2/ext3/ext4 images (whole-image and partitioned) made with mdimg
-# itself.  $MDIMG is the mdimg to use (meson sets it).  A tool that is
+# small ext2/ext3/ext4 and FAT12/16/32 images (whole-image and partitioned)
+# made with mdimg itself.  $MDIMG is the mdimg to use (meson sets it).  A tool that is
 # missing leaves its seeds out (with a note; a failure with CI=true).
-# Usage: make-corpus.sh spec|parse|archive-ext|cpio|image DIR
+# Usage: make-corpus.sh spec|parse|archive-ext|cpio|image|fat DIR
 set -eu
 . "${MD_TESTDIR:-$(dirname "$0")/..}/lib.sh"
 [ $# = 2 ] || md_die "usage: make-corpus.sh TARGET DIR"
@@ -232,12 +232,90 @@ EOF
     fi
 }
 
+# ---- FAT images made with mdimg ----------------------------------------------
+# fuzz-fat extends its input with zeros to 64 MiB: a seed is an image
+# without its trailing zeros (trim_seed), so the 34 MiB FAT32 one is small.
+
+# trim_seed IMG NAME: IMG without its trailing zeros, as the seed NAME.
+trim_seed() {
+    if md_want_tool python3; then
+        python3 -c 'import sys; sys.stdout.buffer.write(open(sys.argv[1], "rb").read().rstrip(b"\0"))' \
+            "$1" | seed "$2"
+    else
+        seed "$2" <"$1"
+    fi
+}
+
+fat_tree() {
+    mkdir -p fat/EFI/BOOT "fat/Nested/Deeper/Deepest level with a long name" fat/lower \
+        fat/docs "fat/empty dir"
+    printf 'MZ stub\n' >fat/EFI/BOOT/BOOTX64.EFI
+    seq 1 1200 >fat/Nested/several-clusters.txt   # 4,893 bytes: ten 512-byte clusters
+    printf 'upper\n' >fat/README.TXT
+    printf 'lower\n' >fat/lower/notes.txt
+    printf 'mixed\n' >fat/lower/MixedCase.Txt
+    printf 'spaces\n' >"fat/docs/A file name with spaces.text"
+    printf 'dots\n' >fat/docs/archive.tar.gz
+    printf 'utf-8\n' >"fat/docs/caf$(printf '\303\251') na$(printf '\303\257')ve.txt"
+    printf 'deep\n' >"fat/Nested/Deeper/Deepest level with a long name/leaf"
+    : >fat/docs/empty
+    # a directory of more than one cluster: 24 long names of 3 slots each
+    for i in $(seq 1 24); do
+        printf '%s\n' "$i" >"fat/docs/a long file name number $i.txt"
+    done
+}
+
+fat_seeds() {
+    fat_tree
+    "$MDIMG" -q disk create f.img --size 256K --fs fat12 --label FUZZ12 fat
+    trim_seed f.img fat12.img
+    "$MDIMG" -q disk create esp.img --size 128K --fs vfat fat/EFI
+    trim_seed esp.img fat12-efi.img
+    # found by fuzz-fat: a file's entry says 4 GiB (t-fuzz-found.sh, test-fat)
+    cp esp.img found.img
+    off=$(grep -obUa 'BOOTX64 EFI' found.img | head -n 1 | cut -d: -f1)
+    printf '\360\377\377\377' | dd of=found.img bs=1 seek=$((off + 28)) conv=notrunc status=none
+    trim_seed found.img found-fat-size.img
+    # found by fuzz-fat: a short entry of blanks was listed with an empty name
+    cp esp.img found.img
+    printf '           ' | dd of=found.img bs=1 seek="$off" conv=notrunc status=none
+    trim_seed found.img found-fat-blank-name.img
+    # FAT16 and FAT32 with 512-byte clusters: the smallest images of each
+    "$MDIMG" -q disk create f.img --force --size 2304K
+    "$MDIMG" -q disk format f.img --fs fat16 --cluster-size 512 --label FUZZ16
+    "$MDIMG" -q disk populate f.img fat
+    trim_seed f.img fat16.img
+    "$MDIMG" -q disk create f.img --force --size 34M
+    "$MDIMG" -q disk format f.img --fs fat32 --cluster-size 512 --label FUZZ32
+    "$MDIMG" -q disk populate f.img fat
+    trim_seed f.img fat32.img
+    # an EFI System partition in front of a Linux one, MBR and GPT, made by
+    # sfdisk right after the table (mdimg aligns to 1 MiB: a 1 MiB seed), the
+    # 128 KiB FAT12 filesystem copied in
+    if md_want_tool sfdisk fdisk; then
+        for label in dos gpt; do
+            case $label in
+            dos) start=1 size=$((200 * 1024)) ;;
+            gpt) start=34 size=$((17408 + 200 * 1024 + 17408)) ;;
+            esac
+            rm -f p.img
+            truncate -s "$size" p.img
+            printf 'label: %s\nstart=%s, size=256, type=U\nsize=64, type=L\n' "$label" "$start" |
+                sfdisk -q --no-reread --no-tell-kernel p.img >/dev/null
+            dd if=esp.img of=p.img bs=512 seek="$start" conv=notrunc status=none
+            trim_seed p.img "$label-esp.img"
+        done
+    fi
+    rm -f f.img esp.img found.img p.img
+}
+
 case $target in
 spec) spec_seeds ;;
 parse) parse_seeds ;;
 archive-ext) archive_seeds ;;
 cpio) make_tree; newc_seeds ;;
 image) image_seeds ;;
+fat) fat_seeds ;;
 *) md_die "make-corpus.sh: unknown target $target" ;;
 esac
 md_done
