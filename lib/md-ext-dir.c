@@ -151,7 +151,7 @@ static size_t names_slot(const struct md_ext_pdir *d, const char *name, size_t l
 static void names_free(struct md_ext_pdir *d)
 {
     size_t i;
-    for (i = 0; i < d->names_cap; i++)
+    for (i = 0; d->names && i < d->names_cap; i++) /* NULL: its allocation failed */
         free(d->names[i].name);
     free(d->names);
     d->names = NULL;
@@ -232,10 +232,10 @@ int md_ext_pdir_open_existing(md_ext *x, struct md_ext_pdir *d, ext2_ino_t ino)
         return r;
     if ((in.i_flags & (EXT2_INDEX_FL | EXT4_INLINE_DATA_FL)) || EXT2_I_SIZE(&in) < x->fs->blocksize)
         return 0;
-    d->names_cap = 64;
-    d->names = calloc(d->names_cap, sizeof(*d->names));
+    d->names = calloc(64, sizeof(*d->names));
     if (!d->names)
         return md_error(x->ctx, -ENOMEM, "out of memory");
+    d->names_cap = 64;
     err = ext2fs_dir_iterate2(x->fs, ino, 0, NULL, names_cb, &ns);
     if (err || ns.err) {
         names_free(d);

@@ -326,6 +326,26 @@ static int write_fed(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, str
     }
 }
 
+/* After a file's data (@r: how it went): its extents stored, or on failure
+ * the blocks taken for it freed.  Frees @m's ranges; returns @r or the
+ * commit's error. */
+static int data_end(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, struct fmaps *m, int r)
+{
+    if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL)) {
+        r = fmaps_commit(x, ino, in, m);
+    } else if (r < 0 && m->n) {
+        /* the blocks written so far belong to no extent yet: releasing the
+         * inode would not free them (they were left marked in use) */
+        size_t i;
+        for (i = 0; i < m->n; i++)
+            ext2fs_block_alloc_stats_range(x->fs, m->v[i].p, (blk_t)m->v[i].n, -1);
+        x->fresh = false; /* they may be handed out again */
+    }
+    free(m->v);
+    m->v = NULL;
+    return r;
+}
+
 /* Write the contents of @s (or @feed) to inode @ino, skipping holes and
  * all-zero blocks. */
 static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
@@ -341,11 +361,9 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
     if (!s->size)
         return 0;
     if (feed) {
+        /* the read-ahead thread reads, and tells a file that shrank */
         r = write_fed(x, ino, in, &maps, feed, progress_done, po);
-        if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL))
-            r = fmaps_commit(x, ino, in, &maps);
-        free(maps.v);
-        return r;
+        return data_end(x, ino, in, &maps, r);
     }
     buf = malloc(MD_EXT_CHUNK);
     if (!buf)
@@ -373,18 +391,8 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
                          "bytes now, %llu when it was listed)", s->name,
                          (unsigned long long)st.st_size, (unsigned long long)s->size);
     }
-    if (r == 0 && (in->i_flags & EXT4_EXTENTS_FL)) {
-        r = fmaps_commit(x, ino, in, &maps);
-    } else if (r < 0) {
-        /* the blocks written so far belong to no extent yet: releasing the
-         * inode would not free them (they were left marked in use) */
-        size_t i;
-        for (i = 0; i < maps.n; i++)
-            ext2fs_block_alloc_stats_range(x->fs, maps.v[i].p, (blk_t)maps.v[i].n, -1);
-    }
-    free(maps.v);
     free(buf);
-    return r;
+    return data_end(x, ino, in, &maps, r);
 }
 
 /* Prepare a new regular-file inode in memory (extent header on ext4). */

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <pthread.h>
 #include <string.h>
@@ -116,6 +117,15 @@ static bool next_data(const md_ra *r, const struct md_data *d, uint64_t *pos, ui
     return *pos < d->size;
 }
 
+/* Is host file @d no longer the size it had when listed? */
+static bool shrank(const struct md_data *d)
+{
+    struct stat st;
+
+    return d->fd >= 0 && d->own_fd && !d->off && fstat(d->fd, &st) == 0 &&
+           (uint64_t)st.st_size != d->size;
+}
+
 /* Entry @i, chunk by chunk: false when the helper must stop. */
 static bool read_entry(md_ra *r, size_t i)
 {
@@ -155,6 +165,12 @@ static bool read_entry(md_ra *r, size_t i)
                 pos += want;
                 c->last = pos >= d.size;
             }
+        }
+        if (c->last && c->kind == MD_RA_OK && shrank(&d)) {
+            /* read as a hole to its old end through SEEK_DATA, or cut after
+             * the last read: its size says it changed */
+            c->kind = MD_RA_SHRANK;
+            c->err = ESTALE;
         }
         slot_put(r);
         if (c->last) {
