@@ -243,6 +243,12 @@ static int add_one(md_tree *tree, struct archive *a, struct archive_entry *ae, c
 
     if (!name || !*name)
         return md_error(ctx, -EINVAL, "%s: an entry has an empty name", apath);
+    /* names are relative to the archive's root: an absolute one (tar -P,
+     * find / | cpio) was made against some other machine's / */
+    if (name[0] == '/' || (hl && hl[0] == '/'))
+        return md_error(ctx, -EINVAL, "%s: entry '%s' has an absolute %s: the names in an archive "
+                        "must be relative to its root (make it with tar -C DIR . or find . | cpio)",
+                        apath, name[0] == '/' ? name : hl, name[0] == '/' ? "path" : "hard link target");
     r = md_path_normalize(ctx, name, &path);
     if (r < 0) {
         md_error_prefix(ctx, "%s: entry '%s'", apath, name);

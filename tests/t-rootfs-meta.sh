@@ -157,7 +157,7 @@ bad() {
 python3 - "$T" <<'PY'
 import io, sys, tarfile
 d = sys.argv[1]
-for name, member in (('dotdot', '../escape'), ('deep', 'a/../../escape')):
+for name, member in (('dotdot', '../escape'), ('deep', 'a/../../escape'), ('abs', '/etc/abs')):
     t = tarfile.open(f'{d}/{name}.tar', 'w')
     i = tarfile.TarInfo(member); i.size = 2
     t.addfile(i, io.BytesIO(b'x\n')); t.close()
@@ -166,6 +166,9 @@ head -c 1000000 rootfs.tar > truncated.tar # in the middle of big
 bad "a tarball with ../" disk create "$T/out.img" --table none --fs ext4 "$T/dotdot.tar"
 grep -q "escapes the root" err.txt || md_fail "../ not named: $(cat err.txt)"
 bad "a tarball with a/../../" initramfs -o "$T/out.cpio" "$T/deep.tar"
+bad "a tarball with an absolute name" disk create "$T/out.img" --table none --fs ext4 "$T/abs.tar"
+grep -q "entry '/etc/abs' has an absolute path" err.txt || md_fail "absolute name not named: $(cat err.txt)"
+bad "a tarball with an absolute name (initramfs)" initramfs -o "$T/out.cpio" "$T/abs.tar"
 bad "a truncated tarball" disk create "$T/out.img" --table none --fs ext4 "$T/truncated.tar"
 bad "a --size too small" disk create "$T/out.img" --size 1M --table none --fs ext4 "$T/rootfs.tar"
 grep -q "MiB" err.txt || md_fail "too small: no size in the message: $(cat err.txt)"

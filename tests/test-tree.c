@@ -1009,6 +1009,34 @@ static char *newc_finish(struct newc *n, const char *dir, const char *name)
     return p;
 }
 
+/* Archive member names are relative to its root: an absolute one (made
+ * against another machine's /) is refused, naming it; so is an absolute
+ * hard-link target. */
+static void test_archive_absolute(void **state)
+{
+    static const char *names[] = { "/etc/abs", "//twice" };
+    md_ctx *ctx = new_ctx();
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        md_tree *t = new_tree(ctx);
+        char *d = mktmp(), *a;
+        struct newc n = { 0 };
+
+        newc_add(&n, "ok", S_IFREG | 0644, 0, 0, 1, 10, 1, "x", 1, 0, 0);
+        newc_add(&n, names[i], S_IFREG | 0644, 0, 0, 1, 10, 2, "y", 1, 0, 0);
+        a = newc_finish(&n, d, "abs.cpio");
+        assert_int_equal(md_tree_add_archive(t, a), -EINVAL);
+        if (!strstr(md_ctx_errmsg(ctx), names[i]) || !strstr(md_ctx_errmsg(ctx), "absolute path"))
+            fail_msg("the message does not name '%s' as absolute: %s", names[i], md_ctx_errmsg(ctx));
+        md_tree_free(t);
+        free(a);
+        rmtree(d);
+    }
+    md_ctx_free(ctx);
+}
+
 static void test_archive_newc(void **state)
 {
     md_ctx *ctx = new_ctx();
@@ -1023,7 +1051,7 @@ static void test_archive_newc(void **state)
     /* a newc hard-link group: same ino, nlink 3, data on the last link */
     newc_add(&n, "d/a", S_IFREG | 0640, 5, 6, 3, 30, 3, NULL, 0, 0, 0);
     newc_add(&n, "d/b", S_IFREG | 0640, 5, 6, 3, 30, 3, NULL, 0, 0, 0);
-    newc_add(&n, "/abs/c", S_IFREG | 0640, 5, 6, 3, 30, 3, "linked", 6, 0, 0);
+    newc_add(&n, "abs/c", S_IFREG | 0640, 5, 6, 3, 30, 3, "linked", 6, 0, 0);
     newc_add(&n, "./plain", S_IFREG | 04711, 0, 0, 1, 2000000000, 4, "plain data", 10, 0, 0);
     newc_add(&n, "empty", S_IFREG | 0000, 0, 0, 1, 40, 5, NULL, 0, 0, 0);
     newc_add(&n, "sl", S_IFLNK | 0777, 0, 0, 1, 50, 6, "d/a", 3, 0, 0);
@@ -1130,7 +1158,7 @@ static void test_archive_tar_and_filters(void **state)
     archive_entry_set_size(ae, 0);
     assert_int_equal(archive_write_header(w, ae), ARCHIVE_OK);
     archive_entry_clear(ae);
-    archive_entry_set_pathname(ae, "/bin/sh");
+    archive_entry_set_pathname(ae, "bin/sh");
     archive_entry_set_filetype(ae, AE_IFLNK);
     archive_entry_set_perm(ae, 0777);
     archive_entry_set_symlink(ae, "busybox");
@@ -1467,6 +1495,7 @@ int main(void)
         cmocka_unit_test(test_host_errors),
         cmocka_unit_test(test_host_no_follow),
         cmocka_unit_test(test_archive_newc),
+        cmocka_unit_test(test_archive_absolute),
         cmocka_unit_test(test_archive_tar_and_filters),
         cmocka_unit_test(test_archive_concatenated),
         cmocka_unit_test(test_archive_damaged),
