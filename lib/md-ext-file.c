@@ -103,7 +103,7 @@ static errcode_t put_blocks(md_ext *x, blk64_t p, blk64_t n, const char *data)
     size_t bs = x->fs->blocksize;
 
     if (x->wb_chunk)
-        return md_ra_add_run(x->wb_ra, x->wb_chunk, data, (size_t)n * bs, x->offset + p * bs) < 0
+        return md_ra_add_run(x->wb_chunk, data, (size_t)n * bs, x->offset + p * bs) < 0
                    ? EXT2_ET_NO_MEMORY : 0;
     return io_channel_write_blk64(x->fs->io, p, (int)n, data);
 }
@@ -308,12 +308,8 @@ static int write_fed(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, str
         if (c->kind != MD_RA_OK) {
             r = md_ra_error(x->ctx, f->e, c);
         } else {
-            if (f->write_behind) {
-                x->wb_ra = f->ra;
-                x->wb_chunk = c;
-            }
+            x->wb_chunk = f->write_behind ? c : NULL;
             r = c->n ? write_piece(x, ino, in, maps, c->buf, c->pos, c->n) : 0;
-            x->wb_ra = NULL;
             x->wb_chunk = NULL;
         }
         if (r == 0)

@@ -86,8 +86,8 @@ struct md_ext {
     bool fresh;          /* formatted by this handle and no block freed since: a block
                           * allocated now never held metadata, so no copy of it can sit
                           * in libext2fs's I/O cache (file data may bypass it) */
-    md_ra *wb_ra;        /* while a chunk is written: its data goes to this writer */
-    struct md_ra_chunk *wb_chunk;
+    struct md_ra_chunk *wb_chunk; /* while a chunk is written: its data goes to the
+                                   * read-ahead's writer, as this chunk's runs */
 };
 
 /* After this many bytes of file data, writeback of the image is started

@@ -55,13 +55,15 @@ static struct md_ra_chunk *slot_get(md_ra *r)
 
     pthread_mutex_lock(&r->mu);
     wb = r->wb_fd;
-    r->wb_fd = -1;
-    pthread_mutex_unlock(&r->mu);
+    if (wb >= 0) {
+        /* outside the lock: it may take a while */
+        r->wb_fd = -1;
+        pthread_mutex_unlock(&r->mu);
 #ifdef SYNC_FILE_RANGE_WRITE
-    if (wb >= 0)
         (void)sync_file_range(wb, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
-    pthread_mutex_lock(&r->mu);
+        pthread_mutex_lock(&r->mu);
+    }
     while (r->count == RA_SLOTS && !r->stop) {
         r->prod_waiting = true;
         if (r->cons_waiting)
@@ -338,9 +340,8 @@ struct md_ra_chunk *md_ra_next(md_ra *r)
     return c;
 }
 
-int md_ra_add_run(md_ra *r, struct md_ra_chunk *c, const char *data, size_t len, uint64_t file_off)
+int md_ra_add_run(struct md_ra_chunk *c, const char *data, size_t len, uint64_t file_off)
 {
-    (void)r;
     if (c->n_runs == c->cap_runs) {
         size_t nc = c->cap_runs ? c->cap_runs * 2 : 8;
         struct md_ra_run *nv = realloc(c->runs, nc * sizeof(*nv));

@@ -76,7 +76,7 @@ int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, u
 struct md_ra_chunk *md_ra_next(md_ra *r);
 /* With a writer: @len bytes at @data (inside @c's buffer) go to @file_off.
  * 0 or -ENOMEM. */
-int md_ra_add_run(md_ra *r, struct md_ra_chunk *c, const char *data, size_t len, uint64_t file_off);
+int md_ra_add_run(struct md_ra_chunk *c, const char *data, size_t len, uint64_t file_off);
 /* The consumer is done with the chunk md_ra_next() returned: the writer
  * writes its runs, or (no writer) the slot is free at once.  Returns the
  * writer's first error so far (-errno; *@err_entry: the entry it was
