@@ -206,7 +206,7 @@ static int ra_begin(md_tree *tree, md_ra **ret)
         return -ENOMEM;
     for (i = 0; i < tree->n; i++)
         want[i] = ra_has_fd_data(tree->v[i]);
-    return md_ra_start(ret, tree, want, CHUNK, 0, -1);
+    return md_ra_start(ret, tree, want, CHUNK, 0, -1, false);
 }
 
 /* Copy one regular file's contents into the archive: host files from the

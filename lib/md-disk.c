@@ -821,6 +821,7 @@ static int dw_fs(struct dw *w, struct disk_fs *f)
     r = md_ext_format(w->img, f->placed, &f->fo, &fs);
     if (r < 0)
         return r;
+    fs->no_sync = !!(w->o->flags & MD_DISK_NO_SYNC);
     if (md_tree_count(f->tree)) {
         if (w->o->progress) {
             po.progress = dw_progress;
@@ -856,7 +857,7 @@ MD_API int md_disk_write(md_disk *d, const char *path, const md_disk_write_opts 
         r = md_check_version(d->ctx, "md_disk_write_opts", opts->version, MD_DISK_WRITE_OPTS_VERSION);
         if (r < 0)
             return r;
-        if (opts->flags & ~MD_DISK_FORCE)
+        if (opts->flags & ~(MD_DISK_FORCE | MD_DISK_NO_SYNC))
             return md_error(d->ctx, -EINVAL, "%s: unknown flags 0x%x", path, opts->flags);
     }
     memset(&w, 0, sizeof(w));

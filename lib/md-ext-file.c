@@ -281,7 +281,7 @@ static int data_written(md_ext *x, md_ra *ra, bool writer_kicks, size_t n, uint6
                         const md_ext_populate_opts *po)
 {
     x->unkicked += n;
-    if (x->unkicked >= MD_EXT_KICK && !writer_kicks)
+    if (x->unkicked >= MD_EXT_KICK && !writer_kicks && !x->no_sync)
         kick_writeback(x, ra);
     if (po && po->progress) {
         *progress_done += n;

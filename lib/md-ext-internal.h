@@ -83,6 +83,7 @@ struct md_ext {
     blk64_t goal;        /* next data block goal: keeps files packed in order */
     uint64_t progress_total;  /* bytes of file data of the running populate */
     uint64_t unkicked;   /* bytes of file data written since writeback was last started */
+    bool no_sync;        /* MD_DISK_NO_SYNC: no writeback started, no fsync at close */
     bool fresh;          /* formatted by this handle and no block freed since: a block
                           * allocated now never held metadata, so no copy of it can sit
                           * in libext2fs's I/O cache (file data may bypass it) */

@@ -678,7 +678,7 @@ static void populate_readahead(struct populate *st)
     st->write_behind = st->x->fresh && md_image_fd(st->x->img) >= 0;
     if (!want || !n ||
         md_ra_start(&st->ra, t, want, MD_EXT_RA_CHUNK, st->x->fs->blocksize,
-                    st->write_behind ? md_image_fd(st->x->img) : -1) < 0) {
+                    st->write_behind ? md_image_fd(st->x->img) : -1, !st->x->no_sync) < 0) {
         if (!n)
             free(want);
         else

@@ -617,7 +617,15 @@ MD_API int md_ext_close(md_ext *x)
     if (x->fs) {
         if (!x->rdonly && x->has_epoch)
             x->fs->super->s_mtime = x->fs->super->s_mtime ? (uint32_t)x->epoch : 0;
-        err = ext2fs_close_free(&x->fs);
+        if (x->no_sync) {
+            /* as ext2fs_close_free(), without the io channel's fsync */
+            err = ext2fs_close2(x->fs, EXT2_FLAG_FLUSH_NO_SYNC);
+            if (err)
+                ext2fs_free(x->fs);
+            x->fs = NULL;
+        } else {
+            err = ext2fs_close_free(&x->fs);
+        }
         if (err)
             r = md_ext_error(x->ctx, err, "%s: writing the filesystem", md_image_name(x->img));
     }

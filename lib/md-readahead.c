@@ -28,6 +28,7 @@ struct md_ra {
     pthread_t thread, wthread;
     bool writer;         /* a write-behind thread writes the chunks' runs */
     int wfd;             /* to this file */
+    bool kick;           /* and starts its writeback every MD_RA_KICK bytes */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct md_ra_chunk slots[RA_SLOTS];
@@ -251,7 +252,7 @@ static void *writer_main(void *userdata)
             r->unkicked += c->runs[k].len;
         }
 #ifdef SYNC_FILE_RANGE_WRITE
-        if (!err && r->unkicked >= MD_RA_KICK) {
+        if (!err && r->kick && r->unkicked >= MD_RA_KICK) {
             r->unkicked = 0;
             (void)sync_file_range(r->wfd, 0, 0, SYNC_FILE_RANGE_WRITE);
         }
@@ -269,7 +270,7 @@ static void *writer_main(void *userdata)
 }
 
 int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, unsigned hole_align,
-                int write_fd)
+                int write_fd, bool kick)
 {
     md_ra *r = calloc(1, sizeof(*r));
     size_t i;
@@ -294,6 +295,7 @@ int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, u
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     r->wfd = write_fd;
+    r->kick = kick;
     if (write_fd >= 0) {
         if (pthread_create(&r->wthread, NULL, writer_main, r) != 0) {
             pthread_cond_destroy(&r->cv);

@@ -65,11 +65,12 @@ typedef struct md_ra md_ra;
  * is a multiple of it), a chunk ending at each hole, and the holes' bytes
  * are never delivered (the caller treats them as zeros); 0: every byte is.
  * @write_fd >= 0: a write-behind helper writes the runs md_ra_add_run()
- * gives to that descriptor; -1: none (the consumer writes itself).  Takes @want (freed by
+ * gives to that descriptor, and with @kick starts its writeback every
+ * MD_RA_KICK bytes; -1: none (the consumer writes itself).  Takes @want (freed by
  * md_ra_stop()).  0, -ENOMEM or -EAGAIN (no thread); on failure nothing is
  * left running and @want is freed. */
 int md_ra_start(md_ra **ret, md_tree *tree, unsigned char *want, size_t chunk, unsigned hole_align,
-                int write_fd);
+                int write_fd, bool kick);
 /* The next chunk in order (blocks until the helper has one); NULL when the
  * helper has ended without one (asked for more than @want marked: a bug).
  * The consumer may write into its buffer (padding) until md_ra_done(). */

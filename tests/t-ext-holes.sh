@@ -4,8 +4,8 @@
 # The same contents as a sparse tree, as a dense copy (cp --sparse=never) and
 # as a tarball give the same per-file block counts (debugfs stat), the same
 # contents (debugfs dump + cmp), e2fsck -fn clean; the sparse and the dense
-# tree give the same image bytes.  Chunk edges of the read-ahead (512 KiB)
-# and of libext2fs's blocks are crossed on purpose.
+# tree give the same image bytes, and so does --no-sync.  Chunk edges of the
+# read-ahead (512 KiB) and of libext2fs's blocks are crossed on purpose.
 set -u
 . "${MD_TESTDIR:-$(dirname "$0")}/lib.sh"
 MDIMG=${MDIMG:-mdimg}
@@ -73,5 +73,11 @@ for fs in ext2 ext4; do
     [ "$(sha256sum < "$fs-sp.img")" = "$(sha256sum < "$fs-dense.img")" ] &&
         md_ok "$fs: the sparse and the dense tree give the same image bytes" ||
         md_fail "$fs: the sparse and the dense tree give different images"
+    # --no-sync changes when the bytes reach the disk, never which bytes
+    "$MDIMG" -q disk create "$fs-nosync.img" --no-sync --size 64M --fs "$fs" sp 2>err ||
+        md_fail "$fs --no-sync: exit $? ($(cat err))"
+    [ "$(sha256sum < "$fs-sp.img")" = "$(sha256sum < "$fs-nosync.img")" ] &&
+        md_ok "$fs: --no-sync gives the same image bytes" ||
+        md_fail "$fs: --no-sync gives a different image"
 done
 md_done "holes and zero blocks"

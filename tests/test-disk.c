@@ -182,6 +182,8 @@ static void test_write_and_read_back(void **state)
     assert_int_equal(md_disk_write(d, f->path, &wo), -EEXIST);
     wo.flags = MD_DISK_FORCE;
     assert_int_equal(md_disk_write(d, f->path, &wo), 0);
+    wo.flags = MD_DISK_FORCE | MD_DISK_NO_SYNC;
+    assert_int_equal(md_disk_write(d, f->path, &wo), 0);
     wo.flags = 0x80;
     assert_int_equal(md_disk_write(d, f->path, &wo), -EINVAL);
     md_disk_free(d);

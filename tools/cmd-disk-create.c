@@ -20,6 +20,7 @@ enum {
     OPT_FEATURES,
     OPT_EXTLINUX,
     OPT_PROGRESS,
+    OPT_NO_SYNC,
 };
 
 static void usage(FILE *f)
@@ -75,6 +76,11 @@ static void usage(FILE *f)
             "                       kernel and initrds the config names), with:\n"
             "%s"
             "      --progress       show progress also when stderr is not a terminal\n"
+            "      --no-sync        do not flush IMG to stable storage at the end (by\n"
+            "                       default an image with an ext filesystem is durable\n"
+            "                       when the command returns; like tar or cp, --no-sync\n"
+            "                       leaves the writeback to the kernel: faster, but a\n"
+            "                       crash soon after may lose IMG)\n"
             "  -q, --quiet          print nothing on success\n"
             "  -v, --verbose        print library debug messages\n"
             "  -h, --help           show this help\n"
@@ -103,7 +109,7 @@ struct create {
     uint32_t fs_part;
     struct mdimg_sources src;
     struct mdimg_extlinux xl;
-    int extlinux, force, progress;
+    int extlinux, force, progress, no_sync;
     uint64_t size, free_bytes;
     uint32_t free_pct;
 };
@@ -125,6 +131,7 @@ static int parse(struct create *c, int argc, char **argv)
         { "features", required_argument, NULL, OPT_FEATURES },
         { "extlinux", no_argument, NULL, OPT_EXTLINUX },
         { "progress", no_argument, NULL, OPT_PROGRESS },
+        { "no-sync", no_argument, NULL, OPT_NO_SYNC },
         MDIMG_EXTLINUX_LONGOPTS,
         MDIMG_SOURCE_LONGOPTS,
         MDIMG_COMMON_LONGOPTS,
@@ -163,6 +170,7 @@ static int parse(struct create *c, int argc, char **argv)
         case OPT_FEATURES: c->fo.features = optarg; break;
         case OPT_EXTLINUX: c->extlinux = 1; break;
         case OPT_PROGRESS: c->progress = 1; break;
+        case OPT_NO_SYNC: c->no_sync = 1; break;
         case 'h': usage(stdout); return -1;
         default:
             if (mdimg_common_option(ch) || mdimg_sources_option(&c->src, ch, optarg))
@@ -293,6 +301,8 @@ static int run(struct create *c)
 
     if (c->force)
         wo.flags |= MD_DISK_FORCE;
+    if (c->no_sync)
+        wo.flags |= MD_DISK_NO_SYNC;
     mdimg_progress_init(&pr, "disk create", MDIMG_PROGRESS_BYTES, c->progress);
     wo.progress = mdimg_progress_cb;
     wo.userdata = &pr;

@@ -183,6 +183,12 @@ MD_API int md_disk_set_extlinux(md_disk *disk, uint32_t index, const md_extlinux
 
 /* md_disk_write_opts.flags */
 #define MD_DISK_FORCE 0x1u  /* replace an existing (regular) file at the output path */
+/* Do not flush the image to stable storage when it is done (no writeback
+ * started while it is written, no fsync at the end): the image is complete
+ * for every reader at once, as the output of tar or cp is, but a crash of
+ * the machine soon after may lose it.  Default: an image with an ext
+ * filesystem is durable when md_disk_write() returns. */
+#define MD_DISK_NO_SYNC 0x2u
 
 typedef struct md_disk_write_opts {
     uint32_t version;         /* MD_DISK_WRITE_OPTS_VERSION */

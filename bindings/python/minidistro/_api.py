@@ -1015,10 +1015,12 @@ class Disk(_Handle):
         self._call("md_disk_set_extlinux", self._alive(), index, _byref(o))
         del keep
 
-    def write(self, path, force=False, progress=None):
-        """Build the image at @path (published only when complete)."""
+    def write(self, path, force=False, progress=None, sync=True):
+        """Build the image at @path (published only when complete).
+        sync=False: no flush to stable storage at the end (MD_DISK_NO_SYNC)."""
         o = options(C.md_disk_write_opts, "md_disk_write_opts_init")
         o.flags |= _flag(force, C.MD_DISK_FORCE)
+        o.flags |= _flag(not sync, C.MD_DISK_NO_SYNC)
         prog = Progress(progress)
         prog.install(o)
         self._call("md_disk_write", self._alive(), fspath(path), _byref(o), progress=prog)

@@ -62,6 +62,10 @@ class DiskTest(TestCase):
             d.write(out)
         self.assertError(cm.exception, errno.EEXIST)
         d.write(out, force=True)
+        # without the final flush (MD_DISK_NO_SYNC): the same image all the same
+        d.write(self.tmp / "nosync.img", sync=False)
+        self.assertEqual(os.path.getsize(self.tmp / "nosync.img"), os.path.getsize(out))
+        run("e2fsck", "-fn", f"{self.tmp / 'nosync.img'}?offset={off2}")
         d.close()
         with self.assertRaises(ValueError):
             root.tree.add_dir("x")                   # the tree belonged to the disk
