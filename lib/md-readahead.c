@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -224,16 +225,98 @@ static void free_head(md_ra *r)
         pthread_cond_broadcast(&r->cv);
 }
 
-/* The writer: the runs of each taken chunk, in order, then the slot is free.
- * After an error it writes nothing more but still frees the slots. */
+/* Runs joined into one pwritev(): consecutive files lie next to each other
+ * in the image, so most chunks' runs continue the previous one and a batch
+ * of small files costs one call instead of one per file. */
+#define RA_IOV 64
+
+struct iov_src {
+    size_t slot, run;   /* where an iovec's bytes come from */
+};
+
+/* Write @n iovecs (a contiguous file range from @off): 0, or an errno value
+ * with the entry of the run that fails in *@entry (after a failed batch the
+ * runs are written one by one to find it; writing a run twice is harmless). */
+static int flush_iov(md_ra *r, struct iovec *iov, const struct iov_src *src, size_t n,
+                     uint64_t off, size_t *entry)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        ssize_t w = pwritev(r->wfd, iov + i, (int)(n - i), (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (uint64_t)w;
+        while (i < n && (size_t)w >= iov[i].iov_len)
+            w -= (ssize_t)iov[i++].iov_len;
+        if (i < n && w > 0) {
+            iov[i].iov_base = (char *)iov[i].iov_base + w;
+            iov[i].iov_len -= (size_t)w;
+        }
+    }
+    if (i == n)
+        return 0;
+    for (i = 0; i < n; i++) {
+        const struct md_ra_chunk *c = &r->slots[src[i].slot];
+        const struct md_ra_run *u = &c->runs[src[i].run];
+        int err = -md_pwrite_full(r->wfd, c->buf + u->buf_off, u->len, u->file_off);
+        if (err) {
+            *entry = c->entry;
+            return err;
+        }
+    }
+    return 0;
+}
+
+/* The runs of the @nb taken chunks from the head, joined where they are
+ * contiguous in the file: 0 or the first errno value (*@entry: its entry). */
+static int write_taken(md_ra *r, size_t nb, size_t *entry)
+{
+    struct iovec iov[RA_IOV];
+    struct iov_src src[RA_IOV];
+    uint64_t start = 0, end = 0;
+    size_t n = 0, b, k;
+    int err = 0;
+
+    for (b = 0; b < nb && !err; b++) {
+        size_t slot = (r->head + b) % RA_SLOTS;
+        struct md_ra_chunk *c = &r->slots[slot];
+
+        for (k = 0; k < c->n_runs; k++) {
+            const struct md_ra_run *u = &c->runs[k];
+
+            if (n && (n == RA_IOV || u->file_off != end)) {
+                if ((err = flush_iov(r, iov, src, n, start, entry)))
+                    break;
+                n = 0;
+            }
+            if (!n)
+                start = end = u->file_off;
+            iov[n].iov_base = c->buf + u->buf_off;
+            iov[n].iov_len = u->len;
+            src[n].slot = slot;
+            src[n].run = k;
+            n++;
+            end += u->len;
+            r->unkicked += u->len;
+        }
+    }
+    if (!err && n)
+        err = flush_iov(r, iov, src, n, start, entry);
+    return err;
+}
+
+/* The writer: the runs of the taken chunks, in order, then their slots are
+ * free.  After an error it writes nothing more but still frees the slots. */
 static void *writer_main(void *userdata)
 {
     md_ra *r = userdata;
 
     pthread_mutex_lock(&r->mu);
     for (;;) {
-        struct md_ra_chunk *c;
-        size_t k;
+        size_t nb, b, entry = 0;
         int err;
 
         while (!r->used && !r->stop) {
@@ -243,14 +326,11 @@ static void *writer_main(void *userdata)
         r->writer_waiting = false;
         if (r->stop)
             break;
-        c = &r->slots[r->head];
+        nb = r->used; /* the consumer is done with them: only this thread touches them */
         err = r->werr;
         pthread_mutex_unlock(&r->mu);
-        for (k = 0; !err && k < c->n_runs; k++) {
-            err = -md_pwrite_full(r->wfd, c->buf + c->runs[k].buf_off, c->runs[k].len,
-                                  c->runs[k].file_off);
-            r->unkicked += c->runs[k].len;
-        }
+        if (!err)
+            err = write_taken(r, nb, &entry);
 #ifdef SYNC_FILE_RANGE_WRITE
         if (!err && r->kick && r->unkicked >= MD_RA_KICK) {
             r->unkicked = 0;
@@ -260,10 +340,12 @@ static void *writer_main(void *userdata)
         pthread_mutex_lock(&r->mu);
         if (err && !r->werr) {
             r->werr = err;
-            r->werr_entry = c->entry;
+            r->werr_entry = entry;
         }
-        c->n_runs = 0;
-        free_head(r);
+        for (b = 0; b < nb; b++) {
+            r->slots[r->head].n_runs = 0;
+            free_head(r);
+        }
     }
     pthread_mutex_unlock(&r->mu);
     return NULL;
