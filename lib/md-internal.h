@@ -211,6 +211,7 @@ struct md_xattr {
 
 struct md_entry {
     char *path;              /* normalised, relative: "bin/sh" */
+    uint64_t hash;           /* of path, as the tree's hash table keys it */
     uint32_t mode;           /* S_IFMT | permission bits */
     uint32_t uid, gid;
     int64_t mtime;
@@ -246,7 +247,10 @@ struct md_tree {
     struct md_entry **v;     /* all entries (tombstones included); not the root */
     size_t n, cap;
     size_t live;
-    struct md_entry **hash;  /* open addressing on path */
+    struct md_hslot {        /* open addressing on path; a slot keeps the hash, so */
+        uint64_t h;          /* that a probe touches no entry but the one found */
+        struct md_entry *e;
+    } *hash;
     size_t hash_cap;
     bool sorted;             /* v is sorted and finalized */
     /* The root directory: attributes and xattrs only, path "".  root_set

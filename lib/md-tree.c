@@ -95,19 +95,19 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-static int hash_insert_raw(struct md_entry **tab, size_t cap, struct md_entry *e)
+static void hash_insert_raw(struct md_hslot *tab, size_t cap, struct md_entry *e)
 {
-    size_t i = (size_t)hash_str(e->path) & (cap - 1);
-    while (tab[i])
+    size_t i = (size_t)e->hash & (cap - 1);
+    while (tab[i].e)
         i = (i + 1) & (cap - 1);
-    tab[i] = e;
-    return 0;
+    tab[i].h = e->hash;
+    tab[i].e = e;
 }
 
 static int hash_grow(md_tree *t)
 {
     size_t ncap = t->hash_cap ? t->hash_cap * 2 : 256;
-    struct md_entry **ntab = calloc(ncap, sizeof(*ntab));
+    struct md_hslot *ntab = calloc(ncap, sizeof(*ntab));
     size_t i;
 
     if (!ntab)
@@ -120,30 +120,33 @@ static int hash_grow(md_tree *t)
     return 0;
 }
 
-/* Finds live entries and tombstones alike. */
-static struct md_entry *lookup_any(const md_tree *t, const char *path)
+/* Finds live entries and tombstones alike; @h is hash_str(@path). */
+static struct md_entry *lookup_any(const md_tree *t, const char *path, uint64_t h)
 {
     size_t i;
 
     if (!t->hash_cap)
         return NULL;
-    i = (size_t)hash_str(path) & (t->hash_cap - 1);
-    while (t->hash[i]) {
-        if (strcmp(t->hash[i]->path, path) == 0)
-            return t->hash[i];
+    i = (size_t)h & (t->hash_cap - 1);
+    while (t->hash[i].e) {
+        if (t->hash[i].h == h && strcmp(t->hash[i].e->path, path) == 0)
+            return t->hash[i].e;
         i = (i + 1) & (t->hash_cap - 1);
     }
     return NULL;
 }
 
+static struct md_entry *lookup_live(const md_tree *t, const char *path, uint64_t h)
+{
+    struct md_entry *e = lookup_any(t, path, h);
+    return e && !e->removed ? e : NULL;
+}
+
 struct md_entry *md_tree_lookup(const md_tree *t, const char *path)
 {
-    struct md_entry *e;
-
     if (!*path)
         return (struct md_entry *)&t->root;
-    e = lookup_any(t, path);
-    return e && !e->removed ? e : NULL;
+    return lookup_live(t, path, hash_str(path));
 }
 
 /* ---- entries ---------------------------------------------------------------- */
@@ -258,11 +261,11 @@ static void set_attr(md_tree *t, struct md_entry *e, uint32_t type, const md_att
     e->mtime = clamp_mtime(t->ctx, attr ? attr->mtime : MD_MTIME_DEFAULT);
 }
 
-/* Make a new live entry at normalised path @path, which must not be live. */
-static int new_entry(md_tree *t, char *path, uint32_t mode, const md_attr *attr,
+/* Make a new live entry at normalised path @path (hash @h), which must not be live. */
+static int new_entry(md_tree *t, char *path, uint64_t h, uint32_t mode, const md_attr *attr,
                      struct md_entry **ret)
 {
-    struct md_entry *e = lookup_any(t, path);
+    struct md_entry *e = lookup_any(t, path, h);
     uint32_t type = mode & S_IFMT;
 
     if (e) {
@@ -291,6 +294,7 @@ static int new_entry(md_tree *t, char *path, uint32_t mode, const md_attr *attr,
             return md_error(t->ctx, -ENOMEM, "out of memory");
         }
         e->path = path;
+        e->hash = h;
         t->v[t->n++] = e;
         hash_insert_raw(t->hash, t->hash_cap, e);
     }
@@ -355,7 +359,7 @@ static int ensure_parents(md_tree *t, const char *path)
                 r = md_error(t->ctx, -ENOMEM, "out of memory");
                 break;
             }
-            r = new_entry(t, copy, S_IFDIR, NULL, &e);
+            r = new_entry(t, copy, hash_str(copy), S_IFDIR, NULL, &e);
             if (r < 0)
                 break;
         }
@@ -429,6 +433,7 @@ int md_tree_add_entry(md_tree *t, const char *in_path, uint32_t mode, const md_a
                       struct md_entry **ret)
 {
     struct md_entry *e;
+    uint64_t h;
     char *path;
     int r;
 
@@ -449,7 +454,8 @@ int md_tree_add_entry(md_tree *t, const char *in_path, uint32_t mode, const md_a
         *ret = &t->root;
         return 0;
     }
-    e = md_tree_lookup(t, path);
+    h = hash_str(path);
+    e = lookup_live(t, path, h);
     if (e) {
         if (S_ISDIR(e->mode) && (mode & S_IFMT) == S_IFDIR) {
             /* a directory over a directory: new attributes, same children */
@@ -466,14 +472,14 @@ int md_tree_add_entry(md_tree *t, const char *in_path, uint32_t mode, const md_a
         /* replace: keep the slot as a tombstone; new_entry() revives it and
          * cannot fail.  Other names of the old file keep the old file. */
         kill_entry(t, e);
-        return new_entry(t, path, mode, attr, ret);
+        return new_entry(t, path, h, mode, attr, ret);
     }
     r = ensure_parents(t, path);
     if (r < 0) {
         free(path);
         return r;
     }
-    return new_entry(t, path, mode, attr, ret);
+    return new_entry(t, path, h, mode, attr, ret);
 }
 
 MD_API int md_tree_add_dir(md_tree *t, const char *path, const md_attr *attr)
