@@ -599,6 +599,8 @@ static int write_image(struct build *b)
 
     if (b->o->flags & MD_DISTRO_FORCE)
         wo.flags |= MD_DISK_FORCE;
+    if (b->o->flags & MD_DISTRO_NO_SYNC)
+        wo.flags |= MD_DISK_NO_SYNC;
     r = md_disk_write(b->disk, b->o->output, &wo);
     if (r == -ENOSPC)
         md_error_prefix(b->ctx, "image size %.1f MiB is too small (use a larger --size)",
@@ -885,7 +887,7 @@ int md_distro_build(md_ctx *ctx, const md_distro_opts *in)
         return md_error(ctx, -EINVAL, "unknown partition table type %u", opts->table);
     if (opts->compression != MD_DISTRO_COMPRESS_AUTO && !md_compress_name(opts->compression))
         return md_error(ctx, -EINVAL, "unknown initramfs compression %d", opts->compression);
-    if (opts->flags & ~(MD_DISTRO_FORCE | MD_DISTRO_NO_MODULES))
+    if (opts->flags & ~(MD_DISTRO_FORCE | MD_DISTRO_NO_MODULES | MD_DISTRO_NO_SYNC))
         return md_error(ctx, -EINVAL, "unknown flags 0x%x", opts->flags);
     size = opts->size || opts->rootfs ? opts->size : 64 * MIB;
     if (size % 512)

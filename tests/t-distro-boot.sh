@@ -124,10 +124,13 @@ build uefi-mbr --boot uefi --table mbr
 # --- reproducible ---------------------------------------------------------------------
 mkdir "$T/elsewhere"
 for m in uefi hybrid; do
+    # the hybrid one also without the final flush: --no-sync changes no byte
+    extra=
+    [ "$m" = hybrid ] && extra=--no-sync
     (cd "$T/elsewhere" && umask 077 && TZ=Asia/Tokyo "$MDIMG" -q build -o "$T/$m-2.img" --kernel "$KERNEL" \
-        --busybox "$BUSYBOX" --boot "$m" --root disk) || md_die "second $m build"
+        --busybox "$BUSYBOX" --boot "$m" --root disk $extra) || md_die "second $m build"
     if cmp -s "$T/$m.img" "$T/$m-2.img"; then
-        md_ok "$m: the same bytes under TZ=Asia/Tokyo, umask 077, another cwd ($(sha256sum <"$T/$m.img" | cut -c1-16))"
+        md_ok "$m: the same bytes under TZ=Asia/Tokyo, umask 077, another cwd${extra:+, $extra} ($(sha256sum <"$T/$m.img" | cut -c1-16))"
     else
         md_fail "$m: two builds differ: $(cmp "$T/$m.img" "$T/$m-2.img" | head -n 1)"
     fi

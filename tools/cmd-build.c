@@ -33,6 +33,7 @@ enum {
     OPT_ROOT_PASSWORD,
     OPT_FREE,
     OPT_PROGRESS,
+    OPT_NO_SYNC,
     OPT_BOOT,
     OPT_EFI_STUB,
     OPT_ESP_SIZE,
@@ -96,6 +97,8 @@ static void usage(FILE *f)
             "                         xz, lz4, none\n"
             "  -f, --force            replace an existing IMAGE\n"
             "      --progress         show progress also when stderr is not a terminal\n"
+            "      --no-sync          do not flush IMAGE to stable storage at the end (see\n"
+            "                         mdimg disk create --no-sync)\n"
             "  -q, --quiet            print nothing on success\n"
             "  -v, --verbose          print library debug messages\n"
             "  -h, --help             show this help\n"
@@ -353,6 +356,7 @@ static int parse_args(struct build_args *a, int argc, char **argv)
         { "root-password", required_argument, NULL, OPT_ROOT_PASSWORD },
         { "free", required_argument, NULL, OPT_FREE },
         { "progress", no_argument, NULL, OPT_PROGRESS },
+        { "no-sync", no_argument, NULL, OPT_NO_SYNC },
         { "boot", required_argument, NULL, OPT_BOOT },
         { "efi-stub", required_argument, NULL, OPT_EFI_STUB },
         { "esp-size", required_argument, NULL, OPT_ESP_SIZE },
@@ -387,6 +391,7 @@ static int parse_args(struct build_args *a, int argc, char **argv)
         case OPT_COMPRESS: r = parse_compress(optarg, &o->compression); break;
         case OPT_ROOTFS: o->rootfs = optarg; break;
         case OPT_PROGRESS: a->progress = 1; break;
+        case OPT_NO_SYNC: o->flags |= MD_DISTRO_NO_SYNC; break;
         case OPT_INITRD: o->initrd = optarg; break;
         case OPT_ROOT_PASSWORD: o->root_password = optarg; break;
         case OPT_FREE:

@@ -103,6 +103,8 @@ MD_API int md_tree_add_distro_files(md_tree *tree, const char *hostname);
 /* md_distro_opts.flags */
 #define MD_DISTRO_FORCE 0x1u        /* replace an existing output file */
 #define MD_DISTRO_NO_MODULES 0x2u   /* do not look for disk driver modules */
+#define MD_DISTRO_NO_SYNC 0x4u      /* the image is not flushed to stable storage at the
+                                     * end (MD_DISK_NO_SYNC) */
 
 typedef struct md_distro_opts {
     uint32_t version;                /* MD_DISTRO_OPTS_VERSION */

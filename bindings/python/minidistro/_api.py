@@ -285,7 +285,7 @@ class Context(_Handle):
                      initramfs_output=None, overlays=(), modules=(), compression="auto",
                      force=False, no_modules=False, rootfs=None, initrd=None,
                      root_password=None, free=None, progress=None, boot="bios", efi_stub=None,
-                     esp_size=0):
+                     esp_size=0, sync=True):
         """A complete bootable image in one call (md_distro_build(); what
         `mdimg build` does): the BusyBox system, or a distribution's @rootfs.
         @root: initramfs or disk; @table: mbr or gpt (None: gpt for uefi and
@@ -293,7 +293,8 @@ class Context(_Handle):
         partition holding a unified kernel image) or hybrid (both);
         @efi_stub: the stub for the UKI; @esp_size: bytes or "8M" (0: what
         the UKI needs); @free (with @rootfs and no size): bytes, "64M" or
-        "25%"; @progress(done, total) per phase."""
+        "25%"; @progress(done, total) per phase; @sync=False: the image is not
+        flushed to stable storage at the end (MD_DISTRO_NO_SYNC)."""
         keep = []
         o = options(C.md_distro_opts, "md_distro_opts_init")
         o.output, o.kernel, o.busybox = fspath(output), fspath(kernel), fspath(busybox)
@@ -315,6 +316,7 @@ class Context(_Handle):
         if compression != "auto":
             o.compression = self._compression(compression)
         o.flags |= _flag(force, C.MD_DISTRO_FORCE) | _flag(no_modules, C.MD_DISTRO_NO_MODULES)
+        o.flags |= _flag(not sync, C.MD_DISTRO_NO_SYNC)
         if overlays:
             arr, o.overlays = strv(overlays)
             keep.append(arr)
