@@ -52,9 +52,49 @@ static int fmaps_add(md_ext *x, struct fmaps *m, blk64_t l, blk64_t p, blk64_t n
     return 0;
 }
 
+/* Extents @m needs: ranges longer than an extent holds are split. */
+static size_t fmaps_extents(const struct fmaps *m)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < m->n; i++)
+        n += (size_t)((m->v[i].n + EXT_INIT_MAX_LEN - 1) / EXT_INIT_MAX_LEN);
+    return n;
+}
+
+/* The common case, without libext2fs's extent handle (which writes the
+ * inode, reading it back first, at every insertion): extents that fit in
+ * the inode go straight into its i_block, in the layout the handle gives
+ * them (the header of init_file_inode(), entries in order, the rest
+ * zero).  The caller writes the inode. */
+static void fmaps_inline(struct ext2_inode_large *in, const struct fmaps *m)
+{
+    struct ext3_extent_header *eh = (struct ext3_extent_header *)in->i_block;
+    struct ext3_extent *ee = (struct ext3_extent *)(eh + 1);
+    uint16_t n = 0;
+    size_t i;
+
+    for (i = 0; i < m->n; i++) {
+        blk64_t done = 0;
+        while (done < m->v[i].n) {
+            blk64_t len = m->v[i].n - done, p = m->v[i].p + done;
+            if (len > EXT_INIT_MAX_LEN)
+                len = EXT_INIT_MAX_LEN;
+            ee[n].ee_block = ext2fs_cpu_to_le32((uint32_t)(m->v[i].l + done));
+            ee[n].ee_len = ext2fs_cpu_to_le16((uint16_t)len);
+            ee[n].ee_start_hi = ext2fs_cpu_to_le16((uint16_t)(p >> 32));
+            ee[n].ee_start = ext2fs_cpu_to_le32((uint32_t)p);
+            n++;
+            done += len;
+        }
+    }
+    eh->eh_entries = ext2fs_cpu_to_le16(n);
+}
+
 /* Store the ranges of @m as the extents of inode @ino (tree empty so far). */
 static int fmaps_commit(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, struct fmaps *m)
 {
+    const struct ext3_extent_header *eh = (const struct ext3_extent_header *)in->i_block;
     ext2_extent_handle_t h;
     errcode_t err;
     size_t i;
@@ -62,6 +102,11 @@ static int fmaps_commit(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, 
 
     if (!m->n)
         return 0;
+    if (ext2fs_le16_to_cpu(eh->eh_magic) == EXT3_EXT_MAGIC && !eh->eh_entries && !eh->eh_depth &&
+        fmaps_extents(m) <= ext2fs_le16_to_cpu(eh->eh_max)) {
+        fmaps_inline(in, m);
+        goto blocks;
+    }
     err = ext2fs_extent_open2(x->fs, ino, (struct ext2_inode *)in, &h);
     if (err)
         return md_ext_error(x->ctx, err, "inode %u: opening the extent tree", ino);
@@ -86,6 +131,7 @@ static int fmaps_commit(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, 
     ext2fs_extent_free(h);
     if (err)
         return md_ext_error(x->ctx, err, "inode %u: writing the extent tree", ino);
+blocks:
     err = ext2fs_iblk_add_blocks(x->fs, (struct ext2_inode *)in, m->blocks);
     if (err)
         return md_ext_error(x->ctx, err, "inode %u: block count", ino);

@@ -31,11 +31,16 @@ truncate -s 5M sp/d/allhole
 head -c 524289 /dev/urandom > sp/d/edge
 truncate -s 2000000 sp/d/edge
 printf 'x' >> sp/d/edge
+# six pieces of data between holes: six extents, more than the inode holds
+# (4), so the extent tree gets a leaf block
+for i in 0 1 2 3 4 5; do
+    head -c 5000 /dev/urandom | dd of=sp/d/islands bs=1M seek=$i conv=notrunc 2>/dev/null
+done
 head -c 2000000 /dev/urandom > sp/big
 ln sp/big sp/d/biglink
 : > sp/empty
 cp -a sp dense
-for f in d/sparse d/zeros d/mixed d/allhole d/edge; do
+for f in d/sparse d/zeros d/mixed d/allhole d/edge d/islands; do
     rm dense/$f
     cp --sparse=never sp/$f dense/$f
 done
@@ -52,7 +57,7 @@ for fs in ext2 ext4; do
             { md_fail "$fs from $src: exit $? ($(cat err))"; continue; }
         e2fsck -fn "$img" > fsck.out 2>&1 && md_ok "$fs from $src: e2fsck -fn clean" ||
             { md_fail "$fs from $src: e2fsck -fn"; cat fsck.out >&2; }
-        for f in d/sparse d/zeros d/mixed d/mixedlink d/allhole d/edge big d/biglink empty; do
+        for f in d/sparse d/zeros d/mixed d/mixedlink d/allhole d/edge d/islands big d/biglink empty; do
             rm -f out
             debugfs -R "dump /$f out" "$img" 2>/dev/null
             cmp -s out "sp/$f" || md_fail "$fs from $src: /$f differs from the source"
@@ -60,7 +65,7 @@ for fs in ext2 ext4; do
                 > "$img.$(echo "$f" | tr / _).blocks"
         done
     done
-    for f in d_sparse d_zeros d_mixed d_allhole d_edge big; do
+    for f in d_sparse d_zeros d_mixed d_allhole d_edge d_islands big; do
         a=$(cat "$fs-sp.img.$f.blocks") b=$(cat "$fs-dense.img.$f.blocks") c=$(cat "$fs-sp.tar.img.$f.blocks")
         [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" = "$c" ] && md_ok "$fs: $f takes $a sectors from each source" ||
             md_fail "$fs: $f takes $a / $b / $c sectors (sparse tree / dense tree / tarball)"
@@ -70,6 +75,14 @@ for fs in ext2 ext4; do
         md_fail "$fs: d/zeros takes $(cat "$fs-dense.img.d_zeros.blocks") sectors"
     [ "$(cat "$fs-dense.img.d_allhole.blocks")" = 0 ] && md_ok "$fs: an all-hole file takes no block" ||
         md_fail "$fs: d/allhole takes $(cat "$fs-dense.img.d_allhole.blocks") sectors"
+    # ext4: six extents do not fit in the inode: an index there (debugfs
+    # level 0/1) and six entries in one leaf block (level 1/1)
+    if [ "$fs" = ext4 ]; then
+        debugfs -R "ex /d/islands" "$fs-sp.img" 2>/dev/null > ex.out
+        n=$(grep -c "^ *1/ *1" ex.out)
+        [ "$n" = 6 ] && grep -q "^ *0/ *1" ex.out && md_ok "ext4: d/islands has 6 extents in a leaf block" ||
+            { md_fail "ext4: d/islands extents:"; cat ex.out >&2; }
+    fi
     [ "$(sha256sum < "$fs-sp.img")" = "$(sha256sum < "$fs-dense.img")" ] &&
         md_ok "$fs: the sparse and the dense tree give the same image bytes" ||
         md_fail "$fs: the sparse and the dense tree give different images"
