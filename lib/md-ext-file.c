@@ -257,9 +257,12 @@ static int skip_hole(const struct md_data *s, unsigned bs, uint64_t *pos, uint64
 /* Bytes [@pos, @pos + @n) of @s into @buf. */
 static int read_piece(md_ext *x, const struct md_data *s, char *buf, uint64_t pos, size_t n)
 {
+    uint64_t now;
     int r;
 
     r = md_data_read(s, buf, n, pos);
+    if (r == -EIO && md_data_resized(s, &now))
+        return md_data_resized_error(x->ctx, NULL, s->name, now, s->size);
     if (r < 0)
         return md_error(x->ctx, r == -EIO ? -ESTALE : r,
                         "%s: read failed (file changed while the image was being built?): %s",
@@ -424,14 +427,12 @@ static int write_data(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in,
         if (r == 0)
             r = data_written(x, NULL, false, got, progress_done, po);
     }
-    if (r == 0 && s->fd >= 0 && s->own_fd && !s->off) {
+    if (r == 0) {
         /* a file that shrank reads as a hole to its old end through
          * SEEK_DATA, not as a short read: its size says it changed */
-        struct stat st;
-        if (fstat(s->fd, &st) == 0 && (uint64_t)st.st_size != s->size)
-            r = md_error(x->ctx, -ESTALE, "%s: file changed while the image was being built (%llu "
-                         "bytes now, %llu when it was listed)", s->name,
-                         (unsigned long long)st.st_size, (unsigned long long)s->size);
+        uint64_t now;
+        if (md_data_resized(s, &now))
+            r = md_data_resized_error(x->ctx, NULL, s->name, now, s->size);
     }
     free(buf);
     return data_end(x, ino, in, &maps, r);

@@ -321,6 +321,14 @@ int md_data_open(md_tree *tree, md_ctx *ctx, const struct md_entry *e, struct md
  * is shorter than that, or -errno. */
 int md_data_read(const struct md_data *d, void *buf, size_t n, uint64_t pos);
 void md_data_close(struct md_data *d);
+/* Is the host file @d opened (by md_data_open(), not the spool or a lent
+ * descriptor) no longer the size it had when listed?  Its size now in
+ * *@now.  Asked after reading it, or when a read came up short. */
+bool md_data_resized(const struct md_data *d, uint64_t *now);
+/* The message for that, on @ctx, naming @entry (may be NULL) and @file:
+ * -ESTALE. */
+int md_data_resized_error(md_ctx *ctx, const char *entry, const char *file, uint64_t now,
+                          uint64_t listed);
 
 /* md_tree_add_archive(); @guessed: the path was a "DIR or ARCHIVE" argument
  * (MD_SOURCE_AUTO), so an unreadable one is reported as possibly neither. */

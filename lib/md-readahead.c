@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <pthread.h>
@@ -121,15 +120,6 @@ static bool next_data(const md_ra *r, const struct md_data *d, uint64_t *pos, ui
     return *pos < d->size;
 }
 
-/* Is host file @d no longer the size it had when listed? */
-static bool shrank(const struct md_data *d)
-{
-    struct stat st;
-
-    return d->fd >= 0 && d->own_fd && !d->off && fstat(d->fd, &st) == 0 &&
-           (uint64_t)st.st_size != d->size;
-}
-
 /* Entry @i, chunk by chunk: false when the helper must stop. */
 static bool read_entry(md_ra *r, size_t i)
 {
@@ -161,7 +151,10 @@ static bool read_entry(md_ra *r, size_t i)
             want = end - pos < r->chunk ? (size_t)(end - pos) : r->chunk;
             k = md_data_read(&d, c->buf, want, pos);
             if (k < 0) {
-                c->kind = k == -EIO ? MD_RA_SHRANK : MD_RA_READ;
+                /* a short read: it shrank, or was swapped */
+                c->kind = k != -EIO                             ? MD_RA_READ
+                          : md_data_resized(&d, &c->size_now) ? MD_RA_RESIZED
+                                                              : MD_RA_CHANGED;
                 c->err = k == -EIO ? ESTALE : -k;
                 c->last = true;
             } else {
@@ -170,10 +163,10 @@ static bool read_entry(md_ra *r, size_t i)
                 c->last = pos >= d.size;
             }
         }
-        if (c->last && c->kind == MD_RA_OK && shrank(&d)) {
-            /* read as a hole to its old end through SEEK_DATA, or cut after
-             * the last read: its size says it changed */
-            c->kind = MD_RA_SHRANK;
+        if (c->last && c->kind == MD_RA_OK && md_data_resized(&d, &c->size_now)) {
+            /* read as a hole to its old end through SEEK_DATA, cut after the
+             * last read, or grown: its size says it changed */
+            c->kind = MD_RA_RESIZED;
             c->err = ESTALE;
         }
         slot_put(r);
@@ -515,8 +508,8 @@ int md_ra_error(md_ctx *ctx, const struct md_entry *e, const struct md_ra_chunk 
                         e->path, name);
     case MD_RA_READ:
         return md_error(ctx, -c->err, "%s: read error (%s): %s", e->path, name, strerror(c->err));
-    case MD_RA_SHRANK:
-        return md_error(ctx, -ESTALE, "%s: %s shrank while the image was being built", e->path, name);
+    case MD_RA_RESIZED:
+        return md_data_resized_error(ctx, e->path, name, c->size_now, d->size);
     }
     return md_error(ctx, -EIO, "%s: internal error: read-ahead chunk of kind %d", e->path, c->kind);
 }

@@ -35,7 +35,7 @@ enum md_ra_kind {
     MD_RA_OPEN,     /* the file could not be opened: err */
     MD_RA_CHANGED,  /* it is not the file the source saw (md_data_open()'s -ESTALE) */
     MD_RA_READ,     /* a read failed: err */
-    MD_RA_SHRANK,   /* it is shorter than its recorded size */
+    MD_RA_RESIZED,  /* it is not the size it had when listed: size_now */
 };
 
 /* Bytes of a chunk the writer puts at an offset of its file. */
@@ -50,6 +50,7 @@ struct md_ra_chunk {
     size_t n;           /* bytes in buf */
     bool last;          /* the entry's last chunk */
     int kind, err;      /* enum md_ra_kind; an errno value for OPEN and READ */
+    uint64_t size_now;  /* RESIZED: the file's size after the read */
     char *buf;          /* chunk bytes, with room for a whole chunk */
     struct md_ra_run *runs; /* for the writer: where its bytes go */
     size_t n_runs, cap_runs;

@@ -1029,6 +1029,26 @@ int md_data_read(const struct md_data *d, void *buf, size_t n, uint64_t pos)
     return md_pread_full(d->fd, buf, n, d->off + pos);
 }
 
+bool md_data_resized(const struct md_data *d, uint64_t *now)
+{
+    struct stat st;
+
+    if (d->fd < 0 || !d->own_fd || d->off || fstat(d->fd, &st) < 0)
+        return false;
+    *now = (uint64_t)st.st_size;
+    return *now != d->size;
+}
+
+int md_data_resized_error(md_ctx *ctx, const char *entry, const char *file, uint64_t now,
+                          uint64_t listed)
+{
+    return md_error(ctx, -ESTALE,
+                    "%s%s%s: file changed while the image was being built (%llu bytes now, %llu "
+                    "when it was listed)",
+                    entry ? entry : "", entry ? ": " : "", file, (unsigned long long)now,
+                    (unsigned long long)listed);
+}
+
 void md_data_close(struct md_data *d)
 {
     if (d->own_fd && d->fd >= 0)

@@ -606,6 +606,67 @@ static void test_errors_no_output(void **state)
     md_ctx_free(ctx);
 }
 
+/* A host file resized while the archive is written (from the progress
+ * callback, once the first chunk is in: the read-ahead ring holds 4 MiB, so
+ * the 16 MiB file is read on after it): -ESTALE with both sizes, nothing
+ * left.  Shrinking shows as a short read, growing only by its size after the
+ * last read. */
+struct resize {
+    const char *path;
+    off_t to;
+    bool done;
+};
+
+static int resize_cb(void *ud, uint64_t done, uint64_t total)
+{
+    struct resize *rz = ud;
+
+    (void)total;
+    if (!rz->done && done > 0) {
+        assert_int_equal(truncate(rz->path, rz->to), 0);
+        rz->done = true;
+    }
+    return 0;
+}
+
+static void test_resized_while_read(void **state)
+{
+    static const off_t to[] = { 100, (off_t)20 << 20 };
+    md_ctx *ctx = new_ctx();
+    char *host = path_in_tmp("resized.bin"), *sub = path_in_tmp("rout"), *out;
+    size_t i;
+    (void)state;
+
+    assert_int_equal(mkdir(sub, 0755), 0);
+    out = md_asprintf("%s/x.cpio", sub);
+    for (i = 0; i < sizeof(to) / sizeof(to[0]); i++) {
+        md_cpio_opts o = MD_CPIO_OPTS_INIT;
+        struct resize rz = { host, to[i], false };
+        char want[64];
+        md_tree *t;
+
+        write_host_file(host, 16u << 20);
+        t = full_tree(ctx, host);
+        o.progress = resize_cb;
+        o.userdata = &rz;
+        assert_int_equal(md_cpio_write(t, out, &o), -ESTALE);
+        assert_true(rz.done);
+        snprintf(want, sizeof(want), "(%lld bytes now, %u when it was listed)", (long long)to[i],
+                 16u << 20);
+        assert_non_null(strstr(md_ctx_errmsg(ctx), "file changed while the image was being built"));
+        assert_non_null(strstr(md_ctx_errmsg(ctx), want));
+        assert_non_null(strstr(md_ctx_errmsg(ctx), host));
+        assert_int_equal(count_dir_entries(sub), 0);
+        md_tree_free(t);
+    }
+    unlink(host);
+    rmdir(sub);
+    free(out);
+    free(sub);
+    free(host);
+    md_ctx_free(ctx);
+}
+
 static void test_empty_and_pipe(void **state)
 {
     md_ctx *ctx = new_ctx();
@@ -652,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_all_types),
         cmocka_unit_test(test_compression),
         cmocka_unit_test(test_errors_no_output),
+        cmocka_unit_test(test_resized_while_read),
         cmocka_unit_test(test_empty_and_pipe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
