@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "md-ext-internal.h"
+#include "test-util.h"
 
 static char tmpdir[256];
 #define EPOCH 1700000000LL
@@ -51,39 +52,6 @@ static char *tpath(const char *name)
     return buf[i];
 }
 
-static int run(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    int st;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* Output of a shell command (first 64 KiB), NUL-terminated; free(). */
-static char *capture(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    FILE *p;
-    char *buf = calloc(1, 65536);
-    size_t n;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    n = fread(buf, 1, 65535, p);
-    buf[n] = '\0';
-    pclose(p);
-    return buf;
-}
-
 static md_ctx *new_ctx(void)
 {
     md_ctx *ctx;
@@ -112,7 +80,7 @@ static md_image *new_image(md_ctx *ctx, const char *name, uint64_t size, int mbr
 
 static int fsck_ok(const char *path, uint64_t offset)
 {
-    return run("e2fsck -fn '%s?offset=%llu' >'%s' 2>&1", path, (unsigned long long)offset,
+    return md_test_run("e2fsck -fn '%s?offset=%llu' >'%s' 2>&1", path, (unsigned long long)offset,
                tpath("fsck.log"));
 }
 
@@ -159,7 +127,7 @@ static void test_format_variants(void **state)
             fail_msg("format %zu: %s", i, md_ctx_errmsg(ctx));
         assert_int_equal(md_image_commit(img), 0);
         if (fsck_ok(tpath("fmt.img"), off) != 0) {
-            out = capture("cat '%s'", tpath("fsck.log"));
+            out = md_test_capture("cat '%s'", tpath("fsck.log"));
             fail_msg("variant %zu: e2fsck -fn complained:\n%s", i, out);
         }
         /* the right type, size and features, read by an independent open */
@@ -178,7 +146,7 @@ static void test_format_variants(void **state)
         if (v[i].features && strstr(v[i].features, "^64bit"))
             assert_false(ext2fs_has_feature_64bit(efs->super));
         md_ext_free(fs);
-        out = capture("blkid -p -o export -O %llu '%s'", (unsigned long long)off, tpath("fmt.img"));
+        out = md_test_capture("blkid -p -o export -O %llu '%s'", (unsigned long long)off, tpath("fmt.img"));
         assert_non_null(strstr(out, "LABEL=variant"));
         /* blkid calls anything with extents ext4 */
         assert_non_null(strstr(out, v[i].type == MD_EXT4 || (v[i].features && strstr(v[i].features, "extent"))
@@ -201,7 +169,7 @@ static void test_format_uuid_and_mke2fs_defaults(void **state)
     o.uuid = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
     assert_int_equal(md_ext_format(img, 0, &o, NULL), 0);
     assert_int_equal(md_image_commit(img), 0);
-    out = capture("dumpe2fs -h '%s' 2>/dev/null", tpath("u.img"));
+    out = md_test_capture("dumpe2fs -h '%s' 2>/dev/null", tpath("u.img"));
     assert_non_null(strstr(out, "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"));
     /* 600 MiB: mke2fs's default type gives 4 KiB blocks and 16 KiB per inode */
     assert_non_null(strstr(out, "Block size:               4096"));
@@ -396,15 +364,15 @@ static void check_every_type(const char *img, uint64_t off, const char *hostfile
     ext2fs_close_free(&fs);
 
     /* debugfs agrees on device numbers and link targets */
-    out = capture("debugfs -R 'stat /dev/tty1' '%s?offset=%llu' 2>/dev/null", img,
+    out = md_test_capture("debugfs -R 'stat /dev/tty1' '%s?offset=%llu' 2>/dev/null", img,
                   (unsigned long long)off);
     assert_non_null(strstr(out, "Device major/minor number: 04:01"));
     free(out);
-    out = capture("debugfs -R 'stat /dev/big' '%s?offset=%llu' 2>/dev/null", img,
+    out = md_test_capture("debugfs -R 'stat /dev/big' '%s?offset=%llu' 2>/dev/null", img,
                   (unsigned long long)off);
     assert_non_null(strstr(out, "Device major/minor number: 259:70000"));
     free(out);
-    out = capture("debugfs -R 'stat /fast' '%s?offset=%llu' 2>/dev/null", img, (unsigned long long)off);
+    out = md_test_capture("debugfs -R 'stat /fast' '%s?offset=%llu' 2>/dev/null", img, (unsigned long long)off);
     assert_non_null(strstr(out, "Fast link dest: \"etc/conf.d/hello\""));
     free(out);
 }
@@ -432,7 +400,7 @@ static void populate_variant(int32_t type, uint32_t bs, int mbr)
     assert_int_equal(md_image_commit(img), 0);
     assert_int_equal(md_image_partition_range(img, (uint32_t)mbr, &off, &size), 0);
     if (fsck_ok(tpath("pop.img"), off) != 0)
-        fail_msg("e2fsck:\n%s", capture("cat '%s'", tpath("fsck.log")));
+        fail_msg("e2fsck:\n%s", md_test_capture("cat '%s'", tpath("fsck.log")));
     check_every_type(tpath("pop.img"), off, host, bs == 4096);
     md_tree_free(t);
     md_image_free(img);
@@ -799,11 +767,11 @@ static void test_determinism(void **state)
     umask(077);
     setenv("TZ", "Asia/Tokyo", 1);
     assert_int_equal(chdir("/"), 0);
-    assert_int_equal(run("touch -d 2001-01-01 '%s'", host), 0);
+    assert_int_equal(md_test_run("touch -d 2001-01-01 '%s'", host), 0);
     build_det("d2.img", host);
     umask(022);
     unsetenv("TZ");
-    assert_int_equal(run("cmp '%s' '%s'", tpath("d1.img"), tpath("d2.img")), 0);
+    assert_int_equal(md_test_run("cmp '%s' '%s'", tpath("d1.img"), tpath("d2.img")), 0);
 }
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -847,7 +815,7 @@ static void test_errors(void **state)
     /* ENOSPC before the first write: the image is unchanged */
     assert_int_equal(md_ext_format(img, 1, &o, &fs), 0);
     assert_int_equal(md_ext_close(fs), 0);
-    before = capture("sha256sum < '%s'", md_image_path(img));
+    before = md_test_capture("sha256sum < '%s'", md_image_path(img));
     assert_int_equal(md_ext_open(img, 1, 0, &fs), 0);
     assert_int_equal(md_tree_new(ctx, &t), 0);
     memset(big, 1, sizeof(big));
@@ -857,7 +825,7 @@ static void test_errors(void **state)
     assert_non_null(strstr(md_ctx_errmsg(ctx), "needs about"));
     assert_non_null(strstr(md_ctx_errmsg(ctx), "free"));
     md_ext_free(fs);
-    after = capture("sha256sum < '%s'", md_image_path(img));
+    after = md_test_capture("sha256sum < '%s'", md_image_path(img));
     assert_string_equal(before, after);
     free(before);
     free(after);

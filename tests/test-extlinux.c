@@ -391,16 +391,6 @@ struct fixture {
     char img[128];
 };
 
-static int run(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
-
 /* A 16 MiB ext4 image with /boot/vmlinuz and /boot/initrd.gz made by mke2fs -d. */
 static int setup_img(void **state)
 {
@@ -412,7 +402,7 @@ static int setup_img(void **state)
     if (!md_test_have_tool("mkfs.ext4") || access(EXTLINUX_BIN, R_OK) < 0)
         return 0; /* no image: the test itself skips (fails in CI) */
     /* kernel with zero blocks, which mke2fs -d stores as holes */
-    assert_int_equal(run("mkdir -p %s/root/boot && head -c 200000 /dev/urandom > %s/root/boot/vmlinuz"
+    assert_int_equal(md_test_run("mkdir -p %s/root/boot && head -c 200000 /dev/urandom > %s/root/boot/vmlinuz"
                          " && head -c 8192 /dev/zero >> %s/root/boot/vmlinuz"
                          " && head -c 3000 /dev/urandom >> %s/root/boot/vmlinuz"
                          " && echo initrd > %s/root/boot/initrd.gz"
@@ -424,7 +414,7 @@ static int setup_img(void **state)
 static int teardown_img(void **state)
 {
     struct fixture *f = *state;
-    run("rm -rf %s", f->dir);
+    md_test_run("rm -rf %s", f->dir);
     free(f);
     return 0;
 }
@@ -511,13 +501,13 @@ static void test_install_errors(void **state)
 
     /* not an ext filesystem */
     snprintf(zero, sizeof(zero), "%s/zero.img", f->dir);
-    assert_int_equal(run("truncate -s 8M %s", zero), 0);
+    assert_int_equal(md_test_run("truncate -s 8M %s", zero), 0);
     expect_fail(ctx, zero, 0, &o, -EINVAL, "no ext2/3/4 filesystem");
     /* inline_data */
-    assert_int_equal(run("mkfs.ext4 -q -F -O inline_data %s 8M >/dev/null 2>&1", zero), 0);
+    assert_int_equal(md_test_run("mkfs.ext4 -q -F -O inline_data %s 8M >/dev/null 2>&1", zero), 0);
     expect_fail(ctx, zero, 0, NULL, -ENOTSUP, "inline_data");
     /* no room for ldlinux.sys in one run: a 2 MiB ext2 filled up */
-    assert_int_equal(run("rm -f %s && mkdir -p %s/full && head -c 1990000 /dev/urandom > %s/full/big"
+    assert_int_equal(md_test_run("rm -f %s && mkdir -p %s/full && head -c 1990000 /dev/urandom > %s/full/big"
                          " && mkfs.ext2 -q -F -N 64 -m 0 -d %s/full %s 2M >/dev/null 2>&1",
                          zero, f->dir, f->dir, f->dir, zero), 0);
     expect_fail(ctx, zero, 0, NULL, -ENOSPC, "ldlinux.sys");
@@ -587,7 +577,7 @@ static void test_install_ok(void **state)
     assert_int_equal(md_ctx_set_epoch(ctx, 1700000000), 0);
     o.config_text = good_conf;
     assert_int_equal(install(ctx, f->img, 0, &o), 0);
-    assert_int_equal(run("e2fsck -fn %s >/dev/null 2>&1", f->img), 0);
+    assert_int_equal(md_test_run("e2fsck -fn %s >/dev/null 2>&1", f->img), 0);
 
     assert_int_equal(md_extlinux_blobs_load(ctx, EXTLINUX_BIN, "/usr/lib/syslinux", &b), 0);
     read_back(f->img, "/boot/syslinux/ldlinux.sys", &data, &size, &inode);
@@ -624,7 +614,7 @@ static void test_install_ok(void **state)
     assert_memory_equal(data, good_conf, size);
     free(data);
     /* the kernel's holes were filled, contents unchanged */
-    assert_int_equal(run("test $(debugfs -R 'blocks /boot/vmlinuz' %s 2>/dev/null | wc -w) = 207",
+    assert_int_equal(md_test_run("test $(debugfs -R 'blocks /boot/vmlinuz' %s 2>/dev/null | wc -w) = 207",
                          f->img), 0);
     {
         char cmd[512];
@@ -662,7 +652,7 @@ static void test_install_ok(void **state)
         close(fd);
         ext2fs_close_free(&fs);
         assert_int_equal(install(ctx, f->img, 0, &o), 0);
-        assert_int_equal(run("e2fsck -fn %s >/dev/null 2>&1", f->img), 0);
+        assert_int_equal(md_test_run("e2fsck -fn %s >/dev/null 2>&1", f->img), 0);
         read_back(f->img, "/boot/syslinux/ldlinux.sys", &data, &size, &inode);
         assert_int_equal(data[b.ldlen + 10], 'x');
         assert_int_equal(md_extlinux_adv_valid(data + b.ldlen), 0);
@@ -674,7 +664,7 @@ static void test_install_ok(void **state)
         assert_same_but_write_counter(img2, len2, img3, len3);
         free(img2);
         free(img3);
-        assert_int_equal(run("e2fsck -fn %s >/dev/null 2>&1", f->img), 0);
+        assert_int_equal(md_test_run("e2fsck -fn %s >/dev/null 2>&1", f->img), 0);
     }
     md_extlinux_blobs_free(&b);
     md_ctx_free(ctx);
@@ -724,7 +714,7 @@ static void install_partitioned(const char *label, const char *mbrbin)
     /* partition 1 has no filesystem */
     expect_fail(ctx, path, 1, &o, -EINVAL, "no ext2/3/4 filesystem");
     assert_int_equal(install(ctx, path, 2, &o), 0);
-    assert_int_equal(run("e2fsck -fn '%s?offset=%d' >/dev/null 2>&1", path, 5 << 20), 0);
+    assert_int_equal(md_test_run("e2fsck -fn '%s?offset=%d' >/dev/null 2>&1", path, 5 << 20), 0);
 
     assert_int_equal(md_image_partition_range(img, 2, &off, &size), 0);
     assert_int_equal(md_image_probe(img, &probe), 0);
@@ -744,7 +734,7 @@ static void install_partitioned(const char *label, const char *mbrbin)
     assert_int_equal(md_get_le16(vbr + 0x1fe), 0xaa55);
     md_image_free(img);
     md_ctx_free(ctx);
-    run("rm -rf %s", dir);
+    md_test_run("rm -rf %s", dir);
 }
 
 static void test_install_mbr(void **state)
@@ -769,7 +759,7 @@ static void test_deterministic(void **state)
 
     need_mkfs_extlinux();
     snprintf(copy, sizeof(copy), "%s/b.img", f->dir);
-    assert_int_equal(run("cp %s %s", f->img, copy), 0);
+    assert_int_equal(md_test_run("cp %s %s", f->img, copy), 0);
     assert_int_equal(md_ctx_new(&ctx), 0);
     assert_int_equal(md_ctx_set_epoch(ctx, 1234567890), 0);
     o.config_text = good_conf;
@@ -804,7 +794,7 @@ static void test_install_epoch_2038(void **state)
     assert_int_equal(md_ctx_set_epoch(ctx, t), 0);
     o.config_text = good_conf;
     assert_int_equal(install(ctx, f->img, 0, &o), 0);
-    assert_int_equal(run("e2fsck -fn %s >/dev/null 2>&1", f->img), 0);
+    assert_int_equal(md_test_run("e2fsck -fn %s >/dev/null 2>&1", f->img), 0);
     assert_int_equal(ext2fs_open(f->img, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &fs), 0);
     assert_int_equal(ext2fs_namei(fs, EXT2_ROOT_INO, EXT2_ROOT_INO, "/boot/syslinux/ldlinux.sys",
                                   &ino), 0);
@@ -832,14 +822,14 @@ static void test_keep_config(void **state)
 
     need_mkfs_extlinux();
     snprintf(img, sizeof(img), "%s/k.img", f->dir);
-    assert_int_equal(run("mkdir -p %s/root/boot/syslinux && printf '%%s' '%s' > %s/root/boot/syslinux/extlinux.conf"
+    assert_int_equal(md_test_run("mkdir -p %s/root/boot/syslinux && printf '%%s' '%s' > %s/root/boot/syslinux/extlinux.conf"
                          " && mkfs.ext4 -q -F -d %s/root %s 16M >/dev/null 2>&1",
                          f->dir, "LABEL x\n LINUX /boot/vmlinuz\n", f->dir, f->dir, img), 0);
-    assert_int_equal(run("test $(debugfs -R 'blocks /boot/vmlinuz' %s 2>/dev/null | wc -w) -lt 207", img), 0);
+    assert_int_equal(md_test_run("test $(debugfs -R 'blocks /boot/vmlinuz' %s 2>/dev/null | wc -w) -lt 207", img), 0);
     assert_int_equal(md_ctx_new(&ctx), 0);
     assert_int_equal(install(ctx, img, 0, NULL), 0);
-    assert_int_equal(run("e2fsck -fn %s >/dev/null 2>&1", img), 0);
-    assert_int_equal(run("test $(debugfs -R 'blocks /boot/vmlinuz' %s 2>/dev/null | wc -w) = 207", img), 0);
+    assert_int_equal(md_test_run("e2fsck -fn %s >/dev/null 2>&1", img), 0);
+    assert_int_equal(md_test_run("test $(debugfs -R 'blocks /boot/vmlinuz' %s 2>/dev/null | wc -w) = 207", img), 0);
     read_back(img, "/boot/syslinux/extlinux.conf", &data, &size, &inode);
     assert_int_equal(size, strlen("LABEL x\n LINUX /boot/vmlinuz\n"));
     free(data);
