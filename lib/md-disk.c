@@ -713,19 +713,30 @@ static int dw_size(struct dw *w)
     return r;
 }
 
+/* @n bytes for a message: whole MiB, else KiB (an image under 1 MiB is not "0 MiB"). */
+static const char *size_words(uint64_t n, char *buf, size_t len)
+{
+    if (n >= MIB)
+        snprintf(buf, len, "%" PRIu64 " MiB", n / MIB);
+    else
+        snprintf(buf, len, "%" PRIu64 " KiB", (n + 1023) / 1024);
+    return buf;
+}
+
 /* A given size too small: say what would do. */
 static void dw_too_small(struct dw *w)
 {
     uint64_t need = 0, *parts = md_calloc(w->d->n_parts, sizeof(*parts));
-    char msg[MD_ERRMSG_MAX];
+    char msg[MD_ERRMSG_MAX], have_s[32], need_s[32];
 
     if (!parts)
         return;
     snprintf(msg, sizeof(msg), "%s", md_ctx_errmsg(w->d->ctx));
     if (dw_plan(w, &need, parts) == 0 && need > w->size)
-        md_error(w->d->ctx, -ENOSPC, "%s: an image of %" PRIu64 " MiB is too small: its contents need "
-                 "about %" PRIu64 " MiB (give --size %" PRIu64 "M or more, or no size to have it "
-                 "computed): %s", w->path, w->size / MIB, need / MIB, need / MIB, msg);
+        md_error(w->d->ctx, -ENOSPC, "%s: an image of %s is too small: its contents need "
+                 "about %s (give --size %" PRIu64 "M or more, or no size to have it "
+                 "computed): %s", w->path, size_words(w->size, have_s, sizeof(have_s)),
+                 size_words(need, need_s, sizeof(need_s)), (need + MIB - 1) / MIB, msg);
     else
         md_error(w->d->ctx, -ENOSPC, "%s", msg);
     free(parts);

@@ -185,6 +185,9 @@ fi
 bad 1 "too small" disk create bad.img --size 1060K --table mbr --part rest --fs ext4
 mkdir -p bigtree && head -c 20000000 /dev/urandom > bigtree/blob
 bad 1 "does not fit: it needs" disk create bad.img --size 8M --part rest --fs ext4 bigtree
+# an image under 1 MiB is not "0 MiB"
+bad 1 "an image of 512 KiB is too small: its contents need about [0-9]+ MiB" \
+    disk create bad.img --size 512K --fs ext4 bigtree
 # sparse with a filesystem: a 4 GiB image holding 10 MiB
 mkdir -p ten && head -c 10485760 /dev/urandom > ten/data
 "$MDIMG" -q disk create ten.img --size 4G --part rest:linux:bootable --fs ext4 ten || md_fail "ten.img"
