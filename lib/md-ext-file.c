@@ -91,6 +91,17 @@ static void fmaps_inline(struct ext2_inode_large *in, const struct fmaps *m)
     eh->eh_entries = ext2fs_cpu_to_le16(n);
 }
 
+/* After a failed commit: the blocks from range @i, block @done on, are in no
+ * extent, so releasing the inode would not free them; those before it are
+ * freed with the inode's extent tree. */
+static void fmaps_free_from(md_ext *x, const struct fmaps *m, size_t i, blk64_t done)
+{
+    for (; i < m->n; i++, done = 0)
+        if (m->v[i].n > done)
+            ext2fs_block_alloc_stats_range(x->fs, m->v[i].p + done, (blk_t)(m->v[i].n - done), -1);
+    x->fresh = false; /* they may be handed out again */
+}
+
 /* Store the ranges of @m as the extents of inode @ino (tree empty so far). */
 static int fmaps_commit(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, struct fmaps *m)
 {
@@ -108,8 +119,10 @@ static int fmaps_commit(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, 
         goto blocks;
     }
     err = ext2fs_extent_open2(x->fs, ino, (struct ext2_inode *)in, &h);
-    if (err)
+    if (err) {
+        fmaps_free_from(x, m, 0, 0);
         return md_ext_error(x->ctx, err, "inode %u: opening the extent tree", ino);
+    }
     for (i = 0; i < m->n && !err; i++) {
         blk64_t done = 0;
         while (done < m->v[i].n && !err) {
@@ -121,11 +134,15 @@ static int fmaps_commit(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, 
             ex.e_lblk = m->v[i].l + done;
             ex.e_pblk = m->v[i].p + done;
             ex.e_len = (__u32)len;
+            /* a full leaf is split into a new block: this can fail (ENOSPC) */
             err = ext2fs_extent_insert(h, first ? 0 : EXT2_EXTENT_INSERT_AFTER, &ex);
-            if (!err)
+            if (!err) {
+                first = 0;
+                done += len;
                 err = ext2fs_extent_fix_parents(h);
-            first = 0;
-            done += len;
+            }
+            if (err)
+                fmaps_free_from(x, m, i, done);
         }
     }
     ext2fs_extent_free(h);

@@ -200,6 +200,68 @@ static void test_shrink_during_replace(void **state)
     shrink_during_replace(MD_EXT2, 1024); /* block map: blocks in the inode as they come */
 }
 
+/* ---- no room for an extent leaf ----------------------------------------------------------- */
+
+/* Six one-block pieces of data between holes need six extents, more than
+ * the inode holds: the fifth insertion splits the tree into a leaf block.
+ * With exactly the data blocks free, the space check, which counts that
+ * leaf, refuses the file before anything is written: -ENOSPC, no block
+ * taken.  (Were the check to miss it, the leaf's allocation would fail after
+ * the data was written; fmaps_commit() then frees the blocks not yet in an
+ * extent, and the inode's release the rest.) */
+static void test_no_room_for_a_leaf(void **state)
+{
+    const size_t span = 64 << 10;
+    md_image *img;
+    md_ctx *ctx;
+    md_tree *t;
+    md_ext *fs;
+    blk64_t before, after;
+    char *islands;
+    size_t i;
+    (void)state;
+
+    md_test_need_tool("e2fsck", "e2fsprogs");
+    ctx = new_ctx();
+    img = make_fs(ctx, "leaf.img", 8 << 20, 1024, NULL, 0);
+    islands = calloc(1, 5 * span + 1024);
+    assert_non_null(islands);
+    for (i = 0; i < 6; i++)
+        memset(islands + i * span, 'i', 1024);
+    assert_int_equal(md_ext_open(img, 0, 0, &fs), 0);
+    before = ext2fs_free_blocks_count(fs->fs->super);
+    /* a file that leaves exactly six blocks free, populated first */
+    {
+        md_tree *fill;
+        size_t n = (size_t)(before - 6) * 1024;
+        char *buf = malloc(n);
+        assert_non_null(buf);
+        memset(buf, 'f', n);
+        assert_int_equal(md_tree_new(ctx, &fill), 0);
+        assert_int_equal(md_tree_add_data(fill, "fill", buf, n, NULL), 0);
+        free(buf);
+        assert_int_equal(md_ext_populate(fs, fill, NULL), 0);
+        md_tree_free(fill);
+    }
+    before = ext2fs_free_blocks_count(fs->fs->super);
+    assert_int_equal(md_tree_new(ctx, &t), 0);
+    assert_int_equal(md_tree_add_data(t, "islands", islands, 5 * span + 1024, NULL), 0);
+    free(islands);
+    assert_int_equal(md_ext_populate(fs, t, NULL), -ENOSPC);
+    /* the space check counts the leaf: refused before the first write */
+    assert_non_null(strstr(md_ctx_errmsg(ctx), "the tree does not fit"));
+    after = ext2fs_free_blocks_count(fs->fs->super);
+    if (after != before)
+        fail_msg("%llu blocks free before, %llu after the failure (%s)", (unsigned long long)before,
+                 (unsigned long long)after, md_ctx_errmsg(ctx));
+    assert_int_equal(md_ext_close(fs), 0);
+    fsck_clean(md_image_path(img));
+    old_intact(img);
+    md_tree_free(t);
+    md_image_free(img);
+    md_ctx_free(ctx);
+}
+
 /* ---- refused before the first write ------------------------------------------------------ */
 
 static void test_refused_before_writing(void **state)
@@ -325,6 +387,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shrink_during_replace),
+        cmocka_unit_test(test_no_room_for_a_leaf),
         cmocka_unit_test(test_refused_before_writing),
         cmocka_unit_test(test_replace_needs_both),
     };
