@@ -100,30 +100,12 @@ boot_check "our kernel, --if ide (AHCI on q35)" "$T/out1i" "$T/err1i" $rc "$(ela
 
 # --- 2. a plain QEMU line, no mdimg ---------------------------------------------------
 
-# wait_for FILE STRING SECONDS: poll FILE until it contains STRING (0) or time runs out (1)
-wait_for() {
-    _n=0
-    while [ $_n -lt $(($3 * 10)) ]; do
-        grep -qF -- "$2" "$1" 2>/dev/null && return 0
-        kill -0 "$QPID" 2>/dev/null || { grep -qF -- "$2" "$1"; return; }
-        sleep 0.1
-        _n=$((_n + 1))
-    done
-    return 1
-}
-cp "$OVMF_VARS" "$T/vars.fd"
-mkfifo "$T/in"
 t0=$(now)
-timeout 300 "$QEMU" -machine q35 -accel tcg -m 256 -nodefaults -display none -serial stdio \
-    -no-reboot \
-    -drive "if=pflash,format=raw,readonly=on,file=$OVMF_CODE" \
-    -drive "if=pflash,format=raw,file=$T/vars.fd" \
-    -drive "file=$T/tiny.img,format=raw,if=virtio" <"$T/in" >"$T/out2" 2>"$T/err2" &
-QPID=$!
+md_qemu_ovmf 300 "$T/tiny.img" "$T/out2" "$T/err2"
 exec 3>"$T/in"
-if wait_for "$T/out2" "libminidistro: booted" 240 && wait_for "$T/out2" "# " 60; then
+if md_wait_for "$T/out2" "libminidistro: booted" 240 && md_wait_for "$T/out2" "# " 60; then
     echo 'echo hi-$((1+2)); echo "cmdline: $(cat /proc/cmdline)"' >&3
-    wait_for "$T/out2" "hi-3" 60 || md_fail "plain QEMU: the command's output did not come"
+    md_wait_for "$T/out2" "hi-3" 60 || md_fail "plain QEMU: the command's output did not come"
     echo 'poweroff -f' >&3
 else
     md_fail "plain QEMU: no shell within the time limit"

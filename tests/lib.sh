@@ -174,6 +174,36 @@ md_need_kernel() {
         md_missing "a readable kernel (${MD_E2E_KERNEL:-/boot/vmlinuz-*})" linux-image-cloud-amd64
 }
 
+# md_qemu_ovmf SECONDS IMG OUT ERR: the plain QEMU line that boots a UEFI disk
+# image, no mdimg involved (q35, OVMF from $OVMF_CODE with a private copy of
+# $OVMF_VARS, the image on virtio), in the background under a timeout, its
+# serial input the FIFO $T/in (made here: open it for writing next, it
+# blocks until then), output to OUT and ERR.  Sets QPID.
+md_qemu_ovmf() {
+    cp "$OVMF_VARS" "$T/vars.fd"
+    rm -f "$T/in"
+    mkfifo "$T/in"
+    timeout "$1" "$QEMU" -machine q35 -accel tcg -m 256 -nodefaults -display none -serial stdio \
+        -no-reboot \
+        -drive "if=pflash,format=raw,readonly=on,file=$OVMF_CODE" \
+        -drive "if=pflash,format=raw,file=$T/vars.fd" \
+        -drive "file=$2,format=raw,if=virtio" <"$T/in" >"$3" 2>"$4" &
+    QPID=$!
+}
+
+# md_wait_for FILE STRING SECONDS: poll FILE until it holds STRING (0), or
+# until the QEMU of $QPID has exited without it or the time runs out (1).
+md_wait_for() {
+    _md_n=0
+    while [ $_md_n -lt $(($3 * 10)) ]; do
+        grep -qF -- "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$QPID" 2>/dev/null || { grep -qF -- "$2" "$1"; return; }
+        sleep 0.1
+        _md_n=$((_md_n + 1))
+    done
+    return 1
+}
+
 # T: a new directory /tmp/NAME.XXXXXX, removed on exit.
 md_tmpdir() {
     T=$(mktemp -d "/tmp/$1.XXXXXX")
