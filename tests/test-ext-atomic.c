@@ -132,6 +132,18 @@ static void old_intact(md_image *img)
     md_ext_free(fs);
 }
 
+/* After a refused populate: close @fs (flushing what it holds), the image
+ * e2fsck-clean with /etc/old intact; frees @t, @img and @ctx. */
+static void close_and_check(md_ext *fs, md_image *img, md_tree *t, md_ctx *ctx)
+{
+    assert_int_equal(md_ext_close(fs), 0);
+    fsck_clean(md_image_path(img));
+    old_intact(img);
+    md_tree_free(t);
+    md_image_free(img);
+    md_ctx_free(ctx);
+}
+
 /* ---- a host file shrinking during the copy over an existing file ----------------------- */
 
 struct shrink {
@@ -184,12 +196,7 @@ static void shrink_during_replace(int32_t type, uint32_t bs)
     assert_true(s.calls >= 1);
     if (!strstr(md_ctx_errmsg(ctx), "grows-then-shrinks"))
         fail_msg("the message does not name the file: %s", md_ctx_errmsg(ctx));
-    assert_int_equal(md_ext_close(fs), 0);
-    fsck_clean(md_image_path(img));
-    old_intact(img);
-    md_tree_free(t);
-    md_image_free(img);
-    md_ctx_free(ctx);
+    close_and_check(fs, img, t, ctx);
 }
 
 static void test_shrink_during_replace(void **state)
@@ -254,12 +261,7 @@ static void test_no_room_for_a_leaf(void **state)
     if (after != before)
         fail_msg("%llu blocks free before, %llu after the failure (%s)", (unsigned long long)before,
                  (unsigned long long)after, md_ctx_errmsg(ctx));
-    assert_int_equal(md_ext_close(fs), 0);
-    fsck_clean(md_image_path(img));
-    old_intact(img);
-    md_tree_free(t);
-    md_image_free(img);
-    md_ctx_free(ctx);
+    close_and_check(fs, img, t, ctx);
 }
 
 /* ---- refused before the first write ------------------------------------------------------ */
