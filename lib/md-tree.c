@@ -408,6 +408,7 @@ static void detach_links(md_tree *t, struct md_entry *e)
         heir->host_root = e->host_root;
         heir->host_rel = e->host_rel;
         heir->buf = e->buf;
+        heir->spool_off = e->spool_off;
         heir->size = e->size;
         heir->xattrs = e->xattrs;
         heir->n_xattrs = e->n_xattrs;

@@ -1263,6 +1263,59 @@ static void test_archive_tar_and_filters(void **state)
 
 /* Concatenated archives, as the kernel reads them: an uncompressed cpio
  * (early microcode style), NUL padding, then more archives. */
+/* An archived file replaced by a later source while a hard link names it:
+ * the link keeps the archived contents (it once took its size in bytes from
+ * the start of the spool, another file's). */
+static void test_archive_link_heir(void **state)
+{
+    static const char *const names[] = { "first", "a" };
+    static const char *const data[] = { "FIRST-FILE-CONTENT\n", "the real a content\n" };
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    char *d = mktmp(), *a = md_asprintf("%s/l.tar", d);
+    struct archive *w = archive_write_new();
+    struct archive_entry *ae = archive_entry_new();
+    struct md_entry *e;
+    size_t i;
+    (void)state;
+
+    assert_int_equal(archive_write_set_format_pax_restricted(w), ARCHIVE_OK);
+    assert_int_equal(archive_write_open_filename(w, a), ARCHIVE_OK);
+    for (i = 0; i < 2; i++) {
+        archive_entry_clear(ae);
+        archive_entry_set_pathname(ae, names[i]);
+        archive_entry_set_filetype(ae, AE_IFREG);
+        archive_entry_set_perm(ae, 0644);
+        archive_entry_set_size(ae, (la_int64_t)strlen(data[i]));
+        assert_int_equal(archive_write_header(w, ae), ARCHIVE_OK);
+        assert_int_equal(archive_write_data(w, data[i], strlen(data[i])), (la_ssize_t)strlen(data[i]));
+    }
+    archive_entry_clear(ae);
+    archive_entry_set_pathname(ae, "b");
+    archive_entry_set_hardlink(ae, "a");
+    archive_entry_set_filetype(ae, AE_IFREG);
+    archive_entry_set_perm(ae, 0644);
+    archive_entry_set_size(ae, 0);
+    assert_int_equal(archive_write_header(w, ae), ARCHIVE_OK);
+    archive_entry_free(ae);
+    assert_int_equal(archive_write_close(w), ARCHIVE_OK);
+    archive_write_free(w);
+
+    if (md_tree_add_archive(t, a) < 0)
+        fail_msg("%s", md_ctx_errmsg(ctx));
+    assert_int_equal(md_tree_add_data(t, "a", "over\n", 5, NULL), 0);
+    assert_int_equal(md_tree_finalize(t), 0);
+    assert_data(t, get(t, "a"), "over\n", 5);
+    e = get(t, "b");
+    assert_null(e->master);
+    assert_int_equal(e->size, strlen(data[1]));
+    assert_data(t, e, data[1], strlen(data[1]));
+    md_tree_free(t);
+    free(a);
+    rmtree(d);
+    md_ctx_free(ctx);
+}
+
 static void test_archive_concatenated(void **state)
 {
     md_ctx *ctx = new_ctx();
@@ -1497,6 +1550,7 @@ int main(void)
         cmocka_unit_test(test_archive_newc),
         cmocka_unit_test(test_archive_absolute),
         cmocka_unit_test(test_archive_tar_and_filters),
+        cmocka_unit_test(test_archive_link_heir),
         cmocka_unit_test(test_archive_concatenated),
         cmocka_unit_test(test_archive_damaged),
         cmocka_unit_test(test_archive_roundtrip),
