@@ -342,8 +342,8 @@ static int add_one(md_tree *tree, struct archive *a, struct archive_entry *ae, c
     if (r < 0)
         goto fail;
     /* md_attr's mode 0 means "default"; keep the archive's real bits (the
-     * archive's "./" is the root, "" here) */
-    e = md_tree_lookup(tree, path);
+     * archive's "./" is the root: "/" given, "" to look up) */
+    e = md_tree_lookup(tree, strcmp(path, "/") ? path : "");
     if (e)
         e->mode = fmt | perm;
     r = copy_xattrs(tree, ae, path, apath);

@@ -168,7 +168,15 @@ static void entry_clear(struct md_entry *e)
     e->xattrs = NULL;
     e->n_xattrs = 0;
     e->master = NULL;
+    /* every source field: a revived tombstone is as clean as a new entry
+     * (a walked file replaced by a named one kept the walk's host_root and
+     * host_rel, and was opened as a wrong suffix of the new path) */
     e->src = MD_SRC_NONE;
+    e->host_dev = e->host_ino = 0;
+    e->host_sparse = false;
+    e->host_root = 0;
+    e->host_rel = 0;
+    e->spool_off = 0;
     e->size = 0;
     e->rmajor = e->rminor = 0;
 }
@@ -520,6 +528,8 @@ MD_API int md_tree_add_file(md_tree *t, const char *path, const char *host_path,
     }
     e->src = MD_SRC_HOST;
     e->host_path = hp;
+    e->host_root = 0; /* named by the caller: opened by its path */
+    e->host_rel = 0;
     e->host_dev = (uint64_t)st.st_dev;
     e->host_ino = (uint64_t)st.st_ino;
     e->host_sparse = md_stat_sparse(&st);

@@ -1316,6 +1316,62 @@ static void test_archive_link_heir(void **state)
     md_ctx_free(ctx);
 }
 
+/* A walked file replaced by a file the caller names (mdimg --init, a spec's
+ * "file", build --initrd over the rootfs's own): the new one is read, by its
+ * own path (the replaced entry kept the walk's directory and offset into
+ * the path, and opened a wrong suffix of the new path, or read past its end
+ * when it was shorter than the walked directory's). */
+static void test_walked_file_replaced(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    char *d = mktmp(), *walked = md_asprintf("%s/a-rather-long-directory-name-for-the-walk", d);
+    char *other = md_asprintf("%s/o", d);
+    (void)state;
+
+    assert_int_equal(mkdir(walked, 0755), 0);
+    write_file(walked, "init", "old\n", 0755);
+    write_file(d, "o", "NEW\n", 0755);
+    assert_int_equal(md_tree_add_host(t, walked, NULL), 0);
+    if (md_tree_add_file(t, "init", other, NULL) < 0)
+        fail_msg("%s", md_ctx_errmsg(ctx));
+    assert_data(t, get(t, "init"), "NEW\n", 4);
+    md_tree_free(t);
+    free(other);
+    free(walked);
+    rmtree(d);
+    md_ctx_free(ctx);
+}
+
+/* An archive's "./" of mode 0000 keeps it, as a spec's "dir / 0 0 0" and a
+ * host DIR do (md_attr's mode 0 means "the default"). */
+static void test_archive_root_mode_zero(void **state)
+{
+    md_ctx *ctx = new_ctx();
+    md_tree *t = new_tree(ctx);
+    char *d = mktmp(), *a = md_asprintf("%s/r.tar", d);
+    struct archive *w = archive_write_new();
+    struct archive_entry *ae = archive_entry_new();
+    (void)state;
+
+    assert_int_equal(archive_write_set_format_pax_restricted(w), ARCHIVE_OK);
+    assert_int_equal(archive_write_open_filename(w, a), ARCHIVE_OK);
+    archive_entry_set_pathname(ae, "./");
+    archive_entry_set_filetype(ae, AE_IFDIR);
+    archive_entry_set_perm(ae, 0);
+    assert_int_equal(archive_write_header(w, ae), ARCHIVE_OK);
+    archive_entry_free(ae);
+    assert_int_equal(archive_write_close(w), ARCHIVE_OK);
+    archive_write_free(w);
+    assert_int_equal(md_tree_add_archive(t, a), 0);
+    assert_int_equal(md_tree_finalize(t), 0);
+    assert_int_equal(t->root.mode, S_IFDIR | 0);
+    md_tree_free(t);
+    free(a);
+    rmtree(d);
+    md_ctx_free(ctx);
+}
+
 static void test_archive_concatenated(void **state)
 {
     md_ctx *ctx = new_ctx();
@@ -1551,6 +1607,8 @@ int main(void)
         cmocka_unit_test(test_archive_absolute),
         cmocka_unit_test(test_archive_tar_and_filters),
         cmocka_unit_test(test_archive_link_heir),
+        cmocka_unit_test(test_walked_file_replaced),
+        cmocka_unit_test(test_archive_root_mode_zero),
         cmocka_unit_test(test_archive_concatenated),
         cmocka_unit_test(test_archive_damaged),
         cmocka_unit_test(test_archive_roundtrip),
