@@ -200,7 +200,8 @@ enum md_src {
     MD_SRC_NONE = 0,   /* no contents (dir, link, node, or empty file) */
     MD_SRC_HOST,       /* read from host_path at write time */
     MD_SRC_BUF,        /* owned buffer */
-    MD_SRC_SPOOL,      /* in the tree's spool file at spool_off (archive contents) */
+    MD_SRC_SPOOL,      /* archive contents at spool_off: in the tree's spool file, or
+                        * (spool_src) where they lie in an uncompressed archive */
 };
 
 struct md_xattr {
@@ -232,6 +233,8 @@ struct md_entry {
     size_t host_rel;
     void *buf;
     uint64_t spool_off;      /* MD_SRC_SPOOL */
+    uint32_t spool_src;      /* MD_SRC_SPOOL: 0 the spool file, else the archive file
+                              * tree->archives[spool_src - 1] itself */
     uint64_t size;           /* file size; symlink: strlen(link) */
     struct md_xattr *xattrs;
     size_t n_xattrs;
@@ -269,6 +272,15 @@ struct md_tree {
      * files are opened again relative to them (md_data_open()). */
     int *host_roots;
     size_t n_host_roots;
+    /* Uncompressed tar and cpio archives whose members' bytes are read where
+     * they lie instead of being spooled: open until the tree is freed, and
+     * as they were then (a sink finding one changed refuses it). */
+    struct md_archive_ref {
+        int fd;
+        char *path;
+        struct stat st;
+    } *archives;
+    size_t n_archives;
 };
 
 /* Sort, drop tombstones, assign inode numbers (the root is 1) and link

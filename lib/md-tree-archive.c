@@ -24,18 +24,35 @@
 
 #define READ_BLOCK (64 * 1024)
 
-/* Stream the current entry's data to the tree's spool file: memory stays
- * bounded whatever the archive holds.  *@off and *@size: where it went. */
+/* The archive file being read (md_tree_add_archive()). */
+struct arc {
+    int fd;
+    const char *path;
+    off_t seg_off;           /* where the archive being read starts in it */
+    const struct stat *st;
+    uint32_t ref;            /* its tree->archives index + 1, once it has one */
+};
+
+/* Stream the current entry's data to the tree's spool file, after the @head_n
+ * bytes at @head (read from it already): memory stays bounded whatever the
+ * archive holds.  *@off and *@size: where it went. */
 static int spool_data(md_tree *tree, struct archive *a, struct archive_entry *ae, const char *apath,
-                      uint64_t *off, uint64_t *size)
+                      const void *head, size_t head_n, uint64_t *off, uint64_t *size)
 {
     md_ctx *ctx = tree->ctx;
-    char *buf = malloc(READ_BLOCK);
+    char *buf;
     uint64_t o;
     int r = 0;
 
     *off = 0;
     *size = 0;
+    if (head_n) {
+        r = md_tree_spool_write(tree, head, head_n, off);
+        if (r < 0)
+            return r;
+        *size = head_n;
+    }
+    buf = malloc(READ_BLOCK);
     if (!buf)
         return md_error(ctx, -ENOMEM, "%s: entry '%s': out of memory", apath, archive_entry_pathname(ae));
     for (;;) {
@@ -59,14 +76,90 @@ static int spool_data(md_tree *tree, struct archive *a, struct archive_entry *ae
     return r;
 }
 
-/* Give regular entry @e the contents spooled at @off. */
-static void set_data(struct md_entry *e, uint64_t off, uint64_t size)
+/* The tree's reference to the archive file (made once, on the first member
+ * read where it lies): a descriptor of its own and the file's state. */
+static int arc_ref(md_tree *tree, struct arc *arc)
+{
+    struct md_archive_ref *v;
+    int fd;
+
+    if (arc->ref)
+        return 0;
+    v = realloc(tree->archives, (tree->n_archives + 1) * sizeof(*v));
+    if (!v)
+        return md_error(tree->ctx, -ENOMEM, "out of memory");
+    tree->archives = v;
+    fd = fcntl(arc->fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0)
+        return md_error_errno(tree->ctx, -errno, "%s", arc->path);
+    v[tree->n_archives].fd = fd;
+    v[tree->n_archives].st = *arc->st;
+    v[tree->n_archives].path = strdup(arc->path);
+    if (!v[tree->n_archives].path) {
+        close(fd);
+        return md_error(tree->ctx, -ENOMEM, "out of memory");
+    }
+    arc->ref = (uint32_t)++tree->n_archives;
+    return 0;
+}
+
+/*
+ * The current entry's data.  In an uncompressed tar or cpio archive a
+ * member's bytes lie contiguously right after its header, where libarchive
+ * has read up to (archive_filter_bytes()): they are read from there at
+ * write time, nothing copied (a 400 MB rootfs tarball is not written again
+ * into the spool).  The first 4 KiB are compared with what libarchive
+ * reads, the rest skipped (a seek); anything else (compressed, sparse
+ * members, other formats, a mismatch) is spooled.  *@off, *@size, *@src:
+ * where the data is (set_data()).
+ */
+static int take_data(md_tree *tree, struct archive *a, struct archive_entry *ae, const char *apath,
+                     struct arc *arc, uint64_t *off, uint64_t *size, uint32_t *src)
+{
+    int fmt = archive_format(a) & ARCHIVE_FORMAT_BASE_MASK;
+    la_int64_t n = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
+    char x[4096], y[4096];
+    la_ssize_t got = 0;
+    uint64_t at;
+    size_t k;
+    int r;
+
+    *src = 0;
+    if (n <= 0 || (fmt != ARCHIVE_FORMAT_TAR && fmt != ARCHIVE_FORMAT_CPIO) ||
+        archive_filter_count(a) != 1 || archive_filter_code(a, 0) != ARCHIVE_FILTER_NONE ||
+        archive_entry_sparse_count(ae) > 0)
+        return spool_data(tree, a, ae, apath, NULL, 0, off, size);
+    at = (uint64_t)arc->seg_off + (uint64_t)archive_filter_bytes(a, 0);
+    if (at + (uint64_t)n > (uint64_t)arc->st->st_size)
+        return spool_data(tree, a, ae, apath, NULL, 0, off, size);
+    k = n < (la_int64_t)sizeof(x) ? (size_t)n : sizeof(x);
+    got = archive_read_data(a, x, k);
+    if (got < 0)
+        return md_error(tree->ctx, -EINVAL, "%s: entry '%s': %s", apath, archive_entry_pathname(ae),
+                        archive_error_string(a) ? archive_error_string(a) : "read error");
+    if ((size_t)got != k || md_pread_full(arc->fd, y, k, at) < 0 || memcmp(x, y, k))
+        return spool_data(tree, a, ae, apath, x, (size_t)got, off, size);
+    if ((r = arc_ref(tree, arc)) < 0)
+        return r;
+    if (archive_read_data_skip(a) != ARCHIVE_OK)
+        return md_error(tree->ctx, -EINVAL, "%s: entry '%s': %s", apath, archive_entry_pathname(ae),
+                        archive_error_string(a) ? archive_error_string(a) : "read error");
+    *off = at;
+    *size = (uint64_t)n;
+    *src = arc->ref;
+    return 0;
+}
+
+/* Give regular entry @e the contents at @off of the spool (@src 0) or of
+ * archive @src. */
+static void set_data(struct md_entry *e, uint64_t off, uint64_t size, uint32_t src)
 {
     free(e->host_path);
     e->host_path = NULL;
     free(e->buf);
     e->buf = NULL;
     e->spool_off = off;
+    e->spool_src = size ? src : 0;
     e->size = size;
     e->src = size ? MD_SRC_SPOOL : MD_SRC_NONE;
 }
@@ -227,8 +320,10 @@ static int copy_xattrs(md_tree *tree, struct archive_entry *ae, const char *path
     return r;
 }
 
-static int add_one(md_tree *tree, struct archive *a, struct archive_entry *ae, const char *apath)
+static int add_one(md_tree *tree, struct archive *a, struct archive_entry *ae, struct arc *arc)
 {
+    const char *apath = arc->path;
+    uint32_t src = 0;
     md_ctx *ctx = tree->ctx;
     const char *name = archive_entry_pathname(ae);
     const char *hl = archive_entry_hardlink(ae);
@@ -274,13 +369,13 @@ static int add_one(md_tree *tree, struct archive *a, struct archive_entry *ae, c
             goto fail;
         /* A link that carries data supplies the group's contents (newc). */
         if (archive_entry_size_is_set(ae) && archive_entry_size(ae) > 0) {
-            r = spool_data(tree, a, ae, apath, &off, &size);
+            r = take_data(tree, a, ae, apath, arc, &off, &size, &src);
             if (r < 0)
                 goto out;
             e = md_tree_lookup(tree, path);
             target = e ? (struct md_entry *)md_entry_data(e) : NULL;
             if (target)
-                set_data(target, off, size);
+                set_data(target, off, size, src);
         }
         goto out;
     }
@@ -303,12 +398,12 @@ static int add_one(md_tree *tree, struct archive *a, struct archive_entry *ae, c
         break;
     case AE_IFREG:
         fmt = S_IFREG;
-        r = spool_data(tree, a, ae, apath, &off, &size);
+        r = take_data(tree, a, ae, apath, arc, &off, &size, &src);
         if (r < 0)
             goto out;
         r = md_tree_add_entry(tree, path, S_IFREG, &at, &e);
         if (r >= 0)
-            set_data(e, off, size);
+            set_data(e, off, size, src);
         break;
     case AE_IFLNK: {
         const char *target = archive_entry_symlink(ae);
@@ -379,8 +474,10 @@ static int bad_archive(md_ctx *ctx, struct archive *a, const char *apath, off_t 
  * concatenations (e.g. an early-microcode archive in front of the
  * compressed main one), libarchive stops at the first trailer.
  */
-static int read_segment(md_tree *tree, int fd, const char *apath, off_t off, off_t *next, bool guessed)
+static int read_segment(md_tree *tree, struct arc *arc, off_t off, off_t *next, bool guessed)
 {
+    int fd = arc->fd;
+    const char *apath = arc->path;
     size_t entries = 0;
     md_ctx *ctx = tree->ctx;
     struct archive_entry *ae;
@@ -425,7 +522,8 @@ static int read_segment(md_tree *tree, int fd, const char *apath, off_t off, off
             goto out;
         }
         entries++;
-        r = add_one(tree, a, ae, apath);
+        arc->seg_off = off;
+        r = add_one(tree, a, ae, arc);
         if (r < 0)
             goto out;
     }
@@ -475,8 +573,11 @@ int md_tree_add_archive_guessed(md_tree *tree, const char *archive_path, bool gu
     fd = md_open_regular(ctx, archive_path, "an archive", &st);
     if (fd < 0)
         return fd;
-    while (r >= 0 && off >= 0)
-        r = read_segment(tree, fd, archive_path, off, &off, guessed);
+    {
+        struct arc arc = { fd, archive_path, 0, &st, 0 };
+        while (r >= 0 && off >= 0)
+            r = read_segment(tree, &arc, off, &off, guessed);
+    }
     close(fd);
     return r;
 }

@@ -177,6 +177,7 @@ static void entry_clear(struct md_entry *e)
     e->host_root = 0;
     e->host_rel = 0;
     e->spool_off = 0;
+    e->spool_src = 0;
     e->size = 0;
     e->rmajor = e->rminor = 0;
 }
@@ -225,6 +226,11 @@ MD_API void md_tree_free(md_tree *t)
     for (i = 0; i < t->n_host_roots; i++)
         close(t->host_roots[i]);
     free(t->host_roots);
+    for (i = 0; i < t->n_archives; i++) {
+        close(t->archives[i].fd);
+        free(t->archives[i].path);
+    }
+    free(t->archives);
     md_ctx_unref(t->ctx);
     free(t);
 }
@@ -417,6 +423,7 @@ static void detach_links(md_tree *t, struct md_entry *e)
         heir->host_rel = e->host_rel;
         heir->buf = e->buf;
         heir->spool_off = e->spool_off;
+        heir->spool_src = e->spool_src;
         heir->size = e->size;
         heir->xattrs = e->xattrs;
         heir->n_xattrs = e->n_xattrs;
@@ -991,6 +998,20 @@ int md_data_open(md_tree *t, md_ctx *ctx, const struct md_entry *e, struct md_da
     case MD_SRC_SPOOL:
         d->fd = t->spool_fd;
         d->off = m->spool_off;
+        if (m->spool_src) {
+            const struct md_archive_ref *ar = &t->archives[m->spool_src - 1];
+            if (fstat(ar->fd, &st) < 0 || st.st_size != ar->st.st_size ||
+                st.st_mtim.tv_sec != ar->st.st_mtim.tv_sec ||
+                st.st_mtim.tv_nsec != ar->st.st_mtim.tv_nsec ||
+                st.st_ctim.tv_sec != ar->st.st_ctim.tv_sec ||
+                st.st_ctim.tv_nsec != ar->st.st_ctim.tv_nsec) {
+                d->fd = -1;
+                return ctx ? md_error(ctx, -ESTALE, "%s: %s: the archive changed while the image "
+                                      "was being built", e->path, ar->path)
+                           : -ESTALE;
+            }
+            d->fd = ar->fd;
+        }
         return 0;
     case MD_SRC_HOST:
         break;
