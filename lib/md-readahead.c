@@ -19,6 +19,11 @@
  * free again, a waiting consumer once half of them are full (or the producer
  * has ended), so that many small files do not cost two wake-ups each. */
 #define RA_SLOTS 32
+/* The writer takes the chunks the consumer is done with in groups of this
+ * many (fewer only when the consumer drains): the groups, and so the
+ * write calls, do not depend on the threads' timing (t-fault counts
+ * them). */
+#define RA_BATCH (RA_SLOTS / 4)
 
 struct md_ra {
     md_tree *tree;
@@ -312,14 +317,15 @@ static void *writer_main(void *userdata)
         size_t nb, b, entry = 0;
         int err;
 
-        while (!r->used && !r->stop) {
+        while (r->used < RA_BATCH && !(r->draining && r->used) && !r->stop) {
             r->writer_waiting = true;
             pthread_cond_wait(&r->cv, &r->mu);
         }
         r->writer_waiting = false;
         if (r->stop)
             break;
-        nb = r->used; /* the consumer is done with them: only this thread touches them */
+        /* the consumer is done with them: only this thread touches them */
+        nb = r->used < RA_BATCH ? r->used : RA_BATCH;
         err = r->werr;
         pthread_mutex_unlock(&r->mu);
         if (!err)
@@ -443,7 +449,7 @@ int md_ra_done(md_ra *r, size_t *err_entry)
     if (!r->writer) {
         r->slots[r->head].n_runs = 0;
         free_head(r);
-    } else if (r->writer_waiting && r->used >= RA_SLOTS / 4) {
+    } else if (r->writer_waiting && r->used >= RA_BATCH) {
         pthread_cond_broadcast(&r->cv);
     }
     err = r->werr;
