@@ -1263,44 +1263,65 @@ static void test_archive_tar_and_filters(void **state)
 
 /* Concatenated archives, as the kernel reads them: an uncompressed cpio
  * (early microcode style), NUL padding, then more archives. */
+/* A member of write_tar(): a regular file (data, size), a directory
+ * (AE_IFDIR) or a hard link to @link. */
+struct member {
+    const char *name;
+    unsigned type;
+    unsigned perm;
+    const char *data;
+    size_t size;
+    const char *link;
+};
+
+/* Write @n members to @path with libarchive: pax (GNU with @gnu: long names
+ * in extra header blocks), gzip-compressed with @gz. */
+static void write_tar(const char *path, bool gnu, bool gz, const struct member *m, size_t n)
+{
+    struct archive *w = archive_write_new();
+    struct archive_entry *ae = archive_entry_new();
+    size_t i;
+
+    assert_int_equal(gnu ? archive_write_set_format_gnutar(w) : archive_write_set_format_pax_restricted(w),
+                     ARCHIVE_OK);
+    if (gz)
+        assert_int_equal(archive_write_add_filter_gzip(w), ARCHIVE_OK);
+    assert_int_equal(archive_write_open_filename(w, path), ARCHIVE_OK);
+    for (i = 0; i < n; i++) {
+        archive_entry_clear(ae);
+        archive_entry_set_pathname(ae, m[i].name);
+        archive_entry_set_filetype(ae, m[i].type ? m[i].type : AE_IFREG);
+        archive_entry_set_perm(ae, m[i].perm);
+        if (m[i].link)
+            archive_entry_set_hardlink(ae, m[i].link);
+        archive_entry_set_size(ae, (la_int64_t)m[i].size);
+        assert_int_equal(archive_write_header(w, ae), ARCHIVE_OK);
+        if (m[i].size)
+            assert_int_equal(archive_write_data(w, m[i].data, m[i].size), (la_ssize_t)m[i].size);
+    }
+    archive_entry_free(ae);
+    assert_int_equal(archive_write_close(w), ARCHIVE_OK);
+    archive_write_free(w);
+}
+
 /* An archived file replaced by a later source while a hard link names it:
  * the link keeps the archived contents (it once took its size in bytes from
  * the start of the spool, another file's). */
 static void test_archive_link_heir(void **state)
 {
-    static const char *const names[] = { "first", "a" };
-    static const char *const data[] = { "FIRST-FILE-CONTENT\n", "the real a content\n" };
+    static const char first[] = "FIRST-FILE-CONTENT\n", real[] = "the real a content\n";
+    static const struct member m[] = {
+        { "first", 0, 0644, first, sizeof(first) - 1, NULL },
+        { "a", 0, 0644, real, sizeof(real) - 1, NULL },
+        { "b", 0, 0644, NULL, 0, "a" },
+    };
     md_ctx *ctx = new_ctx();
     md_tree *t = new_tree(ctx);
     char *d = mktmp(), *a = md_asprintf("%s/l.tar", d);
-    struct archive *w = archive_write_new();
-    struct archive_entry *ae = archive_entry_new();
     struct md_entry *e;
-    size_t i;
     (void)state;
 
-    assert_int_equal(archive_write_set_format_pax_restricted(w), ARCHIVE_OK);
-    assert_int_equal(archive_write_open_filename(w, a), ARCHIVE_OK);
-    for (i = 0; i < 2; i++) {
-        archive_entry_clear(ae);
-        archive_entry_set_pathname(ae, names[i]);
-        archive_entry_set_filetype(ae, AE_IFREG);
-        archive_entry_set_perm(ae, 0644);
-        archive_entry_set_size(ae, (la_int64_t)strlen(data[i]));
-        assert_int_equal(archive_write_header(w, ae), ARCHIVE_OK);
-        assert_int_equal(archive_write_data(w, data[i], strlen(data[i])), (la_ssize_t)strlen(data[i]));
-    }
-    archive_entry_clear(ae);
-    archive_entry_set_pathname(ae, "b");
-    archive_entry_set_hardlink(ae, "a");
-    archive_entry_set_filetype(ae, AE_IFREG);
-    archive_entry_set_perm(ae, 0644);
-    archive_entry_set_size(ae, 0);
-    assert_int_equal(archive_write_header(w, ae), ARCHIVE_OK);
-    archive_entry_free(ae);
-    assert_int_equal(archive_write_close(w), ARCHIVE_OK);
-    archive_write_free(w);
-
+    write_tar(a, false, false, m, 3);
     if (md_tree_add_archive(t, a) < 0)
         fail_msg("%s", md_ctx_errmsg(ctx));
     assert_int_equal(md_tree_add_data(t, "a", "over\n", 5, NULL), 0);
@@ -1308,8 +1329,8 @@ static void test_archive_link_heir(void **state)
     assert_data(t, get(t, "a"), "over\n", 5);
     e = get(t, "b");
     assert_null(e->master);
-    assert_int_equal(e->size, strlen(data[1]));
-    assert_data(t, e, data[1], strlen(data[1]));
+    assert_int_equal(e->size, sizeof(real) - 1);
+    assert_data(t, e, real, sizeof(real) - 1);
     md_tree_free(t);
     free(a);
     rmtree(d);
@@ -1322,6 +1343,8 @@ static void test_archive_link_heir(void **state)
  * refused at write time (-ESTALE naming it), no output. */
 static void test_archive_in_place(void **state)
 {
+    static const char *const long_name = "dir/a-name-longer-than-the-hundred-bytes-a-tar-header-"
+                                         "holds-so-that-it-takes-an-extra-header-block.bin";
     md_ctx *ctx = new_ctx();
     char *d = mktmp(), *plain = md_asprintf("%s/p.tar", d), *gz = md_asprintf("%s/p.tar.gz", d);
     char *out = md_asprintf("%s/out.cpio", d), *big = malloc(100000);
@@ -1333,32 +1356,14 @@ static void test_archive_in_place(void **state)
     assert_non_null(big);
     for (i = 0; i < 100000; i++)
         big[i] = (char)('a' + i % 23);
-    for (k = 0; k < 2; k++) {
-        struct archive *w = archive_write_new();
-        struct archive_entry *ae = archive_entry_new();
-
-        assert_int_equal(archive_write_set_format_gnutar(w), ARCHIVE_OK);
-        if (k)
-            assert_int_equal(archive_write_add_filter_gzip(w), ARCHIVE_OK);
-        assert_int_equal(archive_write_open_filename(w, k ? gz : plain), ARCHIVE_OK);
-        archive_entry_set_pathname(ae, "small");
-        archive_entry_set_filetype(ae, AE_IFREG);
-        archive_entry_set_perm(ae, 0644);
-        archive_entry_set_size(ae, 6);
-        assert_int_equal(archive_write_header(w, ae), ARCHIVE_OK);
-        assert_int_equal(archive_write_data(w, "small\n", 6), 6);
-        archive_entry_clear(ae);
-        /* a name over 100 bytes: a GNU long-name header before it */
-        archive_entry_set_pathname(ae, "dir/a-name-longer-than-the-hundred-bytes-a-tar-header-holds-"
-                                       "so-that-it-takes-an-extra-header-block.bin");
-        archive_entry_set_filetype(ae, AE_IFREG);
-        archive_entry_set_perm(ae, 0644);
-        archive_entry_set_size(ae, 100000);
-        assert_int_equal(archive_write_header(w, ae), ARCHIVE_OK);
-        assert_int_equal(archive_write_data(w, big, 100000), 100000);
-        archive_entry_free(ae);
-        assert_int_equal(archive_write_close(w), ARCHIVE_OK);
-        archive_write_free(w);
+    {
+        /* a name over 100 bytes: GNU tar gives it a long-name header */
+        const struct member m[] = {
+            { "small", 0, 0644, "small\n", 6, NULL },
+            { long_name, 0, 0644, big, 100000, NULL },
+        };
+        write_tar(plain, true, false, m, 2);
+        write_tar(gz, true, true, m, 2);
     }
     for (k = 0; k < 2; k++) {
         md_tree *t = new_tree(ctx);
@@ -1371,8 +1376,7 @@ static void test_archive_in_place(void **state)
         assert_int_equal(t->n_archives, k ? 0 : 1);
         assert_true(k ? t->spool_size == 100006 : t->spool_size == 0);
         assert_data(t, get(t, "small"), "small\n", 6);
-        e = get(t, "dir/a-name-longer-than-the-hundred-bytes-a-tar-header-holds-"
-                   "so-that-it-takes-an-extra-header-block.bin");
+        e = get(t, long_name);
         assert_int_equal(e->spool_src, k ? 0 : 1);
         assert_data(t, e, big, 100000);
         md_tree_free(t);
@@ -1434,22 +1438,13 @@ static void test_walked_file_replaced(void **state)
  * host DIR do (md_attr's mode 0 means "the default"). */
 static void test_archive_root_mode_zero(void **state)
 {
+    static const struct member root = { "./", AE_IFDIR, 0, NULL, 0, NULL };
     md_ctx *ctx = new_ctx();
     md_tree *t = new_tree(ctx);
     char *d = mktmp(), *a = md_asprintf("%s/r.tar", d);
-    struct archive *w = archive_write_new();
-    struct archive_entry *ae = archive_entry_new();
     (void)state;
 
-    assert_int_equal(archive_write_set_format_pax_restricted(w), ARCHIVE_OK);
-    assert_int_equal(archive_write_open_filename(w, a), ARCHIVE_OK);
-    archive_entry_set_pathname(ae, "./");
-    archive_entry_set_filetype(ae, AE_IFDIR);
-    archive_entry_set_perm(ae, 0);
-    assert_int_equal(archive_write_header(w, ae), ARCHIVE_OK);
-    archive_entry_free(ae);
-    assert_int_equal(archive_write_close(w), ARCHIVE_OK);
-    archive_write_free(w);
+    write_tar(a, false, false, &root, 1);
     assert_int_equal(md_tree_add_archive(t, a), 0);
     assert_int_equal(md_tree_finalize(t), 0);
     assert_int_equal(t->root.mode, S_IFDIR | 0);
