@@ -617,15 +617,12 @@ MD_API int md_ext_close(md_ext *x)
     if (x->fs) {
         if (!x->rdonly && x->has_epoch)
             x->fs->super->s_mtime = x->fs->super->s_mtime ? (uint32_t)x->epoch : 0;
-        if (x->no_sync) {
-            /* as ext2fs_close_free(), without the io channel's fsync */
-            err = ext2fs_close2(x->fs, EXT2_FLAG_FLUSH_NO_SYNC);
-            if (err)
-                ext2fs_free(x->fs);
-            x->fs = NULL;
-        } else {
-            err = ext2fs_close_free(&x->fs);
-        }
+        /* ext2fs_close_free(), whose flags cannot be given: MD_DISK_NO_SYNC
+         * skips the io channel's fsync */
+        err = ext2fs_close2(x->fs, x->no_sync ? EXT2_FLAG_FLUSH_NO_SYNC : 0);
+        if (err)
+            ext2fs_free(x->fs);
+        x->fs = NULL;
         if (err)
             r = md_ext_error(x->ctx, err, "%s: writing the filesystem", md_image_name(x->img));
     }

@@ -33,6 +33,13 @@ struct arc {
     uint32_t ref;            /* its tree->archives index + 1, once it has one */
 };
 
+/* libarchive failed reading entry @ae's data. */
+static int data_error(md_ctx *ctx, struct archive *a, struct archive_entry *ae, const char *apath)
+{
+    return md_error(ctx, -EINVAL, "%s: entry '%s': %s", apath, archive_entry_pathname(ae),
+                    archive_error_string(a) ? archive_error_string(a) : "read error");
+}
+
 /* Stream the current entry's data to the tree's spool file, after the @head_n
  * bytes at @head (read from it already): memory stays bounded whatever the
  * archive holds.  *@off and *@size: where it went. */
@@ -59,8 +66,7 @@ static int spool_data(md_tree *tree, struct archive *a, struct archive_entry *ae
         la_ssize_t n = archive_read_data(a, buf, READ_BLOCK);
 
         if (n < 0) {
-            r = md_error(ctx, -EINVAL, "%s: entry '%s': %s", apath, archive_entry_pathname(ae),
-                         archive_error_string(a) ? archive_error_string(a) : "read error");
+            r = data_error(ctx, a, ae, apath);
             break;
         }
         if (n == 0)
@@ -119,7 +125,7 @@ static int take_data(md_tree *tree, struct archive *a, struct archive_entry *ae,
     int fmt = archive_format(a) & ARCHIVE_FORMAT_BASE_MASK;
     la_int64_t n = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
     char x[4096], y[4096];
-    la_ssize_t got = 0;
+    la_ssize_t got;
     uint64_t at;
     size_t k;
     int r;
@@ -135,15 +141,13 @@ static int take_data(md_tree *tree, struct archive *a, struct archive_entry *ae,
     k = n < (la_int64_t)sizeof(x) ? (size_t)n : sizeof(x);
     got = archive_read_data(a, x, k);
     if (got < 0)
-        return md_error(tree->ctx, -EINVAL, "%s: entry '%s': %s", apath, archive_entry_pathname(ae),
-                        archive_error_string(a) ? archive_error_string(a) : "read error");
+        return data_error(tree->ctx, a, ae, apath);
     if ((size_t)got != k || md_pread_full(arc->fd, y, k, at) < 0 || memcmp(x, y, k))
         return spool_data(tree, a, ae, apath, x, (size_t)got, off, size);
     if ((r = arc_ref(tree, arc)) < 0)
         return r;
     if (archive_read_data_skip(a) != ARCHIVE_OK)
-        return md_error(tree->ctx, -EINVAL, "%s: entry '%s': %s", apath, archive_entry_pathname(ae),
-                        archive_error_string(a) ? archive_error_string(a) : "read error");
+        return data_error(tree->ctx, a, ae, apath);
     *off = at;
     *size = (uint64_t)n;
     *src = arc->ref;
