@@ -233,7 +233,7 @@ static int write_data(struct sink *s, struct archive *a, md_ra *ra, size_t idx,
             if (!c || c->entry != idx || c->pos != off) /* cannot happen: both walk the same order */
                 return md_error(s->ctx, -EIO, "%s: internal error: read-ahead out of order", e->path);
             if (c->kind != MD_RA_OK)
-                return md_ra_error(s->ctx, e, c);
+                return md_ra_error(ra, s->ctx, e, c);
             p = c->buf;
             n = c->n;
             if (!n || n > left)

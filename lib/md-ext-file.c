@@ -372,7 +372,7 @@ static int write_fed(md_ext *x, ext2_ino_t ino, struct ext2_inode_large *in, str
             return md_error(x->ctx, -EIO, "%s: internal error: read-ahead out of order", f->e->path);
         last = c->last;
         if (c->kind != MD_RA_OK) {
-            r = md_ra_error(x->ctx, f->e, c);
+            r = md_ra_error(f->ra, x->ctx, f->e, c);
         } else {
             x->wb_chunk = f->write_behind ? c : NULL;
             r = c->n ? write_piece(x, ino, in, maps, c->buf, c->pos, c->n) : 0;

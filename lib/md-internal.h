@@ -333,6 +333,12 @@ int md_data_open(md_tree *tree, md_ctx *ctx, const struct md_entry *e, struct md
  * is shorter than that, or -errno. */
 int md_data_read(const struct md_data *d, void *buf, size_t n, uint64_t pos);
 void md_data_close(struct md_data *d);
+/* The file @e's contents are read from, for messages: the host file, the
+ * archive holding them in place, or NULL (the spool, a buffer). */
+const char *md_data_file(const md_tree *tree, const struct md_entry *e);
+/* md_data_open()'s -ESTALE for contents in an archive that has changed since
+ * it was read, as a message on @ctx. */
+int md_data_archive_changed(md_ctx *ctx, const md_tree *tree, const struct md_entry *e);
 /* Is the host file @d opened (by md_data_open(), not the spool or a lent
  * descriptor) no longer the size it had when listed?  Its size now in
  * *@now.  Asked after reading it, or when a read came up short. */

@@ -501,15 +501,18 @@ void md_ra_writeback(md_ra *r, int fd)
     pthread_mutex_unlock(&r->mu);
 }
 
-int md_ra_error(md_ctx *ctx, const struct md_entry *e, const struct md_ra_chunk *c)
+int md_ra_error(const md_ra *r, md_ctx *ctx, const struct md_entry *e, const struct md_ra_chunk *c)
 {
     const struct md_entry *d = md_entry_data(e);
-    const char *name = d->src == MD_SRC_HOST ? d->host_path : "the archive's contents";
+    const char *file = md_data_file(r->tree, e);
+    const char *name = file ? file : "the archive's contents";
 
     switch (c->kind) {
     case MD_RA_OPEN:
         return md_error(ctx, -c->err, "%s: %s: %s", e->path, name, strerror(c->err));
     case MD_RA_CHANGED:
+        if (d->src == MD_SRC_SPOOL && d->spool_src) /* read in place */
+            return md_data_archive_changed(ctx, r->tree, e);
         return md_error(ctx, -ESTALE, "%s: %s: file changed or vanished while the image was being built",
                         e->path, name);
     case MD_RA_READ:

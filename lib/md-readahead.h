@@ -96,6 +96,6 @@ void md_ra_stop(md_ra *r);
 
 /* The message for a failed chunk @c of entry @e, on @ctx, in the words
  * md_data_open() and md_data_read() use; returns the negative errno. */
-int md_ra_error(md_ctx *ctx, const struct md_entry *e, const struct md_ra_chunk *c);
+int md_ra_error(const md_ra *r, md_ctx *ctx, const struct md_entry *e, const struct md_ra_chunk *c);
 
 #endif

@@ -979,6 +979,33 @@ const struct md_entry *md_entry_data(const struct md_entry *e)
     return e->master ? e->master : e;
 }
 
+const char *md_data_file(const md_tree *t, const struct md_entry *e)
+{
+    const struct md_entry *m = md_entry_data(e);
+
+    if (m->src == MD_SRC_HOST)
+        return m->host_path;
+    if (m->src == MD_SRC_SPOOL && m->spool_src)
+        return t->archives[m->spool_src - 1].path;
+    return NULL;
+}
+
+int md_data_archive_changed(md_ctx *ctx, const md_tree *t, const struct md_entry *e)
+{
+    return md_error(ctx, -ESTALE, "%s: %s: the archive changed while the image was being built",
+                    e->path, md_data_file(t, e));
+}
+
+/* Archive @ar is as it was when its members were listed. */
+static bool archive_unchanged(const struct md_archive_ref *ar)
+{
+    struct stat st;
+
+    return fstat(ar->fd, &st) == 0 && st.st_size == ar->st.st_size &&
+           st.st_mtim.tv_sec == ar->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == ar->st.st_mtim.tv_nsec &&
+           st.st_ctim.tv_sec == ar->st.st_ctim.tv_sec && st.st_ctim.tv_nsec == ar->st.st_ctim.tv_nsec;
+}
+
 int md_data_open(md_tree *t, md_ctx *ctx, const struct md_entry *e, struct md_data *d)
 {
     const struct md_entry *m = md_entry_data(e);
@@ -1000,15 +1027,9 @@ int md_data_open(md_tree *t, md_ctx *ctx, const struct md_entry *e, struct md_da
         d->off = m->spool_off;
         if (m->spool_src) {
             const struct md_archive_ref *ar = &t->archives[m->spool_src - 1];
-            if (fstat(ar->fd, &st) < 0 || st.st_size != ar->st.st_size ||
-                st.st_mtim.tv_sec != ar->st.st_mtim.tv_sec ||
-                st.st_mtim.tv_nsec != ar->st.st_mtim.tv_nsec ||
-                st.st_ctim.tv_sec != ar->st.st_ctim.tv_sec ||
-                st.st_ctim.tv_nsec != ar->st.st_ctim.tv_nsec) {
+            if (!archive_unchanged(ar)) {
                 d->fd = -1;
-                return ctx ? md_error(ctx, -ESTALE, "%s: %s: the archive changed while the image "
-                                      "was being built", e->path, ar->path)
-                           : -ESTALE;
+                return ctx ? md_data_archive_changed(ctx, t, e) : -ESTALE;
             }
             d->fd = ar->fd;
         }
